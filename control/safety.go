@@ -1,0 +1,211 @@
+package control
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/go-gl/mathgl/mgl64"
+)
+
+// Box is an axis-aligned box in the base frame (m).
+type Box struct {
+	Min, Max mgl64.Vec3
+}
+
+// Contains reports whether p is inside the box (borders included).
+func (b Box) Contains(p mgl64.Vec3) bool {
+	return p[0] >= b.Min[0] && p[0] <= b.Max[0] && p[1] >= b.Min[1] && p[1] <= b.Max[1] &&
+		p[2] >= b.Min[2] && p[2] <= b.Max[2]
+}
+
+// Clamp returns the point of the box nearest to p.
+func (b Box) Clamp(p mgl64.Vec3) mgl64.Vec3 {
+	for i := 0; i < 3; i++ {
+		p[i] = math.Max(b.Min[i], math.Min(b.Max[i], p[i]))
+	}
+	return p
+}
+
+// DefaultWorkspace is the tool's allowed region for robotd's reference scene: in front of
+// the arm's base, above the table top, within the arm's comfortable reach.
+var DefaultWorkspace = Box{Min: mgl64.Vec3{0.15, -0.55, 0.005}, Max: mgl64.Vec3{0.85, 0.55, 0.85}}
+
+// SafetyConfig configures Safety. Zero fields take the documented defaults.
+type SafetyConfig struct {
+	// Workspace bounds every Cartesian target. Default DefaultWorkspace.
+	Workspace Box
+	// PositionMargin (rad) is the zone inside each joint limit where a virtual wall
+	// pushes the joint back: zero at the margin, the joint's full torque limit at the
+	// limit. Default 0.1.
+	PositionMargin float64
+	// VelocitySoft is the fraction of each velocity limit from which the joint is braked;
+	// at the limit the brake is the joint's full torque limit. Default 0.85.
+	VelocitySoft float64
+}
+
+// SafetyCounters counts what the safety layer stopped or changed. Each field only grows.
+type SafetyCounters struct {
+	TargetsRejected uint64 // non-finite or degenerate targets, dropped
+	TargetsClamped  uint64 // targets moved into the workspace
+	NonFinite       uint64 // ticks whose state or torque was NaN/Inf
+	PositionWall    uint64 // ticks in which a joint-limit wall pushed
+	VelocityBrake   uint64 // ticks in which a joint was braked near its velocity limit
+	TorqueClamped   uint64 // ticks in which a torque was cut to its limit
+}
+
+// Safety stands between every controller and the motors: it vets targets (finite, unit
+// orientation, inside the workspace) and bounds torques (joint position walls, velocity
+// brakes, torque limits, a NaN/Inf guard), counting each intervention. Nothing a policy,
+// a message or a config value produces reaches the motors without passing through it.
+// It allocates nothing per tick.
+type Safety struct {
+	robot *Robot
+	cfg   SafetyConfig
+	// Counters may be read between ticks by the loop's owner.
+	Counters SafetyCounters
+
+	last    Pose // last accepted Cartesian target
+	hasLast bool
+}
+
+// NewSafety builds the safety layer for r. Every joint of r must have position, velocity
+// and torque limits: a robot without them cannot be run safely.
+func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
+	if cfg.Workspace == (Box{}) {
+		cfg.Workspace = DefaultWorkspace
+	}
+	if cfg.PositionMargin == 0 {
+		cfg.PositionMargin = 0.1
+	}
+	if cfg.VelocitySoft == 0 {
+		cfg.VelocitySoft = 0.85
+	}
+	for i := 0; i < 3; i++ {
+		if !(cfg.Workspace.Min[i] < cfg.Workspace.Max[i]) || !finite(cfg.Workspace.Min[i]) || !finite(cfg.Workspace.Max[i]) {
+			return nil, fmt.Errorf("control: safety: workspace axis %d is [%g, %g]: want finite and min < max",
+				i, cfg.Workspace.Min[i], cfg.Workspace.Max[i])
+		}
+	}
+	if !(cfg.PositionMargin > 0 && cfg.PositionMargin < 0.5) {
+		return nil, fmt.Errorf("control: safety: position margin %g rad: want in (0, 0.5)", cfg.PositionMargin)
+	}
+	if !(cfg.VelocitySoft > 0 && cfg.VelocitySoft < 1) {
+		return nil, fmt.Errorf("control: safety: velocity soft fraction %g: want in (0, 1)", cfg.VelocitySoft)
+	}
+	for _, j := range r.Joints {
+		if !j.Limited || !(j.VelocityLimit > 0) || !(j.TorqueLimit > 0) {
+			return nil, fmt.Errorf("control: safety: joint %q lacks limits (position limited=%v, velocity %g, torque %g)",
+				j.Name, j.Limited, j.VelocityLimit, j.TorqueLimit)
+		}
+		if j.Upper-j.Lower <= 2*cfg.PositionMargin {
+			return nil, fmt.Errorf("control: safety: joint %q range %g..%g is narrower than twice the margin %g",
+				j.Name, j.Lower, j.Upper, cfg.PositionMargin)
+		}
+	}
+	return &Safety{robot: r, cfg: cfg}, nil
+}
+
+// Config returns the configuration in use, defaults filled.
+func (s *Safety) Config() SafetyConfig { return s.cfg }
+
+// Target vets a Cartesian target. A non-finite or zero-orientation target is rejected:
+// the previous accepted target is returned with ok false (before any target was accepted
+// there is none, and the caller keeps what it has). A target outside the workspace is
+// moved to the nearest point inside and counted; the orientation is normalised.
+func (s *Safety) Target(p Pose) (out Pose, ok bool) {
+	if !p.IsFinite() || p.Rot.Len() < 1e-6 {
+		s.Counters.TargetsRejected++
+		return s.last, false
+	}
+	p.Rot = p.Rot.Normalize()
+	if !s.cfg.Workspace.Contains(p.Pos) {
+		p.Pos = s.cfg.Workspace.Clamp(p.Pos)
+		s.Counters.TargetsClamped++
+	}
+	s.last, s.hasLast = p, true
+	return p, true
+}
+
+// JointTarget vets a joint-space target into dst: a non-finite target is rejected (dst
+// untouched, false); each joint is clamped to its limits less the wall margin.
+func (s *Safety) JointTarget(dst, q []float64) bool {
+	if len(q) != len(s.robot.Joints) || !allFinite(q) {
+		s.Counters.TargetsRejected++
+		return false
+	}
+	clamped := false
+	for i, j := range s.robot.Joints {
+		lo, hi := j.Lower+s.cfg.PositionMargin, j.Upper-s.cfg.PositionMargin
+		v := math.Max(lo, math.Min(hi, q[i]))
+		clamped = clamped || v != q[i]
+		dst[i] = v
+	}
+	if clamped {
+		s.Counters.TargetsClamped++
+	}
+	return true
+}
+
+// Torque bounds tau in place for the measured state in. Non-finite state or torque
+// replaces the command by gravity compensation alone (zero where gravity is unknown or
+// itself non-finite). Then, per joint: a spring-damper wall inside each position limit,
+// a brake above the soft velocity limit, and the torque limit.
+func (s *Safety) Torque(tau []float64, in *Input) {
+	n := len(s.robot.Joints)
+	if len(tau) != n || len(in.Q) != n || len(in.DQ) != n {
+		panic(fmt.Sprintf("control: safety: %d torques, %d positions, %d velocities for %d joints", len(tau), len(in.Q), len(in.DQ), n))
+	}
+	stateOK := allFinite(in.Q) && allFinite(in.DQ)
+	if !stateOK || !allFinite(tau) {
+		s.Counters.NonFinite++
+		for i := range tau {
+			tau[i] = 0
+			if in.Gravity != nil && finite(in.Gravity[i]) {
+				tau[i] = in.Gravity[i]
+			}
+		}
+	}
+	wall, brake, clamp := false, false, false
+	for i, j := range s.robot.Joints {
+		lim := j.TorqueLimit
+		if stateOK {
+			q, dq := in.Q[i], in.DQ[i]
+			k := lim / s.cfg.PositionMargin // full torque at the limit
+			d := lim / j.VelocityLimit      // full torque at full speed into the wall
+			if gap := q - j.Lower; gap < s.cfg.PositionMargin {
+				tau[i] += k * (s.cfg.PositionMargin - gap)
+				if dq < 0 {
+					tau[i] -= d * dq
+				}
+				wall = true
+			}
+			if gap := j.Upper - q; gap < s.cfg.PositionMargin {
+				tau[i] -= k * (s.cfg.PositionMargin - gap)
+				if dq > 0 {
+					tau[i] -= d * dq
+				}
+				wall = true
+			}
+			soft := s.cfg.VelocitySoft * j.VelocityLimit
+			if over := math.Abs(dq) - soft; over > 0 {
+				b := lim * math.Min(1, over/(j.VelocityLimit-soft))
+				tau[i] -= math.Copysign(b, dq)
+				brake = true
+			}
+		}
+		if tau[i] > lim {
+			tau[i], clamp = lim, true
+		} else if tau[i] < -lim {
+			tau[i], clamp = -lim, true
+		}
+	}
+	if wall {
+		s.Counters.PositionWall++
+	}
+	if brake {
+		s.Counters.VelocityBrake++
+	}
+	if clamp {
+		s.Counters.TorqueClamped++
+	}
+}

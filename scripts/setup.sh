@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# setup.sh: install everything robotd needs on a bare Debian 12 machine.
+#
+#   scripts/setup.sh          build + test dependencies (Debian packages, ONNX Runtime)
+#   scripts/setup.sh bench    also the benchmark peers and fixture generators
+#
+# Idempotent: when everything is present it only checks and returns (well under a second).
+# Recipes and their pitfalls: ../shared/SETUP.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+profile=${1:-test}
+
+# Debian packages, grouped as in SETUP.md.
+pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config)
+pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
+          python3-std-msgs python3-sensor-msgs python3-geometry-msgs)
+pkgs_bench=(python3-torch python3-onnx python3-opencv python3-av libmujoco-samples)
+
+want=("${pkgs_run[@]}" "${pkgs_ros[@]}")
+case "$profile" in
+  test|demo) ;;
+  bench|all) want+=("${pkgs_bench[@]}") ;;
+  *) echo "setup.sh: unknown profile '$profile' (want: test, demo, bench, all)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ONNX Runtime 1.24.3: the shared library shipped inside the npm package onnxruntime-node.
+ort_dir="$here/.cache/onnxruntime"
+ort_lib="$ort_dir/libonnxruntime.so.1.24.3"
+if [ ! -s "$ort_lib" ]; then
+  echo "setup: fetching ONNX Runtime 1.24.3 (npm package onnxruntime-node)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent onnxruntime-node@1.24.3 >/dev/null &&
+     tar xzf onnxruntime-node-1.24.3.tgz package/bin/napi-v6/linux/x64/libonnxruntime.so.1)
+  mkdir -p "$ort_dir"
+  mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_lib.part"
+  mv "$ort_lib.part" "$ort_lib"
+fi
+ln -sf "$(basename "$ort_lib")" "$ort_dir/libonnxruntime.so"
