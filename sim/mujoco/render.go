@@ -74,7 +74,7 @@ func (r *Renderer) loop() {
 	var errbuf [C.RD_ERRSZ]C.char
 	c := C.rd_render_new(r.sim.c.m, C.int(r.width), C.int(r.height), &errbuf[0], C.RD_ERRSZ)
 	if c == nil {
-		r.done <- &Error{Op: "new renderer", File: r.sim.path, Msg: oneLine(C.GoString(&errbuf[0]))}
+		r.done <- newError("new renderer", r.sim.path, C.GoString(&errbuf[0]))
 		return
 	}
 	defer C.rd_render_free(c)
@@ -95,7 +95,7 @@ func (r *Renderer) loop() {
 			continue
 		}
 		if C.rd_render(c, s.c.m, s.c.d, C.int(req.camera), rgb, depth) != 0 {
-			r.done <- &Error{Op: "render", File: s.path, Msg: oneLine(C.GoString(C.rd_render_err(c)))}
+			r.done <- newError("render", s.path, C.GoString(C.rd_render_err(c)))
 			continue
 		}
 		r.done <- nil

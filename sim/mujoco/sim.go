@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -53,11 +55,29 @@ func LastWarning() (msg string, count uint64) {
 type Error struct {
 	Op   string // what was being done: "load", "step", "forward", "render", ...
 	File string // the model file
+	Line int    // line in File (or in a file it includes) that MuJoCo blamed; 0 if none
 	Msg  string // MuJoCo's message, on one line
 }
 
 func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("mujoco: %s %s: line %d: %s", e.Op, e.File, e.Line, e.Msg)
+	}
 	return fmt.Sprintf("mujoco: %s %s: %s", e.Op, e.File, e.Msg)
+}
+
+// lineRE finds the line number in MuJoCo 2.2.2's messages, which come in three forms:
+// tinyxml2 "Line number=4", the schema check "Element 'geom', line 5" and the compiler
+// "Object name = ball, id = 0, line = 6, column = -1".
+var lineRE = regexp.MustCompile(`(?i)\bline(?: number)?\s*=?\s*(\d+)`)
+
+// newError makes an *Error from MuJoCo's raw message.
+func newError(op, file, raw string) *Error {
+	e := &Error{Op: op, File: file, Msg: oneLine(raw)}
+	if m := lineRE.FindStringSubmatch(raw); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+	}
+	return e
 }
 
 // ErrClosed is returned by methods of a Sim or Renderer after Close.
@@ -104,7 +124,7 @@ func Load(path string) (*Sim, error) {
 	var errbuf, warnbuf [C.RD_ERRSZ]C.char
 	c := C.rd_load(cpath, &errbuf[0], C.RD_ERRSZ, &warnbuf[0], C.RD_ERRSZ)
 	if c == nil {
-		return nil, &Error{Op: "load", File: path, Msg: oneLine(C.GoString(&errbuf[0]))}
+		return nil, newError("load", path, C.GoString(&errbuf[0]))
 	}
 	s := &Sim{c: c, path: path, warn: oneLine(C.GoString(&warnbuf[0]))}
 	s.cleanup = runtime.AddCleanup(s, func(c *C.rd_sim) { C.rd_free(c) }, c)
@@ -199,7 +219,7 @@ func (s *Sim) Time() float64 { return float64(s.c.d.time) }
 
 // fail turns the message left by a failed C wrapper into an error.
 func (s *Sim) fail(op string) error {
-	return &Error{Op: op, File: s.path, Msg: oneLine(C.GoString(&s.c.err[0]))}
+	return newError(op, s.path, C.GoString(&s.c.err[0]))
 }
 
 // Reset restores the model's default state (mj_resetData) and runs mj_forward. It also clears
@@ -338,6 +358,19 @@ func (s *Sim) GravityForce(dst []float64) error {
 	}
 	if C.rd_gravity(s.c, (*C.double)(unsafe.Pointer(&dst[0]))) != 0 {
 		return s.fail("gravity force")
+	}
+	return nil
+}
+
+// cvel is a view of mjData.cvel (nbody x 6), for tests.
+func (s *Sim) cvel() []float64 { return f64s(s.c.d.cvel, 6*int(s.c.m.nbody)) }
+
+// testError raises mju_error(msg) through the same guard as Step, for tests.
+func (s *Sim) testError(msg string) error {
+	cmsg := C.CString(msg)
+	defer C.free(unsafe.Pointer(cmsg))
+	if C.rd_test_error(s.c, cmsg) != 0 {
+		return s.fail("test")
 	}
 	return nil
 }
