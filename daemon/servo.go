@@ -1,0 +1,172 @@
+// Package daemon runs robotd's loops. This file holds the servo: the per-tick chain
+// from a target to the motors (safety on the target, the active impedance controller,
+// safety on the torques, the arm) that the 1 kHz control loop calls once per tick.
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/drivers"
+)
+
+// Mode is which controller the servo runs.
+type Mode int
+
+const (
+	// ModeCartesian runs the Cartesian impedance controller (policies, teleoperation).
+	ModeCartesian Mode = iota
+	// ModeJoint runs the joint impedance controller (homing, joint-space targets).
+	ModeJoint
+)
+
+func (m Mode) String() string {
+	if m == ModeJoint {
+		return "joint"
+	}
+	return "cartesian"
+}
+
+// ServoConfig configures a Servo; zero values take each part's defaults.
+type ServoConfig struct {
+	Cartesian control.CartesianConfig
+	Joint     control.JointConfig
+	Safety    control.SafetyConfig
+}
+
+// Servo turns targets into torques for one arm, every tick, allocating nothing.
+// It is owned by the control loop's goroutine.
+type Servo struct {
+	arm    drivers.Arm
+	robot  *control.Robot
+	cart   *control.CartesianImpedance
+	joint  *control.JointImpedance
+	safety *control.Safety
+
+	mode  Mode
+	state *drivers.State
+	in    control.Input
+	tau   []float64
+	jtgt  []float64
+	ready bool
+}
+
+// NewServo checks that the arm and the robot model describe the same joints, in the same
+// order, and builds the controllers and the safety layer.
+func NewServo(arm drivers.Arm, robot *control.Robot, cfg ServoConfig) (*Servo, error) {
+	info := arm.Info()
+	names := robot.JointNames()
+	if len(info.Joints) != len(names) {
+		return nil, fmt.Errorf("servo: the arm has %d joints %q, the robot model %d %q", len(info.Joints), info.Joints, len(names), names)
+	}
+	for i := range names {
+		if info.Joints[i] != names[i] {
+			return nil, fmt.Errorf("servo: joint %d is %q on the arm but %q in the robot model", i, info.Joints[i], names[i])
+		}
+	}
+	cart, err := control.NewCartesianImpedance(robot, cfg.Cartesian)
+	if err != nil {
+		return nil, fmt.Errorf("servo: %w", err)
+	}
+	joint, err := control.NewJointImpedance(robot.DoF(), cfg.Joint)
+	if err != nil {
+		return nil, fmt.Errorf("servo: %w", err)
+	}
+	safety, err := control.NewSafety(robot, cfg.Safety)
+	if err != nil {
+		return nil, fmt.Errorf("servo: %w", err)
+	}
+	st := drivers.NewState(info)
+	return &Servo{
+		arm: arm, robot: robot, cart: cart, joint: joint, safety: safety,
+		state: st,
+		in:    control.Input{Q: st.Q, DQ: st.DQ, Coriolis: st.Coriolis, Gravity: st.Gravity},
+		tau:   make([]float64, robot.DoF()),
+		jtgt:  make([]float64, robot.DoF()),
+	}, nil
+}
+
+// Start reads the arm and latches its current pose as the target of both controllers,
+// so taking over the arm does not move it.
+func (s *Servo) Start(mode Mode) error {
+	if err := s.arm.ReadState(s.state); err != nil {
+		return fmt.Errorf("servo: start: %w", err)
+	}
+	s.cart.Start(s.state.Q)
+	s.joint.Start(s.state.Q)
+	s.mode = mode
+	s.ready = true
+	return nil
+}
+
+// SetMode switches controllers, latching the new one on the current configuration.
+func (s *Servo) SetMode(m Mode) {
+	if m == s.mode {
+		return
+	}
+	if m == ModeCartesian {
+		s.cart.Start(s.state.Q)
+	} else {
+		s.joint.Start(s.state.Q)
+	}
+	s.mode = m
+}
+
+// Mode returns the active controller.
+func (s *Servo) Mode() Mode { return s.mode }
+
+// SetCartesianTarget vets the target through the safety layer and hands it to the
+// Cartesian controller. It reports false when the target was rejected (the previous one
+// stays).
+func (s *Servo) SetCartesianTarget(p control.Pose) bool {
+	p, ok := s.safety.Target(p)
+	if ok {
+		s.cart.SetTarget(p)
+	}
+	return ok
+}
+
+// SetJointTarget vets a joint target (finite, inside the limits) for the joint controller.
+func (s *Servo) SetJointTarget(q []float64) bool {
+	if !s.safety.JointTarget(s.jtgt, q) {
+		return false
+	}
+	s.joint.SetTarget(s.jtgt)
+	return true
+}
+
+// SetNullspaceTarget sets the joint configuration the Cartesian controller's nullspace
+// pulls toward.
+func (s *Servo) SetNullspaceTarget(q []float64) { s.cart.SetNullspaceTarget(q) }
+
+// Tick runs one control period of dt seconds: read the arm, compute, bound, write.
+func (s *Servo) Tick(dt float64) error {
+	if !s.ready {
+		return fmt.Errorf("servo: Tick before Start")
+	}
+	if err := s.arm.ReadState(s.state); err != nil {
+		return err
+	}
+	if s.mode == ModeCartesian {
+		s.cart.Update(s.tau, &s.in, dt)
+	} else {
+		s.joint.Update(s.tau, &s.in, dt)
+	}
+	s.safety.Torque(s.tau, &s.in)
+	return s.arm.WriteTorque(s.tau)
+}
+
+// State is the arm state read in the last tick (owned by the servo; read between ticks).
+func (s *Servo) State() *drivers.State { return s.state }
+
+// Torque is the command written in the last tick (owned by the servo).
+func (s *Servo) Torque() []float64 { return s.tau }
+
+// Cartesian exposes the Cartesian controller (tool pose, errors, equilibrium).
+func (s *Servo) Cartesian() *control.CartesianImpedance { return s.cart }
+
+// Safety exposes the safety layer's counters and configuration.
+func (s *Servo) Safety() *control.Safety { return s.safety }
+
+// Robot is the kinematic model the servo uses.
+func (s *Servo) Robot() *control.Robot { return s.robot }
