@@ -11,6 +11,8 @@
 // until Close. Per-tick methods (Step, Forward, GravityForce, JacSite, BodyPose, SitePose,
 // Contacts into a slice with room, Warnings) allocate nothing; a test proves it.
 //
+// [Arm] adapts a Sim of a scene to the drivers.Arm contract in lockstep with simulated time.
+//
 // A [Renderer] owns one OSMesa GL context, MuJoCo's mjrContext and an mjvScene, all living on
 // one OS thread held by the Renderer's own goroutine. RGB and Depth hand a request to that
 // goroutine and wait for the reply.

@@ -173,6 +173,25 @@ func (s *Sim) SitePose(id int) (pos [3]float64, rot [9]float64) {
 	return pos, rot
 }
 
+// CameraPose is camera id's frame in world coordinates: position (m) and rotation matrix
+// (row-major). Its columns are the camera's axes: x to the image's right, y up, and z
+// backwards (the camera looks along -z), as in OpenGL.
+func (s *Sim) CameraPose(id int) (pos [3]float64, rot [9]float64) {
+	s.checkID(ObjCamera, id)
+	d := s.c.d
+	pos = *(*[3]float64)(unsafe.Pointer(&unsafe.Slice(d.cam_xpos, 3*id+3)[3*id]))
+	rot = *(*[9]float64)(unsafe.Pointer(&unsafe.Slice(d.cam_xmat, 9*id+9)[9*id]))
+	return pos, rot
+}
+
+// CameraFovy is camera id's vertical field of view in degrees. A Renderer image of height h
+// has focal length (h/2) / tan(fovy/2) pixels, square pixels and the principal point at the
+// image centre.
+func (s *Sim) CameraFovy(id int) float64 {
+	s.checkID(ObjCamera, id)
+	return float64(at(s.c.m.cam_fovy, id))
+}
+
 // JacSite writes the translational (jacp) and rotational (jacr) Jacobians of site id's origin,
 // each 3 x NV row-major, in world coordinates (mj_jacSite). Either may be nil; otherwise its
 // length must be 3*NV. It uses the kinematics of the last Forward/Step/Kinematics.

@@ -102,6 +102,15 @@ func (r *Renderer) loop() {
 	}
 }
 
+// ClipPlanes are the distances (m) of the renderer's near and far clipping planes for s:
+// the model's <visual><map znear zfar> times its extent. Depth images read far where nothing
+// is in view, and nothing nearer than near is drawn.
+func (s *Sim) ClipPlanes() (near, far float64) {
+	m := s.c.m
+	ext := float64(m.stat.extent)
+	return float64(m.vis._map.znear) * ext, float64(m.vis._map.zfar) * ext
+}
+
 // Size is the image size in pixels.
 func (r *Renderer) Size() (width, height int) { return r.width, r.height }
 
@@ -116,8 +125,8 @@ func (r *Renderer) RGB(camera int, dst []byte) error {
 }
 
 // Depth renders fixed camera `camera` into dst: width*height distances in metres along the
-// camera's viewing axis, rows top to bottom. Pixels showing nothing read as the far clipping
-// distance (the model's zfar times its extent).
+// camera's viewing axis (not along the pixel's ray), rows top to bottom. Pixels showing
+// nothing read as the far clipping distance (see [Sim.ClipPlanes]).
 func (r *Renderer) Depth(camera int, dst []float32) error {
 	if len(dst) != r.width*r.height {
 		return fmt.Errorf("mujoco: Depth: len(dst) = %d, want %dx%d = %d", len(dst), r.width, r.height,

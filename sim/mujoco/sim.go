@@ -116,8 +116,12 @@ func Load(path string) (*Sim, error) {
 	if err := setup(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return nil, fmt.Errorf("mujoco: load %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() { // a FIFO would block MuJoCo's open forever
+		return nil, fmt.Errorf("mujoco: load %s: not a regular file (%v)", path, fi.Mode().Type())
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
@@ -343,9 +347,10 @@ func (s *Sim) QfrcActuator() []float64 { return s.qfrcActuator }
 // SensorData is a view of mjData.sensordata (length NSensorData); see SensorAdr.
 func (s *Sim) SensorData() []float64 { return s.sensordata }
 
-// GravityForce writes the generalized gravity force g(q) (the gravity part of QfrcBias, same
-// sign convention) to dst, which must have length NV. It uses the positions of the last
-// Forward/Step1/Step/Kinematics and leaves mjData unchanged.
+// GravityForce writes the generalized gravity force g(q) to dst, which must have length NV.
+// It is the gravity part of QfrcBias with the same sign: the joint torques that hold the
+// system still against gravity, so QfrcBias = GravityForce + Coriolis/centrifugal terms. It
+// uses the positions of the last Forward/Step1/Step/Kinematics and leaves mjData unchanged.
 func (s *Sim) GravityForce(dst []float64) error {
 	if s.c == nil {
 		return ErrClosed

@@ -1,0 +1,68 @@
+// Command robotd is robotd's single binary. Subcommands:
+//
+//	robotd demo [--out DIR] [--model FILE] [--video=false]
+//	    the arm in lockstep simulation reaching a sequence of Cartesian targets under
+//	    Cartesian impedance control; writes a plot, a video, a CSV trace and a summary.
+//	robotd version
+//	    versions of robotd's native components.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: robotd <command> [flags]
+
+commands:
+  demo      run the simulated arm through a sequence of Cartesian targets
+  version   print the versions of robotd's native components
+
+"robotd <command> -h" shows a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "demo":
+		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "version":
+		err = versionCmd(stdout)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "robotd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "robotd %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errUsage marks errors already reported by a flag set.
+var errUsage = errors.New("usage")
