@@ -592,8 +592,8 @@ func TestContactsCubeOnTable(t *testing.T) {
 }
 
 // TestFTSensorAtRest: with the arm held still the "ft" force sensor carries the weight of what
-// hangs below it. The site sits on link7 (at the flange), and a MuJoCo force sensor measures the
-// force between the site's body and its parent, so that is link7 + hand + fingers.
+// hangs below it. The site sits in the hand at the flange, and a MuJoCo force sensor measures the
+// force between the site's body and its parent, so that is the hand with its fingers.
 func TestFTSensorAtRest(t *testing.T) {
 	s := loadScene(t)
 	home(t, s)
@@ -609,7 +609,7 @@ func TestFTSensorAtRest(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		fw[i] = rot[3*i]*f[0] + rot[3*i+1]*f[1] + rot[3*i+2]*f[2]
 	}
-	weight := s.SubtreeMass(mustID(t, s, ObjBody, "link7")) * 9.81
+	weight := s.SubtreeMass(mustID(t, s, ObjBody, "hand")) * 9.81
 	mag := math.Sqrt(fw[0]*fw[0] + fw[1]*fw[1] + fw[2]*fw[2])
 	t.Logf("ft_force = %.3f N (site frame %v), expected weight %.3f N", mag, f, weight)
 	if math.Abs(mag-weight) > 0.02*weight || math.Abs(fw[2]) < 0.99*mag {
