@@ -50,13 +50,11 @@ func newRig(t testing.TB) *rig {
 func (r *rig) toolPose() control.Pose {
 	p, m := r.arm.Sim().SitePose(r.site)
 	rot := mgl64.Mat3{m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8]} // row- to column-major
-	k := r.robot.NewKinematics()
-	_ = k
 	return control.Pose{Pos: mgl64.Vec3{p[0], p[1], p[2]}, Rot: mgl64.Mat4ToQuat(rot.Mat4())}
 }
 
-// armContacts counts contacts that involve anything but the table, floor and cube among
-// themselves: a configuration that touches the table is not a fair start.
+// armTouches reports a contact that involves anything but the table, floor and cube: a
+// configuration in which the arm touches the table is not a fair start.
 func (r *rig) armTouches() bool {
 	s := r.arm.Sim()
 	for _, c := range s.Contacts(nil) {
@@ -250,5 +248,55 @@ func TestBadTargetsNeverReachTheMotors(t *testing.T) {
 	c := r.servo.Safety().Counters
 	if c.TargetsRejected != 1 || c.TargetsClamped != 1 {
 		t.Errorf("counters %+v, want 1 rejected and 1 clamped", c)
+	}
+}
+
+// TestServoTickAllocatesNothing: a whole control tick (read the arm, Cartesian impedance,
+// safety, write) and the lockstep physics step allocate nothing.
+func TestServoTickAllocatesNothing(t *testing.T) {
+	r := newRig(t)
+	if err := r.servo.Start(daemon.ModeCartesian); err != nil {
+		t.Fatal(err)
+	}
+	p := r.toolPose()
+	r.servo.SetCartesianTarget(control.Pose{Pos: p.Pos.Add(mgl64.Vec3{0.05, 0, 0}), Rot: p.Rot})
+	for _, mode := range []daemon.Mode{daemon.ModeCartesian, daemon.ModeJoint} {
+		r.servo.SetMode(mode)
+		allocs := testing.AllocsPerRun(200, func() {
+			if err := r.servo.Tick(tick.Seconds()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.arm.Tick(tick); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v mode: a servo tick plus a physics step allocates %v times", mode, allocs)
+		}
+	}
+}
+
+// TestJointModeHoming: the joint impedance controller brings the arm from a displaced
+// configuration back to the ready pose.
+func TestJointModeHoming(t *testing.T) {
+	r := newRig(t)
+	home := []float64{0, -math.Pi / 4, 0, -3 * math.Pi / 4, 0, math.Pi / 2, math.Pi / 4}
+	start := []float64{0.5, -0.2, 0.3, -2.0, 0.4, 1.9, 0.2}
+	if err := r.arm.SetJointPositions(start); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.servo.Start(daemon.ModeJoint); err != nil {
+		t.Fatal(err)
+	}
+	if !r.servo.SetJointTarget(home) {
+		t.Fatal("home rejected")
+	}
+	r.run(t, 3*time.Second, nil)
+	worst := 0.0
+	for i, q := range r.servo.State().Q {
+		worst = math.Max(worst, math.Abs(q-home[i]))
+	}
+	if worst > 0.005 {
+		t.Errorf("after 3 s of homing the worst joint is %.4f rad from home", worst)
 	}
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench.sh: run robotd's benchmarks and their peers in one run, and rewrite BENCHMARKS.md.
+# Called by `make bench` (after scripts/setup.sh bench). Each row reports the median of
+# ROUNDS runs; Go and its peer are interleaved round by round, so machine load hits both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+ROUNDS=${ROUNDS:-5}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
+# metric FILE BENCH UNIT: the values of one reported metric across rounds.
+metric() { awk -v b="$2" -v u="$3" '$1 ~ "^"b"(-[0-9]+)?$" {for (i=2;i<=NF;i++) if ($i==u) print $(i-1)}' "$1"; }
+
+echo "building test binaries"
+go test -c -o "$tmp/control.test" ./control/
+go test -c -o "$tmp/mujoco.test" ./sim/mujoco/
+
+for r in $(seq "$ROUNDS"); do
+  echo "round $r/$ROUNDS"
+  (cd control && "$tmp/control.test" -test.run '^$' -test.bench 'CartesianTick|ForwardKinematics' -test.benchmem) >> "$tmp/control.txt"
+  /usr/bin/python3 tools/bench/impedance_numpy.py | sed 's/.*"us_per_tick": \([0-9.]*\).*/\1/' >> "$tmp/numpy.txt"; echo >> "$tmp/numpy.txt"
+  (cd sim/mujoco && "$tmp/mujoco.test" -test.run '^$' -test.bench 'StepVsTestspeed' -test.benchtime 1x) >> "$tmp/mujoco.txt"
+  (cd sim/mujoco && "$tmp/mujoco.test" -test.run '^$' -test.bench 'RenderRGB' -test.benchmem -test.benchtime 2s) >> "$tmp/mujoco.txt"
+done
+
+tick_ns=$(metric "$tmp/control.txt" BenchmarkCartesianTick ns/op | median)
+tick_allocs=$(metric "$tmp/control.txt" BenchmarkCartesianTick allocs/op | median)
+fk_ns=$(metric "$tmp/control.txt" BenchmarkForwardKinematics ns/op | median)
+numpy_us=$(grep -v '^$' "$tmp/numpy.txt" | median)
+go_sps=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed steps/s | median)
+c_sps=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed testspeed-steps/s | median)
+step_ratio=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed ratio | median)
+fps96=$(metric "$tmp/mujoco.txt" BenchmarkRenderRGB96 fps | median)
+fps224=$(metric "$tmp/mujoco.txt" BenchmarkRenderRGB224 fps | median)
+
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+  echo "# robotd benchmarks"
+  echo
+  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d). Do not edit by hand."
+  echo
+  echo "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average at the end $load"
+  echo "- software: $(go version | cut -d' ' -f3), libmujoco $(dpkg-query -W -f='${Version}' libmujoco-dev 2>/dev/null), numpy $(/usr/bin/python3 -c 'import numpy; print(numpy.__version__)')"
+  echo "- method: median of $ROUNDS rounds; in each round robotd and its peer run back to back"
+  echo
+  echo "| what | robotd | peer | ratio | goal |"
+  echo "|---|---|---|---|---|"
+  printf '| Cartesian impedance tick, 7 DoF (FK, Jacobian, task + nullspace, rate limit, safety) | %.2f us, %s allocs | %.1f us (numpy, same law, tools/bench/impedance_numpy.py) | %.0fx faster | < 5 us, 0 allocs |\n' \
+    "$(echo "$tick_ns/1000" | bc -l)" "$tick_allocs" "$numpy_us" "$(echo "$numpy_us*1000/$tick_ns" | bc -l)"
+  printf '| forward kinematics + Jacobian, 7 DoF | %.2f us | | | |\n' "$(echo "$fk_ns/1000" | bc -l)"
+  printf '| MuJoCo steps per second, sim/models/scene.xml, 20000 steps from qpos0, zero ctrl | %.0f /s (cgo binding) | %.0f /s (mujoco-testspeed, C) | %.3f | >= 0.95 |\n' \
+    "$go_sps" "$c_sps" "$step_ratio"
+  printf '| scene camera render, 96x96 RGB (update + render + read, OSMesa llvmpipe) | %.0f fps | | | |\n' "$fps96"
+  printf '| scene camera render, 224x224 RGB | %.0f fps | | | |\n' "$fps224"
+  echo
+  echo "Commands (what each round ran):"
+  echo
+  echo '```'
+  echo "cd control && go test -run '^\$' -bench 'CartesianTick|ForwardKinematics' -benchmem"
+  echo "/usr/bin/python3 tools/bench/impedance_numpy.py"
+  echo "cd sim/mujoco && go test -run '^\$' -bench StepVsTestspeed -benchtime 1x"
+  echo "cd sim/mujoco && go test -run '^\$' -bench RenderRGB -benchmem -benchtime 2s"
+  echo '```'
+  echo
+  echo "The render rows have no peer: MuJoCo's Python bindings are not installable here, and"
+  echo "mujoco-testspeed does not render. BenchmarkStepVsTestspeed runs mujoco-testspeed itself"
+  echo "on the same model and workload, alternating with the binding five times and keeping"
+  echo "each side's best rate (interference on this shared machine only ever slows a run down)."
+} > BENCHMARKS.md
+cat BENCHMARKS.md
