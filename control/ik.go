@@ -64,19 +64,8 @@ func (s *IK) Solve(dst, seed []float64, target Pose) (posErr, rotErr float64, ok
 		l2 := lam*lam + 1e-12
 		// dq = J^T (J J^T + l^2 I)^-1 e
 		J := k.J
-		for r := 0; r < 6; r++ {
-			for c := 0; c <= r; c++ {
-				v := 0.0
-				for j := 0; j < n; j++ {
-					v += J[r*n+j] * J[c*n+j]
-				}
-				if r == c {
-					v += l2
-				}
-				s.a[r*6+c], s.a[c*6+r] = v, v
-			}
-			s.b[r] = e[r]
-		}
+		dampedGram(&s.a, J, n, l2)
+		s.b = e
 		cholSolve6(&s.a, &s.b)
 		for j := 0; j < n; j++ {
 			v := 0.0

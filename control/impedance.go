@@ -274,8 +274,19 @@ func limitRate(tau, prev []float64, rate float64, gravity []float64) {
 
 // dampedSolveJ sets wrk6 = (J J^T + lambda^2 I)^-1 J y for the 6 x n Jacobian J.
 func (c *CartesianImpedance) dampedSolveJ(J []float64, n int) {
-	l2 := c.cfg.PinvDamping * c.cfg.PinvDamping
-	a := &c.jjt
+	dampedGram(&c.jjt, J, n, c.cfg.PinvDamping*c.cfg.PinvDamping)
+	for r := 0; r < 6; r++ {
+		v := 0.0
+		for j := 0; j < n; j++ {
+			v += J[r*n+j] * c.y[j]
+		}
+		c.wrk6[r] = v
+	}
+	cholSolve6(&c.jjt, &c.wrk6)
+}
+
+// dampedGram sets a = J J^T + l2 I (row-major 6x6) for the 6 x n Jacobian J.
+func dampedGram(a *[36]float64, J []float64, n int, l2 float64) {
 	for r := 0; r < 6; r++ {
 		for s := 0; s <= r; s++ {
 			v := 0.0
@@ -287,13 +298,7 @@ func (c *CartesianImpedance) dampedSolveJ(J []float64, n int) {
 			}
 			a[r*6+s], a[s*6+r] = v, v
 		}
-		v := 0.0
-		for j := 0; j < n; j++ {
-			v += J[r*n+j] * c.y[j]
-		}
-		c.wrk6[r] = v
 	}
-	cholSolve6(a, &c.wrk6)
 }
 
 // cholSolve6 solves A x = b in place for a symmetric positive definite 6x6 A (row-major;

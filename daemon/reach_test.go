@@ -19,7 +19,6 @@ type rig struct {
 	arm   *mujoco.Arm
 	servo *daemon.Servo
 	robot *control.Robot
-	site  int
 }
 
 func newRig(t testing.TB) *rig {
@@ -38,19 +37,14 @@ func newRig(t testing.TB) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	site, err := arm.Sim().ID(mujoco.ObjSite, scene.Tool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rig{arm: arm, servo: servo, robot: robot, site: site}
+	return &rig{arm: arm, servo: servo, robot: robot}
 }
 
 // toolPose is MuJoCo's own site pose: the test judges the controller with the
 // simulator's kinematics, not with the controller's.
 func (r *rig) toolPose() control.Pose {
-	p, m := r.arm.Sim().SitePose(r.site)
-	rot := mgl64.Mat3{m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8]} // row- to column-major
-	return control.Pose{Pos: mgl64.Vec3{p[0], p[1], p[2]}, Rot: mgl64.Mat4ToQuat(rot.Mat4())}
+	p, q := r.arm.ToolPose()
+	return control.Pose{Pos: p, Rot: q}
 }
 
 // armTouches reports a contact that involves anything but the table, floor and cube: a

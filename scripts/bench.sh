@@ -31,6 +31,7 @@ numpy_us=$(grep -v '^$' "$tmp/numpy.txt" | median)
 go_sps=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed steps/s | median)
 c_sps=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed testspeed-steps/s | median)
 step_ratio=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed ratio | median)
+stepn_sps=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed stepN-steps/s | median)
 fps96=$(metric "$tmp/mujoco.txt" BenchmarkRenderRGB96 fps | median)
 fps224=$(metric "$tmp/mujoco.txt" BenchmarkRenderRGB224 fps | median)
 
@@ -52,6 +53,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   printf '| forward kinematics + Jacobian, 7 DoF | %.2f us | | | |\n' "$(echo "$fk_ns/1000" | bc -l)"
   printf '| MuJoCo steps per second, sim/models/scene.xml, 20000 steps from qpos0, zero ctrl | %.0f /s (cgo binding) | %.0f /s (mujoco-testspeed, C) | %.3f | >= 0.95 |\n' \
     "$go_sps" "$c_sps" "$step_ratio"
+  printf '| same, 20000 steps in one StepN call (C loop inside the Go process) | %.0f /s | %.0f /s (mujoco-testspeed, C) | %.3f | |\n' \
+    "$stepn_sps" "$c_sps" "$(echo "$stepn_sps/$c_sps" | bc -l)"
   printf '| scene camera render, 96x96 RGB (update + render + read, OSMesa llvmpipe) | %.0f fps | | | |\n' "$fps96"
   printf '| scene camera render, 224x224 RGB | %.0f fps | | | |\n' "$fps224"
   echo

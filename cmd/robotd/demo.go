@@ -56,7 +56,7 @@ type demoConfig struct {
 	// Stiffness (N/m) and RotStiffness (Nm/rad) of the Cartesian controller; damping is
 	// critical for unit mass, 2 sqrt(K), as in franka_ros.
 	Stiffness, RotStiffness float64
-	Progress io.Writer
+	Progress                io.Writer
 }
 
 // sample is one row of the trace, every 10 ms of simulated time.
@@ -156,10 +156,6 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 		return nil, err
 	}
 	s := arm.Sim()
-	site, err := s.ID(mujoco.ObjSite, scene.Tool)
-	if err != nil {
-		return nil, err
-	}
 	cube, _ := s.ID(mujoco.ObjBody, "cube") // optional: -1 when the scene has none
 	if err := servo.Start(daemon.ModeCartesian); err != nil {
 		return nil, err
@@ -214,11 +210,9 @@ func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
 				return nil, err
 			}
 			res.Ticks++
-			p, m := s.SitePose(site)
-			tool := mgl64.Vec3{p[0], p[1], p[2]}
-			rot := mgl64.Mat3{m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8]}
+			tool, rot := arm.ToolPose()
 			leg.PosErr = tool.Sub(target.Pos).Len()
-			leg.RotErr = control.OrientationError(mgl64.Mat4ToQuat(rot.Mat4()), target.Rot)
+			leg.RotErr = control.OrientationError(rot, target.Rot)
 			if leg.PosErr <= 2e-3 && leg.RotErr <= 0.01 {
 				if leg.SettledAfter < 0 {
 					leg.SettledAfter = time.Duration(i+1) * dt

@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/go-gl/mathgl/mgl64"
+
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/sim"
 )
@@ -28,6 +30,7 @@ type Arm struct {
 	fingers    [2]int
 	gripLo     float64 // gripper actuator ctrlrange (one finger's travel, m)
 	gripHi     float64
+	tool       int // tool site
 
 	gravity []float64 // g(q) for all dofs, refreshed after every step
 	steps   uint64
@@ -71,6 +74,10 @@ func newArm(s *Sim, scene sim.Scene) (*Arm, error) {
 		if a.act[i], err = s.ID(ObjActuator, name); err != nil {
 			return nil, fmt.Errorf("sim: %s: arm joint %q needs a motor actuator of the same name: %w", scene.Model, name, err)
 		}
+	}
+	var err error
+	if a.tool, err = s.ID(ObjSite, scene.Tool); err != nil {
+		return nil, fmt.Errorf("sim: %s: tool: %w", scene.Model, err)
 	}
 	if scene.Gripper != "none" {
 		g, err := s.ID(ObjActuator, scene.Gripper)
@@ -190,6 +197,15 @@ func (a *Arm) GripperWidth() float64 {
 	}
 	q := a.sim.Qpos()
 	return q[a.fingers[0]] + q[a.fingers[1]]
+}
+
+// ToolPose is the tool site's pose in the world frame as MuJoCo computed it (ground truth
+// for tests and reports; controllers use their own kinematics).
+func (a *Arm) ToolPose() (mgl64.Vec3, mgl64.Quat) {
+	p, m := a.sim.SitePose(a.tool)
+	// MuJoCo's matrices are row-major, mathgl's column-major.
+	rot := mgl64.Mat3{m[0], m[3], m[6], m[1], m[4], m[7], m[2], m[5], m[8]}
+	return mgl64.Vec3(p), mgl64.Mat4ToQuat(rot.Mat4()).Normalize()
 }
 
 // Now is the simulation clock.

@@ -157,6 +157,15 @@ int rd_step(rd_sim* s) {
   return 0;
 }
 
+int rd_step_n(rd_sim* s, int n) {
+  RD_GUARD(s->err, rd_recover(s));
+  for (int i = 0; i < n; i++) {
+    mj_step(s->m, s->d);
+  }
+  RD_UNGUARD();
+  return 0;
+}
+
 int rd_step1(rd_sim* s) {
   RD_GUARD(s->err, rd_recover(s));
   mj_step1(s->m, s->d);

@@ -34,6 +34,7 @@ rd_sim* rd_load(const char* path, char* err, int errsz, char* warn, int warnsz);
 void rd_free(rd_sim* s);
 
 int rd_step(rd_sim* s);
+int rd_step_n(rd_sim* s, int n);
 int rd_step1(rd_sim* s);
 int rd_step2(rd_sim* s);
 int rd_forward(rd_sim* s);

@@ -285,6 +285,18 @@ func (s *Sim) Step() error {
 	return nil
 }
 
+// StepN runs n full steps (mj_step) in one call into C, for stepping with no control in
+// between (settling a scene, fast-forwarding).
+func (s *Sim) StepN(n int) error {
+	if s.c == nil {
+		return ErrClosed
+	}
+	if n > 0 && C.rd_step_n(s.c, C.int(n)) != 0 {
+		return s.fail("step")
+	}
+	return nil
+}
+
 // Step1 runs the first half of a step (mj_step1: positions and velocities, including
 // QfrcBias and sensors that do not depend on forces). Set Ctrl, then call Step2.
 func (s *Sim) Step1() error {
