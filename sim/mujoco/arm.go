@@ -226,17 +226,12 @@ func (a *Arm) Tick(d time.Duration) (int, error) {
 	if n < 1 {
 		n = 1
 	}
-	for i := 0; i < n; i++ {
-		// mj_step split in two so the state between ticks is fully computed (poses,
-		// bias forces) for the controller to read: step2 integrates the commands
-		// applied to the previous step1's state, step1 evaluates the new state.
-		if err := a.sim.Step2(); err != nil {
-			return i, err
-		}
-		if err := a.sim.Step1(); err != nil {
-			return i, err
-		}
-		a.steps++
+	// mj_step split in two so the state between ticks is fully computed (poses, bias
+	// forces) for the controller to read: step2 integrates the commands applied to the
+	// previous step1's state, step1 evaluates the new state. One cgo call per tick.
+	if err := a.sim.Advance(n, a.gravity); err != nil {
+		return 0, err
 	}
-	return n, a.refresh()
+	a.steps += uint64(n)
+	return n, nil
 }

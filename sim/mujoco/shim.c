@@ -233,6 +233,16 @@ int rd_gravity(rd_sim* s, double* dst) {
   return 0;
 }
 
+int rd_advance(rd_sim* s, int n, double* gravity) {
+  RD_GUARD(s->err, rd_recover(s));
+  for (int i = 0; i < n; i++) {
+    mj_step2(s->m, s->d);
+    mj_step1(s->m, s->d);
+  }
+  RD_UNGUARD();
+  return gravity ? rd_gravity(s, gravity) : 0;
+}
+
 void rd_jac_site(rd_sim* s, int site, double* jacp, double* jacr) {
   mj_jacSite(s->m, s->d, jacp, jacr, site);
 }

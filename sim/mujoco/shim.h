@@ -35,6 +35,7 @@ void rd_free(rd_sim* s);
 
 int rd_step(rd_sim* s);
 int rd_step_n(rd_sim* s, int n);
+int rd_advance(rd_sim* s, int n, double* gravity);
 int rd_step1(rd_sim* s);
 int rd_step2(rd_sim* s);
 int rd_forward(rd_sim* s);

@@ -297,6 +297,28 @@ func (s *Sim) StepN(n int) error {
 	return nil
 }
 
+// Advance runs n split steps (Step2 then Step1, so the state afterwards is fully
+// evaluated for a controller to read) and then, if gravity is not nil, GravityForce into
+// it: one call into C for a whole control tick. gravity must be nil or of length NV.
+func (s *Sim) Advance(n int, gravity []float64) error {
+	if s.c == nil {
+		return ErrClosed
+	}
+	var g *C.double
+	if gravity != nil {
+		if len(gravity) != s.nv {
+			panic(fmt.Sprintf("mujoco: Advance: len(gravity) = %d, want NV = %d", len(gravity), s.nv))
+		}
+		if s.nv > 0 {
+			g = (*C.double)(unsafe.Pointer(&gravity[0]))
+		}
+	}
+	if C.rd_advance(s.c, C.int(n), g) != 0 {
+		return s.fail("step")
+	}
+	return nil
+}
+
 // Step1 runs the first half of a step (mj_step1: positions and velocities, including
 // QfrcBias and sensors that do not depend on forces). Set Ctrl, then call Step2.
 func (s *Sim) Step1() error {
