@@ -64,8 +64,7 @@ type Safety struct {
 	// Counters may be read between ticks by the loop's owner.
 	Counters SafetyCounters
 
-	last    Pose // last accepted Cartesian target
-	hasLast bool
+	last Pose // last accepted Cartesian target
 }
 
 // NewSafety builds the safety layer for r. Every joint of r must have position, velocity
@@ -122,7 +121,7 @@ func (s *Safety) Target(p Pose) (out Pose, ok bool) {
 		p.Pos = s.cfg.Workspace.Clamp(p.Pos)
 		s.Counters.TargetsClamped++
 	}
-	s.last, s.hasLast = p, true
+	s.last = p
 	return p, true
 }
 
