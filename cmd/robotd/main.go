@@ -3,6 +3,9 @@
 //	robotd demo [--out DIR] [--model FILE] [--video=false]
 //	    the arm in lockstep simulation reaching a sequence of Cartesian targets under
 //	    Cartesian impedance control; writes a plot, a video, a CSV trace and a summary.
+//	robotd policy info BUNDLE|MODEL.onnx
+//	robotd policy run --model MODEL.onnx | --bundle DIR --inputs IN.npz --out OUT.npz
+//	    inspect and run policy bundles and ONNX models offline (docs/policy-bundle.md).
 //	robotd version
 //	    versions of robotd's native components.
 package main
@@ -28,6 +31,7 @@ const usage = `usage: robotd <command> [flags]
 
 commands:
   demo      run the simulated arm through a sequence of Cartesian targets
+  policy    inspect and run policy bundles and ONNX models (info, run)
   version   print the versions of robotd's native components
 
 "robotd <command> -h" shows a command's flags.
@@ -42,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = policyCmd(args[1:], stdout, stderr)
 	case "version":
 		err = versionCmd(stdout)
 	case "-h", "--help", "help":
