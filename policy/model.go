@@ -84,8 +84,8 @@ func checkShape(model Model, t TensorInfo, dtype string, per int, describe strin
 		n *= d
 	}
 	if n != int64(per) {
-		return fmt.Errorf("%s: %s is %v: %d values per batch entry, the bundle says %s (%d values)",
-			model.Path(), t, t.Shape, n, describe, per)
+		return fmt.Errorf("%s: %s: %d values per batch entry, the bundle says %s (%d values)",
+			model.Path(), t, n, describe, per)
 	}
 	return nil
 }
