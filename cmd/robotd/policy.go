@@ -110,7 +110,7 @@ func policyInfoCmd(args []string, stdout, stderr io.Writer) error {
 		c.NObsSteps, c.Horizon, p.Start(), c.Horizon-p.Start(), c.NActionSteps)
 	fmt.Fprintln(stdout, "features")
 	for _, f := range append(append([]policy.Feature(nil), b.Observations...), b.Action) {
-		fmt.Fprintf(stdout, "  %-28s %-14v %s\n", f.Name, f.Shape, f.Norm.Mode)
+		fmt.Fprintf(stdout, "  %-28s %-14s %s\n", f.Name, fmt.Sprint(f.Shape), f.Norm.Mode)
 	}
 	if d := c.Diffusion; d != nil {
 		fmt.Fprintf(stdout, "sampler  %s, %d steps, prediction %s, clip %v", d.Sampler, d.NumInferenceSteps, d.PredictionType, d.ClipSample)
