@@ -39,12 +39,22 @@ fi
 # ONNX Runtime 1.24.3: the shared library shipped inside the npm package onnxruntime-node.
 ort_dir="$here/.cache/onnxruntime"
 ort_lib="$ort_dir/libonnxruntime.so.1.24.3"
+ort_url=${ROBOTD_NPM_REGISTRY:-https://registry.npmjs.org}/onnxruntime-node/-/onnxruntime-node-1.24.3.tgz
+ort_sha1=ec8da99c335aa5ea95559a3ac1ae915a89541d5e   # the registry's dist.shasum of that tarball
 if [ ! -s "$ort_lib" ]; then
-  echo "setup: fetching ONNX Runtime 1.24.3 (npm package onnxruntime-node)"
+  echo "setup: fetching ONNX Runtime 1.24.3 (npm package onnxruntime-node, 86 MB)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && npm pack --silent onnxruntime-node@1.24.3 >/dev/null &&
-     tar xzf onnxruntime-node-1.24.3.tgz package/bin/napi-v6/linux/x64/libonnxruntime.so.1)
+  tgz="$tmp/onnxruntime-node-1.24.3.tgz"
+  if command -v curl >/dev/null; then
+    curl -fsSL --retry 3 -o "$tgz" "$ort_url"
+  elif command -v npm >/dev/null; then
+    (cd "$tmp" && npm pack --silent onnxruntime-node@1.24.3 >/dev/null)
+  else
+    python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$ort_url" "$tgz"
+  fi
+  echo "$ort_sha1  $tgz" | sha1sum -c --quiet - || { echo "setup: $ort_url: checksum mismatch" >&2; exit 1; }
+  tar xzf "$tgz" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
   mkdir -p "$ort_dir"
   mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_lib.part"
   mv "$ort_lib.part" "$ort_lib"
