@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // history keeps the last n_obs_steps normalized observations of every feature in a ring.
@@ -12,6 +13,7 @@ type history struct {
 	slots [][][]float32 // [feature][slot] normalized values
 	head  int           // slot of the newest observation
 	count int           // observations since reset
+	time  time.Duration // of the newest observation
 }
 
 func newHistory(b *Bundle) *history {
@@ -62,6 +64,7 @@ func (h *history) add(o Observation) error {
 		h.head = h.steps - 1 // every slot holds the first observation; the ring ends anywhere
 	}
 	h.count++
+	h.time = o.Time
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/robotd/robotd/policy/chunk"
 )
 
 // Observation is one time step of observation features in dataset units (images: float
@@ -435,3 +437,28 @@ func (p *Policy) Models() []Model { return p.models }
 
 // Sampler returns the diffusion or flow sampler (nil for chunked policies).
 func (p *Policy) Sampler() *Sampler { return p.sampler }
+
+// Dt is the spacing of a chunk's actions: 1 / control_rate_hz.
+func (p *Policy) Dt() time.Duration {
+	return time.Duration(float64(time.Second) / p.Bundle.Config.ControlRateHz)
+}
+
+// ObservedAt is the time of the latest observation: the T0 of the chunk the next Step
+// computes.
+func (p *Policy) ObservedAt() time.Duration { return p.history.time }
+
+// ToChunk writes sample s of a Step's result into c, action 0 due at t0 (normally
+// ObservedAt()). c.Actions is reused when it has the capacity.
+func (p *Policy) ToChunk(c *chunk.Chunk, actions []float32, s int, t0 time.Duration) {
+	dim := p.Bundle.ActionDim()
+	per := (p.Bundle.Config.Horizon - p.Start()) * dim
+	src := actions[s*per : (s+1)*per]
+	if cap(c.Actions) < per {
+		c.Actions = make([]float64, per)
+	}
+	c.Actions = c.Actions[:per]
+	for i, v := range src {
+		c.Actions[i] = float64(v)
+	}
+	c.T0, c.Dt, c.Dim = t0, p.Dt(), dim
+}
