@@ -35,16 +35,16 @@ const ActionFeature = "action"
 // Config is a policy bundle's policy.yaml (or policy.json). Field comments give the YAML
 // key; docs/policy-bundle.md is the user-facing reference.
 type Config struct {
-	Name          string                    `yaml:"name" json:"name"`
-	Kind          string                    `yaml:"kind" json:"kind"`
-	ControlRateHz float64                   `yaml:"control_rate_hz" json:"control_rate_hz"`
-	NObsSteps     int                       `yaml:"n_obs_steps" json:"n_obs_steps"`
-	Horizon       int                       `yaml:"horizon" json:"horizon"`
-	NActionSteps  int                       `yaml:"n_action_steps" json:"n_action_steps"`
-	Features      map[string]FeatureConfig  `yaml:"features" json:"features"`
-	Stats         string                    `yaml:"stats" json:"stats"`
-	Models        ModelsConfig              `yaml:"models" json:"models"`
-	Diffusion     *DiffusionConfig          `yaml:"diffusion" json:"diffusion"`
+	Name          string                   `yaml:"name" json:"name"`
+	Kind          string                   `yaml:"kind" json:"kind"`
+	ControlRateHz float64                  `yaml:"control_rate_hz" json:"control_rate_hz"`
+	NObsSteps     int                      `yaml:"n_obs_steps" json:"n_obs_steps"`
+	Horizon       int                      `yaml:"horizon" json:"horizon"`
+	NActionSteps  int                      `yaml:"n_action_steps" json:"n_action_steps"`
+	Features      map[string]FeatureConfig `yaml:"features" json:"features"`
+	Stats         string                   `yaml:"stats" json:"stats"`
+	Models        ModelsConfig             `yaml:"models" json:"models"`
+	Diffusion     *DiffusionConfig         `yaml:"diffusion" json:"diffusion"`
 }
 
 // FeatureConfig is one entry of features:.

@@ -151,7 +151,7 @@ func (s *Scheduler) Step(k int, out, sample, noise, prev []float32) {
 		curA := aT / aPrev
 		curB := 1 - curA
 		cX0 := math.Sqrt(aPrev) * curB / bT // pred_original_sample_coeff
-		cXt := math.Sqrt(curA) * bPrev / bT  // current_sample_coeff
+		cXt := math.Sqrt(curA) * bPrev / bT // current_sample_coeff
 		std := 0.0
 		if t > 0 {
 			std = math.Sqrt(max(bPrev/bT*curB, 1e-20)) // fixed_small variance

@@ -76,7 +76,7 @@ func runLoop(t *testing.T, p *policy.Policy, cfg chunk.Config, inpaint bool, lat
 			p.ToChunk(pending, actions, 0, p.ObservedAt())
 			for i := 1; i < pending.Len(); i++ {
 				for j := range dim {
-					slope := math.Abs(pending.At(i)[j]-pending.At(i-1)[j]) * float64(time.Millisecond) / float64(pending.Dt)
+					slope := math.Abs(pending.At(i)[j]-pending.At(i - 1)[j]) * float64(time.Millisecond) / float64(pending.Dt)
 					res.maxSlope = max(res.maxSlope, slope)
 				}
 			}
