@@ -15,6 +15,8 @@ metric() { awk -v b="$2" -v u="$3" '$1 ~ "^"b"(-[0-9]+)?$" {for (i=2;i<=NF;i++) 
 echo "building test binaries"
 go test -c -o "$tmp/control.test" ./control/
 go test -c -o "$tmp/mujoco.test" ./sim/mujoco/
+go test -c -o "$tmp/onnx.test" ./policy/onnx/
+THREADS=${THREADS:-1}   # ONNX Runtime and PyTorch intra-op threads
 
 for r in $(seq "$ROUNDS"); do
   echo "round $r/$ROUNDS"
@@ -22,6 +24,8 @@ for r in $(seq "$ROUNDS"); do
   /usr/bin/python3 tools/bench/impedance_numpy.py | sed 's/.*"us_per_tick": \([0-9.]*\).*/\1/' >> "$tmp/numpy.txt"; echo >> "$tmp/numpy.txt"
   (cd sim/mujoco && "$tmp/mujoco.test" -test.run '^$' -test.bench 'StepVsTestspeed' -test.benchtime 1x) >> "$tmp/mujoco.txt"
   (cd sim/mujoco && "$tmp/mujoco.test" -test.run '^$' -test.bench 'RenderRGB' -test.benchmem -test.benchtime 2s) >> "$tmp/mujoco.txt"
+  (cd policy/onnx && ROBOTD_BENCH_THREADS=$THREADS "$tmp/onnx.test" -test.run '^$' -test.bench 'Model|Step/unet' -test.benchmem -test.benchtime 1s) >> "$tmp/onnx.txt"
+  /usr/bin/python3 tools/bench/policy_torch.py --threads "$THREADS" --rounds 50 --warmup 5 >> "$tmp/torch.txt"
 done
 
 tick_ns=$(metric "$tmp/control.txt" BenchmarkCartesianTick ns/op | median)
@@ -35,6 +39,18 @@ stepn_sps=$(metric "$tmp/mujoco.txt" BenchmarkStepVsTestspeed stepN-steps/s | me
 fps96=$(metric "$tmp/mujoco.txt" BenchmarkRenderRGB96 fps | median)
 fps224=$(metric "$tmp/mujoco.txt" BenchmarkRenderRGB224 fps | median)
 
+# policy rows: Go (ONNX Runtime) median in us, allocs, PyTorch median in us
+policy_row() { # LABEL GO_BENCH TORCH_NAME
+  local go_ns allocs torch_us
+  go_ns=$(metric "$tmp/onnx.txt" "$2" ns/op | median)
+  allocs=$(metric "$tmp/onnx.txt" "$2" allocs/op | median)
+  torch_us=$(awk -v n="$3" '$1 == n {print $2}' "$tmp/torch.txt" | median)
+  printf '| %s | %.0f us, %s allocs | %.0f us (PyTorch %s eager, same weights) | %.2f | <= 0.7 |\n' \
+    "$1" "$(echo "$go_ns/1000" | bc -l)" "$allocs" "$torch_us" "$torch_version" "$(echo "$go_ns/1000/$torch_us" | bc -l)"
+}
+torch_version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__.split("a")[0])')
+ort_version=$(go run ./cmd/robotd version | awk '/^onnxruntime/ {print $2}')
+
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 {
@@ -43,7 +59,7 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d). Do not edit by hand."
   echo
   echo "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average at the end $load"
-  echo "- software: $(go version | cut -d' ' -f3), libmujoco $(dpkg-query -W -f='${Version}' libmujoco-dev 2>/dev/null), numpy $(/usr/bin/python3 -c 'import numpy; print(numpy.__version__)')"
+  echo "- software: $(go version | cut -d' ' -f3), onnxruntime $ort_version, torch $torch_version, libmujoco $(dpkg-query -W -f='${Version}' libmujoco-dev 2>/dev/null), numpy $(/usr/bin/python3 -c 'import numpy; print(numpy.__version__)')"
   echo "- method: median of $ROUNDS rounds; in each round robotd and its peer run back to back"
   echo
   echo "| what | robotd | peer | ratio | goal |"
@@ -57,6 +73,16 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
     "$stepn_sps" "$c_sps" "$(echo "$stepn_sps/$c_sps" | bc -l)"
   printf '| scene camera render, 96x96 RGB (update + render + read, OSMesa llvmpipe) | %.0f fps | | | |\n' "$fps96"
   printf '| scene camera render, 224x224 RGB | %.0f fps | | | |\n' "$fps224"
+  policy_row "policy network, U-Net encoder (CNN on 2x 3x48x48 + state), batch 1" "BenchmarkModel/unet-encoder" unet_encoder
+  policy_row "policy network, conditional 1D U-Net denoiser (DP-style, 16x7), batch 1" "BenchmarkModel/unet-denoiser" unet_denoiser
+  policy_row "policy network, ACT-style transformer + CNN (3x64x64, 20x14 chunk), batch 1" "BenchmarkModel/act-policy" act_policy
+  policy_row "policy network, flow-matching MLP denoiser (8x4), batch 1" "BenchmarkModel/flow-denoiser" flow_denoiser
+  policy_row "full diffusion policy step: normalize, encoder, 10 DDIM steps (sampler in Go / Python), unnormalize" "BenchmarkStep/unet-ddim10" unet_policy_step
+  echo
+  echo "Policy rows: ONNX Runtime $ort_version through onnxruntime_go against PyTorch eager"
+  echo "(torch.inference_mode) on the same fixture models (policy/testdata, random weights), both"
+  echo "with $THREADS intra-op thread(s); ratio = robotd time / PyTorch time (lower is better). The"
+  echo "allocs column is Go allocations per call after the first (sessions and tensors are made once)."
   echo
   echo "Commands (what each round ran):"
   echo
@@ -65,6 +91,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "/usr/bin/python3 tools/bench/impedance_numpy.py"
   echo "cd sim/mujoco && go test -run '^\$' -bench StepVsTestspeed -benchtime 1x"
   echo "cd sim/mujoco && go test -run '^\$' -bench RenderRGB -benchmem -benchtime 2s"
+  echo "cd policy/onnx && ROBOTD_BENCH_THREADS=$THREADS go test -run '^\$' -bench 'Model|Step/unet' -benchmem -benchtime 1s"
+  echo "/usr/bin/python3 tools/bench/policy_torch.py --threads $THREADS --rounds 50 --warmup 5"
   echo '```'
   echo
   echo "The render rows have no peer: MuJoCo's Python bindings are not installable here, and"

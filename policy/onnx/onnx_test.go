@@ -182,6 +182,7 @@ func TestSamplingParity(t *testing.T) {
 		{"ddim batch of 3", "unet", "ddim_batch_run", 3, ""},
 		{"ddpm", "unet", "ddpm_run", 1, "ddpm"},
 		{"flow euler", "flow", "euler_run", 1, ""},
+		{"ddim inpainted prefix", "unet", "ddim_inpaint_run", 1, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -206,9 +207,24 @@ func TestSamplingParity(t *testing.T) {
 				}
 				opt.Rand = rn
 			}
+			if a := npy.Find(run, "prefix"); a != nil {
+				// The fixture freezes normalized actions from the first executed one on.
+				if st := npy.Find(run, "prefix_start"); st == nil || st.Data.([]int64)[0] != int64(p.Start()) {
+					t.Fatalf("fixture prefix_start %v, policy executes from %d", st, p.Start())
+				}
+				norm := float32s(t, run, "prefix")
+				dim := p.Bundle.ActionDim()
+				opt.Prefix = make([]float32, len(norm))
+				for i := 0; i < len(norm); i += dim {
+					p.Bundle.Action.Norm.Unnormalize(opt.Prefix[i:i+dim], norm[i:i+dim])
+				}
+			}
 			actions, err := p.Step(opt)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(opt.Prefix) > 0 {
+				checkParity(t, "frozen prefix", actions[:len(opt.Prefix)], opt.Prefix)
 			}
 			checkParity(t, "normalized sample", p.Raw(), float32s(t, run, "normalized_actions"))
 			want := float32s(t, run, "actions")

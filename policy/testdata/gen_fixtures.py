@@ -509,8 +509,9 @@ def gen_unet(root):
 
     noise = r.randn(1, H, A).astype(np.float32)
     prefix = np.clip(r.randn(1, 4, A) * 0.4, -1, 1).astype(np.float32)
-    res = rs.sample_diffusion(denoise_for(gc), noise, cfg, "ddim", prefix=prefix)
-    save_run("ddim_inpaint_run.npz", res, noise, {"prefix": prefix})
+    start = UNET["n_obs"] - 1  # robotd executes (and freezes) from here
+    res = rs.sample_diffusion(denoise_for(gc), noise, cfg, "ddim", prefix=prefix, prefix_start=start)
+    save_run("ddim_inpaint_run.npz", res, noise, {"prefix": prefix, "prefix_start": np.int64(start)})
 
 
 def gen_act(root):

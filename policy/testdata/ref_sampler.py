@@ -205,22 +205,24 @@ def _as_t(x):
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 
-def _inpaint(sample, prefix):
+def _inpaint(sample, prefix, start):
     if prefix is None:
         return sample
     sample = sample.clone()
-    sample[:, :prefix.shape[1], :] = prefix
+    sample[:, start:start + prefix.shape[1], :] = prefix
     return sample
 
 
-def sample_diffusion(denoise, noise, cfg, sampler=None, step_noise=None, prefix=None):
+def sample_diffusion(denoise, noise, cfg, sampler=None, step_noise=None, prefix=None, prefix_start=0):
     """Runs the reverse process.
 
     denoise(sample [B,H,A] float32 tensor, timestep [B] int64 tensor) -> model output tensor.
     noise: [B,H,A] initial sample. cfg: the policy.yaml diffusion section.
     step_noise: [K,B,H,A] per-step variance noise (DDPM, or DDIM with eta > 0).
-    prefix: optional [B,P,A] normalised actions; sample[:, :P] = prefix before every model
-      call and once after the last step (Diffusion Policy's condition_mask inpainting).
+    prefix: optional [B,P,A] normalised actions; sample[:, s:s+P] = prefix (s = prefix_start)
+      before every model call and once after the last step (Diffusion Policy's
+      condition_mask inpainting; robotd freezes from s = n_obs_steps - 1, the first action
+      it executes).
 
     Returns dict: timesteps (int64 [K]), trajectory ([K+1,B,H,A]: the model input of every
     step, then the final sample), final ([B,H,A]).
@@ -233,7 +235,7 @@ def sample_diffusion(denoise, noise, cfg, sampler=None, step_noise=None, prefix=
     pre = None if prefix is None else _as_t(prefix)
     traj = []
     for k, t in enumerate(ts):
-        x = _inpaint(x, pre)
+        x = _inpaint(x, pre, prefix_start)
         traj.append(x.numpy().copy())
         tt = torch.full((x.shape[0],), int(t), dtype=torch.int64)
         out = denoise(x, tt)
@@ -245,7 +247,7 @@ def sample_diffusion(denoise, noise, cfg, sampler=None, step_noise=None, prefix=
             x, _ = ddpm_step(sched, cfg, out, int(t), prev_t, x, variance_noise=vn)
         else:
             raise ValueError(sampler)
-    x = _inpaint(x, pre)
+    x = _inpaint(x, pre, prefix_start)
     traj.append(x.numpy().copy())
     return {"timesteps": ts, "trajectory": np.stack(traj).astype(np.float32),
             "final": x.numpy().astype(np.float32)}
