@@ -83,6 +83,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "(torch.inference_mode) on the same fixture models (policy/testdata, random weights), both"
   echo "with $THREADS intra-op thread(s); ratio = robotd time / PyTorch time (lower is better). The"
   echo "allocs column is Go allocations per call after the first (sessions and tensors are made once)."
+  echo "The peer is Debian's PyTorch build (generic BLAS, no MKL/oneDNN): a pip wheel on a"
+  echo "workstation is faster, so these ratios flatter ONNX Runtime against that setup."
   echo
   echo "Commands (what each round ran):"
   echo
