@@ -94,7 +94,12 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Freshness) *harness {
 	t.Helper()
-	h := &harness{t: t, cam: newScriptCam("front"), clock: new(ManualClock), done: make(chan error, 1)}
+	return newNamedHarness(t, "front", cfg)
+}
+
+func newNamedHarness(t *testing.T, camera string, cfg Freshness) *harness {
+	t.Helper()
+	h := &harness{t: t, cam: newScriptCam(camera), clock: new(ManualClock), done: make(chan error, 1)}
 	var err error
 	if h.l, err = NewLatest(h.cam, cfg, h.clock.Now); err != nil {
 		t.Fatal(err)

@@ -9,8 +9,7 @@ import (
 
 func TestAssemble(t *testing.T) {
 	// front at 30 fps starting at 0, wrist at 60 fps starting at 5 ms.
-	front, wrist := newHarness(t, Freshness{}), newHarness(t, Freshness{})
-	wrist.cam.name, wrist.l.name = "wrist", "wrist"
+	front, wrist := newHarness(t, Freshness{}), newNamedHarness(t, "wrist", Freshness{})
 	for i := range 10 {
 		at := time.Duration(i) * 33 * ms
 		front.push(at, rgb(uint64(i+1), at, byte(i)))
