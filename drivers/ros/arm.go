@@ -1,0 +1,461 @@
+package ros
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+
+	"github.com/robotd/robotd/drivers"
+)
+
+// ArmConfig configures an Arm. Zero fields take the documented defaults.
+type ArmConfig struct {
+	// MasterAddress is the ROS master, as host:port or http://host:port/.
+	// Default: $ROS_MASTER_URI, else 127.0.0.1:11311.
+	MasterAddress string
+	// Node is this node's name. Default "robotd".
+	Node string
+	// Joints are the arm's joints in the order of every joint vector. Required.
+	Joints []string
+	// IgnoreJoints are other joints the state topic may carry (gripper fingers): they
+	// are skipped rather than rejected as unknown.
+	IgnoreJoints []string
+	// StateTopic is the sensor_msgs/JointState topic. Default "/joint_states".
+	StateTopic string
+	// Controller is the ros_control JointGroupEffortController whose /<Controller>/command
+	// topic takes the torques. Default "effort_controller".
+	Controller string
+	// StaleLimit is how old the newest accepted JointState may be, in wall-clock
+	// (monotonic) time, before ReadState reports ErrStale. Wall time even under
+	// /use_sim_time: a publisher that vanished also stops /clock, and the watchdog must
+	// still fire. Default 20 ms.
+	StaleLimit time.Duration
+	// Backoff is the first wait between attempts to reach the master at start; it
+	// doubles up to 2 s. Attempts go on until the context given to Dial ends.
+	// Default 100 ms.
+	Backoff time.Duration
+	// Logger receives the once-per-kind reports of rejected messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// WithDefaults returns the config with its zero fields filled.
+func (c ArmConfig) WithDefaults() ArmConfig {
+	if c.MasterAddress == "" {
+		c.MasterAddress = os.Getenv("ROS_MASTER_URI")
+	}
+	if c.MasterAddress == "" {
+		c.MasterAddress = "127.0.0.1:11311"
+	}
+	c.MasterAddress = strings.TrimSuffix(strings.TrimPrefix(c.MasterAddress, "http://"), "/")
+	if c.Node == "" {
+		c.Node = "robotd"
+	}
+	if c.StateTopic == "" {
+		c.StateTopic = "/joint_states"
+	}
+	if c.Controller == "" {
+		c.Controller = "effort_controller"
+	}
+	if c.StaleLimit == 0 {
+		c.StaleLimit = 20 * time.Millisecond
+	}
+	if c.Backoff == 0 {
+		c.Backoff = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate checks the config after defaults.
+func (c ArmConfig) Validate() error {
+	if len(c.Joints) == 0 {
+		return errors.New("ros: arm config: Joints is empty, want the arm's joint names in order")
+	}
+	seen := map[string]bool{}
+	for _, j := range append(slices.Clone(c.Joints), c.IgnoreJoints...) {
+		if j == "" || seen[j] {
+			return fmt.Errorf("ros: arm config: joint name %q empty or repeated in Joints/IgnoreJoints", j)
+		}
+		seen[j] = true
+	}
+	if c.StaleLimit < 0 || c.Backoff < 0 {
+		return fmt.Errorf("ros: arm config: StaleLimit %v and Backoff %v must be positive", c.StaleLimit, c.Backoff)
+	}
+	if strings.Contains(c.Controller, " ") {
+		return fmt.Errorf("ros: arm config: controller %q is not a ROS name", c.Controller)
+	}
+	return nil
+}
+
+// CommandTopic is the topic the torques go to.
+func (c ArmConfig) CommandTopic() string { return "/" + strings.Trim(c.Controller, "/") + "/command" }
+
+// ErrStale is wrapped by ReadState's error when the newest joint state is older than the
+// stale limit, or none has arrived yet.
+var ErrStale = errors.New("joint state is stale")
+
+// StaleError is the typed error for a stale state.
+type StaleError struct {
+	// Age of the newest accepted state; negative when none has arrived.
+	Age, Limit time.Duration
+}
+
+func (e *StaleError) Error() string {
+	if e.Age < 0 {
+		return fmt.Sprintf("ros: %v: no JointState received yet", ErrStale)
+	}
+	return fmt.Sprintf("ros: %v: newest JointState is %v old, limit %v", ErrStale, e.Age, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrStale) true.
+func (e *StaleError) Unwrap() error { return ErrStale }
+
+// Reject is why a JointState message was dropped.
+type Reject int
+
+const (
+	RejectUnknownJoint Reject = iota // a name that is neither an arm joint nor ignored
+	RejectMissingJoint               // an arm joint absent from the message
+	RejectDuplicateJoint             // a name twice in one message
+	RejectSize                       // position/velocity/effort length does not match the names
+	RejectNonFinite                  // NaN or Inf in a value of an arm joint
+	numRejects
+)
+
+var rejectNames = [numRejects]string{"unknown joint", "missing joint", "duplicate joint", "array size", "non-finite value"}
+
+func (r Reject) String() string { return rejectNames[r] }
+
+// ArmStats counts what the Arm received and sent.
+type ArmStats struct {
+	Accepted  uint64            // JointState messages taken
+	Rejected  [numRejects]uint64 // dropped, by Reject
+	Written   uint64            // commands accepted by WriteTorque
+	Published uint64            // commands handed to the publisher (newer ones replace older unsent ones)
+}
+
+type sample struct {
+	q, dq, tau []float64
+	time       time.Duration // State.Time
+	recv       time.Time     // wall-clock receipt, for staleness
+	seq        uint64
+}
+
+type command struct {
+	tau []float64
+	seq uint64
+}
+
+// Arm is a drivers.Arm over ROS topics. ReadState and WriteTorque are for one goroutine
+// (the control loop); they never block on the network and allocate nothing.
+//
+// Over ROS the arm reports CompensatesGravity = true and zero Coriolis torques: a
+// JointState carries no model terms, so robot-side compensation is assumed (franka_ros'
+// convention; SimServer compensates both gravity and Coriolis).
+type Arm struct {
+	cfg  ArmConfig
+	info drivers.Info
+	log  *slog.Logger
+
+	node *goroslib.Node
+	sub  *goroslib.Subscriber
+	pub  *goroslib.Publisher
+
+	// subscriber side (producer of states)
+	mu      sync.Mutex // serialises callbacks across publisher connections
+	index   map[string]int
+	ignore  map[string]bool
+	seen    []bool
+	states  *triple[*sample]
+	accepts atomic.Uint64
+	lastT   atomic.Int64 // State.Time of the newest accepted state
+	rejects [numRejects]atomic.Uint64
+	logged  [numRejects]atomic.Bool
+	everGot bool // consumer side: a state has been taken
+
+	// command side (control loop produces, publisher goroutine consumes)
+	cmds      *triple[*command]
+	wake      chan struct{}
+	written   atomic.Uint64
+	published atomic.Uint64
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Dial connects to the master (retrying with backoff until ctx ends), subscribes the
+// joint states and advertises the command topic. The Arm's publisher goroutine runs
+// until Close.
+func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := len(cfg.Joints)
+	a := &Arm{
+		cfg:    cfg,
+		info:   drivers.Info{Joints: slices.Clone(cfg.Joints), CompensatesGravity: true},
+		log:    cfg.Logger,
+		index:  map[string]int{},
+		ignore: map[string]bool{},
+		seen:   make([]bool, n),
+		states: newTriple(func() *sample {
+			return &sample{q: make([]float64, n), dq: make([]float64, n), tau: make([]float64, n)}
+		}),
+		cmds: newTriple(func() *command { return &command{tau: make([]float64, n)} }),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	for i, j := range cfg.Joints {
+		a.index[j] = i
+	}
+	for _, j := range cfg.IgnoreJoints {
+		a.ignore[j] = true
+	}
+	node, err := connect(ctx, goroslib.NodeConf{
+		MasterAddress:   cfg.MasterAddress,
+		Name:            cfg.Node,
+		LogLevel:        goroslib.LogLevelWarn,
+		LogDestinations: goroslib.LogDestinationConsole,
+	}, cfg.Backoff)
+	if err != nil {
+		return nil, err
+	}
+	a.node = node
+	a.sub, err = goroslib.NewSubscriber(goroslib.SubscriberConf{
+		Node: node, Topic: cfg.StateTopic, Callback: a.onState,
+	})
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("ros: subscribe %s: %w", cfg.StateTopic, err)
+	}
+	a.pub, err = goroslib.NewPublisher(goroslib.PublisherConf{
+		Node: node, Topic: cfg.CommandTopic(), Msg: &std_msgs.Float64MultiArray{},
+	})
+	if err != nil {
+		a.sub.Close()
+		node.Close()
+		return nil, fmt.Errorf("ros: advertise %s: %w", cfg.CommandTopic(), err)
+	}
+	var pctx context.Context
+	pctx, a.cancel = context.WithCancel(context.Background())
+	go a.publish(pctx)
+	return a, nil
+}
+
+// connect creates the node, retrying while the master does not answer.
+func connect(ctx context.Context, conf goroslib.NodeConf, backoff time.Duration) (*goroslib.Node, error) {
+	wait := backoff
+	for attempt := 1; ; attempt++ {
+		node, err := goroslib.NewNode(conf)
+		if err == nil {
+			return node, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ros: master %s unreachable after %d attempts (is rosmaster running? check ROS_MASTER_URI): %w (%w)",
+				conf.MasterAddress, attempt, err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// Close stops publishing and leaves the ROS graph. It does not command anything: the
+// robot-side controller's own timeout stops the arm.
+func (a *Arm) Close() {
+	a.cancel()
+	<-a.done
+	a.pub.Close()
+	a.sub.Close()
+	a.node.Close()
+}
+
+// Info implements drivers.Arm.
+func (a *Arm) Info() drivers.Info { return a.info }
+
+// onState is the subscriber callback: it validates and maps a message into the state
+// mailbox.
+func (a *Arm) onState(m *sensor_msgs.JointState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	nm := len(m.Name)
+	switch {
+	case len(m.Position) != nm,
+		len(m.Velocity) != 0 && len(m.Velocity) != nm,
+		len(m.Effort) != 0 && len(m.Effort) != nm:
+		a.reject(RejectSize, fmt.Sprintf("%d names, %d positions, %d velocities, %d efforts (want equal, or no velocities/efforts)",
+			nm, len(m.Position), len(m.Velocity), len(m.Effort)))
+		return
+	}
+	clear(a.seen)
+	s := a.states.Back()
+	for i, name := range m.Name {
+		j, ok := a.index[name]
+		if !ok {
+			if a.ignore[name] {
+				continue
+			}
+			a.reject(RejectUnknownJoint, fmt.Sprintf("joint %q is not one of %q", name, a.cfg.Joints))
+			return
+		}
+		if a.seen[j] {
+			a.reject(RejectDuplicateJoint, fmt.Sprintf("joint %q appears twice", name))
+			return
+		}
+		a.seen[j] = true
+		s.q[j] = m.Position[i]
+		s.dq[j], s.tau[j] = 0, 0
+		if len(m.Velocity) != 0 {
+			s.dq[j] = m.Velocity[i]
+		}
+		if len(m.Effort) != 0 {
+			s.tau[j] = m.Effort[i]
+		}
+		if !finite(s.q[j]) || !finite(s.dq[j]) || !finite(s.tau[j]) {
+			a.reject(RejectNonFinite, fmt.Sprintf("joint %q: position %v velocity %v effort %v", name, s.q[j], s.dq[j], s.tau[j]))
+			return
+		}
+	}
+	for j, ok := range a.seen {
+		if !ok {
+			a.reject(RejectMissingJoint, fmt.Sprintf("joint %q absent", a.cfg.Joints[j]))
+			return
+		}
+	}
+	s.recv = time.Now()
+	stamp := m.Header.Stamp
+	if stamp.IsZero() || stamp.Equal(time.Unix(0, 0)) {
+		// Unset stamp: the receipt time on the node's ROS clock (/clock under /use_sim_time).
+		stamp = a.node.TimeNow()
+	}
+	s.time = time.Duration(stamp.UnixNano())
+	s.seq = a.accepts.Add(1)
+	a.lastT.Store(int64(s.time))
+	a.states.Publish()
+}
+
+func (a *Arm) reject(r Reject, detail string) {
+	a.rejects[r].Add(1)
+	if !a.logged[r].Swap(true) {
+		a.log.Warn("ros: dropping JointState messages (logged once per kind; see Stats)",
+			"topic", a.cfg.StateTopic, "kind", r.String(), "first", detail)
+	}
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// ReadState implements drivers.Arm: it copies the newest accepted JointState into dst.
+// When that state is older than the stale limit it still fills dst and returns a
+// *StaleError (errors.Is(err, ErrStale)); before any state arrived it returns one with a
+// negative Age and leaves dst alone.
+func (a *Arm) ReadState(dst *drivers.State) error {
+	if err := dst.CheckShape(a.info); err != nil {
+		return err
+	}
+	if a.states.Take() {
+		a.everGot = true
+	}
+	if !a.everGot {
+		return &StaleError{Age: -1, Limit: a.cfg.StaleLimit}
+	}
+	s := a.states.Front()
+	copy(dst.Q, s.q)
+	copy(dst.DQ, s.dq)
+	copy(dst.Tau, s.tau)
+	clear(dst.Coriolis)
+	dst.Time, dst.Seq = s.time, s.seq
+	if age := time.Since(s.recv); age > a.cfg.StaleLimit {
+		return &StaleError{Age: age, Limit: a.cfg.StaleLimit}
+	}
+	return nil
+}
+
+// WriteTorque implements drivers.Arm: a valid command replaces any not yet published and
+// wakes the publisher goroutine; it never waits for the network.
+func (a *Arm) WriteTorque(tau []float64) error {
+	if err := drivers.CheckTorque(tau, len(a.info.Joints)); err != nil {
+		return fmt.Errorf("ros: %w", err)
+	}
+	c := a.cmds.Back()
+	copy(c.tau, tau)
+	c.seq = a.written.Add(1)
+	a.cmds.Publish()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// publish owns the goroslib publisher: it sends the newest command each time it wakes.
+// goroslib queues the message pointer and encodes it later, so each send is a fresh
+// message (allocated here, off the control loop).
+func (a *Arm) publish(ctx context.Context) {
+	defer close(a.done)
+	n := uint32(len(a.info.Joints))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+		}
+		if !a.cmds.Take() {
+			continue
+		}
+		c := a.cmds.Front()
+		a.pub.Write(&std_msgs.Float64MultiArray{
+			Layout: std_msgs.MultiArrayLayout{Dim: []std_msgs.MultiArrayDimension{{Label: "joints", Size: n, Stride: n}}},
+			Data:   slices.Clone(c.tau),
+		})
+		a.published.Store(c.seq)
+	}
+}
+
+// Flush waits until the newest written command has been handed to goroslib (for
+// lockstep tests and shutdown; never call it from the control loop).
+func (a *Arm) Flush(ctx context.Context) error {
+	for a.published.Load() < a.written.Load() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ros: flush commands: %w", ctx.Err())
+		case <-time.After(50 * time.Microsecond):
+		}
+	}
+	return nil
+}
+
+// WaitState waits until a JointState with Time >= t has been accepted (t = 0: any).
+func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
+	for a.accepts.Load() == 0 || time.Duration(a.lastT.Load()) < t {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ros: waiting for a JointState on %s at or after %v: %w", a.cfg.StateTopic, t, ctx.Err())
+		case <-time.After(50 * time.Microsecond):
+		}
+	}
+	return nil
+}
+
+// Stats returns the message counters.
+func (a *Arm) Stats() ArmStats {
+	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load()}
+	for i := range st.Rejected {
+		st.Rejected[i] = a.rejects[i].Load()
+	}
+	return st
+}

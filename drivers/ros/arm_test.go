@@ -1,0 +1,262 @@
+package ros_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+
+	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/drivers/driverstest"
+	"github.com/robotd/robotd/drivers/ros"
+	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/sim/mujoco"
+)
+
+var pairs atomic.Int64
+
+// pair is the ROS Arm adapter talking to a SimServer over a real rosmaster, on topics of
+// their own so that several pairs can share one master.
+type pair struct {
+	*ros.Arm
+	srv  *ros.SimServer
+	sim  *mujoco.Arm
+	last []float64 // the last command the adapter accepted (for lockstep sync)
+}
+
+// WriteTorque records accepted commands so Advance knows what the sim must have.
+func (p *pair) WriteTorque(tau []float64) error {
+	err := p.Arm.WriteTorque(tau)
+	if err == nil {
+		copy(p.last, tau)
+	}
+	return err
+}
+
+func newPair(t testing.TB, m *rostest.Master, cfg ros.ArmConfig) *pair {
+	t.Helper()
+	k := pairs.Add(1)
+	simArm, err := mujoco.NewArm(sim.Scene{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(simArm.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ns := fmt.Sprintf("/arm%d", k)
+	srv, err := ros.NewSimServer(ctx, simArm, ros.SimServerConfig{
+		MasterAddress: m.Addr, Node: fmt.Sprintf("sim%d", k),
+		StateTopic: ns + "/joint_states", Controller: ns + "/effort_controller",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cfg.MasterAddress, cfg.Node = m.Addr, fmt.Sprintf("robotd%d", k)
+	cfg.Joints = simArm.Info().Joints
+	cfg.StateTopic, cfg.Controller = ns+"/joint_states", ns+"/effort_controller"
+	arm, err := ros.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(arm.Close)
+	p := &pair{Arm: arm, srv: srv, sim: simArm, last: make([]float64, len(cfg.Joints))}
+	// Both connections up: the adapter has a state and the server a (zero) command.
+	for arm.Stats().Accepted == 0 || srv.Received() == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("adapter and sim server did not connect: %+v, server received %d", arm.Stats(), srv.Received())
+		}
+		if err := srv.Publish(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WriteTorque(p.last); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return p
+}
+
+// advance is lockstep over the network: wait until the sim holds the adapter's last
+// command, step, wait until the adapter has the resulting state.
+func (p *pair) advance(t testing.TB, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for !slices.Equal(p.srv.Command(), p.last) {
+		if ctx.Err() != nil {
+			t.Fatalf("sim server has command %v, adapter wrote %v", p.srv.Command(), p.last)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	if err := p.srv.Step(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitState(ctx, time.Duration(p.srv.Now().UnixNano())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestArmConformance runs the drivers conformance suite against the ROS adapter driving
+// the MuJoCo arm served by SimServer, over a real rosmaster.
+func TestArmConformance(t *testing.T) {
+	m := rostest.Start(t)
+	driverstest.Run(t, driverstest.Harness{
+		New: func(t *testing.T) drivers.Arm {
+			// Lockstep: wall time between steps is the test's, not the robot's.
+			return newPair(t, m, ros.ArmConfig{StaleLimit: time.Minute})
+		},
+		Advance: func(t *testing.T, arm drivers.Arm, d time.Duration) { arm.(*pair).advance(t, d) },
+		// goroslib encodes every message on its own goroutines, which allocate while
+		// the suite counts allocations process-wide; TestReadStateNoAllocs checks the
+		// loop side with the network quiet.
+		SkipAllocs: true,
+	})
+}
+
+func TestReadStateNoAllocs(t *testing.T) {
+	p := newPair(t, rostest.Start(t), ros.ArmConfig{StaleLimit: time.Minute})
+	p.advance(t, time.Millisecond)
+	st := drivers.NewState(p.Info())
+	if got := testing.AllocsPerRun(1000, func() { p.ReadState(st) }); got != 0 {
+		t.Errorf("ReadState allocates %v times", got)
+	}
+}
+
+func TestStale(t *testing.T) {
+	p := newPair(t, rostest.Start(t), ros.ArmConfig{StaleLimit: 5 * time.Millisecond})
+	st := drivers.NewState(p.Info())
+	p.advance(t, time.Millisecond)
+	time.Sleep(15 * time.Millisecond) // the state can only get older than the limit
+	err := p.ReadState(st)
+	var se *ros.StaleError
+	if !errors.Is(err, ros.ErrStale) || !errors.As(err, &se) || se.Age < 15*time.Millisecond || se.Limit != 5*time.Millisecond {
+		t.Fatalf("ReadState after 15 ms without states: %v (%+v), want a StaleError with age >= 15ms", err, se)
+	}
+	if st.Seq == 0 || st.Q[1] == 0 {
+		t.Errorf("a stale ReadState still fills the last state, got seq %d q %v", st.Seq, st.Q)
+	}
+}
+
+func TestStaleBeforeFirstState(t *testing.T) {
+	m := rostest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arm.Close()
+	var se *ros.StaleError
+	if err := arm.ReadState(drivers.NewState(arm.Info())); !errors.As(err, &se) || se.Age >= 0 {
+		t.Errorf("ReadState before any JointState: %v, want a StaleError with negative age", err)
+	}
+}
+
+func TestDialMasterUnreachable(t *testing.T) {
+	// A port nobody listens on: a master started and stopped.
+	m := rostest.Start(t)
+	m.Stop()
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.URI, Joints: []string{"a"}, Backoff: 20 * time.Millisecond})
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "unreachable after") {
+		t.Fatalf("Dial with no master: %v, want an unreachable error wrapping the deadline", err)
+	}
+	var attempts int
+	fmt.Sscanf(err.Error()[strings.Index(err.Error(), "after ")+6:], "%d", &attempts)
+	if attempts < 3 {
+		t.Errorf("%v: want at least 3 attempts in 400 ms with a 20 ms backoff", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]ros.ArmConfig{
+		"no joints":  {},
+		"repeated":   {Joints: []string{"a", "a"}},
+		"ignored":    {Joints: []string{"a"}, IgnoreJoints: []string{"a"}},
+		"empty name": {Joints: []string{""}},
+	} {
+		if _, err := ros.Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "arm config") {
+			t.Errorf("%s: Dial err = %v, want a config error", name, err)
+		}
+	}
+}
+
+// TestRejectsMalformedStates publishes bad JointStates from a goroslib peer: each kind is
+// counted and dropped, and the good message after them is taken.
+func TestRejectsMalformedStates(t *testing.T) {
+	m := rostest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a", "b"}, IgnoreJoints: []string{"finger"}, StaleLimit: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arm.Close()
+	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "peer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	pub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: node, Topic: "/joint_states", Msg: &sensor_msgs.JointState{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	stamp := func(s int64) std_msgs.Header { return std_msgs.Header{Stamp: time.Unix(s, 0)} }
+	good := func(s int64, q float64) *sensor_msgs.JointState {
+		return &sensor_msgs.JointState{Header: stamp(s), Name: []string{"b", "finger", "a"}, Position: []float64{q, 9, -q}, Velocity: []float64{1, 9, 2}, Effort: []float64{3, 9, 4}}
+	}
+	for arm.Stats().Accepted == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no state from the peer")
+		}
+		pub.Write(good(1, 0.5))
+		time.Sleep(5 * time.Millisecond)
+	}
+	bad := map[ros.Reject]*sensor_msgs.JointState{
+		ros.RejectUnknownJoint:   {Header: stamp(2), Name: []string{"a", "b", "c"}, Position: []float64{1, 2, 3}},
+		ros.RejectMissingJoint:   {Header: stamp(2), Name: []string{"a"}, Position: []float64{1}},
+		ros.RejectDuplicateJoint: {Header: stamp(2), Name: []string{"a", "a"}, Position: []float64{1, 2}},
+		ros.RejectSize:           {Header: stamp(2), Name: []string{"a", "b"}, Position: []float64{1, 2}, Velocity: []float64{1}},
+		ros.RejectNonFinite:      {Header: stamp(2), Name: []string{"a", "b"}, Position: []float64{1, math.NaN()}},
+	}
+	for _, msg := range bad {
+		pub.Write(msg)
+		pub.Write(msg)
+	}
+	pub.Write(good(3, 0.25))
+	if err := arm.WaitState(ctx, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stats := arm.Stats()
+	for r := range bad {
+		if stats.Rejected[r] != 2 {
+			t.Errorf("%v: %d rejected, want 2 (stats %+v)", r, stats.Rejected[r], stats)
+		}
+	}
+	st := drivers.NewState(arm.Info())
+	if err := arm.ReadState(st); err != nil {
+		t.Fatal(err)
+	}
+	want := drivers.State{Time: 3 * time.Second, Q: []float64{-0.25, 0.25}, DQ: []float64{2, 1}, Tau: []float64{4, 3}}
+	if st.Time != want.Time || !slices.Equal(st.Q, want.Q) || !slices.Equal(st.DQ, want.DQ) || !slices.Equal(st.Tau, want.Tau) {
+		t.Errorf("state after the bad messages: time %v q %v dq %v tau %v, want %v %v %v %v (reordered by name, finger skipped)",
+			st.Time, st.Q, st.DQ, st.Tau, want.Time, want.Q, want.DQ, want.Tau)
+	}
+}
