@@ -96,6 +96,9 @@ type Bundle struct {
 	Action       Feature
 }
 
+// ObservationNames lists the observation features, comma-separated, in order.
+func (b *Bundle) ObservationNames() string { return featureNames(b.Observations) }
+
 // ActionDim is the size of one action.
 func (b *Bundle) ActionDim() int { return b.Action.Size }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/robotd/robotd/policy/chunk"
@@ -195,14 +196,11 @@ func (p *Policy) checkDenoiser() error {
 }
 
 func tensorNames(ts []TensorInfo) string {
-	s := ""
+	names := make([]string, len(ts))
 	for i, t := range ts {
-		if i > 0 {
-			s += ", "
-		}
-		s += t.String()
+		names[i] = t.String()
 	}
-	return s
+	return strings.Join(names, ", ")
 }
 
 // checkObservationInputs checks that a model takes exactly the bundle's observation
@@ -225,14 +223,11 @@ func checkObservationInputs(m Model, b *Bundle) error {
 }
 
 func featureNames(fs []Feature) string {
-	s := ""
+	names := make([]string, len(fs))
 	for i, f := range fs {
-		if i > 0 {
-			s += ", "
-		}
-		s += f.Name
+		names[i] = f.Name
 	}
-	return s
+	return strings.Join(names, ", ")
 }
 
 func observationBuffers(bd Binding, b *Bundle) [][]float32 {
@@ -302,20 +297,17 @@ func (p *Policy) Step(opt StepOptions) ([]float32, error) {
 	}
 	per := c.Horizon * dim
 	x := p.x[:n*per]
-	switch {
-	case opt.Noise != nil:
+	rnd := opt.Rand
+	if rnd == nil {
+		rnd = p.rand
+	}
+	if opt.Noise != nil {
 		if len(opt.Noise) != len(x) {
 			return nil, fmt.Errorf("policy: noise has %d values, want samples %d x horizon %d x action %d = %d", len(opt.Noise), n, c.Horizon, dim, len(x))
 		}
 		copy(x, opt.Noise)
-	case opt.Rand != nil:
-		opt.Rand.Normal(x)
-	default:
-		p.rand.Normal(x)
-	}
-	rnd := opt.Rand
-	if rnd == nil {
-		rnd = p.rand
+	} else {
+		rnd.Normal(x)
 	}
 	var prefix *Prefix
 	if len(opt.Prefix) > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/robotd/robotd/internal/npy"
@@ -224,7 +225,7 @@ func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samp
 	for i, f := range b.Observations {
 		a := npy.Find(in, f.Name)
 		if a == nil {
-			return nil, fmt.Errorf("--inputs has no array %q (the bundle observes %s)", f.Name, observationNames(b))
+			return nil, fmt.Errorf("--inputs has no array %q (the bundle observes %s)", f.Name, b.ObservationNames())
 		}
 		if values[i], err = a.Float32(); err != nil {
 			return nil, err
@@ -239,8 +240,8 @@ func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samp
 		steps = n
 	}
 	for _, a := range in {
-		if !strings.HasPrefix(a.Name, "observation.") || !slicesContains(b.Observations, a.Name) {
-			return nil, fmt.Errorf("--inputs array %q is not an observation feature of the bundle (%s)", a.Name, observationNames(b))
+		if !slices.ContainsFunc(b.Observations, func(f policy.Feature) bool { return f.Name == a.Name }) {
+			return nil, fmt.Errorf("--inputs array %q is not an observation feature of the bundle (%s)", a.Name, b.ObservationNames())
 		}
 	}
 	for k := range steps {
@@ -275,21 +276,4 @@ func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samp
 		{Name: "action", Shape: []int{samples, keep, b.ActionDim()}, Data: append([]float32(nil), actions...)},
 		{Name: "action.normalized", Shape: []int{samples, b.Config.Horizon, b.ActionDim()}, Data: raw},
 	}, nil
-}
-
-func observationNames(b *policy.Bundle) string {
-	names := make([]string, len(b.Observations))
-	for i, f := range b.Observations {
-		names[i] = f.Name
-	}
-	return strings.Join(names, ", ")
-}
-
-func slicesContains(fs []policy.Feature, name string) bool {
-	for _, f := range fs {
-		if f.Name == name {
-			return true
-		}
-	}
-	return false
 }
