@@ -260,3 +260,22 @@ func TestRejectsMalformedStates(t *testing.T) {
 			st.Time, st.Q, st.DQ, st.Tau, want.Time, want.Q, want.DQ, want.Tau)
 	}
 }
+
+// BenchmarkLockstepTick is one closed-loop tick over ROS: ReadState, WriteTorque, the
+// command reaching the sim, one 1 ms step, the new state reaching the adapter.
+func BenchmarkLockstepTick(b *testing.B) {
+	p := newPair(b, rostest.Start(b), ros.ArmConfig{StaleLimit: time.Minute})
+	st := drivers.NewState(p.Info())
+	tau := make([]float64, len(st.Q))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := p.ReadState(st); err != nil {
+			b.Fatal(err)
+		}
+		tau[0] = 1e-3 * float64(i%2) // a new command every tick
+		if err := p.WriteTorque(tau); err != nil {
+			b.Fatal(err)
+		}
+		p.advance(b, time.Millisecond)
+	}
+}
