@@ -70,7 +70,7 @@ const (
 	InterpArea    = "area"    // cv::INTER_AREA
 	InterpLinear  = "linear"  // cv::INTER_LINEAR
 	InterpCubic   = "cubic"   // cv::INTER_CUBIC
-	InterpNearest = "nearest" // cv::INTER_NEAREST
+	InterpNearest = "nearest" // the source pixel under each output pixel's centre: cv::INTER_NEAREST_EXACT
 )
 
 // ResizeConfig is the resize: section.

@@ -16,6 +16,7 @@ echo "building test binaries"
 go test -c -o "$tmp/control.test" ./control/
 go test -c -o "$tmp/mujoco.test" ./sim/mujoco/
 go test -c -o "$tmp/onnx.test" ./policy/onnx/
+go test -c -o "$tmp/cv.test" ./perception/cv/
 THREADS=${THREADS:-1}   # ONNX Runtime and PyTorch intra-op threads
 
 for r in $(seq "$ROUNDS"); do
@@ -26,6 +27,8 @@ for r in $(seq "$ROUNDS"); do
   (cd sim/mujoco && "$tmp/mujoco.test" -test.run '^$' -test.bench 'RenderRGB' -test.benchmem -test.benchtime 2s) >> "$tmp/mujoco.txt"
   (cd policy/onnx && ROBOTD_BENCH_THREADS=$THREADS "$tmp/onnx.test" -test.run '^$' -test.bench 'Model|Step/unet' -test.benchmem -test.benchtime 1s) >> "$tmp/onnx.txt"
   /usr/bin/python3 tools/bench/policy_torch.py --threads "$THREADS" --rounds 50 --warmup 5 >> "$tmp/torch.txt"
+  (cd perception/cv && "$tmp/cv.test" -test.run '^$' -test.bench 'Pipeline' -test.benchmem) >> "$tmp/cv.txt"
+  /usr/bin/python3 tools/bench/preprocess_cv2.py >> "$tmp/cv2.txt"
 done
 
 tick_ns=$(metric "$tmp/control.txt" BenchmarkCartesianTick ns/op | median)
@@ -50,6 +53,17 @@ policy_row() { # LABEL GO_BENCH TORCH_NAME
 }
 torch_version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__.split("a")[0])')
 ort_version=$(go run ./cmd/robotd version | awk '/^onnxruntime/ {print $2}')
+
+# camera preprocessing rows: Go median in us, allocs, Python OpenCV + numpy median in us
+preprocess_row() { # SIZE
+  local go_ns allocs py_us
+  go_ns=$(metric "$tmp/cv.txt" "BenchmarkPipeline/$1" ns/op | median)
+  allocs=$(metric "$tmp/cv.txt" "BenchmarkPipeline/$1" allocs/op | median)
+  py_us=$(awk -v n="preprocess_$1" '$1 == n {print $2}' "$tmp/cv2.txt" | median)
+  printf '| camera preprocessing: 640x480 BGR frame, center crop 480x480, area resize to %sx%s, RGB, float CHW /255, mean/std | %.0f us, %s allocs | %.0f us (Python OpenCV %s + numpy, same steps, tools/bench/preprocess_cv2.py) | %.2f | < 300 us, faster than the peer |\n' \
+    "$1" "$1" "$(echo "$go_ns/1000" | bc -l)" "$allocs" "$py_us" "$cv2_version" "$(echo "$go_ns/1000/$py_us" | bc -l)"
+}
+cv2_version=$(/usr/bin/python3 -c 'import cv2; print(cv2.__version__)')
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -78,6 +92,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   policy_row "policy network, ACT-style transformer + CNN (3x64x64, 20x14 chunk), batch 1" "BenchmarkModel/act-policy" act_policy
   policy_row "policy network, flow-matching MLP denoiser (8x4), batch 1" "BenchmarkModel/flow-denoiser" flow_denoiser
   policy_row "full diffusion policy step: normalize, encoder, 10 DDIM steps (sampler in Go / Python), unnormalize" "BenchmarkStep/unet-ddim10" unet_policy_step
+  preprocess_row 96
+  preprocess_row 224
   echo
   echo "Policy rows: ONNX Runtime $ort_version through onnxruntime_go against PyTorch eager"
   echo "(torch.inference_mode) on the same fixture models (policy/testdata, random weights), both"
@@ -85,6 +101,11 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "allocs column is Go allocations per call after the first (sessions and tensors are made once)."
   echo "The peer is Debian's PyTorch build (generic BLAS, no MKL/oneDNN): a pip wheel on a"
   echo "workstation is faster, so these ratios flatter ONNX Runtime against that setup."
+  echo
+  echo "Preprocessing rows: perception/cv's Pipeline (one cgo call per frame, buffers made once;"
+  echo "the area resize is robotd's own separable box filter fused with the RGB/CHW/mean-std pass,"
+  echo "single-threaded) against cv2.resize(INTER_AREA) + cvtColor + numpy on the same pixels, with"
+  echo "OpenCV's default thread count; ratio = robotd time / Python time (lower is better)."
   echo
   echo "Commands (what each round ran):"
   echo
@@ -95,6 +116,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "cd sim/mujoco && go test -run '^\$' -bench RenderRGB -benchmem -benchtime 2s"
   echo "cd policy/onnx && ROBOTD_BENCH_THREADS=$THREADS go test -run '^\$' -bench 'Model|Step/unet' -benchmem -benchtime 1s"
   echo "/usr/bin/python3 tools/bench/policy_torch.py --threads $THREADS --rounds 50 --warmup 5"
+  echo "cd perception/cv && go test -run '^\$' -bench Pipeline -benchmem"
+  echo "/usr/bin/python3 tools/bench/preprocess_cv2.py"
   echo '```'
   echo
   echo "The render rows have no peer: MuJoCo's Python bindings are not installable here, and"
