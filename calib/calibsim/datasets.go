@@ -43,6 +43,10 @@ type Options struct {
 	Views         int    // how many images; default 12
 	Width, Height int    // image size; default 640x480 (the scenes' offscreen buffer)
 	Seed          uint64 // for the random choice of poses
+	// Camera is the worldbody camera IntrinsicsDataset moves around the board: "calib"
+	// (default, fovy 58 deg) or "scene" (fovy 50 deg: its intrinsics as if it were taken
+	// off its mount to be calibrated up close).
+	Camera string
 }
 
 func (o Options) withDefaults() Options {
@@ -51,6 +55,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Width == 0 {
 		o.Width, o.Height = 640, 480
+	}
+	if o.Camera == "" {
+		o.Camera = "calib"
 	}
 	return o
 }
@@ -98,9 +105,9 @@ func (g *rig) render(cam int, name string) (perception.Frame, error) {
 // margin keeps the board this many pixels inside the image.
 const margin = 8
 
-// IntrinsicsDataset renders the table board from o.Views poses of the free camera
-// "calib" (fovy 58 deg): 0.3 to 0.55 m away, up to 45 deg off the board's normal, rolled
-// freely, with the whole board in view.
+// IntrinsicsDataset renders the table board from o.Views poses of camera o.Camera: 0.3
+// to 0.55 m away (scaled for a narrower field of view), up to 45 deg off the board's
+// normal, rolled freely, with the whole board in view.
 func IntrinsicsDataset(o Options) (*Dataset, error) {
 	o = o.withDefaults()
 	g, err := newRig(BoardModel(), o)
@@ -108,7 +115,7 @@ func IntrinsicsDataset(o Options) (*Dataset, error) {
 		return nil, err
 	}
 	defer g.close()
-	cam, err := g.id(mujoco.ObjCamera, "calib")
+	cam, err := g.id(mujoco.ObjCamera, o.Camera)
 	if err != nil {
 		return nil, err
 	}
@@ -117,14 +124,16 @@ func IntrinsicsDataset(o Options) (*Dataset, error) {
 		return nil, err
 	}
 	board := SitePose(g.s, site)
-	ds := &Dataset{Camera: "calib", Intrinsics: TrueIntrinsics(g.s, cam, g.w, g.h), Square: BoardSquare, BoardTruth: board}
+	ds := &Dataset{Camera: o.Camera, Intrinsics: TrueIntrinsics(g.s, cam, g.w, g.h), Square: BoardSquare, BoardTruth: board}
+	// Distances for which the board fills the image about as much as with fovy 58 deg.
+	zoom := math.Tan(29*math.Pi/180) / math.Tan(g.s.CameraFovy(cam)/2*math.Pi/180)
 	centre := calib.Apply(board, mgl64.Vec3{4 * BoardSquare, 2.5 * BoardSquare, 0})
 	rng := rand.New(rand.NewPCG(o.Seed, 0x1234))
 	for tries := 0; len(ds.Views) < o.Views; tries++ {
 		if tries > 100*o.Views {
 			return nil, fmt.Errorf("calibsim: found only %d of %d camera poses that see the board", len(ds.Views), o.Views)
 		}
-		dist := 0.3 + 0.25*rng.Float64()
+		dist := (0.3 + 0.25*rng.Float64()) * zoom
 		tilt := 45 * math.Pi / 180 * math.Sqrt(rng.Float64())
 		az := 2 * math.Pi * rng.Float64()
 		eye := centre.Add(mgl64.Vec3{math.Sin(tilt) * math.Cos(az), math.Sin(tilt) * math.Sin(az), math.Cos(tilt)}.Mul(dist))

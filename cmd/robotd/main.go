@@ -6,6 +6,10 @@
 //	robotd policy info BUNDLE|MODEL.onnx
 //	robotd policy run --model MODEL.onnx | --bundle DIR --inputs IN.npz --out OUT.npz
 //	    inspect and run policy bundles and ONNX models offline (docs/policy-bundle.md).
+//	robotd calib intrinsics --images DIR --board COLSxROWS --square METERS [--out FILE.yaml]
+//	robotd calib handeye --mode eye-in-hand|eye-to-hand --intrinsics FILE.yaml --poses FILE.yaml --images DIR ...
+//	    camera intrinsics (ROS camera_calibration YAML) and hand-eye calibration from
+//	    chessboard images.
 //	robotd version
 //	    versions of robotd's native components.
 package main
@@ -32,6 +36,7 @@ const usage = `usage: robotd <command> [flags]
 commands:
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
+  calib     calibrate cameras from chessboard images (intrinsics, handeye)
   version   print the versions of robotd's native components
 
 "robotd <command> -h" shows a command's flags.
@@ -48,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
+	case "calib":
+		err = calibCmd(args[1:], stdout, stderr)
 	case "version":
 		err = versionCmd(stdout)
 	case "-h", "--help", "help":

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"image"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-gl/mathgl/mgl64"
+
+	"github.com/robotd/robotd/calib"
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/perception/cv"
+)
+
+const calibUsage = `usage:
+  robotd calib intrinsics --images DIR --board COLSxROWS --square METERS [--name CAM] [--out FILE.yaml] [--force]
+      find the chessboard in every image of DIR, calibrate the camera (pinhole with
+      plumb_bob distortion), report each view's reprojection error and flag outliers, and
+      write the ROS camera_calibration YAML (to stdout without --out)
+  robotd calib handeye --mode eye-in-hand|eye-to-hand --intrinsics FILE.yaml --poses FILE.yaml
+                       --images DIR --board COLSxROWS --square METERS [--out FILE.yaml] [--force]
+      find the board's pose in every image listed in the poses file (the robot's T_base_ee
+      when the image was taken), solve AX = XB and write the camera pose: T_ee_cam for a
+      camera on the hand, T_base_cam for a camera fixed in the world (to stdout without
+      --out)
+
+--board counts inner corners (a board of 10 x 7 squares is 9x6). The poses file:
+  poses:
+    - image: view_00.png        # relative to --images
+      position: [0.4, 0.0, 0.5] # metres
+      orientation: [0, 1, 0, 0] # unit quaternion w, x, y, z
+`
+
+func calibCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, calibUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "intrinsics":
+		return calibIntrinsicsCmd(args[1:], stdout, stderr)
+	case "handeye":
+		return calibHandEyeCmd(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, calibUsage)
+		return flag.ErrHelp
+	}
+	fmt.Fprintf(stderr, "robotd calib: unknown subcommand %q\n\n%s", args[0], calibUsage)
+	return errUsage
+}
+
+// boardFlags are the flags both subcommands take.
+type boardFlags struct {
+	images, board, out string
+	square             float64
+	force              bool
+	cols, rows         int
+}
+
+func (b *boardFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.images, "images", "", "directory of images (.png, .jpg, .jpeg, .bmp, .tif, .tiff)")
+	fs.StringVar(&b.board, "board", "", "chessboard inner corners, COLSxROWS (e.g. 9x6)")
+	fs.Float64Var(&b.square, "square", 0, "side of a chessboard square in metres")
+	fs.StringVar(&b.out, "out", "", "output YAML file (default: stdout)")
+	fs.BoolVar(&b.force, "force", false, "overwrite --out if it exists")
+}
+
+// check validates the shared flags; name is the subcommand for messages.
+func (b *boardFlags) check(name string, stderr io.Writer) error {
+	switch {
+	case b.images == "":
+		fmt.Fprintf(stderr, "robotd calib %s: --images is required\n", name)
+		return errUsage
+	case b.board == "":
+		fmt.Fprintf(stderr, "robotd calib %s: --board is required\n", name)
+		return errUsage
+	case b.square == 0:
+		fmt.Fprintf(stderr, "robotd calib %s: --square is required\n", name)
+		return errUsage
+	}
+	var err error
+	if b.cols, b.rows, err = parseBoard(b.board); err != nil {
+		return err
+	}
+	if !(b.square > 0) || math.IsInf(b.square, 0) {
+		return fmt.Errorf("--square %v: want a positive size in metres", b.square)
+	}
+	if b.square > 1 {
+		return fmt.Errorf("--square %v: squares larger than 1 m; the size is in metres (25 mm is 0.025)", b.square)
+	}
+	if b.out != "" && !b.force {
+		if _, err := os.Stat(b.out); err == nil {
+			return fmt.Errorf("--out %s exists; pass --force to overwrite it", b.out)
+		}
+	}
+	return nil
+}
+
+// parseBoard reads "COLSxROWS".
+func parseBoard(s string) (cols, rows int, err error) {
+	c, r, ok := strings.Cut(strings.ToLower(s), "x")
+	if ok {
+		cols, err = strconv.Atoi(c)
+		if err == nil {
+			rows, err = strconv.Atoi(r)
+		}
+	}
+	if !ok || err != nil || cols < 2 || rows < 2 {
+		return 0, 0, fmt.Errorf("--board %q: want inner corners as COLSxROWS, each at least 2 (e.g. 9x6)", s)
+	}
+	return cols, rows, nil
+}
+
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".tif": true, ".tiff": true}
+
+// listImages returns the image files of dir, sorted by name.
+func listImages(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--images: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("--images %s: no image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff)", dir)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// detection is the chessboard search in one image.
+type detection struct {
+	name    string
+	size    image.Point
+	corners [][2]float64 // nil when not found
+}
+
+// detectAll searches every named image of dir, printing a line per image. Images that
+// cannot be read, or whose size differs from want (or from the first image when want is
+// zero), are errors.
+func detectAll(dir string, names []string, cols, rows int, want image.Point, stdout io.Writer) ([]detection, error) {
+	out := make([]detection, len(names))
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	for i, name := range names {
+		corners, size, ok, err := cv.FindChessboardFile(filepath.Join(dir, name), cols, rows)
+		if err != nil {
+			return nil, err
+		}
+		if want == (image.Point{}) {
+			want = size
+		}
+		if size != want {
+			return nil, fmt.Errorf("%s is %dx%d, the other images (or the intrinsics) %dx%d: one camera, one image size",
+				name, size.X, size.Y, want.X, want.Y)
+		}
+		status := "board not found"
+		if ok {
+			status = fmt.Sprintf("board found, %d corners", len(corners))
+		}
+		fmt.Fprintf(stdout, "[%*d/%d] %-*s  %dx%d  %s\n", len(strconv.Itoa(len(names))), i+1, len(names), width, name, size.X, size.Y, status)
+		out[i] = detection{name: name, size: size, corners: corners}
+	}
+	return out, nil
+}
+
+// enoughViews splits detections into found and not found and errors when fewer than 3
+// images show the board.
+func enoughViews(dets []detection) (found []detection, err error) {
+	var missing []string
+	for _, d := range dets {
+		if d.corners != nil {
+			found = append(found, d)
+		} else {
+			missing = append(missing, d.name)
+		}
+	}
+	if len(found) < 3 {
+		return found, fmt.Errorf("board found in %d of %d images, need at least 3; not found in: %s",
+			len(found), len(dets), strings.Join(missing, ", "))
+	}
+	return found, nil
+}
+
+// Outlier views: more than outlierFactor times the median error, and above a floor under
+// which an error is at the detector's own precision.
+const (
+	outlierFactor  = 2.0
+	outlierFloorPx = 0.1
+)
+
+func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("calib intrinsics", flag.ContinueOnError)
+	var b boardFlags
+	b.register(fs)
+	name := fs.String("name", "camera", "camera_name written to the YAML")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "robotd calib intrinsics: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if err := b.check("intrinsics", stderr); err != nil {
+		return err
+	}
+	names, err := listImages(b.images)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "searching %d images of %s for a %dx%d chessboard\n", len(names), b.images, b.cols, b.rows)
+	dets, err := detectAll(b.images, names, b.cols, b.rows, image.Point{}, stdout)
+	if err != nil {
+		return err
+	}
+	found, err := enoughViews(dets)
+	if err != nil {
+		return err
+	}
+	views := make([][][2]float64, len(found))
+	for i, d := range found {
+		views[i] = d.corners
+	}
+	size := found[0].size
+	cal, err := cv.CalibrateCamera(views, image.Pt(b.cols, b.rows), b.square, size)
+	if err != nil {
+		return err
+	}
+	in := calib.NewIntrinsics(*name, size.X, size.Y, cal.K, cal.D)
+	if err := in.Validate(); err != nil {
+		return fmt.Errorf("calibration failed: %w", err)
+	}
+
+	fmt.Fprintf(stdout, "\nreprojection error per view (RMS, pixels):\n")
+	med := median(cal.ViewRMS)
+	limit := math.Max(outlierFactor*med, outlierFloorPx)
+	var outliers []string
+	for i, d := range found {
+		flagText := ""
+		if cal.ViewRMS[i] > limit {
+			flagText = fmt.Sprintf("  <- outlier (> %.1fx the median %.3f px): check this image", outlierFactor, med)
+			outliers = append(outliers, d.name)
+		}
+		fmt.Fprintf(stdout, "  %-24s %.3f%s\n", d.name, cal.ViewRMS[i], flagText)
+	}
+	fmt.Fprintf(stdout, "\ncamera %q, %dx%d, from %d of %d images\n", *name, size.X, size.Y, len(found), len(dets))
+	fmt.Fprintf(stdout, "  fx %.3f  fy %.3f  cx %.3f  cy %.3f  (pixels)\n", in.Fx(), in.Fy(), in.Cx(), in.Cy())
+	fmt.Fprintf(stdout, "  distortion plumb_bob k1 %.6f  k2 %.6f  p1 %.6f  p2 %.6f  k3 %.6f\n", in.D[0], in.D[1], in.D[2], in.D[3], in.D[4])
+	fmt.Fprintf(stdout, "  reprojection error %.3f px RMS\n", cal.RMS)
+	if len(outliers) > 0 {
+		fmt.Fprintf(stdout, "  %d outlier view(s): %s; consider removing them and calibrating again\n", len(outliers), strings.Join(outliers, ", "))
+	}
+	if b.out == "" {
+		fmt.Fprintf(stdout, "\n# ROS camera calibration (pass --out FILE.yaml to write it to a file)\n")
+		_, err := stdout.Write(in.MarshalROS())
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
+		return err
+	}
+	if err := calib.WriteIntrinsics(b.out, &in); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", b.out)
+	return nil
+}
+
+func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("calib handeye", flag.ContinueOnError)
+	var b boardFlags
+	b.register(fs)
+	modeFlag := fs.String("mode", "", "eye-in-hand (camera on the hand) or eye-to-hand (camera fixed, board on the hand)")
+	intrFile := fs.String("intrinsics", "", "the camera's ROS camera_calibration YAML (robotd calib intrinsics)")
+	posesFile := fs.String("poses", "", "YAML file with the robot pose T_base_ee of each image")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "robotd calib handeye: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	for _, f := range []struct{ name, v string }{{"mode", *modeFlag}, {"intrinsics", *intrFile}, {"poses", *posesFile}} {
+		if f.v == "" {
+			fmt.Fprintf(stderr, "robotd calib handeye: --%s is required\n", f.name)
+			return errUsage
+		}
+	}
+	mode, err := calib.ParseMode(*modeFlag)
+	if err != nil {
+		return fmt.Errorf("--mode %q: want eye-in-hand or eye-to-hand", *modeFlag)
+	}
+	if err := b.check("handeye", stderr); err != nil {
+		return err
+	}
+	in, err := calib.ReadIntrinsics(*intrFile)
+	if err != nil {
+		return err
+	}
+	poses, err := calib.ReadRobotPoses(*posesFile)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(b.images); err != nil {
+		return fmt.Errorf("--images: %w", err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("--images %s: not a directory", b.images)
+	}
+	names := make([]string, len(poses))
+	for i, p := range poses {
+		names[i] = p.Image
+		if _, err := os.Stat(filepath.Join(b.images, p.Image)); err != nil {
+			return fmt.Errorf("%s: poses[%d]: image %s: %w", *posesFile, i, p.Image, err)
+		}
+	}
+	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), *posesFile, b.cols, b.rows)
+	dets, err := detectAll(b.images, names, b.cols, b.rows, image.Pt(in.Width, in.Height), stdout)
+	if err != nil {
+		return err
+	}
+	found, err := enoughViews(dets)
+	if err != nil {
+		return err
+	}
+	byName := map[string]control.Pose{}
+	for _, p := range poses {
+		byName[p.Image] = p.Pose
+	}
+	obj := make([]mgl64.Vec3, 0, b.cols*b.rows)
+	for _, p := range cv.BoardPoints(b.cols, b.rows, b.square) {
+		obj = append(obj, mgl64.Vec3(p))
+	}
+	fmt.Fprintf(stdout, "\nboard pose per view (PnP with %s):\n", *intrFile)
+	robot := make([]control.Pose, len(found))
+	boards := make([]control.Pose, len(found))
+	for i, d := range found {
+		img := make([]mgl64.Vec2, len(d.corners))
+		for k, c := range d.corners {
+			img[k] = mgl64.Vec2(c)
+		}
+		pose, rms, err := calib.SolvePnP(obj, img, &in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		robot[i], boards[i] = byName[d.name], pose
+		fmt.Fprintf(stdout, "  %-24s %.3f m away, reprojection %.3f px RMS\n", d.name, pose.Pos.Len(), rms)
+	}
+	res, err := calib.SolveHandEye(robot, boards, mode)
+	if err != nil {
+		return err
+	}
+	cp := calib.CameraPose{Camera: in.Name, Mode: mode, Pose: res.Camera, Views: len(found), RMS: res.RMS}
+	p, q := res.Camera.Pos, res.Camera.Rot
+	fmt.Fprintf(stdout, "\n%s: T_%s_cam (camera optical frame: x right, y down, z forward)\n", mode, mode.Parent())
+	fmt.Fprintf(stdout, "  position     %.5f %.5f %.5f m\n", p[0], p[1], p[2])
+	fmt.Fprintf(stdout, "  orientation  %.6f %.6f %.6f %.6f (w x y z)\n", q.W, q.V[0], q.V[1], q.V[2])
+	fmt.Fprintf(stdout, "  residuals over %d pairs of views: %.3f mm %.4f deg RMS, max %.3f mm %.4f deg\n",
+		len(res.Pairs), res.RMS.TransMM, res.RMS.RotDeg, res.Max.TransMM, res.Max.RotDeg)
+	fmt.Fprintf(stdout, "  rotation axes of the motions spread %.1f deg (more is better conditioned)\n", res.AxisSpreadDeg)
+	outliers := map[int]bool{}
+	for _, i := range res.OutlierViews(3, 0.5, 0.05) {
+		outliers[i] = true
+	}
+	fmt.Fprintf(stdout, "per view, distance of the board pose it implies from the consensus:\n")
+	for i, v := range res.Views {
+		flagText := ""
+		if outliers[i] {
+			flagText = "  <- outlier: check this image and its robot pose"
+		}
+		fmt.Fprintf(stdout, "  %-24s %.3f mm %.4f deg%s\n", found[i].name, v.TransMM, v.RotDeg, flagText)
+	}
+	if b.out == "" {
+		fmt.Fprintf(stdout, "\n# camera pose (pass --out FILE.yaml to write it to a file)\n")
+		_, err := stdout.Write(cp.Marshal())
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
+		return err
+	}
+	if err := calib.WriteCameraPose(b.out, &cp); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", b.out)
+	return nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
