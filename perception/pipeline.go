@@ -115,8 +115,8 @@ func (in *Intrinsics) Validate() error {
 	if !(in.K[0] > 0) || !(in.K[4] > 0) {
 		return fmt.Errorf("intrinsics: camera_matrix: fx = %v and fy = %v must be > 0", in.K[0], in.K[4])
 	}
-	if in.K[6] != 0 || in.K[7] != 0 || in.K[8] != 1 {
-		return fmt.Errorf("intrinsics: camera_matrix: last row must be 0 0 1, got %v %v %v", in.K[6], in.K[7], in.K[8])
+	if in.K[3] != 0 || in.K[6] != 0 || in.K[7] != 0 || in.K[8] != 1 {
+		return fmt.Errorf("intrinsics: camera_matrix: want rows (fx s cx) (0 fy cy) (0 0 1), got %v", in.K)
 	}
 	for i, v := range in.D {
 		if math.IsNaN(v) || math.IsInf(v, 0) {

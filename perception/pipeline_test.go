@@ -175,7 +175,8 @@ func TestIntrinsicsValidate(t *testing.T) {
 	}{
 		{"size", func(in *Intrinsics) { in.Width = 0 }, "image size"},
 		{"fx", func(in *Intrinsics) { in.K[0] = 0 }, "fx"},
-		{"last row", func(in *Intrinsics) { in.K[8] = 2 }, "last row"},
+		{"last row", func(in *Intrinsics) { in.K[8] = 2 }, "want rows"},
+		{"lower triangle", func(in *Intrinsics) { in.K[3] = 0.1 }, "want rows"},
 		{"plumb_bob count", func(in *Intrinsics) { in.D = in.D[:3] }, "plumb_bob takes 4 or 5"},
 		{"rational count", func(in *Intrinsics) { in.DistortionModel = "rational_polynomial" }, "rational_polynomial takes"},
 		{"fisheye", func(in *Intrinsics) { in.DistortionModel = "equidistant"; in.D = in.D[:4] }, "not supported"},

@@ -7,6 +7,9 @@ package cv
 
 import (
 	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -71,6 +74,35 @@ func TestPipelineMatLeak(t *testing.T) {
 		if _, err := NewPipeline(perception.PipelineConfig{Undistort: true}, 160, 120, perception.BGR8,
 			&perception.Intrinsics{Width: 160, Height: 120, K: in.K, D: in.D[:1]}); err == nil {
 			t.Fatal("bad intrinsics accepted")
+		}
+	})
+}
+
+func TestSourceMatLeak(t *testing.T) {
+	path := makeVideo(t, 5, 25)
+	checkNoMatLeak(t, func() {
+		v, err := OpenVideo("leak", path, VideoConfig{Loop: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f perception.Frame
+		for i := 0; i < 12; i++ {
+			if err := v.Read(context.Background(), &f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v.Close()
+	})
+	corrupt := filepath.Join(t.TempDir(), "corrupt.mp4")
+	if err := os.WriteFile(corrupt, []byte("not a video"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkNoMatLeak(t, func() {
+		if _, err := OpenVideo("leak", corrupt, VideoConfig{}); err == nil {
+			t.Fatal("corrupt file opened")
+		}
+		if _, err := OpenDevice("leak", DeviceConfig{Device: "/dev/video99"}); err == nil {
+			t.Fatal("missing device opened")
 		}
 	})
 }
