@@ -7,6 +7,7 @@ import (
 	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/perception"
 )
 
 // Intrinsics is a pinhole camera with OpenCV's "plumb_bob" lens distortion: what ROS
@@ -41,6 +42,13 @@ func NewIntrinsics(name string, width, height int, k [9]float64, d [5]float64) I
 	copy(in.P[4:7], k[3:6])
 	copy(in.P[8:11], k[6:9])
 	return in
+}
+
+// Perception returns the camera model as perception's preprocessing pipeline takes it
+// (for its undistort step).
+func (in *Intrinsics) Perception() *perception.Intrinsics {
+	return &perception.Intrinsics{Width: in.Width, Height: in.Height, K: in.K,
+		D: append([]float64(nil), in.D[:]...), DistortionModel: DistortionModel}
 }
 
 // Fx, Fy, Cx and Cy are the focal lengths and principal point in pixels.

@@ -235,6 +235,21 @@ func TestRobotPosesRoundTrip(t *testing.T) {
 	}
 }
 
+func TestPerception(t *testing.T) {
+	in := goldenIntrinsics()
+	p := in.Perception()
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Width != 640 || p.Height != 480 || p.K != in.K || len(p.D) != 5 || p.D[4] != in.D[4] || p.DistortionModel != "plumb_bob" {
+		t.Errorf("Perception() = %+v", p)
+	}
+	p.D[0] = 1 // its own copy
+	if in.D[0] == 1 {
+		t.Error("Perception shares D with the intrinsics")
+	}
+}
+
 func TestFormatFloat(t *testing.T) {
 	for v, want := range map[float64]string{
 		0: "0", 1: "1", -2.5: "-2.5", 1e-05: "1.0e-05", 1.5e-07: "1.5e-07", 1e21: "1.0e+21", 579.411376: "579.411376",

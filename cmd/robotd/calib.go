@@ -189,6 +189,9 @@ func enoughViews(dets []detection) (found []detection, err error) {
 		}
 	}
 	if len(found) < 3 {
+		if len(missing) == 0 {
+			return found, fmt.Errorf("only %d images, need at least 3 that show the board", len(dets))
+		}
 		return found, fmt.Errorf("board found in %d of %d images, need at least 3; not found in: %s",
 			len(found), len(dets), strings.Join(missing, ", "))
 	}
@@ -326,6 +329,21 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), *posesFile, b.cols, b.rows)
+	if all, err := listImages(b.images); err == nil && len(all) > len(names) {
+		listed := map[string]bool{}
+		for _, n := range names {
+			listed[n] = true
+		}
+		var unlisted []string
+		for _, n := range all {
+			if !listed[n] {
+				unlisted = append(unlisted, n)
+			}
+		}
+		if len(unlisted) > 0 {
+			fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unlisted), b.images, strings.Join(unlisted, ", "))
+		}
+	}
 	dets, err := detectAll(b.images, names, b.cols, b.rows, image.Pt(in.Width, in.Height), stdout)
 	if err != nil {
 		return err

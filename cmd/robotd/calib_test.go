@@ -225,6 +225,18 @@ func TestCalibHandEyeCLIErrors(t *testing.T) {
 	if err := calib.WriteRobotPoses(still, same); err != nil {
 		t.Fatal(err)
 	}
+	// An image without a pose is ignored, and says so; two posed images are too few.
+	if err := calibsim.WritePNG(filepath.Join(images, "extra.png"), &ds.Views[0].Frame); err != nil {
+		t.Fatal(err)
+	}
+	two := filepath.Join(dir, "two.yaml")
+	if err := calib.WriteRobotPoses(two, []calib.RobotPose{{Image: "view_00.png", Pose: ds.Views[0].Robot}, {Image: "view_01.png", Pose: ds.Views[1].Robot}}); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "calib", "handeye", "--images", images, "--board", "9x6", "--square", "0.025", "--mode", "eye-in-hand", "--intrinsics", intr, "--poses", two)
+	if code != 1 || !strings.Contains(stderr, "only 2 images, need at least 3") || !strings.Contains(stdout, "ignoring 2 images") || !strings.Contains(stdout, "extra.png") {
+		t.Errorf("two posed images: exit %d\n%s%s", code, stdout, stderr)
+	}
 	base := []string{"calib", "handeye", "--images", images, "--board", "9x6", "--square", "0.025"}
 	for _, tc := range []struct {
 		args []string
