@@ -19,10 +19,12 @@ import (
 )
 
 // Pipeline runs one camera's preprocessing (perception.PipelineConfig) on frames of one
-// size and format, writing float32 CHW tensors into caller-owned slices. It is built once;
-// Run allocates nothing, in Go or in OpenCV. A Pipeline is used by one goroutine at a time.
+// size and format, writing float32 CHW tensors into caller-owned slices. It is built once:
+// Run allocates no Go memory and no Mats, and runs in the calling thread except for the
+// steps that go through cv::remap and cv::resize (undistort, resizes other than area
+// downsampling), which may use OpenCV's worker threads. A Pipeline is used by one
+// goroutine at a time.
 type Pipeline struct {
-	cfg    perception.PipelineConfig
 	format perception.Format
 	inW    int
 	inH    int
@@ -44,7 +46,7 @@ func NewPipeline(cfg perception.PipelineConfig, inW, inH int, f perception.Forma
 	if err := cfg.Validate(inW, inH, f); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, format: f, inW: inW, inH: inH}
+	p := &Pipeline{format: f, inW: inW, inH: inH}
 	p.ch, p.outH, p.outW = cfg.OutputShape(inW, inH, f)
 	p.n = p.ch * p.outH * p.outW
 	typ := matType(f)
