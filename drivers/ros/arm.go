@@ -128,11 +128,11 @@ func (e *StaleError) Unwrap() error { return ErrStale }
 type Reject int
 
 const (
-	RejectUnknownJoint Reject = iota // a name that is neither an arm joint nor ignored
-	RejectMissingJoint               // an arm joint absent from the message
-	RejectDuplicateJoint             // a name twice in one message
-	RejectSize                       // position/velocity/effort length does not match the names
-	RejectNonFinite                  // NaN or Inf in a value of an arm joint
+	RejectUnknownJoint   Reject = iota // a name that is neither an arm joint nor ignored
+	RejectMissingJoint                 // an arm joint absent from the message
+	RejectDuplicateJoint               // a name twice in one message
+	RejectSize                         // position/velocity/effort length does not match the names
+	RejectNonFinite                    // NaN or Inf in a value of an arm joint
 	numRejects
 )
 
@@ -142,10 +142,10 @@ func (r Reject) String() string { return rejectNames[r] }
 
 // ArmStats counts what the Arm received and sent.
 type ArmStats struct {
-	Accepted  uint64            // JointState messages taken
+	Accepted  uint64             // JointState messages taken
 	Rejected  [numRejects]uint64 // dropped, by Reject
-	Written   uint64            // commands accepted by WriteTorque
-	Published uint64            // commands handed to the publisher (newer ones replace older unsent ones)
+	Written   uint64             // commands accepted by WriteTorque
+	Published uint64             // commands handed to the publisher (newer ones replace older unsent ones)
 }
 
 type sample struct {
