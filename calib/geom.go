@@ -37,36 +37,6 @@ func angleBetween(a, b mgl64.Quat) float64 {
 	return 2 * math.Atan2(d.V.Len(), math.Abs(d.W))
 }
 
-// quatFromMat converts a rotation matrix (mathgl, column-major) to a unit quaternion
-// with W >= 0, dividing by the largest of the four candidate terms (Shepperd).
-func quatFromMat(m mgl64.Mat3) mgl64.Quat {
-	m00, m11, m22 := m.At(0, 0), m.At(1, 1), m.At(2, 2)
-	tr := m00 + m11 + m22
-	var q mgl64.Quat
-	switch {
-	case tr > m00 && tr > m11 && tr > m22:
-		s := 2 * math.Sqrt(1+tr)
-		q = mgl64.Quat{W: s / 4, V: mgl64.Vec3{
-			(m.At(2, 1) - m.At(1, 2)) / s, (m.At(0, 2) - m.At(2, 0)) / s, (m.At(1, 0) - m.At(0, 1)) / s}}
-	case m00 > m11 && m00 > m22:
-		s := 2 * math.Sqrt(1+m00-m11-m22)
-		q = mgl64.Quat{W: (m.At(2, 1) - m.At(1, 2)) / s, V: mgl64.Vec3{
-			s / 4, (m.At(0, 1) + m.At(1, 0)) / s, (m.At(0, 2) + m.At(2, 0)) / s}}
-	case m11 > m22:
-		s := 2 * math.Sqrt(1+m11-m00-m22)
-		q = mgl64.Quat{W: (m.At(0, 2) - m.At(2, 0)) / s, V: mgl64.Vec3{
-			(m.At(0, 1) + m.At(1, 0)) / s, s / 4, (m.At(1, 2) + m.At(2, 1)) / s}}
-	default:
-		s := 2 * math.Sqrt(1+m22-m00-m11)
-		q = mgl64.Quat{W: (m.At(1, 0) - m.At(0, 1)) / s, V: mgl64.Vec3{
-			(m.At(0, 2) + m.At(2, 0)) / s, (m.At(1, 2) + m.At(2, 1)) / s, s / 4}}
-	}
-	if q.W < 0 {
-		q = q.Scale(-1)
-	}
-	return q.Normalize()
-}
-
 // matFromQuat is the rotation matrix of unit quaternion q.
 func matFromQuat(q mgl64.Quat) mgl64.Mat3 { return q.Normalize().Mat4().Mat3() }
 

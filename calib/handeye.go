@@ -225,7 +225,7 @@ func SolveHandEye(robot, board []control.Pose, mode Mode) (HandEyeResult, error)
 			RX.Set(r, c, Rd.At(r, c))
 		}
 	}
-	qX := quatFromMat(RX)
+	qX := control.QuatFromMat(RX)
 
 	// Translation: (R_A - I) t_X = R_X t_B - t_A for every motion, least squares.
 	L := mat.NewDense(3*len(motions), 3, nil)

@@ -28,8 +28,8 @@ func TestRotExpLog(t *testing.T) {
 			t.Fatalf("log(exp(%v)) = %v", v, got)
 		}
 		q := randomRotation(rng, math.Pi)
-		if got := quatFromMat(matFromQuat(q)); angleBetween(got, q) > 1e-12 {
-			t.Fatalf("quatFromMat(mat(%v)) = %v", q, got)
+		if got := control.QuatFromMat(matFromQuat(q)); angleBetween(got, q) > 1e-12 {
+			t.Fatalf("control.QuatFromMat(mat(%v)) = %v", q, got)
 		}
 	}
 	// Near a half turn the sign of the quaternion flips; the angle must not.
@@ -127,7 +127,7 @@ func lookAt(c, from mgl64.Vec3, roll float64) control.Pose {
 	}
 	x := up.Cross(z).Normalize()
 	y := z.Cross(x)
-	boardFromCam := control.Pose{Pos: from, Rot: quatFromMat(mgl64.Mat3FromCols(x, y, z)).Mul(mgl64.QuatRotate(roll, mgl64.Vec3{0, 0, 1}))}
+	boardFromCam := control.Pose{Pos: from, Rot: control.QuatFromMat(mgl64.Mat3FromCols(x, y, z)).Mul(mgl64.QuatRotate(roll, mgl64.Vec3{0, 0, 1}))}
 	return Invert(boardFromCam)
 }
 

@@ -125,7 +125,7 @@ func fitPlane(pts []mgl64.Vec3) (control.Pose, []mgl64.Vec2, error) {
 		e1 := mgl64.Vec3{vecs.At(0, 2), vecs.At(1, 2), vecs.At(2, 2)}
 		e2 := mgl64.Vec3{vecs.At(0, 1), vecs.At(1, 1), vecs.At(2, 1)}
 		e3 := e1.Cross(e2)
-		boardFromPlane = control.Pose{Pos: c, Rot: quatFromMat(mgl64.Mat3FromCols(e1, e2, e3))}
+		boardFromPlane = control.Pose{Pos: c, Rot: control.QuatFromMat(mgl64.Mat3FromCols(e1, e2, e3))}
 	}
 	inv := Invert(boardFromPlane)
 	ab := make([]mgl64.Vec2, len(pts))
@@ -198,7 +198,7 @@ func poseFromHomography(H mgl64.Mat3) (control.Pose, error) {
 	r1, r2 := h1.Mul(lambda), h2.Mul(lambda)
 	r3 := r1.Cross(r2)
 	R := nearestRotation(mgl64.Mat3FromCols(r1, r2, r3))
-	return control.Pose{Pos: h3.Mul(lambda), Rot: quatFromMat(R)}, nil
+	return control.Pose{Pos: h3.Mul(lambda), Rot: control.QuatFromMat(R)}, nil
 }
 
 // nearestRotation is the rotation closest to m in the Frobenius norm: U V^T of m's SVD,

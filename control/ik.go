@@ -47,7 +47,7 @@ func (s *IK) Solve(dst, seed []float64, target Pose) (posErr, rotErr float64, ok
 		s.robot.Forward(s.kin, dst)
 		k := s.kin
 		dp := target.Pos.Sub(k.Pos)
-		cur := quatFromMat(k.Rot)
+		cur := QuatFromMat(k.Rot)
 		qe := target.Rot.Mul(cur.Inverse()) // rotation from the tool to the target, base frame
 		if qe.W < 0 {
 			qe = qe.Scale(-1)

@@ -204,7 +204,7 @@ func (c *CartesianImpedance) Update(tau []float64, in *Input, dt float64) {
 	var e [6]float64
 	dp := k.Pos.Sub(c.eq.Pos)
 	e[0], e[1], e[2] = dp[0], dp[1], dp[2]
-	cur := quatFromMat(k.Rot)
+	cur := QuatFromMat(k.Rot)
 	if c.eq.Rot.Dot(cur) < 0 {
 		cur = cur.Scale(-1)
 	}

@@ -48,7 +48,7 @@ func (r *Robot) NewKinematics() *Kinematics {
 }
 
 // Pose returns the tool pose as position and unit quaternion.
-func (k *Kinematics) Pose() Pose { return Pose{Pos: k.Pos, Rot: quatFromMat(k.Rot)} }
+func (k *Kinematics) Pose() Pose { return Pose{Pos: k.Pos, Rot: QuatFromMat(k.Rot)} }
 
 // Forward computes the tool pose and Jacobian at joint positions q into dst. It panics
 // if len(q) or dst's shape does not match the robot (a programming error), and
@@ -93,9 +93,9 @@ func axisRotation(k mgl64.Vec3, angle float64) mgl64.Mat3 {
 	}
 }
 
-// quatFromMat converts a rotation matrix to a unit quaternion with W >= 0 (Shepperd's
+// QuatFromMat converts a rotation matrix to a unit quaternion with W >= 0 (Shepperd's
 // method: divide by the largest of the four candidate terms for accuracy).
-func quatFromMat(m mgl64.Mat3) mgl64.Quat {
+func QuatFromMat(m mgl64.Mat3) mgl64.Quat {
 	m00, m11, m22 := m.At(0, 0), m.At(1, 1), m.At(2, 2)
 	tr := m00 + m11 + m22
 	var q mgl64.Quat

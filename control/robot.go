@@ -295,7 +295,7 @@ func (d *mjcfDoc) orientation(e *element) (mgl64.Quat, error) {
 			return mgl64.Quat{}, e.errorf("xyaxes: y is parallel to x")
 		}
 		y = y.Normalize()
-		return quatFromMat(mgl64.Mat3FromCols(x, y, x.Cross(y))), nil
+		return QuatFromMat(mgl64.Mat3FromCols(x, y, x.Cross(y))), nil
 	default: // zaxis: the smallest rotation taking (0,0,1) to the given axis
 		v, _, err := d.floats(e, "zaxis", 3)
 		if err != nil {
