@@ -374,8 +374,8 @@ func (r *HandEyeResult) OutlierViews(factor, floorMM, floorDeg float64) []int {
 	for i, v := range r.Views {
 		ts[i], rs[i] = v.TransMM, v.RotDeg
 	}
-	mt := math.Max(median(ts), floorMM)
-	mr := math.Max(median(rs), floorDeg)
+	mt := math.Max(Median(ts), floorMM)
+	mr := math.Max(Median(rs), floorDeg)
 	var out []int
 	for i, v := range r.Views {
 		if v.TransMM > factor*mt || v.RotDeg > factor*mr {
@@ -389,8 +389,8 @@ func (r *HandEyeResult) OutlierViews(factor, floorMM, floorDeg float64) []int {
 	return out
 }
 
-// median of xs (which it sorts a copy of); 0 for none.
-func median(xs []float64) float64 {
+// Median of xs (it sorts a copy); 0 for none. Outlier views are judged against it.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}

@@ -248,7 +248,7 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "\nreprojection error per view (RMS, pixels):\n")
-	med := median(cal.ViewRMS)
+	med := calib.Median(cal.ViewRMS)
 	limit := math.Max(outlierFactor*med, outlierFloorPx)
 	var outliers []string
 	for i, d := range found {
@@ -412,16 +412,4 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", b.out)
 	return nil
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
