@@ -226,12 +226,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	for _, j := range cfg.IgnoreJoints {
 		a.ignore[j] = true
 	}
-	node, err := connect(ctx, goroslib.NodeConf{
-		MasterAddress:   cfg.MasterAddress,
-		Name:            cfg.Node,
-		LogLevel:        goroslib.LogLevelWarn,
-		LogDestinations: goroslib.LogDestinationConsole,
-	}, cfg.Backoff)
+	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +253,13 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 }
 
 // connect creates the node, retrying while the master does not answer.
-func connect(ctx context.Context, conf goroslib.NodeConf, backoff time.Duration) (*goroslib.Node, error) {
+func connect(ctx context.Context, master, name string, backoff time.Duration) (*goroslib.Node, error) {
+	conf := goroslib.NodeConf{
+		MasterAddress:   master,
+		Name:            name,
+		LogLevel:        goroslib.LogLevelWarn,
+		LogDestinations: goroslib.LogDestinationConsole,
+	}
 	wait := backoff
 	for attempt := 1; ; attempt++ {
 		node, err := goroslib.NewNode(conf)

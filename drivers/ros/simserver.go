@@ -85,12 +85,7 @@ func NewSimServer(ctx context.Context, arm *mujoco.Arm, cfg SimServerConfig) (*S
 	cfg = cfg.WithDefaults()
 	n := len(arm.Info().Joints)
 	s := &SimServer{cfg: cfg, arm: arm, cmd: make([]float64, n), st: drivers.NewState(arm.Info()), tau: make([]float64, n)}
-	node, err := connect(ctx, goroslib.NodeConf{
-		MasterAddress:   cfg.MasterAddress,
-		Name:            cfg.Node,
-		LogLevel:        goroslib.LogLevelWarn,
-		LogDestinations: goroslib.LogDestinationConsole,
-	}, cfg.Backoff)
+	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
