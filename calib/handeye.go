@@ -195,35 +195,20 @@ func SolveHandEye(robot, board []control.Pose, mode Mode) (HandEyeResult, error)
 			ErrDegenerateMotion, res.AxisSpreadDeg, MinAxisSpreadDeg)
 	}
 
-	// Park-Martin rotation: R_X = argmax sum alphaᵀ R beta = V Uᵀ for M = sum beta alphaᵀ = U S Vᵀ.
-	M := mat.NewDense(3, 3, nil)
+	// Park-Martin rotation: R_X = argmax sum alphaᵀ R beta = V Uᵀ for M = sum beta alphaᵀ =
+	// U S Vᵀ, i.e. the rotation nearest to Mᵀ = sum alpha betaᵀ.
+	var Mt mgl64.Mat3
 	for _, mo := range motions {
 		a, b := rotLog(mo.A.Rot), rotLog(mo.B.Rot)
 		for r := 0; r < 3; r++ {
 			for c := 0; c < 3; c++ {
-				M.Set(r, c, M.At(r, c)+b[r]*a[c])
+				Mt.Set(r, c, Mt.At(r, c)+a[r]*b[c])
 			}
 		}
 	}
-	var svd mat.SVD
-	if !svd.Factorize(M, mat.SVDFull) {
+	RX, ok := nearestRotation(Mt)
+	if !ok {
 		return res, fmt.Errorf("calib: hand-eye: SVD of the rotation correlation failed")
-	}
-	var U, V, Rd mat.Dense
-	svd.UTo(&U)
-	svd.VTo(&V)
-	Rd.Mul(&V, U.T())
-	if mat.Det(&Rd) < 0 {
-		for r := 0; r < 3; r++ {
-			V.Set(r, 2, -V.At(r, 2))
-		}
-		Rd.Mul(&V, U.T())
-	}
-	var RX mgl64.Mat3
-	for r := 0; r < 3; r++ {
-		for c := 0; c < 3; c++ {
-			RX.Set(r, c, Rd.At(r, c))
-		}
 	}
 	qX := control.QuatFromMat(RX)
 

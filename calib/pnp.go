@@ -197,13 +197,16 @@ func poseFromHomography(H mgl64.Mat3) (control.Pose, error) {
 	}
 	r1, r2 := h1.Mul(lambda), h2.Mul(lambda)
 	r3 := r1.Cross(r2)
-	R := nearestRotation(mgl64.Mat3FromCols(r1, r2, r3))
+	R, ok := nearestRotation(mgl64.Mat3FromCols(r1, r2, r3))
+	if !ok {
+		R = mgl64.Ident3() // the LM refinement starts from here
+	}
 	return control.Pose{Pos: h3.Mul(lambda), Rot: control.QuatFromMat(R)}, nil
 }
 
 // nearestRotation is the rotation closest to m in the Frobenius norm: U V^T of m's SVD,
-// with the sign fixed so that its determinant is +1.
-func nearestRotation(m mgl64.Mat3) mgl64.Mat3 {
+// with the sign fixed so that its determinant is +1. ok is false when the SVD fails.
+func nearestRotation(m mgl64.Mat3) (mgl64.Mat3, bool) {
 	d := mat.NewDense(3, 3, nil)
 	for i := 0; i < 3; i++ {
 		for j := 0; j < 3; j++ {
@@ -212,7 +215,7 @@ func nearestRotation(m mgl64.Mat3) mgl64.Mat3 {
 	}
 	var svd mat.SVD
 	if !svd.Factorize(d, mat.SVDFull) {
-		return mgl64.Ident3()
+		return mgl64.Ident3(), false
 	}
 	var U, V mat.Dense
 	svd.UTo(&U)
@@ -231,7 +234,7 @@ func nearestRotation(m mgl64.Mat3) mgl64.Mat3 {
 			out.Set(i, j, r.At(i, j))
 		}
 	}
-	return out
+	return out, true
 }
 
 // poseParams maps an LM parameter vector (rotation increment w, translation t) to a
