@@ -124,5 +124,12 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "mujoco-testspeed does not render. BenchmarkStepVsTestspeed runs mujoco-testspeed itself"
   echo "on the same model and workload, alternating with the binding five times and keeping"
   echo "each side's best rate (interference on this shared machine only ever slows a run down)."
+  # Sections of their own: each scripts/bench.d/*.sh runs its ROUNDS rounds (robotd and its
+  # peer interleaved) and prints a markdown section (heading, table, commands) on stdout.
+  for part in scripts/bench.d/*.sh; do
+    [ -e "$part" ] || continue
+    echo
+    ROUNDS=$ROUNDS BENCH_TMP="$tmp" bash "$part"
+  done
 } > BENCHMARKS.md
 cat BENCHMARKS.md
