@@ -1,0 +1,748 @@
+// Package launch owns robotd's launch files: the YAML that says which arm, cameras, policy,
+// gains, limits and watchdogs a `robotd run` (or `robotd sim`) uses. Decoding is strict:
+// an unknown key is an error naming the file and line. Defaults live here, next to each
+// field's doc comment; Validate checks ranges and names the offending key (with its line
+// when the value came from a file). Relative paths in a file are relative to the file's
+// directory.
+//
+// The files shipped in launch/ (sim.yaml, sim_realtime.yaml, ros.yaml, sim_ros.yaml) are
+// loaded by this package's tests.
+package launch
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/robotd/robotd/perception"
+)
+
+// Modes of the control loop's clock.
+const (
+	// ModeLockstep steps the embedded simulator with the control clock, as fast as the
+	// machine allows; policy inference is modelled with Policy.LockstepLatency, so a run
+	// is reproducible.
+	ModeLockstep = "lockstep"
+	// ModeRealtime paces the control loop with the wall clock (ROS arms, or the embedded
+	// simulator when a person watches).
+	ModeRealtime = "realtime"
+)
+
+// Arm drivers.
+const (
+	DriverSim = "sim" // the embedded MuJoCo arm
+	DriverROS = "ros" // a ros_control arm over ROS1 topics
+)
+
+// Camera sources.
+const (
+	SourceSim   = "sim"   // a camera of the embedded MuJoCo scene
+	SourceROS   = "ros"   // sensor_msgs/Image or CompressedImage topic
+	SourceV4L2  = "v4l2"  // a V4L2 device through OpenCV
+	SourceVideo = "video" // a video file through OpenCV (replays at its own rate)
+)
+
+// Policy action and state spaces: what the policy's action and observation.state values
+// mean.
+const (
+	// SpaceEEPose is the tool pose in the arm's base frame: x y z (m), then a rotation
+	// vector rx ry rz (rad, axis times angle), then the gripper opening (m) when the
+	// feature has 7 values.
+	SpaceEEPose = "ee_pose"
+	// SpaceJoints is the joint positions (rad) in the arm's joint order, then the gripper
+	// opening (m) when the feature has one more value than the arm has joints.
+	SpaceJoints = "joint_position"
+)
+
+// File is a launch file.
+type File struct {
+	// Name labels the run in logs and metrics. Default: the file's base name.
+	Name string `yaml:"name"`
+	// Mode is lockstep or realtime. Default lockstep for the sim driver, realtime for ros.
+	Mode string `yaml:"mode"`
+	// Duration stops the run after this much control-clock time (simulated time in
+	// lockstep); 0 runs until stopped.
+	Duration time.Duration `yaml:"duration"`
+
+	Arm       Arm       `yaml:"arm"`
+	Control   Control   `yaml:"control"`
+	Safety    Safety    `yaml:"safety"`
+	Watchdog  Watchdog  `yaml:"watchdog"`
+	Cameras   []Camera  `yaml:"cameras"`
+	Policy    *Policy   `yaml:"policy"`
+	Telemetry Telemetry `yaml:"telemetry"`
+	// SimServer configures `robotd sim`: the simulator served over ROS.
+	SimServer *SimServer `yaml:"sim_server"`
+
+	path  string
+	lines map[string]int // key path -> line, for Validate's errors
+}
+
+// Arm selects and configures the arm driver.
+type Arm struct {
+	// Driver is sim or ros. Default sim.
+	Driver string `yaml:"driver"`
+	// Model is the MJCF scene of the sim driver and the kinematic model robotd's
+	// controller uses for any driver. Default: sim/models/scene.xml.
+	Model string `yaml:"model"`
+	// Tool is the MJCF site of the end effector. Default "tcp".
+	Tool string `yaml:"tool"`
+	// ROS configures the ros driver.
+	ROS ROSArm `yaml:"ros"`
+}
+
+// ROSArm is the arm.ros section.
+type ROSArm struct {
+	// Master is the ROS master as host:port or http://host:port/. Default:
+	// $ROS_MASTER_URI, else 127.0.0.1:11311.
+	Master string `yaml:"master"`
+	// Node is robotd's node name. Default "robotd".
+	Node string `yaml:"node"`
+	// Joints are the arm's joints, in the robot model's order. Default: the model's.
+	Joints []string `yaml:"joints"`
+	// IgnoreJoints are other joints the state topic carries (gripper fingers).
+	IgnoreJoints []string `yaml:"ignore_joints"`
+	// StateTopic is the sensor_msgs/JointState topic. Default "/joint_states".
+	StateTopic string `yaml:"state_topic"`
+	// Controller is the ros_control controller taking the commands. Default
+	// "effort_controller".
+	Controller string `yaml:"controller"`
+	// CompensatesGravity says the robot adds gravity itself (a Franka does). Default true.
+	CompensatesGravity *bool `yaml:"compensates_gravity"`
+	// ConnectTimeout bounds the wait for the master and the first joint state before
+	// anything moves. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// Control is the control section.
+type Control struct {
+	// RateHz is the control loop's rate. Default 1000; 100..4000.
+	RateHz float64 `yaml:"rate_hz"`
+	// Stiffness of the Cartesian impedance controller: x y z (N/m) rx ry rz (Nm/rad).
+	// Default 200 200 200 30 30 30. Each in [0, 3000] N/m and [0, 300] Nm/rad (franka_ros'
+	// dynamic-reconfigure bounds are 400 and 30; the arm's own limits are higher).
+	Stiffness []float64 `yaml:"stiffness"`
+	// NullspaceStiffness (Nm/rad). Default 0.5; [0, 100].
+	NullspaceStiffness float64 `yaml:"nullspace_stiffness"`
+	// MaxTorqueRate (Nm/s) bounds how fast commanded torques change. Default 1000; (0, 10000].
+	MaxTorqueRate float64 `yaml:"max_torque_rate"`
+	// FilterRate is the target filter per millisecond. Default 0.005; (0, 1].
+	FilterRate float64 `yaml:"filter_rate"`
+	// Home is the joint configuration the arm is brought to (joint impedance) before the
+	// policy runs. Default: the model's "home" keyframe when the sim driver is used,
+	// otherwise the arm's configuration at start (no homing motion).
+	Home []float64 `yaml:"home"`
+	// HomeTolerance (rad, max over joints) ends homing. Default 0.02.
+	HomeTolerance float64 `yaml:"home_tolerance"`
+	// HomeTimeout faults the run when homing has not converged. Default 10s.
+	HomeTimeout time.Duration `yaml:"home_timeout"`
+	// StopRamp is how long the arm is held at its pose after a stop request before the
+	// run ends. Default 500ms.
+	StopRamp time.Duration `yaml:"stop_ramp"`
+	// Realtime asks for SCHED_FIFO at this priority (1..99) and locked memory; 0 disables.
+	// Default 80. Refusals (no privilege) are logged, not fatal.
+	RTPriority *int `yaml:"rt_priority"`
+}
+
+// Safety is the safety section.
+type Safety struct {
+	// Workspace bounds every Cartesian target: min and max corners (m, base frame).
+	// Default: control.DefaultWorkspace.
+	Workspace *Box `yaml:"workspace"`
+	// PositionMargin (rad) of the joint-limit walls. Default 0.1; (0, 0.5].
+	PositionMargin float64 `yaml:"position_margin"`
+	// VelocitySoft is the fraction of the velocity limit where braking starts. Default
+	// 0.85; (0, 1).
+	VelocitySoft float64 `yaml:"velocity_soft"`
+}
+
+// Box is an axis-aligned box.
+type Box struct {
+	Min []float64 `yaml:"min"`
+	Max []float64 `yaml:"max"`
+}
+
+// Watchdog is the watchdog section.
+type Watchdog struct {
+	// StateStale: a joint state older than this (control clock) puts the arm in its safe
+	// stop and faults the run. Default 5ms; [1ms, 1s].
+	StateStale time.Duration `yaml:"state_stale"`
+	// CameraStale: a camera frame older than this pauses the policy (the arm holds its
+	// pose). Default 100ms.
+	CameraStale time.Duration `yaml:"camera_stale"`
+	// CameraFrozen: identical frames for this long count as a frozen camera. Default
+	// 500ms; -1 disables.
+	CameraFrozen time.Duration `yaml:"camera_frozen"`
+	// MaxSkew is the largest spread of capture times within one observation. Default 50ms.
+	MaxSkew time.Duration `yaml:"max_skew"`
+}
+
+// Camera is one entry of the cameras list.
+type Camera struct {
+	// Name is the camera's name; a policy image feature observation.images.<name> takes
+	// its frames. Required.
+	Name string `yaml:"name"`
+	// Source is sim, ros, v4l2 or video. Default sim for the sim driver, ros otherwise.
+	Source string `yaml:"source"`
+	// SimCamera is the MJCF camera (sim). Default: Name.
+	SimCamera string `yaml:"sim_camera"`
+	// Topic is the sensor_msgs/Image or CompressedImage topic (ros); a topic ending in
+	// /compressed is read as CompressedImage.
+	Topic string `yaml:"topic"`
+	// Device is the V4L2 device path (v4l2) or the video file (video).
+	Device string `yaml:"device"`
+	// Width and Height of the captured frames (sim renders at this size). Default 640x480.
+	Width  int `yaml:"width"`
+	Height int `yaml:"height"`
+	// RateHz is the capture rate (sim renders at it). Default 30.
+	RateHz float64 `yaml:"rate_hz"`
+	// Pipeline turns frames into the policy's image tensor; its output size must match
+	// the policy feature. Default: resize to the feature's size.
+	Pipeline *perception.PipelineConfig `yaml:"pipeline"`
+}
+
+// Policy is the policy section; without it the arm is held at home.
+type Policy struct {
+	// Bundle is the policy bundle directory (docs/policy-bundle.md). Required.
+	Bundle string `yaml:"bundle"`
+	// Action and State say what the action and observation.state features mean:
+	// ee_pose or joint_position. Defaults: ee_pose and joint_position.
+	Action string `yaml:"action"`
+	State  string `yaml:"state"`
+	// Executor configures chunk execution (docs/policy-bundle.md, Executors).
+	Executor Executor `yaml:"executor"`
+	// Threads are ONNX Runtime's intra-op threads. Default 1.
+	Threads int `yaml:"threads"`
+	// Seed seeds the diffusion noise. Default 0.
+	Seed uint64 `yaml:"seed"`
+	// LockstepLatency is the inference latency modelled in lockstep mode: a chunk
+	// computed from an observation at t reaches the executor at t + LockstepLatency of
+	// simulated time. Default 20ms.
+	LockstepLatency time.Duration `yaml:"lockstep_latency"`
+	// Library is the ONNX Runtime shared library. Default: $ROBOTD_ONNXRUNTIME, then the
+	// copy `make setup` fetched.
+	Library string `yaml:"library"`
+}
+
+// Executor is the policy.executor section.
+type Executor struct {
+	// Strategy is receding, ensemble, async or inpaint. Default: inpaint for diffusion
+	// and flow policies, ensemble for chunked ones.
+	Strategy string `yaml:"strategy"`
+	// NActionSteps is how many actions run before the next chunk is wanted. Default: the
+	// bundle's n_action_steps.
+	NActionSteps int `yaml:"n_action_steps"`
+	// EnsembleK, Blend, BlendWindow and Interp as in policy/chunk.Config.
+	EnsembleK   float64       `yaml:"ensemble_k"`
+	Blend       string        `yaml:"blend"`
+	BlendWindow time.Duration `yaml:"blend_window"`
+	Interp      string        `yaml:"interp"`
+}
+
+// Telemetry is the telemetry section.
+type Telemetry struct {
+	// Listen is the address of /metrics, /healthz, /readyz and POST /stop. Default
+	// 127.0.0.1:9102; "off" disables the server.
+	Listen string `yaml:"listen"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `yaml:"log_format"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// ROSStatus publishes robotd's setpoint, mode and diagnostics on ROS topics (ros
+	// driver only). Default true with the ros driver.
+	ROSStatus *bool `yaml:"ros_status"`
+}
+
+// SimServer is the sim_server section: how `robotd sim` serves the scene over ROS.
+type SimServer struct {
+	// Master and Node as in arm.ros. Node default "robotd_sim".
+	Master string `yaml:"master"`
+	Node   string `yaml:"node"`
+	// RateHz is the joint_states rate. Default 1000.
+	RateHz float64 `yaml:"rate_hz"`
+	// Lockstep publishes /clock and sets /use_sim_time. Default false.
+	Lockstep bool `yaml:"lockstep"`
+	// StateTopic and Controller as in arm.ros.
+	StateTopic string `yaml:"state_topic"`
+	Controller string `yaml:"controller"`
+	// Cameras are served as <topic prefix>/<name>/image_raw and camera_info.
+	Cameras []Camera `yaml:"cameras"`
+	// CameraPrefix is the topic prefix. Default "/camera".
+	CameraPrefix string `yaml:"camera_prefix"`
+}
+
+// unknownField matches yaml.v3's message for a key that has no field.
+var (
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+	lineMsg      = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
+
+// Load reads, decodes strictly, fills defaults and validates a launch file.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes launch-file data read from path (used for messages and relative paths).
+func Parse(path string, data []byte) (*File, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty launch file", path)
+	}
+	f := &File{path: path, lines: map[string]int{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty launch file", path)
+		}
+		return nil, fmt.Errorf("%s", strictError(path, err))
+	}
+	collectLines(root.Content[0], "", f.lines)
+	f.resolve(filepath.Dir(path))
+	f.defaults(filepath.Base(path))
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// strictError rewrites yaml.v3's unknown-field messages as file:line: unknown key.
+func strictError(path string, err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Sprintf("%s: %v", path, err)
+	}
+	var out []string
+	for _, e := range te.Errors {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			out = append(out, fmt.Sprintf("%s:%s: unknown key %q (in %s)", path, m[1], m[2], sectionName(m[3])))
+			continue
+		}
+		if m := lineMsg.FindStringSubmatch(e); m != nil {
+			msg := m[2]
+			if strings.Contains(msg, "time.Duration") {
+				msg += " (write durations with a unit: 5ms, 1.5s, 2m)"
+			}
+			out = append(out, fmt.Sprintf("%s:%s: %s", path, m[1], msg))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %s", path, e))
+	}
+	return strings.Join(out, "\n")
+}
+
+// sectionName turns launch.ROSArm into a readable section name.
+func sectionName(goType string) string {
+	names := map[string]string{
+		"launch.File": "the top level", "launch.Arm": "arm", "launch.ROSArm": "arm.ros",
+		"launch.Control": "control", "launch.Safety": "safety", "launch.Box": "a box",
+		"launch.Watchdog": "watchdog", "launch.Camera": "a camera", "launch.Policy": "policy",
+		"launch.Executor": "policy.executor", "launch.Telemetry": "telemetry",
+		"launch.SimServer": "sim_server", "perception.PipelineConfig": "a camera pipeline",
+		"perception.CropConfig": "pipeline.crop", "perception.ResizeConfig": "pipeline.resize",
+	}
+	if n, ok := names[goType]; ok {
+		return n
+	}
+	return goType
+}
+
+// collectLines records the line of every key path (a.b.c, list items as a.0.b).
+func collectLines(n *yaml.Node, prefix string, dst map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			dst[k] = n.Content[i].Line
+			collectLines(n.Content[i+1], k, dst)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := prefix + "." + strconv.Itoa(i)
+			dst[k] = c.Line
+			collectLines(c, k, dst)
+		}
+	}
+}
+
+// Path is the file the launch configuration was read from ("" when built in code).
+func (f *File) Path() string { return f.path }
+
+func (f *File) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			if a, err := filepath.Abs(filepath.Join(dir, *p)); err == nil {
+				*p = a
+			}
+		}
+	}
+	abs(&f.Arm.Model)
+	if f.Policy != nil {
+		abs(&f.Policy.Bundle)
+		abs(&f.Policy.Library)
+	}
+	for i := range f.Cameras {
+		if f.Cameras[i].Source == SourceVideo {
+			abs(&f.Cameras[i].Device)
+		}
+	}
+}
+
+// Default fills a File built in code (Load does it for files).
+func (f *File) Default() { f.defaults(f.Name) }
+
+func (f *File) defaults(base string) {
+	if f.Name == "" {
+		f.Name = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	if f.Arm.Driver == "" {
+		f.Arm.Driver = DriverSim
+	}
+	if f.Mode == "" {
+		f.Mode = ModeLockstep
+		if f.Arm.Driver == DriverROS {
+			f.Mode = ModeRealtime
+		}
+	}
+	if f.Arm.Tool == "" {
+		f.Arm.Tool = "tcp"
+	}
+	r := &f.Arm.ROS
+	if r.Node == "" {
+		r.Node = "robotd"
+	}
+	if r.StateTopic == "" {
+		r.StateTopic = "/joint_states"
+	}
+	if r.Controller == "" {
+		r.Controller = "effort_controller"
+	}
+	if r.CompensatesGravity == nil {
+		t := true
+		r.CompensatesGravity = &t
+	}
+	if r.ConnectTimeout == 0 {
+		r.ConnectTimeout = 10 * time.Second
+	}
+	c := &f.Control
+	if c.RateHz == 0 {
+		c.RateHz = 1000
+	}
+	if c.Stiffness == nil {
+		c.Stiffness = []float64{200, 200, 200, 30, 30, 30}
+	}
+	if c.NullspaceStiffness == 0 {
+		c.NullspaceStiffness = 0.5
+	}
+	if c.MaxTorqueRate == 0 {
+		c.MaxTorqueRate = 1000
+	}
+	if c.FilterRate == 0 {
+		c.FilterRate = 0.005
+	}
+	if c.HomeTolerance == 0 {
+		c.HomeTolerance = 0.02
+	}
+	if c.HomeTimeout == 0 {
+		c.HomeTimeout = 10 * time.Second
+	}
+	if c.StopRamp == 0 {
+		c.StopRamp = 500 * time.Millisecond
+	}
+	if c.RTPriority == nil {
+		p := 80
+		c.RTPriority = &p
+	}
+	s := &f.Safety
+	if s.PositionMargin == 0 {
+		s.PositionMargin = 0.1
+	}
+	if s.VelocitySoft == 0 {
+		s.VelocitySoft = 0.85
+	}
+	w := &f.Watchdog
+	if w.StateStale == 0 {
+		w.StateStale = 5 * time.Millisecond
+	}
+	if w.CameraStale == 0 {
+		w.CameraStale = 100 * time.Millisecond
+	}
+	if w.CameraFrozen == 0 {
+		w.CameraFrozen = 500 * time.Millisecond
+	}
+	if w.MaxSkew == 0 {
+		w.MaxSkew = 50 * time.Millisecond
+	}
+	for i := range f.Cameras {
+		f.Cameras[i].defaults(f.Arm.Driver)
+	}
+	if p := f.Policy; p != nil {
+		if p.Action == "" {
+			p.Action = SpaceEEPose
+		}
+		if p.State == "" {
+			p.State = SpaceJoints
+		}
+		if p.Threads == 0 {
+			p.Threads = 1
+		}
+		if p.LockstepLatency == 0 {
+			p.LockstepLatency = 20 * time.Millisecond
+		}
+	}
+	t := &f.Telemetry
+	if t.Listen == "" {
+		t.Listen = "127.0.0.1:9102"
+	}
+	if t.LogFormat == "" {
+		t.LogFormat = "text"
+	}
+	if t.LogLevel == "" {
+		t.LogLevel = "info"
+	}
+	if t.ROSStatus == nil {
+		on := f.Arm.Driver == DriverROS
+		t.ROSStatus = &on
+	}
+	if s := f.SimServer; s != nil {
+		if s.Node == "" {
+			s.Node = "robotd_sim"
+		}
+		if s.RateHz == 0 {
+			s.RateHz = 1000
+		}
+		if s.StateTopic == "" {
+			s.StateTopic = "/joint_states"
+		}
+		if s.Controller == "" {
+			s.Controller = "effort_controller"
+		}
+		if s.CameraPrefix == "" {
+			s.CameraPrefix = "/camera"
+		}
+		for i := range s.Cameras {
+			s.Cameras[i].defaults(DriverSim)
+		}
+	}
+}
+
+func (c *Camera) defaults(driver string) {
+	if c.Source == "" {
+		c.Source = SourceSim
+		if driver == DriverROS {
+			c.Source = SourceROS
+		}
+	}
+	if c.SimCamera == "" {
+		c.SimCamera = c.Name
+	}
+	if c.Width == 0 && c.Height == 0 {
+		c.Width, c.Height = 640, 480
+	}
+	if c.RateHz == 0 {
+		c.RateHz = 30
+	}
+}
+
+// Period is the control loop's period.
+func (c *Control) Period() time.Duration {
+	return time.Duration(math.Round(float64(time.Second) / c.RateHz))
+}
+
+// Error is a validation error: the key path, its line in the file when known, and why.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if loc != "" {
+		loc += ": "
+	}
+	return loc + e.Key + ": " + e.Msg
+}
+
+// Validate checks every value's range and the combinations (a sim camera needs the sim
+// driver, ...). The first problem is returned as an *Error.
+func (f *File) Validate() error {
+	v := validator{f: f}
+	v.oneOf("mode", f.Mode, ModeLockstep, ModeRealtime)
+	v.check("duration", f.Duration >= 0, "%v: must be >= 0", f.Duration)
+	v.oneOf("arm.driver", f.Arm.Driver, DriverSim, DriverROS)
+	if f.Arm.Driver == DriverROS && f.Mode == ModeLockstep {
+		v.fail("mode", "lockstep needs the embedded simulator (arm.driver: sim); a ROS arm runs in realtime mode")
+	}
+	if f.Arm.Model != "" {
+		_, err := os.Stat(f.Arm.Model)
+		v.check("arm.model", err == nil, "%v", err)
+	}
+	c := &f.Control
+	v.check("control.rate_hz", c.RateHz >= 100 && c.RateHz <= 4000, "%v: want 100..4000", c.RateHz)
+	v.check("control.stiffness", len(c.Stiffness) == 6, "%d values: want 6 (x y z rx ry rz)", len(c.Stiffness))
+	for i, k := range c.Stiffness {
+		limit, unit := 3000.0, "N/m"
+		if i >= 3 {
+			limit, unit = 300, "Nm/rad"
+		}
+		v.check(fmt.Sprintf("control.stiffness.%d", i), k >= 0 && k <= limit, "%v: want 0..%v %s", k, limit, unit)
+	}
+	v.check("control.nullspace_stiffness", c.NullspaceStiffness >= 0 && c.NullspaceStiffness <= 100, "%v: want 0..100 Nm/rad", c.NullspaceStiffness)
+	v.check("control.max_torque_rate", c.MaxTorqueRate > 0 && c.MaxTorqueRate <= 10000, "%v: want (0, 10000] Nm/s", c.MaxTorqueRate)
+	v.check("control.filter_rate", c.FilterRate > 0 && c.FilterRate <= 1, "%v: want (0, 1]", c.FilterRate)
+	for i, q := range c.Home {
+		v.check(fmt.Sprintf("control.home.%d", i), !math.IsNaN(q) && !math.IsInf(q, 0), "%v: not a number", q)
+	}
+	v.check("control.home_tolerance", c.HomeTolerance > 0 && c.HomeTolerance <= 0.5, "%v: want (0, 0.5] rad", c.HomeTolerance)
+	v.check("control.home_timeout", c.HomeTimeout > 0, "%v: must be > 0", c.HomeTimeout)
+	v.check("control.stop_ramp", c.StopRamp >= 0 && c.StopRamp <= 10*time.Second, "%v: want 0..10s", c.StopRamp)
+	v.check("control.rt_priority", *c.RTPriority >= 0 && *c.RTPriority <= 99, "%d: want 0 (off) or 1..99", *c.RTPriority)
+	s := &f.Safety
+	if b := s.Workspace; b != nil {
+		ok := len(b.Min) == 3 && len(b.Max) == 3
+		v.check("safety.workspace", ok, "min and max need 3 values each (x y z, m)")
+		if ok {
+			for i := range 3 {
+				v.check("safety.workspace", b.Min[i] < b.Max[i] && !math.IsNaN(b.Min[i]) && !math.IsInf(b.Max[i]-b.Min[i], 0),
+					"min %v and max %v: want finite values with min < max on each axis", b.Min, b.Max)
+			}
+		}
+	}
+	v.check("safety.position_margin", s.PositionMargin > 0 && s.PositionMargin <= 0.5, "%v: want (0, 0.5] rad", s.PositionMargin)
+	v.check("safety.velocity_soft", s.VelocitySoft > 0 && s.VelocitySoft < 1, "%v: want (0, 1)", s.VelocitySoft)
+	w := &f.Watchdog
+	v.check("watchdog.state_stale", w.StateStale >= time.Millisecond && w.StateStale <= time.Second, "%v: want 1ms..1s", w.StateStale)
+	v.check("watchdog.state_stale", w.StateStale >= c.Period(), "%v: shorter than the control period %v", w.StateStale, c.Period())
+	v.check("watchdog.camera_stale", w.CameraStale > 0, "%v: must be > 0", w.CameraStale)
+	v.check("watchdog.camera_frozen", w.CameraFrozen > 0 || w.CameraFrozen == -1, "%v: must be > 0, or -1 to disable", w.CameraFrozen)
+	v.check("watchdog.max_skew", w.MaxSkew >= 0, "%v: must be >= 0", w.MaxSkew)
+	names := map[string]bool{}
+	for i := range f.Cameras {
+		v.camera(fmt.Sprintf("cameras.%d", i), &f.Cameras[i], f.Arm.Driver)
+		v.check(fmt.Sprintf("cameras.%d.name", i), !names[f.Cameras[i].Name], "%q used twice", f.Cameras[i].Name)
+		names[f.Cameras[i].Name] = true
+	}
+	if p := f.Policy; p != nil {
+		v.check("policy.bundle", p.Bundle != "", "required (a policy bundle directory)")
+		if p.Bundle != "" {
+			st, err := os.Stat(p.Bundle)
+			v.check("policy.bundle", err == nil && st.IsDir(), "%s: not a directory (%v)", p.Bundle, err)
+		}
+		v.oneOf("policy.action", p.Action, SpaceEEPose, SpaceJoints)
+		v.oneOf("policy.state", p.State, SpaceEEPose, SpaceJoints)
+		v.check("policy.threads", p.Threads >= 1 && p.Threads <= 64, "%d: want 1..64", p.Threads)
+		v.check("policy.lockstep_latency", p.LockstepLatency >= 0 && p.LockstepLatency <= 5*time.Second, "%v: want 0..5s", p.LockstepLatency)
+		if p.Executor.Strategy != "" {
+			v.oneOf("policy.executor.strategy", p.Executor.Strategy, "receding", "ensemble", "async", "inpaint")
+		}
+		v.check("policy.executor.n_action_steps", p.Executor.NActionSteps >= 0, "%d: must be >= 0 (0: the bundle's)", p.Executor.NActionSteps)
+		if p.Library != "" {
+			_, err := os.Stat(p.Library)
+			v.check("policy.library", err == nil, "%v", err)
+		}
+	}
+	t := &f.Telemetry
+	v.oneOf("telemetry.log_format", t.LogFormat, "text", "json")
+	v.oneOf("telemetry.log_level", t.LogLevel, "debug", "info", "warn", "error")
+	if t.Listen != "off" {
+		_, port, err := splitHostPort(t.Listen)
+		v.check("telemetry.listen", err == nil && port >= 0 && port < 65536, "%q: want host:port, :port or off", t.Listen)
+	}
+	if *t.ROSStatus && f.Arm.Driver != DriverROS {
+		v.fail("telemetry.ros_status", "needs the ros driver (arm.driver: ros)")
+	}
+	if s := f.SimServer; s != nil {
+		v.check("sim_server.rate_hz", s.RateHz >= 10 && s.RateHz <= 4000, "%v: want 10..4000", s.RateHz)
+		for i := range s.Cameras {
+			v.camera(fmt.Sprintf("sim_server.cameras.%d", i), &s.Cameras[i], DriverSim)
+			v.check(fmt.Sprintf("sim_server.cameras.%d.source", i), s.Cameras[i].Source == SourceSim, "%q: the simulator serves sim cameras only", s.Cameras[i].Source)
+		}
+	}
+	return v.err
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("no port")
+	}
+	p, err := strconv.Atoi(s[i+1:])
+	return s[:i], p, err
+}
+
+type validator struct {
+	f   *File
+	err error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	if v.err != nil {
+		return
+	}
+	line := v.f.lines[key]
+	for k := key; line == 0 && strings.Contains(k, "."); {
+		k = k[:strings.LastIndexByte(k, '.')]
+		line = v.f.lines[k]
+	}
+	v.err = &Error{File: v.f.path, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (v *validator) check(key string, ok bool, format string, args ...any) {
+	if !ok {
+		v.fail(key, format, args...)
+	}
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.fail(key, "%q: want one of %s", val, strings.Join(allowed, ", "))
+}
+
+func (v *validator) camera(key string, c *Camera, driver string) {
+	v.check(key+".name", c.Name != "", "required")
+	v.oneOf(key+".source", c.Source, SourceSim, SourceROS, SourceV4L2, SourceVideo)
+	switch c.Source {
+	case SourceSim:
+		v.check(key+".source", driver == DriverSim, "sim cameras need the sim driver (arm.driver: sim)")
+	case SourceROS:
+		v.check(key+".topic", c.Topic != "", "required for a ros camera")
+	case SourceV4L2, SourceVideo:
+		v.check(key+".device", c.Device != "", "required for a %s camera", c.Source)
+	}
+	v.check(key+".width", c.Width > 0 && c.Width <= 8192 && c.Height > 0 && c.Height <= 8192, "%dx%d: want 1..8192 each", c.Width, c.Height)
+	v.check(key+".rate_hz", c.RateHz > 0 && c.RateHz <= 1000, "%v: want (0, 1000]", c.RateHz)
+	if c.Pipeline != nil {
+		if err := c.Pipeline.Validate(c.Width, c.Height, perception.RGB8); err != nil {
+			v.fail(key+".pipeline", "%v", err)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package launch
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every file shipped in launch/ loads and validates.
+func TestShippedFilesLoad(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 4 {
+		t.Fatalf("found %d launch files, want at least sim, sim_realtime, ros, sim_ros", len(files))
+	}
+	for _, name := range files {
+		f, err := Load(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if f.Name != strings.TrimSuffix(name, ".yaml") {
+			t.Errorf("%s: name %q", name, f.Name)
+		}
+		if f.Policy != nil && !filepath.IsAbs(f.Policy.Bundle) {
+			t.Errorf("%s: policy bundle %q not resolved against the file's directory", name, f.Policy.Bundle)
+		}
+	}
+	f, err := Load("sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Mode != ModeLockstep || f.Arm.Driver != DriverSim || f.Duration != 10*time.Second {
+		t.Errorf("sim.yaml: mode %s driver %s duration %v", f.Mode, f.Arm.Driver, f.Duration)
+	}
+	if f.Control.Period() != time.Millisecond || f.Watchdog.StateStale != 5*time.Millisecond {
+		t.Errorf("sim.yaml defaults: period %v, state_stale %v", f.Control.Period(), f.Watchdog.StateStale)
+	}
+	r, err := Load("ros.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mode != ModeRealtime || r.Cameras[0].Source != SourceROS || !*r.Telemetry.ROSStatus {
+		t.Errorf("ros.yaml: mode %s camera source %s ros_status %v", r.Mode, r.Cameras[0].Source, *r.Telemetry.ROSStatus)
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestErrorsNameFileLineAndKey(t *testing.T) {
+	bundle, _ := filepath.Abs("../policy/testdata/unet")
+	cases := []struct {
+		name, body, want string
+	}{
+		{"unknown top key", "name: x\nmodee: realtime\n", `bad.yaml:2: unknown key "modee" (in the top level)`},
+		{"unknown nested key", "arm:\n  driver: sim\ncontrol:\n  rate: 500\n", `bad.yaml:4: unknown key "rate" (in control)`},
+		{"unknown executor key", "policy:\n  bundle: " + bundle + "\n  executor:\n    strategyy: async\n", `bad.yaml:4: unknown key "strategyy" (in policy.executor)`},
+		{"bad duration", "watchdog:\n  state_stale: soon\n", `bad.yaml:2:`},
+		{"rate out of range", "control:\n  rate_hz: 50000\n", `bad.yaml:2: control.rate_hz: 50000: want 100..4000`},
+		{"stiffness too high", "control:\n  stiffness: [200, 200, 9000, 30, 30, 30]\n", `control.stiffness.2: 9000: want 0..3000 N/m`},
+		{"stiffness negative", "control:\n  stiffness: [200, 200, 200, -1, 30, 30]\n", `control.stiffness.3: -1: want 0..300 Nm/rad`},
+		{"stiffness count", "control:\n  stiffness: [200, 200]\n", `bad.yaml:2: control.stiffness: 2 values: want 6`},
+		{"unknown driver", "arm:\n  driver: ur5\n", `bad.yaml:2: arm.driver: "ur5": want one of sim, ros`},
+		{"lockstep ros", "mode: lockstep\narm:\n  driver: ros\n", `bad.yaml:1: mode: lockstep needs the embedded simulator`},
+		{"missing bundle", "policy:\n  bundle: nowhere\n", `policy.bundle:`},
+		{"missing model", "arm:\n  model: nowhere.xml\n", `bad.yaml:2: arm.model:`},
+		{"ros camera without topic", "arm:\n  driver: ros\ncameras:\n  - name: wrist\n", `bad.yaml:4: cameras.0.topic: required for a ros camera`},
+		{"sim camera on ros", "arm:\n  driver: ros\ncameras:\n  - name: wrist\n    source: sim\n", `cameras.0.source: sim cameras need the sim driver`},
+		{"duplicate camera", "cameras:\n  - name: a\n  - name: a\n", `cameras.1.name: "a" used twice`},
+		{"stale too short", "control:\n  rate_hz: 500\nwatchdog:\n  state_stale: 1ms\n", `watchdog.state_stale: 1ms: shorter than the control period 2ms`},
+		{"workspace inverted", "safety:\n  workspace: {min: [0.5, 0, 0], max: [0.2, 1, 1]}\n", `safety.workspace: min [0.5 0 0] and max [0.2 1 1]`},
+		{"log format", "telemetry:\n  log_format: xml\n", `telemetry.log_format: "xml": want one of text, json`},
+		{"ros status on sim", "telemetry:\n  ros_status: true\n", `telemetry.ros_status: needs the ros driver`},
+		{"empty", "", `empty launch file`},
+		{"not yaml", "a: [1, 2\n", `bad.yaml`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, c.body))
+			if err == nil {
+				t.Fatalf("loaded; want an error containing %q", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q\nwant it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestValidationErrorIsTyped(t *testing.T) {
+	_, err := Load(writeFile(t, "control:\n  rate_hz: 10\n"))
+	var le *Error
+	if !errors.As(err, &le) || le.Key != "control.rate_hz" || le.Line != 2 {
+		t.Fatalf("error %#v: want *launch.Error for control.rate_hz at line 2", err)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Fatalf("error %v: want one naming the file", err)
+	}
+}
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "bundle"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "run.yaml")
+	if err := os.WriteFile(p, []byte("policy:\n  bundle: bundle\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Policy.Bundle != filepath.Join(dir, "bundle") {
+		t.Fatalf("bundle %q, want %q", f.Policy.Bundle, filepath.Join(dir, "bundle"))
+	}
+}
