@@ -78,6 +78,9 @@ func (c *JointImpedance) SetTarget(q []float64) { copy(c.target, q) }
 // Equilibrium returns the filtered configuration the law pulls toward (not a copy).
 func (c *JointImpedance) Equilibrium() []float64 { return c.eq }
 
+// Config is the configuration in use, defaults filled (slices owned by the controller).
+func (c *JointImpedance) Config() JointConfig { return c.cfg }
+
 // Update computes the torques for one tick of dt seconds into tau; it allocates nothing.
 func (c *JointImpedance) Update(tau []float64, in *Input, dt float64) {
 	in.check(c.n)

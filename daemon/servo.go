@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/drivers"
@@ -144,17 +145,52 @@ func (s *Servo) Tick(dt float64) error {
 	if !s.ready {
 		return fmt.Errorf("servo: Tick before Start")
 	}
-	if err := s.arm.ReadState(s.state); err != nil {
+	if err := s.Read(); err != nil {
 		return err
 	}
+	s.Compute(dt)
+	return s.Write()
+}
+
+// Read reads the arm's state into State(). On error (a stale state, say) the previous
+// state stays.
+func (s *Servo) Read() error { return s.arm.ReadState(s.state) }
+
+// Compute runs the active controller on the last state read and bounds the result through
+// the safety layer, into Torque().
+func (s *Servo) Compute(dt float64) {
 	if s.mode == ModeCartesian {
 		s.cart.Update(s.tau, &s.in, dt)
 	} else {
 		s.joint.Update(s.tau, &s.in, dt)
 	}
 	s.safety.Torque(s.tau, &s.in)
+}
+
+// Write sends Torque() to the arm.
+func (s *Servo) Write() error { return s.arm.WriteTorque(s.tau) }
+
+// SafeStop commands the safe stop: no target, no stiffness; only gravity for an arm that
+// does not compensate it (from the last state read), and, when fresh says the state can
+// be trusted, joint damping against the measured velocities, so the arm comes to rest
+// where it is. The torques still pass the safety layer's bounds.
+func (s *Servo) SafeStop(fresh bool) error {
+	damping := s.joint.Config().Damping
+	for i := range s.tau {
+		s.tau[i] = 0
+		if s.state.Gravity != nil {
+			s.tau[i] = s.state.Gravity[i]
+		}
+		if fresh && !math.IsNaN(s.state.DQ[i]) {
+			s.tau[i] -= damping[i] * s.state.DQ[i]
+		}
+	}
+	s.safety.Torque(s.tau, &s.in)
 	return s.arm.WriteTorque(s.tau)
 }
+
+// Tool is the tool pose at the last Compute (or Start).
+func (s *Servo) Tool() control.Pose { return s.cart.Tool() }
 
 // State is the arm state read in the last tick (owned by the servo; read between ticks).
 func (s *Servo) State() *drivers.State { return s.state }

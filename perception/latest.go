@@ -238,6 +238,23 @@ func (l *Latest) Run(ctx context.Context) error {
 	}
 }
 
+// Step reads and hands over one frame in the caller's goroutine, instead of Run: for a
+// source the caller paces itself, such as a simulated camera in lockstep (the goroutine that
+// steps the simulation renders between ticks and then calls Step, so the frame is visible to
+// Get and Closest when Step returns). It returns the Read error, nil for a frame that was
+// dropped as malformed (counted in Stats). Step must not be called while Run is active.
+func (l *Latest) Step(ctx context.Context) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("perception: camera %s: Latest.Step while Run is running", l.name)
+	}
+	defer l.running.Store(false)
+	done, err := l.step(ctx)
+	if done && err == nil {
+		return ctx.Err()
+	}
+	return err
+}
+
 // step reads and handles one frame: Run's loop body. done says Run must return err.
 func (l *Latest) step(ctx context.Context) (done bool, err error) {
 	if ctx.Err() != nil {

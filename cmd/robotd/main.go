@@ -1,5 +1,8 @@
 // Command robotd is robotd's single binary. Subcommands:
 //
+//	robotd run [--launch FILE] [--duration D] [--listen ADDR]
+//	    the real-time daemon: perception -> policy -> chunk executor -> safety ->
+//	    impedance controller -> arm, as the launch file says (launch/*.yaml).
 //	robotd demo [--out DIR] [--model FILE] [--video=false]
 //	    the arm in lockstep simulation reaching a sequence of Cartesian targets under
 //	    Cartesian impedance control; writes a plot, a video, a CSV trace and a summary.
@@ -34,6 +37,8 @@ func main() {
 const usage = `usage: robotd <command> [flags]
 
 commands:
+  run       the real-time daemon: cameras -> policy -> chunk executor -> impedance
+            control -> arm, from a launch file (default launch/sim.yaml)
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
   calib     calibrate cameras from chessboard images (intrinsics, handeye)
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "run":
+		err = runCmd(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
 	case "calib":
@@ -71,8 +78,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	}
+	fmt.Fprintf(stderr, "robotd %s: %v\n", args[0], err)
+	var ee exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
 	default:
-		fmt.Fprintf(stderr, "robotd %s: %v\n", args[0], err)
 		return 1
 	}
 }

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/perception/cv"
+	"github.com/robotd/robotd/policy"
+	"github.com/robotd/robotd/policy/chunk"
+	"github.com/robotd/robotd/policy/onnx"
+	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/telemetry"
+)
+
+// exitFault is the exit status of a run that ended in the safe stop.
+const exitFault = 3
+
+// defaultLaunch is the launch file `robotd run` uses without --launch.
+const defaultLaunch = "launch/sim.yaml"
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("launch", defaultLaunch, "launch file (launch/*.yaml; keys documented in launch/launch.go)")
+	duration := fs.Duration("duration", -1, "override the launch file's duration (0: until stopped)")
+	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	f, err := launch.Load(*path)
+	if err != nil {
+		return err
+	}
+	if *duration >= 0 {
+		f.Duration = *duration
+	}
+	if *listen != "" {
+		f.Telemetry.Listen = *listen
+	}
+	return runLaunch(ctx, f, stdout, stderr)
+}
+
+// runLaunch wires the launch file's components and runs the daemon until the run ends.
+func runLaunch(ctx context.Context, f *launch.File, stdout, stderr io.Writer) error {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[f.Telemetry.LogLevel]
+	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, level)
+	if err != nil {
+		return err
+	}
+	w, err := wire(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+
+	reg := telemetry.NewRegistry()
+	cfg := daemon.Config{
+		Period:   f.Control.Period(),
+		Lockstep: f.Mode == launch.ModeLockstep,
+		Servo: daemon.ServoConfig{
+			Cartesian: control.CartesianConfig{
+				Stiffness:          [6]float64(f.Control.Stiffness),
+				NullspaceStiffness: f.Control.NullspaceStiffness,
+				MaxTorqueRate:      f.Control.MaxTorqueRate,
+				FilterRate:         f.Control.FilterRate,
+			},
+			Joint:  control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
+			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft},
+		},
+		Home:          w.home,
+		HomeTolerance: f.Control.HomeTolerance,
+		HomeTimeout:   f.Control.HomeTimeout,
+		StopRamp:      f.Control.StopRamp,
+		StateStale:    f.Watchdog.StateStale,
+		RTPriority:    *f.Control.RTPriority,
+		Duration:      f.Duration,
+		Logger:        log,
+		Metrics:       reg,
+	}
+	if b := f.Safety.Workspace; b != nil {
+		cfg.Servo.Safety.Workspace = control.Box{Min: [3]float64(b.Min), Max: [3]float64(b.Max)}
+	}
+	if !cfg.Lockstep {
+		// More Ps than cores: a busy goroutine must not keep the control loop's thread
+		// from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz loop in Go").
+		runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
+	}
+	d, err := daemon.New(cfg, w.ports)
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if f.Telemetry.Listen != "off" {
+		srv, err := telemetry.Serve(runCtx, f.Telemetry.Listen, reg, telemetry.Handlers{
+			Ready: d.Ready,
+			Stop:  func(reason string) { d.Stop(reason, false) },
+		})
+		if err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		defer srv.Wait()
+		log.Info("telemetry", "metrics", "http://"+srv.Addr()+"/metrics")
+	}
+	// SIGINT/SIGTERM: ramp to hold, then stop. A second one: safe stop at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for {
+			select {
+			case s := <-sigs:
+				n++
+				d.Stop("signal "+s.String(), n > 1)
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+
+	for _, l := range w.readers {
+		go func() { _ = l.Run(runCtx) }()
+	}
+	log.Info("run", "launch", f.Path(), "mode", f.Mode, "arm", f.Arm.Driver, "period", cfg.Period, "duration", f.Duration)
+	start := time.Now()
+	var gc0 debug.GCStats
+	debug.ReadGCStats(&gc0)
+	runErr := d.Run(ctx)
+	cancel()
+
+	s := d.Summary()
+	s.Wall = time.Since(start)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.Heap = ms.HeapInuse
+	var gc1 debug.GCStats
+	debug.ReadGCStats(&gc1)
+	s.GCPauses = gcSnapshot(gc1.Pause[:min(len(gc1.Pause), int(gc1.NumGC-gc0.NumGC))])
+	fmt.Fprintf(stdout, "\nrobotd run %s: %v wall\n", f.Name, s.Wall.Round(time.Millisecond))
+	s.Write(stdout)
+	if runErr != nil {
+		var fault *daemon.Fault
+		if errors.As(runErr, &fault) {
+			return exitError{code: exitFault, err: runErr}
+		}
+		return runErr
+	}
+	return nil
+}
+
+func gcSnapshot(pauses []time.Duration) telemetry.Snapshot {
+	var q telemetry.Quantiles
+	for _, p := range pauses {
+		q.Record(p)
+	}
+	return q.Snapshot()
+}
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// wiring holds what runLaunch built from a launch file.
+type wiring struct {
+	ports   daemon.Ports
+	home    []float64
+	readers []*perception.Latest // cameras read by their own goroutine
+	closers []func()
+}
+
+func (w *wiring) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+}
+
+// wire builds the arm, the cameras and the policy; everything is checked before anything
+// moves.
+func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err error) {
+	w := &wiring{}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	scene := sim.Scene{Model: f.Arm.Model, Tool: f.Arm.Tool}.WithDefaults()
+	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
+	if err != nil {
+		return nil, err
+	}
+	w.ports.Robot = robot
+	var simCams []*simCamera
+	switch f.Arm.Driver {
+	case launch.DriverSim:
+		arm, err := mujoco.NewArm(scene)
+		if err != nil {
+			return nil, err
+		}
+		w.closers = append(w.closers, arm.Close)
+		w.ports.Arm = arm
+		w.ports.Clock = arm.Now
+		if f.Control.Home != nil {
+			w.home = f.Control.Home
+		} else {
+			// The scene's home keyframe: the arm starts there, homing is immediate.
+			st := drivers.NewState(arm.Info())
+			if err := arm.ReadState(st); err != nil {
+				return nil, err
+			}
+			w.home = st.Q
+		}
+		renderers := map[[2]int]*mujoco.Renderer{}
+		for _, c := range f.Cameras {
+			if c.Source != launch.SourceSim {
+				return nil, fmt.Errorf("camera %s: source %s with the sim driver: not supported yet (use sim cameras)", c.Name, c.Source)
+			}
+			size := [2]int{c.Width, c.Height}
+			r := renderers[size]
+			if r == nil {
+				if r, err = mujoco.NewRenderer(arm.Sim(), c.Width, c.Height); err != nil {
+					return nil, fmt.Errorf("camera %s: %w", c.Name, err)
+				}
+				renderers[size] = r
+				w.closers = append(w.closers, r.Close)
+			}
+			cam, err := mujoco.NewCamera(r, mujoco.CameraConfig{Camera: c.SimCamera, Name: c.Name})
+			if err != nil {
+				return nil, fmt.Errorf("camera %s: %w", c.Name, err)
+			}
+			l, err := perception.NewLatest(cam, freshness(f), arm.Now)
+			if err != nil {
+				return nil, err
+			}
+			simCams = append(simCams, &simCamera{latest: l, every: time.Duration(float64(time.Second) / c.RateHz)})
+		}
+		w.ports.Step = simStepper(ctx, arm, simCams)
+	case launch.DriverROS:
+		if err := wireROS(ctx, f, w, log); err != nil {
+			return nil, err
+		}
+	}
+	if f.Policy != nil {
+		var cams []*perception.Latest
+		for _, c := range simCams {
+			cams = append(cams, c.latest)
+		}
+		cams = append(cams, w.readers...)
+		if err := wirePolicy(f, w, cams); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func freshness(f *launch.File) perception.Freshness {
+	return perception.Freshness{MaxAge: f.Watchdog.CameraStale, FrozenAfter: f.Watchdog.CameraFrozen}
+}
+
+// simCamera is a camera of the embedded simulator, rendered by the stepping goroutine
+// between ticks when its period has passed in simulated time.
+type simCamera struct {
+	latest *perception.Latest
+	every  time.Duration
+	next   time.Duration
+}
+
+// simStepper advances the simulated arm by one period and renders the cameras that are due.
+func simStepper(ctx context.Context, arm *mujoco.Arm, cams []*simCamera) func(time.Duration) error {
+	return func(d time.Duration) error {
+		if _, err := arm.Tick(d); err != nil {
+			return err
+		}
+		now := arm.Now()
+		for _, c := range cams {
+			if now >= c.next {
+				c.next += c.every
+				if c.next <= now {
+					c.next = now + c.every
+				}
+				if err := c.latest.Step(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// wirePolicy loads the bundle on ONNX Runtime and builds the camera preprocessing.
+func wirePolicy(f *launch.File, w *wiring, cams []*perception.Latest) error {
+	p := f.Policy
+	opts := onnx.Options{Library: p.Library, Threads: p.Threads}
+	pol, err := policy.Load(p.Bundle, onnx.Opener(opts), policy.Options{Seed: p.Seed})
+	if err != nil {
+		return err
+	}
+	w.closers = append(w.closers, func() { pol.Close() })
+	action, err := daemon.ParseSpace(p.Action)
+	if err != nil {
+		return fmt.Errorf("policy.action: %w", err)
+	}
+	state, err := daemon.ParseSpace(p.State)
+	if err != nil {
+		return fmt.Errorf("policy.state: %w", err)
+	}
+	pp := &daemon.PolicyPorts{
+		Policy: pol, Action: action, State: state,
+		MaxSkew: f.Watchdog.MaxSkew, LockstepLatency: p.LockstepLatency,
+		Executor: chunk.Config{
+			Strategy: chunk.Strategy(p.Executor.Strategy), NActionSteps: p.Executor.NActionSteps,
+			EnsembleK: p.Executor.EnsembleK, Blend: chunk.Blend(p.Executor.Blend),
+			BlendWindow: p.Executor.BlendWindow, Interp: chunk.Interp(p.Executor.Interp),
+		},
+	}
+	byName := map[string]launch.Camera{}
+	for _, c := range f.Cameras {
+		byName[c.Name] = c
+	}
+	for _, l := range cams {
+		c := byName[l.Name()]
+		feat := findFeature(pol.Bundle, "observation.images."+c.Name)
+		if feat == nil {
+			continue
+		}
+		pc := perception.PipelineConfig{}
+		if c.Pipeline != nil {
+			pc = *c.Pipeline
+		} else if len(feat.Shape) == 3 {
+			pc.Resize = &perception.ResizeConfig{Width: feat.Shape[2], Height: feat.Shape[1]}
+		}
+		pl, err := cv.NewPipeline(pc, c.Width, c.Height, perception.RGB8, nil)
+		if err != nil {
+			return fmt.Errorf("camera %s: pipeline: %w", c.Name, err)
+		}
+		w.closers = append(w.closers, func() { pl.Close() })
+		if pl.Len() != feat.Size {
+			return fmt.Errorf("camera %s: the pipeline makes %d values (%v), policy feature %s wants %v", c.Name, pl.Len(), shapeString(pl.Shape()), feat.Name, feat.Shape)
+		}
+		pp.Cameras = append(pp.Cameras, l)
+		pp.Preprocess = append(pp.Preprocess, pl)
+	}
+	w.ports.Policy = pp
+	return nil
+}
+
+func findFeature(b *policy.Bundle, name string) *policy.Feature {
+	for i := range b.Observations {
+		if b.Observations[i].Name == name {
+			return &b.Observations[i]
+		}
+	}
+	return nil
+}
+
+func shapeString(c, h, w int) string { return fmt.Sprintf("%dx%dx%d", c, h, w) }

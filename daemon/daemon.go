@@ -1,0 +1,498 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-gl/mathgl/mgl64"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/telemetry"
+)
+
+// State is the daemon's state machine:
+//
+//	idle -> homing -> running -> stopping -> idle
+//	any  -> faulted (safe stop)
+type State int32
+
+const (
+	Idle State = iota
+	Homing
+	Running
+	Stopping
+	Faulted
+)
+
+var stateNames = [...]string{"idle", "homing", "running", "stopping", "faulted"}
+
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("state(%d)", int32(s))
+	}
+	return stateNames[s]
+}
+
+// Config configures a Daemon. Zero fields take the defaults documented on each.
+type Config struct {
+	// Period is the control period. Default 1 ms.
+	Period time.Duration
+	// Lockstep runs the loop as fast as the machine allows, advancing Ports.Step by one
+	// period per tick (the embedded simulator); the control clock is then simulated time
+	// and policy inference is modelled as taking Policy.LockstepLatency. Otherwise the
+	// loop is paced by CLOCK_MONOTONIC (realtime).
+	Lockstep bool
+	// Servo configures the controllers and the safety layer.
+	Servo ServoConfig
+	// Home is the joint configuration reached (joint impedance) before running; nil holds
+	// the configuration at start.
+	Home []float64
+	// HomeTolerance (rad, max over joints). Default 0.02.
+	HomeTolerance float64
+	// HomeTimeout faults the run when homing has not converged. Default 10 s.
+	HomeTimeout time.Duration
+	// StopRamp is how long the pose is held after a stop request before the loop ends.
+	// Default 500 ms.
+	StopRamp time.Duration
+	// StateStale: no new joint state for this long (control clock) is a fault: the arm
+	// is put in its safe stop. Default 5 ms.
+	StateStale time.Duration
+	// RTPriority is the SCHED_FIFO priority asked for in realtime mode (0: none).
+	RTPriority int
+	// Duration ends the run (gracefully) after this much control-clock time; 0: never.
+	Duration time.Duration
+	// Logger receives transitions and faults (logged off the loop). Default slog.Default().
+	Logger *slog.Logger
+	// Metrics is where the daemon's metrics are registered. Default: a new registry.
+	Metrics *telemetry.Registry
+}
+
+func (c *Config) defaults() {
+	if c.Period == 0 {
+		c.Period = time.Millisecond
+	}
+	if c.HomeTolerance == 0 {
+		c.HomeTolerance = 0.02
+	}
+	if c.HomeTimeout == 0 {
+		c.HomeTimeout = 10 * time.Second
+	}
+	if c.StopRamp == 0 {
+		c.StopRamp = 500 * time.Millisecond
+	}
+	if c.StateStale == 0 {
+		c.StateStale = 5 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = telemetry.NewRegistry()
+	}
+}
+
+// Ports are what the daemon drives. It never knows whether the arm is simulated.
+type Ports struct {
+	Arm   drivers.Arm
+	Robot *control.Robot
+	// Clock is the control clock: simulated time for the embedded simulator, a monotonic
+	// clock otherwise. Default: CLOCK_MONOTONIC since New.
+	Clock func() time.Duration
+	// Step advances the embedded simulator by d after each tick's command (and renders
+	// the cameras that are due). nil for arms that move on their own.
+	Step func(d time.Duration) error
+	// Policy, when set, runs a policy; without it the arm holds its pose after homing.
+	Policy *PolicyPorts
+	// Status, when set, receives the setpoint and the state machine's mode (ROS topics).
+	Status StatusSink
+}
+
+// StatusSink publishes the daemon's state outside the process. Its methods are called from
+// the control loop: they must not block or allocate.
+type StatusSink interface {
+	SetSetpoint(pos mgl64.Vec3, rot mgl64.Quat, t time.Duration)
+	SetMode(mode string)
+}
+
+// Fault is why a run ended in the safe stop.
+type Fault struct {
+	Kind string // state_stale, arm_error, home_timeout, panic, stop_now, step_error
+	Err  error
+}
+
+func (f *Fault) Error() string { return "daemon: fault: " + f.Kind + ": " + f.Err.Error() }
+func (f *Fault) Unwrap() error { return f.Err }
+
+// event is a transition or fault reported by the loop, logged by another goroutine.
+type event struct {
+	at       time.Duration
+	from, to State
+	why      string
+}
+
+// Daemon runs the control loop and, with a policy, the policy loop.
+type Daemon struct {
+	cfg   Config
+	ports Ports
+	servo *Servo
+	log   *slog.Logger
+	m     *metrics
+
+	state    atomic.Int32
+	stopReq  atomic.Int32 // 0 none, 1 graceful, 2 immediate (safe stop)
+	stopWhy  atomic.Pointer[string]
+	events   chan event
+	gripper  drivers.Gripper
+	pol      *policyLoop
+	start    time.Duration
+	lastSeq  uint64
+	lastNew  time.Duration // control-clock time of the newest new state
+	haveSt   bool
+	phaseAt  time.Duration // when the current state began
+	holdPose control.Pose
+	fault    *Fault
+	summary  Summary
+}
+
+// New checks the ports against each other and builds the servo and the policy loop.
+func New(cfg Config, p Ports) (*Daemon, error) {
+	cfg.defaults()
+	if p.Arm == nil || p.Robot == nil {
+		return nil, errors.New("daemon: an arm and its robot model are required")
+	}
+	if cfg.Lockstep && p.Step == nil {
+		return nil, errors.New("daemon: lockstep needs a simulator to step (Ports.Step)")
+	}
+	if cfg.StateStale < cfg.Period {
+		return nil, fmt.Errorf("daemon: state_stale %v is shorter than the control period %v", cfg.StateStale, cfg.Period)
+	}
+	if cfg.Home != nil && len(cfg.Home) != p.Robot.DoF() {
+		return nil, fmt.Errorf("daemon: home has %d joint values, the arm has %d joints", len(cfg.Home), p.Robot.DoF())
+	}
+	servo, err := NewServo(p.Arm, p.Robot, cfg.Servo)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if cfg.Home != nil && !servo.safety.JointTarget(make([]float64, len(cfg.Home)), cfg.Home) {
+		return nil, fmt.Errorf("daemon: home %v is outside the joint limits (or not finite)", cfg.Home)
+	}
+	if p.Clock == nil {
+		t0 := monoNow()
+		p.Clock = func() time.Duration { return monoNow() - t0 }
+	}
+	d := &Daemon{cfg: cfg, ports: p, servo: servo, log: cfg.Logger, events: make(chan event, 64)}
+	d.m = newMetrics(cfg.Metrics, cfg.Period)
+	d.gripper, _ = p.Arm.(drivers.Gripper)
+	if p.Policy != nil {
+		if d.pol, err = newPolicyLoop(d, *p.Policy); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// State is the state machine's current state (any goroutine).
+func (d *Daemon) State() State { return State(d.state.Load()) }
+
+// Ready reports whether the policy (or the hold) is running: /readyz.
+func (d *Daemon) Ready() (bool, string) {
+	s := d.State()
+	return s == Running, s.String()
+}
+
+// Stop asks the loop to ramp to a hold and end (graceful: exit status 0). A second call,
+// or immediate, commands the safe stop at once.
+func (d *Daemon) Stop(reason string, immediate bool) {
+	if d.stopReq.Load() >= 1 || immediate {
+		d.stopWhy.Store(&reason)
+		d.stopReq.Store(2)
+		return
+	}
+	d.stopWhy.Store(&reason)
+	d.stopReq.CompareAndSwap(0, 1)
+}
+
+// Metrics is the registry the daemon's metrics live in.
+func (d *Daemon) Metrics() *telemetry.Registry { return d.cfg.Metrics }
+
+// Servo exposes the servo (tests read the tool pose between runs).
+func (d *Daemon) Servo() *Servo { return d.servo }
+
+// Run runs the loops until the run ends: Duration elapsed or a stop request (nil), ctx
+// cancelled (treated as a graceful stop request), or a fault (a *Fault, after the safe
+// stop). A panic in any loop commands the safe stop and is returned as a fault.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	var wg sync.WaitGroup
+	logCtx, stopLog := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() { defer wg.Done(); d.logEvents(logCtx) }()
+	defer func() {
+		stopLog()
+		wg.Wait()
+	}()
+
+	polCtx, stopPol := context.WithCancel(ctx)
+	defer stopPol()
+	if d.pol != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.pol.run(polCtx) }()
+	}
+	stopOnCtx := context.AfterFunc(ctx, func() { d.Stop("context cancelled", false) })
+	defer stopOnCtx()
+
+	ctl := make(chan error, 1)
+	go func() { ctl <- d.controlLoop() }()
+	err = <-ctl
+	stopPol()
+	return err
+}
+
+// controlLoop runs on its own locked OS thread until the run ends.
+func (d *Daemon) controlLoop() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.safeStop(false)
+			err = &Fault{Kind: "panic", Err: fmt.Errorf("control loop: %v\n%s", r, debug.Stack())}
+			d.transition(Faulted, "panic in the control loop")
+			d.finishSummary()
+		}
+	}()
+	if !d.cfg.Lockstep {
+		rt := setupRealtime(d.cfg.RTPriority)
+		defer runtime.UnlockOSThread()
+		if rt.Refused != "" {
+			d.log.Warn("control loop: realtime setup partly refused; running with normal scheduling", "refused", rt.Refused,
+				"sched_fifo", rt.FIFO, "mlockall", rt.MemLocked, "timer_slack_1ns", rt.Slack)
+		} else {
+			d.log.Info("control loop: realtime", "sched_fifo", rt.FIFO, "mlockall", rt.MemLocked)
+		}
+		d.summary.RT = rt
+	}
+	if err := d.servo.Start(ModeJoint); err != nil {
+		return &Fault{Kind: "arm_error", Err: err}
+	}
+	if d.cfg.Home != nil {
+		d.servo.SetJointTarget(d.cfg.Home)
+	}
+	d.start = d.ports.Clock()
+	d.lastNew, d.lastSeq, d.haveSt = d.start, d.servo.State().Seq, true
+	d.transition(Homing, "start")
+
+	period := d.cfg.Period
+	dt := period.Seconds()
+	next := monoNow()
+	var prevWake time.Duration
+	for {
+		// Wait for the tick.
+		var late time.Duration
+		if !d.cfg.Lockstep {
+			next += period
+			sleepUntil(next)
+			wake := monoNow()
+			late = wake - next
+			if prevWake != 0 {
+				d.m.period(wake - prevWake)
+			}
+			prevWake = wake
+			if late > period {
+				// Far behind (the process was stopped, or starved): skip the missed
+				// deadlines instead of running a burst of late ticks.
+				next = wake
+			}
+		}
+		t0 := monoNow()
+		now := d.ports.Clock()
+
+		if done, err := d.tick(now, dt); done {
+			d.finishSummary()
+			return err
+		}
+		if d.ports.Step != nil {
+			if err := d.ports.Step(period); err != nil {
+				d.safeStop(false)
+				d.transition(Faulted, "simulator step failed")
+				d.finishSummary()
+				return &Fault{Kind: "step_error", Err: err}
+			}
+		}
+		d.m.tick(late, monoNow()-t0, d.cfg.Lockstep)
+	}
+}
+
+// tick runs one control period at control-clock time now. done ends the loop.
+func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
+	switch d.stopReq.Load() {
+	case 2:
+		d.safeStop(true)
+		d.transition(Faulted, "immediate stop: "+*d.stopWhy.Load())
+		return true, &Fault{Kind: "stop_now", Err: errors.New(*d.stopWhy.Load())}
+	case 1:
+		if s := d.State(); s != Stopping && s != Idle {
+			d.beginStop(now, *d.stopWhy.Load())
+		}
+	}
+	if d.cfg.Duration > 0 && now-d.start >= d.cfg.Duration && d.State() != Stopping {
+		d.beginStop(now, "duration reached")
+	}
+
+	// Watchdog: joint state.
+	st := d.servo.State()
+	if err := d.servo.Read(); err != nil {
+		d.m.armErrors.Inc()
+	}
+	if st.Seq != d.lastSeq {
+		d.lastSeq, d.lastNew = st.Seq, now
+	} else if now-d.lastNew > d.cfg.StateStale {
+		d.m.watchdog(wdState)
+		d.safeStop(false)
+		d.transition(Faulted, "joint state stale")
+		return true, &Fault{Kind: "state_stale", Err: fmt.Errorf("no new joint state for %v (limit %v)", now-d.lastNew, d.cfg.StateStale)}
+	}
+
+	switch d.State() {
+	case Homing:
+		if d.homed() {
+			d.servo.SetMode(ModeCartesian)
+			d.holdPose = d.servo.Tool()
+			d.servo.SetCartesianTarget(d.holdPose)
+			d.servo.SetNullspaceTarget(st.Q)
+			d.transition(Running, "home reached")
+			d.phaseAt = now
+			if d.pol != nil {
+				d.pol.begin(now)
+			}
+		} else if now-d.phaseAt > d.cfg.HomeTimeout {
+			d.safeStop(false)
+			d.transition(Faulted, "homing timed out")
+			return true, &Fault{Kind: "home_timeout", Err: fmt.Errorf("home not reached within %v (tolerance %v rad)", d.cfg.HomeTimeout, d.cfg.HomeTolerance)}
+		}
+	case Running:
+		if d.pol != nil {
+			if err := d.pol.control(now); err != nil {
+				d.safeStop(false)
+				d.transition(Faulted, "policy loop failed")
+				return true, &Fault{Kind: "policy", Err: err}
+			}
+		}
+	case Stopping:
+		if now-d.phaseAt >= d.cfg.StopRamp {
+			d.transition(Idle, "stopped")
+			d.servo.Compute(dt)
+			d.write()
+			return true, nil
+		}
+	}
+
+	d.servo.Compute(dt)
+	d.write()
+	if d.ports.Status != nil {
+		tgt := d.servo.cart.Target()
+		d.ports.Status.SetSetpoint(tgt.Pos, tgt.Rot, now)
+	}
+	return false, nil
+}
+
+// write sends the computed torques, counting refusals.
+func (d *Daemon) write() {
+	if err := d.servo.Write(); err != nil {
+		d.m.armErrors.Inc()
+	}
+}
+
+// homed reports whether the joints are at home (or there is no home) and nearly still.
+func (d *Daemon) homed() bool {
+	if d.cfg.Home == nil {
+		return true
+	}
+	st := d.servo.State()
+	for i, q := range st.Q {
+		if math.Abs(q-d.cfg.Home[i]) > d.cfg.HomeTolerance || math.Abs(st.DQ[i]) > 0.05 {
+			return false
+		}
+	}
+	return true
+}
+
+// beginStop ramps to a hold at the current pose.
+func (d *Daemon) beginStop(now time.Duration, why string) {
+	if d.servo.Mode() == ModeCartesian {
+		d.holdPose = d.servo.Tool()
+		d.servo.SetCartesianTarget(d.holdPose)
+	} else {
+		d.servo.SetJointTarget(d.servo.State().Q)
+	}
+	if d.pol != nil {
+		d.pol.pause()
+	}
+	d.phaseAt = now
+	d.transition(Stopping, why)
+}
+
+// safeStop commands the arm's safe stop: no motion terms, only what holds the arm
+// against gravity when the arm does not do it itself, plus joint damping when the state
+// is trustworthy. The command goes through the driver's usual checks.
+func (d *Daemon) safeStop(fresh bool) {
+	d.servo.SafeStop(fresh)
+	d.summary.SafeStops++
+}
+
+// transition records a state change and hands it to the logger goroutine.
+func (d *Daemon) transition(to State, why string) {
+	from := State(d.state.Swap(int32(to)))
+	if from == to {
+		return
+	}
+	now := d.ports.Clock()
+	d.phaseAt = now
+	d.m.state.Set(float64(to))
+	if d.ports.Status != nil {
+		d.ports.Status.SetMode(to.String())
+	}
+	select {
+	case d.events <- event{at: now, from: from, to: to, why: why}:
+	default:
+	}
+}
+
+// note hands a message to the logger goroutine (rare events only: it allocates).
+func (d *Daemon) note(msg string) {
+	select {
+	case d.events <- event{at: d.ports.Clock(), from: -1, why: msg}:
+	default:
+	}
+}
+
+func (d *Daemon) logEvents(ctx context.Context) {
+	for {
+		select {
+		case e := <-d.events:
+			if e.from < 0 {
+				d.log.Warn(e.why, "t", e.at.Round(time.Microsecond))
+				continue
+			}
+			lvl := slog.LevelInfo
+			if e.to == Faulted {
+				lvl = slog.LevelError
+			}
+			d.log.Log(context.Background(), lvl, "state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", e.at.Round(time.Microsecond))
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-d.events:
+					d.log.Info("state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", e.at.Round(time.Microsecond))
+				default:
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/robotd/robotd/telemetry"
+)
+
+// Watchdog kinds (the kind label of robotd_watchdog_trips_total).
+const (
+	wdState   = iota // joint state stale: safe stop
+	wdCamera         // camera stale or frames too far apart: policy paused, pose held
+	wdStarved        // no fresh chunk before the plan ran out: holding its last action
+	numWatchdogs
+)
+
+var watchdogNames = [numWatchdogs]string{"state_stale", "camera_stale", "chunk_starved"}
+
+// metrics are the daemon's Prometheus series and the exit summary's recorders. The control
+// loop updates them without allocating.
+type metrics struct {
+	ctlPeriod time.Duration
+	ticks     *telemetry.Counter
+	misses    *telemetry.Counter // ticks that ended after the next period began
+	over2ms   *telemetry.Counter // wake-to-wake periods longer than 2 ms
+	lateH     *telemetry.Histogram
+	periodH   *telemetry.Histogram
+	workH     *telemetry.Histogram
+	state     *telemetry.Gauge
+
+	inferH         *telemetry.Histogram
+	inferences     *telemetry.Counter
+	overruns       *telemetry.Counter
+	policyErrors   *telemetry.Counter
+	obsDropped     *telemetry.Counter
+	chunksRejected *telemetry.Counter
+	ageH           *telemetry.Histogram
+	jumpH          *telemetry.Histogram
+	armErrors      *telemetry.Counter
+	watchdogs      [numWatchdogs]*telemetry.Counter
+
+	late, per, work, infer telemetry.Quantiles
+	maxJump                float64
+}
+
+func newMetrics(r *telemetry.Registry, period time.Duration) *metrics {
+	us := telemetry.ExponentialBuckets(1e-6, 2, 16) // 1 us .. 33 ms
+	m := &metrics{
+		ctlPeriod: period,
+		ticks:     r.Counter("robotd_control_ticks_total", "Control loop ticks."),
+		misses:    r.Counter("robotd_control_deadline_misses_total", "Ticks whose work ended after the next period had begun."),
+		over2ms:   r.Counter("robotd_control_periods_over_2ms_total", "Wake-to-wake control periods longer than 2 ms (realtime mode)."),
+		lateH:     r.Histogram("robotd_control_wake_lateness_seconds", "How late the control loop woke after its deadline (realtime mode).", us),
+		periodH:   r.Histogram("robotd_control_period_seconds", "Wake-to-wake control period (realtime mode).", telemetry.LinearBuckets(0.0005, 0.0001, 21)),
+		workH:     r.Histogram("robotd_control_work_seconds", "Work per control tick (read, executor, controller, safety, write, sim step).", us),
+		state:     r.Gauge("robotd_state", "State machine: 0 idle, 1 homing, 2 running, 3 stopping, 4 faulted."),
+
+		inferH:         r.Histogram("robotd_policy_inference_seconds", "Policy inference wall time per chunk.", telemetry.ExponentialBuckets(0.001, 1.5, 16)),
+		inferences:     r.Counter("robotd_policy_inferences_total", "Chunks computed."),
+		overruns:       r.Counter("robotd_policy_overruns_total", "Inferences slower than the executed horizon (n_action_steps x policy period)."),
+		policyErrors:   r.Counter("robotd_policy_errors_total", "Policy steps that failed (other than stale cameras)."),
+		obsDropped:     r.Counter("robotd_policy_observations_dropped_total", "Observations not handed over because the policy goroutine was behind."),
+		chunksRejected: r.Counter("robotd_executor_chunks_rejected_total", "Chunks the executor refused (non-finite, malformed)."),
+		ageH:           r.Histogram("robotd_chunk_age_seconds", "Age of a chunk (now - observation time) when it reached the executor.", telemetry.ExponentialBuckets(0.001, 1.5, 16)),
+		jumpH:          r.Histogram("robotd_executor_jump_meters", "Setpoint position jump when a new chunk takes over.", telemetry.ExponentialBuckets(1e-5, 2, 16)),
+		armErrors:      r.Counter("robotd_arm_errors_total", "Arm reads (stale states included) or writes that failed."),
+	}
+	for k, name := range watchdogNames {
+		m.watchdogs[k] = r.Counter("robotd_watchdog_trips_total", "Watchdog trips by kind.", telemetry.Label{Name: "kind", Value: name})
+	}
+	return m
+}
+
+// tick records one control tick: how late it woke and how long its work took.
+func (m *metrics) tick(late, work time.Duration, lockstep bool) {
+	m.ticks.Inc()
+	m.workH.Observe(work.Seconds())
+	m.work.Record(work)
+	if lockstep {
+		return
+	}
+	m.lateH.Observe(late.Seconds())
+	m.late.Record(late)
+	if late+work > m.ctlPeriod {
+		m.misses.Inc()
+	}
+}
+
+// period records a wake-to-wake interval.
+func (m *metrics) period(p time.Duration) {
+	m.periodH.Observe(p.Seconds())
+	m.per.Record(p)
+	if p > 2*time.Millisecond {
+		m.over2ms.Inc()
+	}
+}
+
+func (m *metrics) inference(d time.Duration) {
+	m.inferences.Inc()
+	m.inferH.Observe(d.Seconds())
+	m.infer.Record(d)
+}
+
+func (m *metrics) chunkAge(d time.Duration) { m.ageH.Observe(d.Seconds()) }
+
+func (m *metrics) jump(dist float64) {
+	m.jumpH.Observe(dist)
+	m.maxJump = max(m.maxJump, dist)
+}
+
+func (m *metrics) watchdog(kind int) { m.watchdogs[kind].Inc() }
+
+// Summary is what a run did, for the one-screen report at exit.
+type Summary struct {
+	Ticks        uint64
+	SimTime      time.Duration // control-clock time the run covered
+	Wall         time.Duration
+	Lockstep     bool
+	Late, Period telemetry.Snapshot // realtime only
+	Work         telemetry.Snapshot
+	Misses       uint64
+	Over2ms      uint64
+	Inference    telemetry.Snapshot
+	Overruns     uint64
+	Rejected     uint64
+	Dropped      uint64
+	MaxJump      float64
+	Watchdogs    map[string]uint64
+	Safety       map[string]uint64
+	SafeStops    int
+	Final        State
+	RT           rtReport
+	Heap         uint64 // bytes in use at exit
+	GCPauses     telemetry.Snapshot
+}
+
+// finishSummary fills the summary at the end of the control loop.
+func (d *Daemon) finishSummary() {
+	m, s := d.m, &d.summary
+	s.Ticks = m.ticks.Value()
+	s.SimTime = d.ports.Clock() - d.start
+	s.Lockstep = d.cfg.Lockstep
+	s.Late, s.Period, s.Work = m.late.Snapshot(), m.per.Snapshot(), m.work.Snapshot()
+	s.Misses, s.Over2ms = m.misses.Value(), m.over2ms.Value()
+	s.Inference, s.Overruns = m.infer.Snapshot(), m.overruns.Value()
+	s.Rejected, s.Dropped = m.chunksRejected.Value(), m.obsDropped.Value()
+	s.MaxJump = m.maxJump
+	s.Watchdogs = map[string]uint64{}
+	for k, name := range watchdogNames {
+		s.Watchdogs[name] = m.watchdogs[k].Value()
+	}
+	c := d.servo.Safety().Counters
+	s.Safety = map[string]uint64{
+		"targets_rejected": c.TargetsRejected, "targets_clamped": c.TargetsClamped, "non_finite": c.NonFinite,
+		"position_wall": c.PositionWall, "velocity_brake": c.VelocityBrake, "torque_clamped": c.TorqueClamped,
+	}
+	s.Final = d.State()
+}
+
+// Summary is the run's summary; valid once Run has returned.
+func (d *Daemon) Summary() *Summary { return &d.summary }
+
+// Write prints the one-screen summary.
+func (s *Summary) Write(w io.Writer) error {
+	rows := []telemetry.SummaryRow{
+		{Name: "final state", Value: s.Final.String()},
+		{Name: "ticks", Value: fmt.Sprintf("%d over %v of control time", s.Ticks, s.SimTime.Round(time.Millisecond))},
+	}
+	if s.Lockstep {
+		rows = append(rows, telemetry.SummaryRow{Name: "tick work (wall)", Value: s.Work.String()})
+	} else {
+		rows = append(rows,
+			telemetry.SummaryRow{Name: "wake lateness", Value: s.Late.String()},
+			telemetry.SummaryRow{Name: "period", Value: s.Period.String()},
+			telemetry.SummaryRow{Name: "tick work", Value: s.Work.String()},
+			telemetry.SummaryRow{Name: "deadline misses", Value: strconv.FormatUint(s.Misses, 10)},
+			telemetry.SummaryRow{Name: "periods over 2 ms", Value: strconv.FormatUint(s.Over2ms, 10)},
+			telemetry.SummaryRow{Name: "realtime", Value: rtString(s.RT)},
+		)
+	}
+	rows = append(rows,
+		telemetry.SummaryRow{Name: "inferences", Value: s.Inference.String()},
+		telemetry.SummaryRow{Name: "inference overruns", Value: strconv.FormatUint(s.Overruns, 10)},
+		telemetry.SummaryRow{Name: "chunks rejected", Value: strconv.FormatUint(s.Rejected, 10)},
+		telemetry.SummaryRow{Name: "observations dropped", Value: strconv.FormatUint(s.Dropped, 10)},
+		telemetry.SummaryRow{Name: "max chunk-switch jump", Value: fmt.Sprintf("%.2f mm", s.MaxJump*1000)},
+		telemetry.SummaryRow{Name: "watchdog trips", Value: countsString(s.Watchdogs)},
+		telemetry.SummaryRow{Name: "safety interventions", Value: countsString(s.Safety)},
+		telemetry.SummaryRow{Name: "safe stops", Value: strconv.Itoa(s.SafeStops)},
+	)
+	if s.GCPauses.Count > 0 || s.Heap > 0 {
+		rows = append(rows, telemetry.SummaryRow{Name: "Go heap / GC pauses", Value: fmt.Sprintf("%.1f MiB in use; pauses %s", float64(s.Heap)/(1<<20), s.GCPauses.String())})
+	}
+	return telemetry.FormatSummary(w, rows)
+}
+
+func rtString(r rtReport) string {
+	if r.Refused == "" {
+		return fmt.Sprintf("SCHED_FIFO %d, memory locked", r.FIFO)
+	}
+	return fmt.Sprintf("SCHED_FIFO %d, memory locked %v (refused: %s)", r.FIFO, r.MemLocked, r.Refused)
+}
+
+func countsString(m map[string]uint64) string {
+	out := ""
+	for _, k := range sortedKeys(m) {
+		if out != "" {
+			out += ", "
+		}
+		out += k + " " + strconv.FormatUint(m[k], 10)
+	}
+	return out
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}

@@ -1,0 +1,458 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/policy"
+	"github.com/robotd/robotd/policy/chunk"
+)
+
+// Preprocessor turns one camera frame into a policy image tensor (float CHW); perception/cv's
+// Pipeline is one.
+type Preprocessor interface {
+	Run(f *perception.Frame, dst []float32) error
+}
+
+// PolicyPorts are the policy, its cameras and how its values map onto the arm.
+type PolicyPorts struct {
+	Policy *policy.Policy
+	// Executor configures chunk execution; Horizon, Dim and Dt are filled from the policy,
+	// NActionSteps defaults to the bundle's n_action_steps, Strategy to inpaint for
+	// diffusion/flow policies and ensemble for chunked ones.
+	Executor chunk.Config
+	// Action and State say what the action and observation.state values mean.
+	Action, State Space
+	// Cameras feed the image features observation.images.<camera name>; Preprocess[i]
+	// turns Cameras[i]'s frames into that feature's tensor.
+	Cameras    []*perception.Latest
+	Preprocess []Preprocessor
+	// MaxSkew is the largest |frame time - observation time| accepted. Default 50 ms.
+	MaxSkew time.Duration
+	// LockstepLatency is the modelled inference time in lockstep. Default 20 ms.
+	LockstepLatency time.Duration
+}
+
+// obsRequest is one observation the control loop hands to the policy goroutine; infer asks
+// for a chunk from it. Buffers are preallocated and recycled through the free channel.
+type obsRequest struct {
+	t       time.Duration
+	q       []float64
+	gripper float64
+	infer   bool
+	prefix  []float32 // the actions that run while the chunk is computed (inpaint)
+}
+
+// result is a chunk computed from the observation at t (or an error).
+type result struct {
+	t         time.Duration
+	chunk     chunk.Chunk
+	latency   time.Duration // wall-clock inference time
+	err       error
+	deliverAt time.Duration // lockstep: control-clock time the chunk reaches the executor
+}
+
+type policyLoop struct {
+	d    *Daemon
+	pp   PolicyPorts
+	pol  *policy.Policy
+	exec *chunk.Executor
+	dt   time.Duration // policy period
+
+	dof        int
+	actGripper bool
+	stGripper  bool
+	stateIdx   int // index of observation.state in the bundle's observations (-1: none)
+	imageIdx   []int
+	nPrefix    int // actions of prefix to inpaint (0: none)
+
+	reqs     chan *obsRequest
+	freeReqs chan *obsRequest
+	results  chan *result
+	freeRes  chan *result
+
+	// Owned by the control loop.
+	nextObs              time.Duration
+	inflight             bool
+	pending              *result
+	paused               bool // camera stale: holding, waiting for fresh frames
+	sp                   []float64
+	plan                 []float64
+	starved, starvedSeen uint64
+	lastGrip             float64
+	jtgt                 []float64
+
+	// Owned by the policy goroutine.
+	obs    policy.Observation
+	frames []perception.Frame
+	kin    *control.Kinematics
+	latEMA time.Duration
+}
+
+func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
+	p := pp.Policy
+	if p == nil {
+		return nil, errors.New("daemon: policy ports without a policy")
+	}
+	b := p.Bundle
+	c := &b.Config
+	if pp.MaxSkew == 0 {
+		pp.MaxSkew = 50 * time.Millisecond
+	}
+	if pp.LockstepLatency == 0 {
+		pp.LockstepLatency = 20 * time.Millisecond
+	}
+	if len(pp.Preprocess) != len(pp.Cameras) {
+		return nil, fmt.Errorf("daemon: %d cameras but %d preprocessors", len(pp.Cameras), len(pp.Preprocess))
+	}
+	dof := d.ports.Robot.DoF()
+	l := &policyLoop{d: d, pp: pp, pol: p, dt: p.Dt(), dof: dof, stateIdx: -1, lastGrip: math.NaN(),
+		kin: d.ports.Robot.NewKinematics()}
+	var err error
+	if l.actGripper, err = pp.Action.checkWidth("action", b.ActionDim(), dof); err != nil {
+		return nil, fmt.Errorf("daemon: policy %s: %w", b.Dir, err)
+	}
+	// Map every observation feature to its source.
+	l.imageIdx = make([]int, len(b.Observations))
+	cams := map[string]int{}
+	for i, c := range pp.Cameras {
+		cams[c.Name()] = i
+	}
+	used := map[string]bool{}
+	for i, f := range b.Observations {
+		l.imageIdx[i] = -1
+		switch {
+		case f.Name == "observation.state":
+			l.stateIdx = i
+			if l.stGripper, err = pp.State.checkWidth(f.Name, f.Size, dof); err != nil {
+				return nil, fmt.Errorf("daemon: policy %s: %w", b.Dir, err)
+			}
+		case f.IsImage():
+			name := strings.TrimPrefix(f.Name, "observation.images.")
+			ci, ok := cams[name]
+			if !ok {
+				return nil, fmt.Errorf("daemon: policy %s needs camera %q (feature %s); the launch file has %s", b.Dir, name, f.Name, cameraNames(pp.Cameras))
+			}
+			l.imageIdx[i] = ci
+			used[name] = true
+		default:
+			return nil, fmt.Errorf("daemon: policy %s: observation feature %s has no source in robotd (observation.state and observation.images.* do)", b.Dir, f.Name)
+		}
+	}
+	for name := range cams {
+		if !used[name] {
+			d.log.Warn("camera is not used by the policy", "camera", name)
+		}
+	}
+	if (l.actGripper || l.stGripper) && d.gripper == nil {
+		return nil, fmt.Errorf("daemon: policy %s uses a gripper value but the arm has no gripper", b.Dir)
+	}
+
+	ec := pp.Executor
+	ec.Horizon, ec.Dim, ec.Dt = c.Horizon-p.Start(), b.ActionDim(), l.dt
+	if ec.Strategy == "" {
+		ec.Strategy = chunk.Inpaint
+		if c.Kind == policy.KindChunked {
+			ec.Strategy = chunk.Ensemble
+		}
+	}
+	if ec.NActionSteps == 0 && ec.Strategy != chunk.Ensemble {
+		ec.NActionSteps = min(c.NActionSteps, ec.Horizon)
+	}
+	if ec.Strategy == chunk.Inpaint && c.Kind == policy.KindChunked {
+		return nil, fmt.Errorf("daemon: policy %s is chunked (no sampler): executor strategy inpaint needs a diffusion or flow policy", b.Dir)
+	}
+	if l.exec, err = chunk.New(ec); err != nil {
+		return nil, fmt.Errorf("daemon: executor: %w", err)
+	}
+	if ec.Strategy == chunk.Inpaint {
+		// The actions executing while the next chunk is computed, plus one.
+		lat := pp.LockstepLatency
+		l.nPrefix = min(int(math.Ceil(float64(lat)/float64(l.dt)))+1, ec.Horizon-1)
+	}
+
+	const nReq, nRes = 4, 3
+	l.reqs, l.freeReqs = make(chan *obsRequest, nReq), make(chan *obsRequest, nReq)
+	for range nReq {
+		l.freeReqs <- &obsRequest{q: make([]float64, dof), prefix: make([]float32, 0, (l.nPrefix+1)*ec.Dim)}
+	}
+	l.results, l.freeRes = make(chan *result, nRes), make(chan *result, nRes)
+	for range nRes {
+		l.freeRes <- &result{chunk: chunk.Chunk{Actions: make([]float64, ec.Horizon*ec.Dim)}}
+	}
+	l.sp, l.plan = make([]float64, ec.Dim), make([]float64, max(l.nPrefix, 1)*ec.Dim)
+	l.jtgt = make([]float64, dof)
+	l.obs.Values = make([][]float32, len(b.Observations))
+	for i, f := range b.Observations {
+		l.obs.Values[i] = make([]float32, f.Size)
+	}
+	l.frames = make([]perception.Frame, len(pp.Cameras))
+	return l, nil
+}
+
+func cameraNames(cams []*perception.Latest) string {
+	if len(cams) == 0 {
+		return "no cameras"
+	}
+	var names []string
+	for _, c := range cams {
+		names = append(names, c.Name())
+	}
+	return "cameras " + strings.Join(names, ", ")
+}
+
+// begin starts the policy at control-clock time now (entering Running).
+func (l *policyLoop) begin(now time.Duration) {
+	l.nextObs = now
+	if l.pp.Action == SpaceJoints {
+		l.d.servo.SetMode(ModeJoint)
+	}
+}
+
+// pause stops asking for observations and drops the plan (stop requested).
+func (l *policyLoop) pause() {
+	l.nextObs = math.MaxInt64
+	l.exec.Reset()
+}
+
+// control runs in the control loop every Running tick: deliver chunks, ask for
+// observations, command the setpoint. It allocates nothing.
+func (l *policyLoop) control(now time.Duration) error {
+	d := l.d
+	// Chunks computed since the last tick.
+	if !d.cfg.Lockstep {
+		for {
+			select {
+			case r := <-l.results:
+				l.receive(r, now)
+				continue
+			default:
+			}
+			break
+		}
+	}
+	if r := l.pending; r != nil && now >= r.deliverAt {
+		l.pending = nil
+		l.push(r, now)
+	}
+	if now >= l.nextObs {
+		l.nextObs += l.dt
+		if l.nextObs <= now { // fell behind (a pause): realign
+			l.nextObs = now + l.dt
+		}
+		l.observe(now)
+	}
+	if l.paused {
+		return nil
+	}
+	if !l.exec.Setpoint(now, l.sp) {
+		return nil // no chunk yet: holding
+	}
+	if st := l.exec.Stats(); st.Starved > l.starved {
+		if l.starved == l.starvedSeen { // a new starvation episode
+			l.d.m.watchdog(wdStarved)
+		}
+		l.starved = st.Starved
+	} else {
+		l.starvedSeen = l.starved
+	}
+	switch l.pp.Action {
+	case SpaceEEPose:
+		d.servo.SetCartesianTarget(valuesPose(l.sp))
+	case SpaceJoints:
+		d.servo.SetJointTarget(l.sp[:l.dof])
+	}
+	if l.actGripper {
+		w := l.sp[len(l.sp)-1]
+		if math.IsNaN(l.lastGrip) || math.Abs(w-l.lastGrip) > 1e-4 {
+			if err := d.gripper.SetGripperWidth(w); err == nil {
+				l.lastGrip = w
+			}
+		}
+	}
+	return nil
+}
+
+// observe hands the current state to the policy goroutine, asking for a chunk when the
+// executor wants one and none is being computed.
+func (l *policyLoop) observe(now time.Duration) {
+	var req *obsRequest
+	select {
+	case req = <-l.freeReqs:
+	default:
+		l.d.m.obsDropped.Inc() // the policy goroutine is behind
+		return
+	}
+	st := l.d.servo.State()
+	req.t = now
+	copy(req.q, st.Q)
+	if l.d.gripper != nil {
+		req.gripper = l.d.gripper.GripperWidth()
+	}
+	req.infer = !l.inflight && l.pending == nil && (l.paused || l.exec.Want(now))
+	req.prefix = req.prefix[:0]
+	if req.infer && l.nPrefix > 0 && !l.paused {
+		dim := l.exec.Config().Dim
+		buf := req.prefix[:l.nPrefix*dim]
+		n := l.exec.Plan(now, l.nPrefix, l.plan)
+		for i := 0; i < n*dim; i++ {
+			buf[i] = float32(l.plan[i])
+		}
+		req.prefix = buf[:n*dim]
+	}
+	if req.infer {
+		l.inflight = true
+	}
+	l.reqs <- req // never blocks: the channel holds every request buffer
+	if l.d.cfg.Lockstep {
+		// Simulated time waits for the policy; the chunk arrives LockstepLatency later.
+		r := <-l.results
+		l.receive(r, now)
+	}
+}
+
+// receive takes a result from the policy goroutine.
+func (l *policyLoop) receive(r *result, now time.Duration) {
+	if r.err == nil && r.chunk.Dim == 0 { // an observation without inference
+		l.freeRes <- r
+		return
+	}
+	l.inflight = false
+	d := l.d
+	if r.err != nil {
+		if errors.Is(r.err, perception.ErrStale) || errors.Is(r.err, perception.ErrSkew) {
+			if !l.paused {
+				l.paused = true
+				d.m.watchdog(wdCamera)
+				l.exec.Reset()
+				d.servo.SetCartesianTarget(d.servo.Tool())
+				d.servo.SetJointTarget(d.servo.State().Q)
+				d.note("policy paused: " + r.err.Error())
+			}
+		} else {
+			d.m.policyErrors.Inc()
+			d.note("policy step failed: " + r.err.Error())
+		}
+		l.freeRes <- r
+		return
+	}
+	d.m.inference(r.latency)
+	if exec := time.Duration(l.exec.Config().NActionSteps) * l.dt; exec > 0 && r.latency > exec {
+		d.m.overruns.Inc()
+	}
+	if d.cfg.Lockstep {
+		r.deliverAt = r.t + l.pp.LockstepLatency
+		l.pending = r
+		return
+	}
+	l.push(r, now)
+}
+
+// push installs a chunk, measuring the setpoint jump it causes.
+func (l *policyLoop) push(r *result, now time.Duration) {
+	d := l.d
+	had := l.exec.Setpoint(now, l.sp)
+	if err := l.exec.Push(now, &r.chunk); err != nil {
+		d.m.chunksRejected.Inc()
+	} else {
+		d.m.chunkAge(now - r.t)
+		if had {
+			before := l.sp[:3]
+			var after [16]float64
+			if len(l.sp) <= len(after) && l.exec.Setpoint(now, after[:len(l.sp)]) {
+				dx, dy, dz := after[0]-before[0], after[1]-before[1], after[2]-before[2]
+				d.m.jump(math.Sqrt(dx*dx + dy*dy + dz*dz))
+			}
+		}
+		if l.paused {
+			l.paused = false
+			d.note("policy resumed")
+		}
+	}
+	l.freeRes <- r
+}
+
+// run is the policy goroutine: observations in, chunks out.
+func (l *policyLoop) run(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.d.Stop(fmt.Sprintf("panic in the policy loop: %v", r), true)
+		}
+	}()
+	for {
+		var req *obsRequest
+		select {
+		case req = <-l.reqs:
+		case <-ctx.Done():
+			return
+		}
+		var res *result
+		select {
+		case res = <-l.freeRes:
+		case <-ctx.Done():
+			return
+		}
+		res.err, res.t, res.chunk.Dim = nil, req.t, 0
+		if err := l.fill(req); err != nil {
+			res.err = err
+			l.pol.Reset() // no stale history across a pause
+		} else if err := l.pol.Observe(l.obs); err != nil {
+			res.err = err
+		} else if req.infer {
+			t0 := time.Now()
+			actions, err := l.pol.Step(policy.StepOptions{Prefix: req.prefix})
+			res.latency = time.Since(t0)
+			if err != nil {
+				res.err = err
+			} else {
+				l.pol.ToChunk(&res.chunk, actions, 0, l.pol.ObservedAt())
+			}
+		}
+		if !req.infer && res.err == nil {
+			res.chunk.Dim = 0
+		}
+		l.freeReqs <- req
+		l.results <- res
+	}
+}
+
+// fill writes the observation at req.t into l.obs.
+func (l *policyLoop) fill(req *obsRequest) error {
+	l.obs.Time = req.t
+	b := l.pol.Bundle
+	if len(l.pp.Cameras) > 0 {
+		if _, err := perception.Assemble(req.t, l.pp.Cameras, l.pp.MaxSkew, l.frames); err != nil {
+			return err
+		}
+	}
+	for i := range b.Observations {
+		dst := l.obs.Values[i]
+		if i == l.stateIdx {
+			switch l.pp.State {
+			case SpaceJoints:
+				for j, q := range req.q {
+					dst[j] = float32(q)
+				}
+			case SpaceEEPose:
+				l.d.ports.Robot.Forward(l.kin, req.q)
+				poseValues(dst, l.kin.Pose())
+			}
+			if l.stGripper {
+				dst[len(dst)-1] = float32(req.gripper)
+			}
+			continue
+		}
+		if ci := l.imageIdx[i]; ci >= 0 {
+			if err := l.pp.Preprocess[ci].Run(&l.frames[ci], dst); err != nil {
+				return fmt.Errorf("camera %s: %w", l.pp.Cameras[ci].Name(), err)
+			}
+		}
+	}
+	return nil
+}

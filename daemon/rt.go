@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// rtReport says what realtime setup the control thread got; fields are for the log.
+type rtReport struct {
+	Locked    bool   // the goroutine is locked to its OS thread
+	Slack     bool   // timer slack set to 1 ns
+	FIFO      int    // SCHED_FIFO priority obtained (0: none)
+	MemLocked bool   // mlockall(MCL_CURRENT|MCL_FUTURE) succeeded
+	Refused   string // what was refused and why
+}
+
+// setupRealtime prepares the calling goroutine's thread for the 1 kHz loop, following
+// ../shared/SETUP.md ("A 1 kHz loop in Go"): lock it to its OS thread, set the timer slack
+// to 1 ns so clock_nanosleep wakes on time, ask for SCHED_FIFO at prio (0 skips it) and lock
+// the process's memory. Refusals (no CAP_SYS_NICE / CAP_IPC_LOCK) are reported, not fatal.
+// The caller must call runtime.UnlockOSThread (or exit the goroutine) when done.
+func setupRealtime(prio int) rtReport {
+	runtime.LockOSThread()
+	r := rtReport{Locked: true}
+	var refused []string
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0); err == nil {
+		r.Slack = true
+	} else {
+		refused = append(refused, "timer slack: "+err.Error())
+	}
+	if prio > 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+		if err := unix.SchedSetAttr(0, &attr, 0); err == nil {
+			r.FIFO = prio
+		} else {
+			refused = append(refused, fmt.Sprintf("SCHED_FIFO %d: %v", prio, err))
+		}
+		if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err == nil {
+			r.MemLocked = true
+		} else {
+			refused = append(refused, "mlockall: "+err.Error())
+		}
+	}
+	r.Refused = strings.Join(refused, "; ")
+	return r
+}
+
+// monoNow reads CLOCK_MONOTONIC (the clock clock_nanosleep sleeps on) as a Duration.
+func monoNow() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Sec)*time.Second + time.Duration(ts.Nsec)
+}
+
+// sleepUntil sleeps until CLOCK_MONOTONIC reaches t (absolute), restarting after signals.
+// Unlike time.Sleep it does not go through Go's timer wheel, which overshoots by up to a
+// millisecond on these machines.
+func sleepUntil(t time.Duration) {
+	ts := unix.NsecToTimespec(int64(t))
+	for {
+		err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
