@@ -150,6 +150,7 @@ type Daemon struct {
 	state    atomic.Int32
 	stopReq  atomic.Int32 // 0 none, 1 graceful, 2 immediate (safe stop)
 	stopWhy  atomic.Pointer[string]
+	faultReq atomic.Pointer[Fault] // a fault raised outside the control loop (a panic)
 	events   chan event
 	gripper  drivers.Gripper
 	pol      *policyLoop
@@ -220,6 +221,10 @@ func (d *Daemon) Stop(reason string, immediate bool) {
 	d.stopWhy.Store(&reason)
 	d.stopReq.CompareAndSwap(0, 1)
 }
+
+// raise reports a fault from another goroutine; the control loop commands the safe stop
+// at its next tick and ends the run with it.
+func (d *Daemon) raise(f *Fault) { d.faultReq.CompareAndSwap(nil, f) }
 
 // Metrics is the registry the daemon's metrics live in.
 func (d *Daemon) Metrics() *telemetry.Registry { return d.cfg.Metrics }
@@ -330,6 +335,11 @@ func (d *Daemon) controlLoop() (err error) {
 
 // tick runs one control period at control-clock time now. done ends the loop.
 func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
+	if f := d.faultReq.Load(); f != nil {
+		d.safeStop(true)
+		d.transition(Faulted, f.Kind)
+		return true, f
+	}
 	switch d.stopReq.Load() {
 	case 2:
 		d.safeStop(true)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -72,6 +73,7 @@ type policyLoop struct {
 	imageIdx   []int
 	nPrefix    int // actions of prefix to inpaint (0: none)
 
+	done     chan struct{} // closed when the policy goroutine returns
 	reqs     chan *obsRequest
 	freeReqs chan *obsRequest
 	results  chan *result
@@ -177,6 +179,7 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 		l.nPrefix = min(int(math.Ceil(float64(lat)/float64(l.dt)))+1, ec.Horizon-1)
 	}
 
+	l.done = make(chan struct{})
 	const nReq, nRes = 4, 3
 	l.reqs, l.freeReqs = make(chan *obsRequest, nReq), make(chan *obsRequest, nReq)
 	for range nReq {
@@ -312,8 +315,11 @@ func (l *policyLoop) observe(now time.Duration) {
 	l.reqs <- req // never blocks: the channel holds every request buffer
 	if l.d.cfg.Lockstep {
 		// Simulated time waits for the policy; the chunk arrives LockstepLatency later.
-		r := <-l.results
-		l.receive(r, now)
+		select {
+		case r := <-l.results:
+			l.receive(r, now)
+		case <-l.done: // the policy goroutine ended (a panic: raised as a fault)
+		}
 	}
 }
 
@@ -380,9 +386,10 @@ func (l *policyLoop) push(r *result, now time.Duration) {
 
 // run is the policy goroutine: observations in, chunks out.
 func (l *policyLoop) run(ctx context.Context) {
+	defer close(l.done)
 	defer func() {
 		if r := recover(); r != nil {
-			l.d.Stop(fmt.Sprintf("panic in the policy loop: %v", r), true)
+			l.d.raise(&Fault{Kind: "panic", Err: fmt.Errorf("policy loop: %v\n%s", r, debug.Stack())})
 		}
 	}()
 	for {

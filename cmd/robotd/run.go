@@ -113,7 +113,7 @@ func runLaunch(ctx context.Context, f *launch.File, stdout, stderr io.Writer) er
 			Stop:  func(reason string) { d.Stop(reason, false) },
 		})
 		if err != nil {
-			return fmt.Errorf("telemetry: %w", err)
+			return err
 		}
 		defer srv.Wait()
 		log.Info("telemetry", "metrics", "http://"+srv.Addr()+"/metrics")
