@@ -210,15 +210,17 @@ func (d *Daemon) Ready() (bool, string) {
 	return s == Running, s.String()
 }
 
-// Stop asks the loop to ramp to a hold and end (graceful: exit status 0). A second call,
-// or immediate, commands the safe stop at once.
+// Stop asks the loop to ramp to a hold and end (graceful: Run returns nil). With immediate
+// it commands the safe stop at once instead (Run returns a stop_now fault). Graceful
+// requests never escalate by themselves: a caller that wants "a second SIGINT stops at
+// once" passes immediate for the second one.
 func (d *Daemon) Stop(reason string, immediate bool) {
-	if d.stopReq.Load() >= 1 || immediate {
+	if immediate {
 		d.stopWhy.Store(&reason)
 		d.stopReq.Store(2)
 		return
 	}
-	d.stopWhy.Store(&reason)
+	d.stopWhy.CompareAndSwap(nil, &reason) // the first reason is the one reported
 	d.stopReq.CompareAndSwap(0, 1)
 }
 
@@ -433,13 +435,12 @@ func (d *Daemon) homed() bool {
 }
 
 // beginStop ramps to a hold at the current pose.
+//
+// The hold is in joint space: every joint is held stiffly where it is, including the
+// Cartesian controller's nullspace, which would otherwise drift.
 func (d *Daemon) beginStop(now time.Duration, why string) {
-	if d.servo.Mode() == ModeCartesian {
-		d.holdPose = d.servo.Tool()
-		d.servo.SetCartesianTarget(d.holdPose)
-	} else {
-		d.servo.SetJointTarget(d.servo.State().Q)
-	}
+	d.servo.SetMode(ModeJoint)
+	d.servo.SetJointTarget(d.servo.State().Q)
 	if d.pol != nil {
 		d.pol.pause()
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -132,6 +133,7 @@ type Summary struct {
 	Safety       map[string]uint64
 	SafeStops    int
 	Final        State
+	FinalSpeed   float64 // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
 	RT           rtReport
 	Heap         uint64 // bytes in use at exit
 	GCPauses     telemetry.Snapshot
@@ -158,6 +160,10 @@ func (d *Daemon) finishSummary() {
 		"position_wall": c.PositionWall, "velocity_brake": c.VelocityBrake, "torque_clamped": c.TorqueClamped,
 	}
 	s.Final = d.State()
+	s.FinalSpeed = 0
+	for _, v := range d.servo.State().DQ {
+		s.FinalSpeed = max(s.FinalSpeed, math.Abs(v))
+	}
 }
 
 // Summary is the run's summary; valid once Run has returned.
@@ -166,7 +172,7 @@ func (d *Daemon) Summary() *Summary { return &d.summary }
 // Write prints the one-screen summary.
 func (s *Summary) Write(w io.Writer) error {
 	rows := []telemetry.SummaryRow{
-		{Name: "final state", Value: s.Final.String()},
+		{Name: "final state", Value: fmt.Sprintf("%s, max joint speed %.4f rad/s", s.Final, s.FinalSpeed)},
 		{Name: "ticks", Value: fmt.Sprintf("%d over %v of control time", s.Ticks, s.SimTime.Round(time.Millisecond))},
 	}
 	if s.Lockstep {

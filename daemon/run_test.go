@@ -205,7 +205,10 @@ func TestStopRequests(t *testing.T) {
 	r.step = func(dt time.Duration) error {
 		if r.arm.Now() == 300*time.Millisecond {
 			d.Stop("first", false)
-			d.Stop("second", false)
+			d.Stop("first again", false) // graceful requests do not escalate
+		}
+		if r.arm.Now() == 400*time.Millisecond {
+			d.Stop("second", true)
 		}
 		return step(dt)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -135,8 +136,16 @@ func runLaunch(ctx context.Context, f *launch.File, stdout, stderr io.Writer) er
 		}
 	}()
 
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer cancel()
 	for _, l := range w.readers {
-		go func() { _ = l.Run(runCtx) }()
+		bg.Add(1)
+		go func() { defer bg.Done(); _ = l.Run(runCtx) }()
+	}
+	for _, fn := range w.background {
+		bg.Add(1)
+		go func() { defer bg.Done(); fn(runCtx) }()
 	}
 	log.Info("run", "launch", f.Path(), "mode", f.Mode, "arm", f.Arm.Driver, "period", cfg.Period, "duration", f.Duration)
 	start := time.Now()
@@ -184,10 +193,11 @@ func (e exitError) Unwrap() error { return e.err }
 
 // wiring holds what runLaunch built from a launch file.
 type wiring struct {
-	ports   daemon.Ports
-	home    []float64
-	readers []*perception.Latest // cameras read by their own goroutine
-	closers []func()
+	ports      daemon.Ports
+	home       []float64
+	readers    []*perception.Latest // cameras read by their own goroutine
+	background []func(context.Context)
+	closers    []func()
 }
 
 func (w *wiring) close() {
@@ -231,15 +241,25 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 			}
 			w.home = st.Q
 		}
+		// Lockstep renders from the stepping Sim between ticks (reproducible); realtime
+		// renders from a mirror Sim on its own goroutine (the loop never waits for it).
+		renderSim := arm.Sim()
+		realtime := f.Mode == launch.ModeRealtime && len(f.Cameras) > 0
+		if realtime {
+			if renderSim, err = mujoco.Load(scene.Model); err != nil {
+				return nil, err
+			}
+			w.closers = append(w.closers, renderSim.Close)
+		}
 		renderers := map[[2]int]*mujoco.Renderer{}
 		for _, c := range f.Cameras {
 			if c.Source != launch.SourceSim {
-				return nil, fmt.Errorf("camera %s: source %s with the sim driver: not supported yet (use sim cameras)", c.Name, c.Source)
+				return nil, fmt.Errorf("camera %s: source %s with the sim driver: not supported (use sim cameras)", c.Name, c.Source)
 			}
 			size := [2]int{c.Width, c.Height}
 			r := renderers[size]
 			if r == nil {
-				if r, err = mujoco.NewRenderer(arm.Sim(), c.Width, c.Height); err != nil {
+				if r, err = mujoco.NewRenderer(renderSim, c.Width, c.Height); err != nil {
 					return nil, fmt.Errorf("camera %s: %w", c.Name, err)
 				}
 				renderers[size] = r
@@ -255,7 +275,21 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 			}
 			simCams = append(simCams, &simCamera{latest: l, every: time.Duration(float64(time.Second) / c.RateHz)})
 		}
-		w.ports.Step = simStepper(ctx, arm, simCams)
+		if realtime {
+			mr := newMirrorRenderer(arm.Sim(), renderSim, simCams)
+			w.background = append(w.background, mr.run)
+			w.ports.Step = func(d time.Duration) error {
+				if _, err := arm.Tick(d); err != nil {
+					return err
+				}
+				mr.offer(arm.Now())
+				return nil
+			}
+		} else {
+			// Rendering belongs to the control loop, which outlives a cancelled ctx
+			// (stop ramp).
+			w.ports.Step = simStepper(context.Background(), arm, simCams)
+		}
 	case launch.DriverROS:
 		if err := wireROS(ctx, f, w, log); err != nil {
 			return nil, err

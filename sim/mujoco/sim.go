@@ -354,6 +354,14 @@ func (s *Sim) Kinematics() error {
 	return nil
 }
 
+// SetTime sets the simulation clock (mjData.time, seconds): for a Sim that mirrors another
+// one's state for rendering, so its camera frames carry the mirrored time.
+func (s *Sim) SetTime(t float64) {
+	if s.c != nil {
+		s.c.d.time = C.mjtNum(t)
+	}
+}
+
 // Qpos is a view of mjData.qpos (length NQ). Writes take effect at the next Forward/Step.
 func (s *Sim) Qpos() []float64 { return s.qpos }
 

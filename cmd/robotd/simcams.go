@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/robotd/robotd/sim/mujoco"
+)
+
+// mirrorRenderer renders the embedded simulator's cameras off the control loop (realtime
+// mode): a second Sim of the same model mirrors the stepping Sim's positions whenever a
+// frame is due, and its own goroutine renders from the mirror. The control loop only copies
+// qpos (a few hundred bytes) and never waits for OSMesa, whose renders take milliseconds.
+// In lockstep mode robotd renders in the stepping goroutine instead, which is
+// reproducible.
+type mirrorRenderer struct {
+	src, mirror *mujoco.Sim
+	cams        []*simCamera
+
+	mu    sync.Mutex
+	qpos  []float64 // guarded by mu: the state to render
+	t     float64
+	due   []bool
+	ready chan struct{} // a snapshot is waiting (capacity 1)
+}
+
+func newMirrorRenderer(src, mirror *mujoco.Sim, cams []*simCamera) *mirrorRenderer {
+	return &mirrorRenderer{src: src, mirror: mirror, cams: cams, qpos: make([]float64, src.NQ()),
+		due: make([]bool, len(cams)), ready: make(chan struct{}, 1)}
+}
+
+// offer is called by the stepping goroutine after each step: when a camera is due it
+// snapshots the state and wakes the render goroutine (never blocking; a render still
+// running means the snapshot replaces the one not yet taken).
+func (m *mirrorRenderer) offer(now time.Duration) {
+	any := false
+	for _, c := range m.cams {
+		any = any || now >= c.next
+	}
+	if !any {
+		return
+	}
+	m.mu.Lock()
+	for i, c := range m.cams {
+		if now >= c.next {
+			c.next += c.every
+			if c.next <= now {
+				c.next = now + c.every
+			}
+			m.due[i] = true
+		}
+	}
+	copy(m.qpos, m.src.Qpos())
+	m.t = m.src.Time()
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+// run renders snapshots until ctx ends.
+func (m *mirrorRenderer) run(ctx context.Context) {
+	due := make([]bool, len(m.cams))
+	for {
+		select {
+		case <-m.ready:
+		case <-ctx.Done():
+			return
+		}
+		m.mu.Lock()
+		copy(m.mirror.Qpos(), m.qpos)
+		m.mirror.SetTime(m.t)
+		copy(due, m.due)
+		clear(m.due)
+		m.mu.Unlock()
+		if m.mirror.Kinematics() != nil {
+			continue
+		}
+		for i, c := range m.cams {
+			if due[i] {
+				_ = c.latest.Step(ctx) // read errors are counted by Latest
+			}
+		}
+	}
+}
