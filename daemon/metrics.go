@@ -93,7 +93,11 @@ func (m *metrics) tick(late, work time.Duration, lockstep bool) {
 // period records a wake-to-wake interval.
 func (m *metrics) period(p time.Duration) {
 	m.periodH.Observe(p.Seconds())
-	m.per.Record(p)
+	j := p - m.ctlPeriod
+	if j < 0 {
+		j = -j
+	}
+	m.per.Record(j)
 	if p > 2*time.Millisecond {
 		m.over2ms.Inc()
 	}
@@ -116,27 +120,29 @@ func (m *metrics) watchdog(kind int) { m.watchdogs[kind].Inc() }
 
 // Summary is what a run did, for the one-screen report at exit.
 type Summary struct {
-	Ticks        uint64
-	SimTime      time.Duration // control-clock time the run covered
-	Wall         time.Duration
-	Lockstep     bool
-	Late, Period telemetry.Snapshot // realtime only
-	Work         telemetry.Snapshot
-	Misses       uint64
-	Over2ms      uint64
-	Inference    telemetry.Snapshot
-	Overruns     uint64
-	Rejected     uint64
-	Dropped      uint64
-	MaxJump      float64
-	Watchdogs    map[string]uint64
-	Safety       map[string]uint64
-	SafeStops    int
-	Final        State
-	FinalSpeed   float64 // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
-	RT           rtReport
-	Heap         uint64 // bytes in use at exit
-	GCPauses     telemetry.Snapshot
+	Ticks      uint64
+	SimTime    time.Duration // control-clock time the run covered
+	Wall       time.Duration
+	Lockstep   bool
+	Late       telemetry.Snapshot // realtime only: wake-up time minus deadline
+	Jitter     telemetry.Snapshot // realtime only: |wake-to-wake period - control period|
+	Work       telemetry.Snapshot
+	Misses     uint64
+	Over2ms    uint64
+	Inference  telemetry.Snapshot
+	Overruns   uint64
+	Rejected   uint64
+	Dropped    uint64
+	MaxJump    float64
+	Watchdogs  map[string]uint64
+	Safety     map[string]uint64
+	SafeStops  int
+	Final      State
+	FinalSpeed float64 // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
+	RT         rtReport
+	Heap       uint64 // bytes in use at exit
+	GCPauses   telemetry.Snapshot
+	Mallocs    uint64 // Go heap allocations during the run, every goroutine of the process
 }
 
 // finishSummary fills the summary at the end of the control loop.
@@ -145,7 +151,7 @@ func (d *Daemon) finishSummary() {
 	s.Ticks = m.ticks.Value()
 	s.SimTime = d.ports.Clock() - d.start
 	s.Lockstep = d.cfg.Lockstep
-	s.Late, s.Period, s.Work = m.late.Snapshot(), m.per.Snapshot(), m.work.Snapshot()
+	s.Late, s.Jitter, s.Work = m.late.Snapshot(), m.per.Snapshot(), m.work.Snapshot()
 	s.Misses, s.Over2ms = m.misses.Value(), m.over2ms.Value()
 	s.Inference, s.Overruns = m.infer.Snapshot(), m.overruns.Value()
 	s.Rejected, s.Dropped = m.chunksRejected.Value(), m.obsDropped.Value()
@@ -180,7 +186,7 @@ func (s *Summary) Write(w io.Writer) error {
 	} else {
 		rows = append(rows,
 			telemetry.SummaryRow{Name: "wake lateness", Value: s.Late.String()},
-			telemetry.SummaryRow{Name: "period", Value: s.Period.String()},
+			telemetry.SummaryRow{Name: "period jitter", Value: s.Jitter.String()},
 			telemetry.SummaryRow{Name: "tick work", Value: s.Work.String()},
 			telemetry.SummaryRow{Name: "deadline misses", Value: strconv.FormatUint(s.Misses, 10)},
 			telemetry.SummaryRow{Name: "periods over 2 ms", Value: strconv.FormatUint(s.Over2ms, 10)},
@@ -197,8 +203,9 @@ func (s *Summary) Write(w io.Writer) error {
 		telemetry.SummaryRow{Name: "safety interventions", Value: countsString(s.Safety)},
 		telemetry.SummaryRow{Name: "safe stops", Value: strconv.Itoa(s.SafeStops)},
 	)
-	if s.GCPauses.Count > 0 || s.Heap > 0 {
-		rows = append(rows, telemetry.SummaryRow{Name: "Go heap / GC pauses", Value: fmt.Sprintf("%.1f MiB in use; pauses %s", float64(s.Heap)/(1<<20), s.GCPauses.String())})
+	if s.Heap > 0 {
+		rows = append(rows, telemetry.SummaryRow{Name: "Go heap / GC", Value: fmt.Sprintf("%.1f MiB in use; %d allocations in the run (all goroutines); GC pauses %s",
+			float64(s.Heap)/(1<<20), s.Mallocs, s.GCPauses.String())})
 	}
 	return telemetry.FormatSummary(w, rows)
 }
@@ -232,4 +239,23 @@ func sortedKeys(m map[string]uint64) []string {
 		}
 	}
 	return keys
+}
+
+// JSON is the summary as numbers for scripts (robotd run --summary-json): durations in
+// microseconds.
+func (s *Summary) JSON() map[string]any {
+	q := func(x telemetry.Snapshot) map[string]float64 {
+		us := func(d time.Duration) float64 { return float64(d) / 1e3 }
+		return map[string]float64{"n": float64(x.Count), "p50": us(x.Quantile(0.5)), "p99": us(x.Quantile(0.99)),
+			"p999": us(x.Quantile(0.999)), "max": us(x.Max), "mean": us(x.Mean())}
+	}
+	return map[string]any{
+		"final": s.Final.String(), "ticks": s.Ticks, "control_seconds": s.SimTime.Seconds(), "wall_seconds": s.Wall.Seconds(),
+		"lockstep": s.Lockstep, "wake_lateness_us": q(s.Late), "period_jitter_us": q(s.Jitter), "tick_work_us": q(s.Work),
+		"deadline_misses": s.Misses, "periods_over_2ms": s.Over2ms, "inference_us": q(s.Inference),
+		"inference_overruns": s.Overruns, "chunks_rejected": s.Rejected, "observations_dropped": s.Dropped,
+		"max_jump_m": s.MaxJump, "watchdogs": s.Watchdogs, "safety": s.Safety, "safe_stops": s.SafeStops,
+		"final_joint_speed": s.FinalSpeed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked,
+		"heap_bytes": s.Heap, "mallocs": s.Mallocs, "gc_pause_us": q(s.GCPauses),
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +41,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	path := fs.String("launch", defaultLaunch, "launch file (launch/*.yaml; keys documented in launch/launch.go)")
 	duration := fs.Duration("duration", -1, "override the launch file's duration (0: until stopped)")
 	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off)")
+	summaryJSON := fs.String("summary-json", "", "also write the exit summary as JSON to this file")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -53,11 +55,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *listen != "" {
 		f.Telemetry.Listen = *listen
 	}
-	return runLaunch(ctx, f, stdout, stderr)
+	return runLaunch(ctx, f, *summaryJSON, stdout, stderr)
 }
 
 // runLaunch wires the launch file's components and runs the daemon until the run ends.
-func runLaunch(ctx context.Context, f *launch.File, stdout, stderr io.Writer) error {
+func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, stderr io.Writer) error {
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[f.Telemetry.LogLevel]
 	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, level)
 	if err != nil {
@@ -151,6 +153,8 @@ func runLaunch(ctx context.Context, f *launch.File, stdout, stderr io.Writer) er
 	start := time.Now()
 	var gc0 debug.GCStats
 	debug.ReadGCStats(&gc0)
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	runErr := d.Run(ctx)
 	cancel()
 
@@ -158,12 +162,21 @@ func runLaunch(ctx context.Context, f *launch.File, stdout, stderr io.Writer) er
 	s.Wall = time.Since(start)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	s.Heap = ms.HeapInuse
+	s.Heap, s.Mallocs = ms.HeapInuse, ms.Mallocs-ms0.Mallocs
 	var gc1 debug.GCStats
 	debug.ReadGCStats(&gc1)
 	s.GCPauses = gcSnapshot(gc1.Pause[:min(len(gc1.Pause), int(gc1.NumGC-gc0.NumGC))])
 	fmt.Fprintf(stdout, "\nrobotd run %s: %v wall\n", f.Name, s.Wall.Round(time.Millisecond))
 	s.Write(stdout)
+	if summaryJSON != "" {
+		data, err := json.MarshalIndent(s.JSON(), "", "  ")
+		if err == nil {
+			err = os.WriteFile(summaryJSON, append(data, '\n'), 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("--summary-json: %w", err)
+		}
+	}
 	if runErr != nil {
 		var fault *daemon.Fault
 		if errors.As(runErr, &fault) {
