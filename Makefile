@@ -10,6 +10,7 @@ setup:
 
 demo: setup
 	$(GO) run ./cmd/robotd demo --out $(OUT)/demo
+	$(GO) run ./cmd/robotd run --launch launch/sim.yaml --summary-json $(OUT)/run.json
 
 test: setup
 	$(GO) vet ./...
