@@ -152,8 +152,12 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 			d.log.Warn("camera is not used by the policy", "camera", name)
 		}
 	}
-	if (l.actGripper || l.stGripper) && d.gripper == nil {
-		return nil, fmt.Errorf("daemon: policy %s uses a gripper value but the arm has no gripper", b.Dir)
+	if l.stGripper && d.gripper == nil {
+		return nil, fmt.Errorf("daemon: policy %s observes a gripper opening but the arm has no gripper", b.Dir)
+	}
+	if l.actGripper && d.gripper == nil {
+		d.log.Warn("the arm has no gripper: the policy's gripper action is ignored", "policy", b.Dir)
+		l.actGripper = false
 	}
 
 	ec := pp.Executor

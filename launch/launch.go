@@ -181,8 +181,8 @@ type Watchdog struct {
 	// pose). Default 100ms.
 	CameraStale time.Duration `yaml:"camera_stale"`
 	// CameraFrozen: identical frames for this long count as a frozen camera. Default
-	// 500ms; -1 disables.
-	CameraFrozen time.Duration `yaml:"camera_frozen"`
+	// 500ms; "off" disables (rendered cameras of a still scene repeat themselves exactly).
+	CameraFrozen Switchable `yaml:"camera_frozen"`
 	// MaxSkew is the largest spread of capture times within one observation. Default 50ms.
 	MaxSkew time.Duration `yaml:"max_skew"`
 }
@@ -488,7 +488,7 @@ func (f *File) defaults(base string) {
 		w.CameraStale = 100 * time.Millisecond
 	}
 	if w.CameraFrozen == 0 {
-		w.CameraFrozen = 500 * time.Millisecond
+		w.CameraFrozen = Switchable(500 * time.Millisecond)
 	}
 	if w.MaxSkew == 0 {
 		w.MaxSkew = 50 * time.Millisecond
@@ -569,6 +569,23 @@ func (c *Control) Period() time.Duration {
 	return time.Duration(math.Round(float64(time.Second) / c.RateHz))
 }
 
+// Switchable is a duration that may also be written "off" (stored as -1).
+type Switchable time.Duration
+
+// UnmarshalYAML reads a duration (5ms, 1.5s) or off.
+func (d *Switchable) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "off" {
+		*d = -1
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %q: want a duration with a unit (500ms, 2s) or off", n.Line, n.Value)
+	}
+	*d = Switchable(v)
+	return nil
+}
+
 // Error is a validation error: the key path, its line in the file when known, and why.
 type Error struct {
 	File string
@@ -639,7 +656,7 @@ func (f *File) Validate() error {
 	v.check("watchdog.state_stale", w.StateStale >= time.Millisecond && w.StateStale <= time.Second, "%v: want 1ms..1s", w.StateStale)
 	v.check("watchdog.state_stale", w.StateStale >= c.Period(), "%v: shorter than the control period %v", w.StateStale, c.Period())
 	v.check("watchdog.camera_stale", w.CameraStale > 0, "%v: must be > 0", w.CameraStale)
-	v.check("watchdog.camera_frozen", w.CameraFrozen > 0 || w.CameraFrozen == -1, "%v: must be > 0, or -1 to disable", w.CameraFrozen)
+	v.check("watchdog.camera_frozen", w.CameraFrozen > 0 || w.CameraFrozen == -1, "%v: must be > 0, or off", time.Duration(w.CameraFrozen))
 	v.check("watchdog.max_skew", w.MaxSkew >= 0, "%v: must be >= 0", w.MaxSkew)
 	names := map[string]bool{}
 	for i := range f.Cameras {

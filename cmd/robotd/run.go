@@ -322,7 +322,7 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 }
 
 func freshness(f *launch.File) perception.Freshness {
-	return perception.Freshness{MaxAge: f.Watchdog.CameraStale, FrozenAfter: f.Watchdog.CameraFrozen}
+	return perception.Freshness{MaxAge: f.Watchdog.CameraStale, FrozenAfter: time.Duration(f.Watchdog.CameraFrozen)}
 }
 
 // simCamera is a camera of the embedded simulator, rendered by the stepping goroutine

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/launch"
@@ -29,16 +30,31 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 		return fmt.Errorf("arm.ros: %w", err)
 	}
 	w.closers = append(w.closers, arm.Close)
-	if err := arm.WaitState(cctx, r.ConnectTimeout); err != nil {
+	if err := arm.WaitState(cctx, 0); err != nil {
 		return fmt.Errorf("arm.ros: no joint state on %s within %v: %w", r.StateTopic, r.ConnectTimeout, err)
 	}
 	w.ports.Arm = arm
-	w.ports.Clock = perception.Monotonic
+	// ROS time (wall clock read through the monotonic clock): the time base of the ROS
+	// cameras' frames (ros.Camera.Now), so frames and states compare.
+	base := time.Now()
+	w.ports.Clock = func() time.Duration { return time.Duration(base.UnixNano()) + time.Since(base) }
 	if f.Control.Home != nil {
 		w.home = f.Control.Home
 	}
 	for _, c := range f.Cameras {
-		return fmt.Errorf("camera %s: %s cameras with the ros driver are not wired yet", c.Name, c.Source)
+		if c.Source != launch.SourceROS {
+			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
+		}
+		cam, err := ros.DialCamera(cctx, ros.CameraConfig{MasterAddress: r.Master, Topic: c.Topic, Name: c.Name, Logger: log})
+		if err != nil {
+			return fmt.Errorf("camera %s: %w", c.Name, err)
+		}
+		w.closers = append(w.closers, func() { cam.Close() })
+		l, err := perception.NewLatest(cam, freshness(f), cam.Now)
+		if err != nil {
+			return err
+		}
+		w.readers = append(w.readers, l)
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ import (
 type mirrorRenderer struct {
 	src, mirror *mujoco.Sim
 	cams        []*simCamera
+	// render, when set, replaces stepping the cameras' Latest: it renders from the mirror
+	// (robotd sim publishes over ROS this way).
+	render func() error
 
 	mu    sync.Mutex
 	qpos  []float64 // guarded by mu: the state to render
@@ -76,6 +79,10 @@ func (m *mirrorRenderer) run(ctx context.Context) {
 		clear(m.due)
 		m.mu.Unlock()
 		if m.mirror.Kinematics() != nil {
+			continue
+		}
+		if m.render != nil {
+			_ = m.render() // publishing failures are counted by the publisher
 			continue
 		}
 		for i, c := range m.cams {

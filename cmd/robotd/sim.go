@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/robotd/robotd/drivers/ros"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/sim/mujoco"
+)
+
+// simCmd serves the MuJoCo scene over ROS as a ros_control robot would (the launch file's
+// sim_server section): joint_states at rate_hz, an effort command subscription, camera
+// image and camera_info topics; /clock in lockstep mode. robotd run in ROS mode then drives
+// it with no code path that knows it is a simulation.
+func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	path := fs.String("launch", "launch/sim_ros.yaml", "launch file with a sim_server section")
+	duration := fs.Duration("duration", 0, "stop after this much simulated time (0: until SIGINT/SIGTERM)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	f, err := launch.Load(*path)
+	if err != nil {
+		return err
+	}
+	ss := f.SimServer
+	if ss == nil {
+		return fmt.Errorf("%s: no sim_server section: nothing to serve", f.Path())
+	}
+	scene := sim.Scene{Model: f.Arm.Model, Tool: f.Arm.Tool}.WithDefaults()
+	arm, err := mujoco.NewArm(scene)
+	if err != nil {
+		return err
+	}
+	defer arm.Close()
+	// Stamps: in lockstep (/clock) simulated time from 1 s; otherwise the wall clock at
+	// start plus simulated time, which the real-time stepping keeps next to the wall clock,
+	// as a real robot's stamps are.
+	var epoch time.Time
+	if !ss.Lockstep {
+		epoch = time.Now()
+	}
+	srv, err := ros.NewSimServer(ctx, arm, ros.SimServerConfig{
+		MasterAddress: ss.Master, Node: ss.Node, StateTopic: ss.StateTopic, Controller: ss.Controller, Clock: ss.Lockstep,
+		Epoch: epoch,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	var mirror *mirrorRenderer
+	if len(ss.Cameras) > 0 {
+		c0 := ss.Cameras[0]
+		cfg := ros.SimCamerasConfig{MasterAddress: ss.Master, Node: ss.Node + "_cameras", Epoch: epoch,
+			Width: c0.Width, Height: c0.Height, Period: time.Duration(float64(time.Second) / c0.RateHz)}
+		for _, c := range ss.Cameras {
+			if c.Width != c0.Width || c.Height != c0.Height || c.RateHz != c0.RateHz {
+				return fmt.Errorf("%s: sim_server.cameras: %s is %dx%d at %v Hz, %s %dx%d at %v Hz: served cameras share one size and rate",
+					f.Path(), c.Name, c.Width, c.Height, c.RateHz, c0.Name, c0.Width, c0.Height, c0.RateHz)
+			}
+			cfg.Cameras = append(cfg.Cameras, ros.SimCameraConfig{Camera: c.SimCamera, Name: c.Name, Namespace: ss.CameraPrefix + "/" + c.Name})
+		}
+		// Images render from a mirror of the scene on their own goroutine, so the
+		// joint states keep their rate while OSMesa draws (milliseconds per image).
+		renderSim, err := mujoco.Load(scene.Model)
+		if err != nil {
+			return err
+		}
+		defer renderSim.Close()
+		cams, err := ros.NewSimCameras(ctx, renderSim, cfg)
+		if err != nil {
+			return err
+		}
+		defer cams.Close()
+		mirror = newMirrorRenderer(arm.Sim(), renderSim, []*simCamera{{every: cfg.Period}})
+		mirror.render = func() error { _, err := cams.Publish(); return err }
+		mctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); mirror.run(mctx) }()
+		defer func() { stop(); <-done }()
+	}
+	period := time.Duration(float64(time.Second) / ss.RateHz)
+	fmt.Fprintf(stdout, "robotd sim: serving %s on %s (%s, commands on /%s/command, %d camera(s)), %v period\n",
+		scene.Model, ss.StateTopic, ss.Node, ss.Controller, len(ss.Cameras), period)
+	next := time.Now()
+	if !ss.Lockstep {
+		// Setup took a while since the epoch: bring simulated time level with the wall
+		// clock (the arm is at rest), so stamps read as a real robot's would.
+		lag := time.Since(epoch).Truncate(period)
+		if err := srv.Step(lag); err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		next = epoch.Add(lag)
+	}
+	lastReport := next
+	for {
+		next = next.Add(period)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(d):
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+		if -time.Until(next) > 100*period {
+			next = time.Now() // far behind (machine busy): no burst of catch-up steps
+		}
+		if err := srv.Step(period); err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		if mirror != nil {
+			mirror.offer(arm.Now())
+		}
+		if *duration > 0 && arm.Now() >= *duration {
+			return nil
+		}
+		if time.Since(lastReport) > 5*time.Second {
+			lastReport = time.Now()
+			fmt.Fprintf(stdout, "robotd sim: t=%v, %d commands received, %d rejected\n", arm.Now().Round(time.Millisecond), srv.Received(), srv.Rejected())
+		}
+	}
+}
