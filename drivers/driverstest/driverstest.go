@@ -1,6 +1,11 @@
 // Package driverstest is the conformance suite every drivers.Arm passes unchanged, like
 // gonum's testblas runs against both of its BLAS implementations. A driver's own test
 // calls Run with a Harness that knows how to make the arm and let its time pass.
+//
+// The suite follows the arm's Info.Command: torque tests (holding with the reported
+// compensation, a torque turning its joint) run on torque arms; pose and joint-target
+// arms get the tests of their own command (bad commands refused, a target reached, no
+// allocations) and must refuse WriteTorque with ErrCommandKind.
 package driverstest
 
 import (
@@ -9,6 +14,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/drivers"
 )
@@ -23,6 +30,9 @@ type Harness struct {
 	Advance func(t *testing.T, arm drivers.Arm, d time.Duration)
 	// Tick is the control period the suite closes loops at. Default 1 ms.
 	Tick time.Duration
+	// ToolPose returns the true tool pose of the arm (T_base_ee, as the simulator knows
+	// it). Optional: without it pose arms skip PoseReachesTarget.
+	ToolPose func(t *testing.T, arm drivers.Arm) (mgl64.Vec3, mgl64.Quat)
 	// SkipAllocs skips the zero-allocation check (for drivers whose transport
 	// allocates inside a library they do not control; say why where it is set).
 	SkipAllocs bool
@@ -38,10 +48,33 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RejectsBadCommands", func(t *testing.T) { testBadCommands(t, h) })
 	t.Run("HoldsUnderCompensation", func(t *testing.T) { testHold(t, h) })
 	t.Run("TorqueMovesJoint", func(t *testing.T) { testTorqueDirection(t, h) })
+	t.Run("RefusesOtherCommandKinds", func(t *testing.T) { testOtherKinds(t, h) })
+	t.Run("PoseReachesTarget", func(t *testing.T) { testPoseTarget(t, h) })
+	t.Run("JointTargetReached", func(t *testing.T) { testJointTarget(t, h) })
 	t.Run("Gripper", func(t *testing.T) { testGripper(t, h) })
 	if !h.SkipAllocs {
 		t.Run("NoAllocations", func(t *testing.T) { testAllocs(t, h) })
 	}
+}
+
+// newArm makes an arm and skips the test unless it takes one of kinds.
+func newArm(t *testing.T, h Harness, kinds ...drivers.CommandKind) drivers.Arm {
+	arm := h.New(t)
+	k := arm.Info().Command
+	if !slices.Contains(kinds, k) {
+		t.Skipf("the arm takes %v commands", k)
+	}
+	switch k {
+	case drivers.CommandPose:
+		if _, ok := arm.(drivers.PoseCommander); !ok {
+			t.Fatal("Info.Command is CommandPose but the arm is no drivers.PoseCommander")
+		}
+	case drivers.CommandJointTarget:
+		if _, ok := arm.(drivers.JointTargetCommander); !ok {
+			t.Fatal("Info.Command is CommandJointTarget but the arm is no drivers.JointTargetCommander")
+		}
+	}
+	return arm
 }
 
 func testInfo(t *testing.T, h Harness) {
@@ -91,6 +124,14 @@ func testState(t *testing.T, h Harness) {
 
 func testBadCommands(t *testing.T, h Harness) {
 	arm := h.New(t)
+	switch arm.Info().Command {
+	case drivers.CommandPose:
+		testBadPoses(t, h, arm)
+		return
+	case drivers.CommandJointTarget:
+		testBadJointTargets(t, h, arm)
+		return
+	}
 	n := len(arm.Info().Joints)
 	st := drivers.NewState(arm.Info())
 	arm.ReadState(st)
@@ -119,7 +160,7 @@ func testBadCommands(t *testing.T, h Harness) {
 
 // testHold: commanding exactly the reported gravity + Coriolis holds the arm still.
 func testHold(t *testing.T, h Harness) {
-	arm := h.New(t)
+	arm := newArm(t, h, drivers.CommandTorque)
 	st := drivers.NewState(arm.Info())
 	arm.ReadState(st)
 	q0 := slices.Clone(st.Q)
@@ -132,6 +173,7 @@ func testHold(t *testing.T, h Harness) {
 // testTorqueDirection: a positive torque on the first and the last joint turns it the
 // positive way, and only that joint much.
 func testTorqueDirection(t *testing.T, h Harness) {
+	newArm(t, h, drivers.CommandTorque)
 	for _, which := range []string{"first", "last"} {
 		arm := h.New(t)
 		n := len(arm.Info().Joints)
@@ -162,7 +204,7 @@ func testTorqueDirection(t *testing.T, h Harness) {
 
 func testGripper(t *testing.T, h Harness) {
 	arm := h.New(t)
-	g, ok := arm.(drivers.Gripper)
+	g, ok := drivers.GripperOf(arm)
 	if !ok {
 		t.Skip("arm has no gripper")
 	}
@@ -186,27 +228,52 @@ func testAllocs(t *testing.T, h Harness) {
 	arm := h.New(t)
 	st := drivers.NewState(arm.Info())
 	tau := make([]float64, len(st.Q))
+	arm.ReadState(st)
+	var write func()
+	switch arm.Info().Command {
+	case drivers.CommandPose:
+		pc := arm.(drivers.PoseCommander)
+		pos, rot := mgl64.Vec3{0.4, 0, 0.4}, mgl64.QuatIdent()
+		write = func() { pc.WriteEquilibrium(pos, rot) }
+	case drivers.CommandJointTarget:
+		jc := arm.(drivers.JointTargetCommander)
+		write = func() { jc.WriteJointTarget(st.Q) }
+	default:
+		write = func() { compensation(st, tau); arm.WriteTorque(tau) }
+	}
 	allocs := testing.AllocsPerRun(100, func() {
 		arm.ReadState(st)
-		compensation(st, tau)
-		arm.WriteTorque(tau)
+		write()
 	})
 	if allocs != 0 {
-		t.Errorf("a ReadState + WriteTorque tick allocates %v times", allocs)
+		t.Errorf("a ReadState + %v command tick allocates %v times", arm.Info().Command, allocs)
 	}
 }
 
-// hold closes the loop for d with the arm's own gravity + Coriolis compensation.
+// hold closes the loop for d, holding the arm where it is: torque arms with their own
+// gravity + Coriolis compensation, joint-target arms at their measured positions, pose
+// arms with no new command (the robot keeps its equilibrium).
 func hold(t *testing.T, h Harness, arm drivers.Arm, st *drivers.State, d time.Duration) {
 	t.Helper()
 	tau := make([]float64, len(st.Q))
+	var q0 []float64
 	for el := time.Duration(0); el < d; el += h.Tick {
 		if err := arm.ReadState(st); err != nil {
 			t.Fatal(err)
 		}
-		compensation(st, tau)
-		if err := arm.WriteTorque(tau); err != nil {
-			t.Fatal(err)
+		if q0 == nil {
+			q0 = slices.Clone(st.Q)
+		}
+		switch arm.Info().Command {
+		case drivers.CommandTorque:
+			compensation(st, tau)
+			if err := arm.WriteTorque(tau); err != nil {
+				t.Fatal(err)
+			}
+		case drivers.CommandJointTarget:
+			if err := arm.(drivers.JointTargetCommander).WriteJointTarget(q0); err != nil {
+				t.Fatal(err)
+			}
 		}
 		h.Advance(t, arm, h.Tick)
 	}
@@ -244,4 +311,145 @@ func maxAbsDiff(a, b []float64) float64 {
 		m = math.Max(m, math.Abs(a[i]-b[i]))
 	}
 	return m
+}
+
+func testBadPoses(t *testing.T, h Harness, arm drivers.Arm) {
+	pc := arm.(drivers.PoseCommander)
+	pos, rot := mgl64.Vec3{0.4, 0, 0.4}, mgl64.QuatIdent()
+	if h.ToolPose != nil {
+		pos, rot = h.ToolPose(t, arm)
+	}
+	st := drivers.NewState(arm.Info())
+	arm.ReadState(st)
+	q0 := slices.Clone(st.Q)
+	nan := math.NaN()
+	for name, c := range map[string]struct {
+		p mgl64.Vec3
+		r mgl64.Quat
+	}{
+		"NaN position":    {mgl64.Vec3{nan, 0, 0.4}, rot},
+		"Inf orientation": {pos, mgl64.Quat{W: math.Inf(1)}},
+		"zero quaternion": {pos, mgl64.Quat{}},
+		"non-unit":        {pos, mgl64.Quat{W: 1.1}},
+	} {
+		if err := pc.WriteEquilibrium(c.p, c.r); !errors.Is(err, drivers.ErrBadCommand) {
+			t.Errorf("%s: err = %v, want ErrBadCommand", name, err)
+		}
+	}
+	if h.ToolPose == nil {
+		return
+	}
+	if err := pc.WriteEquilibrium(pos, rot); err != nil {
+		t.Fatal(err)
+	}
+	hold(t, h, arm, st, 100*h.Tick)
+	if d := maxAbsDiff(st.Q, q0); d > 0.01 {
+		t.Errorf("after refused poses (and the current one) the arm moved %.4f rad", d)
+	}
+}
+
+func testBadJointTargets(t *testing.T, h Harness, arm drivers.Arm) {
+	jc := arm.(drivers.JointTargetCommander)
+	n := len(arm.Info().Joints)
+	st := drivers.NewState(arm.Info())
+	arm.ReadState(st)
+	q0 := slices.Clone(st.Q)
+	for name, q := range map[string][]float64{
+		"short": slices.Clone(q0[:n-1]),
+		"long":  append(slices.Clone(q0), 0),
+		"NaN":   withAt(n, n-1, math.NaN()),
+		"Inf":   withAt(n, 0, math.Inf(1)),
+	} {
+		if err := jc.WriteJointTarget(q0); err != nil {
+			t.Fatal(err)
+		}
+		if err := jc.WriteJointTarget(q); !errors.Is(err, drivers.ErrBadCommand) {
+			t.Errorf("%s joint target: err = %v, want ErrBadCommand", name, err)
+		}
+	}
+	hold(t, h, arm, st, 20*h.Tick)
+	if d := maxAbsDiff(st.Q, q0); d > 0.01 {
+		t.Errorf("after refused joint targets the arm moved %.4f rad", d)
+	}
+}
+
+// testOtherKinds: an arm refuses the commands of the kinds it does not take with
+// ErrCommandKind (and ErrBadCommand).
+func testOtherKinds(t *testing.T, h Harness) {
+	arm := h.New(t)
+	k := arm.Info().Command
+	n := len(arm.Info().Joints)
+	st := drivers.NewState(arm.Info())
+	arm.ReadState(st)
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, drivers.ErrCommandKind) || !errors.Is(err, drivers.ErrBadCommand) {
+			t.Errorf("%s on an arm taking %v commands: err = %v, want ErrCommandKind and ErrBadCommand", what, k, err)
+		}
+	}
+	if k != drivers.CommandTorque {
+		check("WriteTorque", arm.WriteTorque(make([]float64, n)))
+	}
+	if pc, ok := arm.(drivers.PoseCommander); ok && k != drivers.CommandPose {
+		check("WriteEquilibrium", pc.WriteEquilibrium(mgl64.Vec3{0.4, 0, 0.4}, mgl64.QuatIdent()))
+	}
+	if jc, ok := arm.(drivers.JointTargetCommander); ok && k != drivers.CommandJointTarget {
+		check("WriteJointTarget", jc.WriteJointTarget(st.Q))
+	}
+}
+
+// testPoseTarget: an equilibrium 3 cm from the tool, turned 0.1 rad about z, is reached
+// within 3 mm and 0.06 rad (franka_ros' example controller is soft in rotation: 10 Nm/rad).
+func testPoseTarget(t *testing.T, h Harness) {
+	arm := newArm(t, h, drivers.CommandPose)
+	if h.ToolPose == nil {
+		t.Skip("no Harness.ToolPose")
+	}
+	pc := arm.(drivers.PoseCommander)
+	p0, r0 := h.ToolPose(t, arm)
+	pos := p0.Add(mgl64.Vec3{0.02, -0.02, 0.01})
+	rot := mgl64.QuatRotate(0.1, mgl64.Vec3{0, 0, 1}).Mul(r0).Normalize()
+	st := drivers.NewState(arm.Info())
+	for el := time.Duration(0); el < 1500*time.Millisecond; el += h.Tick {
+		if err := pc.WriteEquilibrium(pos, rot); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, arm, h.Tick)
+	}
+	if err := arm.ReadState(st); err != nil {
+		t.Fatal(err)
+	}
+	p, r := h.ToolPose(t, arm)
+	if d := p.Sub(pos).Len(); d > 0.003 {
+		t.Errorf("tool at %v, equilibrium %v: %.2f mm apart, want <= 3 mm", p, pos, 1e3*d)
+	}
+	if a := 2 * math.Acos(math.Min(1, math.Abs(r.Dot(rot)))); a > 0.06 {
+		t.Errorf("tool orientation %.4f rad from the equilibrium's, want <= 0.06", a)
+	}
+}
+
+// testJointTarget: a target 0.1 rad away on the first and the last joint is reached
+// within 0.01 rad.
+func testJointTarget(t *testing.T, h Harness) {
+	arm := newArm(t, h, drivers.CommandJointTarget)
+	jc := arm.(drivers.JointTargetCommander)
+	st := drivers.NewState(arm.Info())
+	if err := arm.ReadState(st); err != nil {
+		t.Fatal(err)
+	}
+	q := slices.Clone(st.Q)
+	q[0] += 0.1
+	q[len(q)-1] -= 0.1
+	for el := time.Duration(0); el < 1000*time.Millisecond; el += h.Tick {
+		if err := jc.WriteJointTarget(q); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, arm, h.Tick)
+	}
+	if err := arm.ReadState(st); err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(st.Q, q); d > 0.01 {
+		t.Errorf("joint target %v, arm at %v: %.4f rad apart, want <= 0.01", q, st.Q, d)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/drivers"
 )
@@ -34,9 +35,32 @@ type ArmConfig struct {
 	IgnoreJoints []string
 	// StateTopic is the sensor_msgs/JointState topic. Default "/joint_states".
 	StateTopic string
-	// Controller is the ros_control JointGroupEffortController whose /<Controller>/command
-	// topic takes the torques. Default "effort_controller".
+	// Command is the command convention (see the package doc): CommandEffort (default),
+	// CommandPose or CommandTrajectory.
+	Command string
+	// Controller is the robot-side controller the commands go to: with "effort" a
+	// ros_control JointGroupEffortController (topic /<Controller>/command), with "pose" a
+	// Cartesian impedance controller (/<Controller>/equilibrium_pose), with "trajectory" a
+	// joint_trajectory_controller (/<Controller>/command). Default "effort_controller",
+	// "cartesian_impedance_example_controller" or "position_joint_trajectory_controller"
+	// (franka_ros' names).
 	Controller string
+	// FrameID is the header frame_id of pose commands: the robot's base frame. Default
+	// "panda_link0".
+	FrameID string
+	// Lookahead is time_from_start of the one point of each trajectory command. The
+	// header stamp is zero, which joint_trajectory_controller reads as "starts when
+	// received"; it then bridges from its current desired state to the point over the
+	// lookahead. A point at time_from_start 0 would lie in the past by then and be
+	// dropped ("Dropping all 1 trajectory point(s)"), so the lookahead must be > 0; about
+	// two command periods keeps the motion continuous when a command is late. Default 2 ms.
+	Lookahead time.Duration
+	// Gripper configures the optional gripper; zero means none.
+	Gripper GripperConfig
+	// MasterCheck is how often the Arm asks the master whether it still knows this node;
+	// after a master restart the node's topics are registered again (see masterWatch).
+	// Negative: no check. Default 250 ms.
+	MasterCheck time.Duration
 	// StaleLimit is how old the newest accepted JointState may be, in wall-clock
 	// (monotonic) time, before ReadState reports ErrStale. Wall time even under
 	// /use_sim_time: a publisher that vanished also stops /clock, and the watchdog must
@@ -65,9 +89,22 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 	if c.StateTopic == "" {
 		c.StateTopic = "/joint_states"
 	}
-	if c.Controller == "" {
-		c.Controller = "effort_controller"
+	if c.Command == "" {
+		c.Command = CommandEffort
 	}
+	if c.Controller == "" {
+		c.Controller = defaultController[c.Command]
+	}
+	if c.FrameID == "" {
+		c.FrameID = "panda_link0"
+	}
+	if c.Lookahead == 0 {
+		c.Lookahead = 2 * time.Millisecond
+	}
+	if c.MasterCheck == 0 {
+		c.MasterCheck = 250 * time.Millisecond
+	}
+	c.Gripper = c.Gripper.WithDefaults()
 	if c.StaleLimit == 0 {
 		c.StaleLimit = 20 * time.Millisecond
 	}
@@ -98,11 +135,27 @@ func (c ArmConfig) Validate() error {
 	if strings.Contains(c.Controller, " ") {
 		return fmt.Errorf("ros: arm config: controller %q is not a ROS name", c.Controller)
 	}
+	if _, ok := commandKinds[c.Command]; !ok {
+		return fmt.Errorf("ros: arm config: Command %q, want %q, %q or %q", c.Command, CommandEffort, CommandPose, CommandTrajectory)
+	}
+	if c.Lookahead <= 0 {
+		return fmt.Errorf("ros: arm config: Lookahead %v must be > 0 (a trajectory point at time_from_start 0 is dropped by joint_trajectory_controller)", c.Lookahead)
+	}
+	if err := c.Gripper.Validate(); err != nil {
+		return fmt.Errorf("ros: arm config: %w", err)
+	}
 	return nil
 }
 
-// CommandTopic is the topic the torques go to.
-func (c ArmConfig) CommandTopic() string { return "/" + strings.Trim(c.Controller, "/") + "/command" }
+// CommandTopic is the topic the commands go to: /<Controller>/equilibrium_pose in pose
+// mode, /<Controller>/command otherwise.
+func (c ArmConfig) CommandTopic() string {
+	leaf := "/command"
+	if c.Command == CommandPose {
+		leaf = "/equilibrium_pose"
+	}
+	return "/" + strings.Trim(c.Controller, "/") + leaf
+}
 
 // ErrStale is wrapped by ReadState's error when the newest joint state is older than the
 // stale limit, or none has arrived yet.
@@ -146,6 +199,8 @@ type ArmStats struct {
 	Rejected  [numRejects]uint64 // dropped, by Reject
 	Written   uint64             // commands accepted by WriteTorque
 	Published uint64             // commands handed to the publisher (newer ones replace older unsent ones)
+	// Reregistrations counts registrations with a restarted master (see ArmConfig.MasterCheck).
+	Reregistrations uint64
 }
 
 type sample struct {
@@ -155,8 +210,11 @@ type sample struct {
 	seq        uint64
 }
 
+// command is one command in the mailbox: tau holds torques or joint positions.
 type command struct {
 	tau []float64
+	pos mgl64.Vec3
+	rot mgl64.Quat
 	seq uint64
 }
 
@@ -167,9 +225,10 @@ type command struct {
 // JointState carries no model terms, so robot-side compensation is assumed (franka_ros'
 // convention; SimServer compensates both gravity and Coriolis).
 type Arm struct {
-	cfg  ArmConfig
-	info drivers.Info
-	log  *slog.Logger
+	cfg     ArmConfig
+	info    drivers.Info
+	log     *slog.Logger
+	kindErr [3]error // preallocated refusals of the command kinds the arm does not take
 
 	node *goroslib.Node
 	sub  *goroslib.Subscriber
@@ -193,6 +252,9 @@ type Arm struct {
 	written   atomic.Uint64
 	published atomic.Uint64
 
+	grip  *gripperClient
+	watch *masterWatch
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -208,7 +270,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	n := len(cfg.Joints)
 	a := &Arm{
 		cfg:    cfg,
-		info:   drivers.Info{Joints: slices.Clone(cfg.Joints), CompensatesGravity: true},
+		info:   drivers.Info{Joints: slices.Clone(cfg.Joints), CompensatesGravity: true, Command: commandKinds[cfg.Command]},
 		log:    cfg.Logger,
 		index:  map[string]int{},
 		ignore: map[string]bool{},
@@ -226,25 +288,42 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	for _, j := range cfg.IgnoreJoints {
 		a.ignore[j] = true
 	}
+	for k := range a.kindErr {
+		a.kindErr[k] = drivers.CommandKindError("ros", a.info.Command, drivers.CommandKind(k))
+	}
 	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
 	a.node = node
+	fail := func(err error) (*Arm, error) {
+		a.grip.close()
+		if a.pub != nil {
+			a.pub.Close()
+		}
+		if a.sub != nil {
+			a.sub.Close()
+		}
+		node.Close()
+		return nil, err
+	}
+	if a.grip, err = newGripperClient(node, cfg, a.log); err != nil {
+		return fail(err)
+	}
 	a.sub, err = goroslib.NewSubscriber(goroslib.SubscriberConf{
 		Node: node, Topic: cfg.StateTopic, Callback: a.onState,
 	})
 	if err != nil {
-		node.Close()
-		return nil, fmt.Errorf("ros: subscribe %s: %w", cfg.StateTopic, err)
+		return fail(fmt.Errorf("ros: subscribe %s: %w", cfg.StateTopic, err))
 	}
 	a.pub, err = goroslib.NewPublisher(goroslib.PublisherConf{
-		Node: node, Topic: cfg.CommandTopic(), Msg: &std_msgs.Float64MultiArray{},
+		Node: node, Topic: cfg.CommandTopic(), Msg: commandMessage(cfg.Command),
 	})
 	if err != nil {
-		a.sub.Close()
-		node.Close()
-		return nil, fmt.Errorf("ros: advertise %s: %w", cfg.CommandTopic(), err)
+		return fail(fmt.Errorf("ros: advertise %s: %w", cfg.CommandTopic(), err))
+	}
+	if a.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, a.log); err != nil {
+		return fail(err)
 	}
 	var pctx context.Context
 	pctx, a.cancel = context.WithCancel(context.Background())
@@ -279,8 +358,10 @@ func connect(ctx context.Context, master, name string, backoff time.Duration) (*
 // Close stops publishing and leaves the ROS graph. It does not command anything: the
 // robot-side controller's own timeout stops the arm.
 func (a *Arm) Close() {
+	a.watch.stop()
 	a.cancel()
 	<-a.done
+	a.grip.close()
 	a.pub.Close()
 	a.sub.Close()
 	a.node.Close()
@@ -309,6 +390,9 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 		j, ok := a.index[name]
 		if !ok {
 			if a.ignore[name] {
+				continue
+			}
+			if a.grip.finger(name, m.Position[i]) {
 				continue
 			}
 			a.reject(RejectUnknownJoint, fmt.Sprintf("joint %q is not one of %q", name, a.cfg.Joints))
@@ -348,6 +432,7 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 	s.seq = a.accepts.Add(1)
 	a.lastT.Store(int64(s.time))
 	a.states.Publish()
+	a.grip.fingersDone()
 }
 
 func (a *Arm) reject(r Reject, detail string) {
@@ -389,18 +474,26 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 // WriteTorque implements drivers.Arm: a valid command replaces any not yet published and
 // wakes the publisher goroutine; it never waits for the network.
 func (a *Arm) WriteTorque(tau []float64) error {
+	if a.info.Command != drivers.CommandTorque {
+		return a.kindErr[drivers.CommandTorque]
+	}
 	if err := drivers.CheckTorque(tau, len(a.info.Joints)); err != nil {
 		return fmt.Errorf("ros: %w", err)
 	}
 	c := a.cmds.Back()
 	copy(c.tau, tau)
+	a.post(c)
+	return nil
+}
+
+// post hands the filled Back command to the publisher goroutine.
+func (a *Arm) post(c *command) {
 	c.seq = a.written.Add(1)
 	a.cmds.Publish()
 	select {
 	case a.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // publish owns the goroslib publisher: it sends the newest command each time it wakes.
@@ -408,6 +501,10 @@ func (a *Arm) WriteTorque(tau []float64) error {
 // message (allocated here, off the control loop).
 func (a *Arm) publish(ctx context.Context) {
 	defer close(a.done)
+	if a.info.Command != drivers.CommandTorque {
+		a.publishOther(ctx)
+		return
+	}
 	n := uint32(len(a.info.Joints))
 	for {
 		select {
@@ -454,7 +551,7 @@ func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
 
 // Stats returns the message counters.
 func (a *Arm) Stats() ArmStats {
-	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load()}
+	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load(), Reregistrations: a.watch.reregistrations()}
 	for i := range st.Rejected {
 		st.Rejected[i] = a.rejects[i].Load()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/driverstest"
@@ -31,7 +32,10 @@ type pair struct {
 	*ros.Arm
 	srv  *ros.SimServer
 	sim  *mujoco.Arm
-	last []float64 // the last command the adapter accepted (for lockstep sync)
+	last []float64 // the last torques or joint target the adapter accepted (for lockstep sync)
+	pos  mgl64.Vec3
+	rot  mgl64.Quat
+	sent bool // a command was accepted since the last advance
 }
 
 // WriteTorque records accepted commands so Advance knows what the sim must have.
@@ -39,11 +43,49 @@ func (p *pair) WriteTorque(tau []float64) error {
 	err := p.Arm.WriteTorque(tau)
 	if err == nil {
 		copy(p.last, tau)
+		p.sent = true
 	}
 	return err
 }
 
+// WriteEquilibrium records accepted poses, as WriteTorque.
+func (p *pair) WriteEquilibrium(pos mgl64.Vec3, rot mgl64.Quat) error {
+	err := p.Arm.WriteEquilibrium(pos, rot)
+	if err == nil {
+		p.pos, p.rot, p.sent = pos, rot, true
+	}
+	return err
+}
+
+// WriteJointTarget records accepted targets, as WriteTorque.
+func (p *pair) WriteJointTarget(q []float64) error {
+	err := p.Arm.WriteJointTarget(q)
+	if err == nil {
+		copy(p.last, q)
+		p.sent = true
+	}
+	return err
+}
+
+// synced reports whether the sim server has the adapter's last command.
+func (p *pair) synced() bool {
+	switch p.Info().Command {
+	case drivers.CommandPose:
+		pos, rot := p.srv.Equilibrium()
+		return pos == p.pos && rot == p.rot
+	case drivers.CommandJointTarget:
+		return slices.Equal(p.srv.JointTarget(), p.last)
+	}
+	return slices.Equal(p.srv.Command(), p.last)
+}
+
 func newPair(t testing.TB, m *rostest.Master, cfg ros.ArmConfig) *pair {
+	t.Helper()
+	return newPairWith(t, m, cfg, ros.SimServerConfig{})
+}
+
+// newPairWith is newPair with a sim server config: Command and the gripper follow cfg.
+func newPairWith(t testing.TB, m *rostest.Master, cfg ros.ArmConfig, scfg ros.SimServerConfig) *pair {
 	t.Helper()
 	k := pairs.Add(1)
 	simArm, err := mujoco.NewArm(sim.Scene{})
@@ -54,35 +96,77 @@ func newPair(t testing.TB, m *rostest.Master, cfg ros.ArmConfig) *pair {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ns := fmt.Sprintf("/arm%d", k)
-	srv, err := ros.NewSimServer(ctx, simArm, ros.SimServerConfig{
-		MasterAddress: m.Addr, Node: fmt.Sprintf("sim%d", k),
-		StateTopic: ns + "/joint_states", Controller: ns + "/effort_controller",
-	})
+	scfg.MasterAddress, scfg.Node = m.Addr, fmt.Sprintf("sim%d", k)
+	scfg.StateTopic, scfg.Controller, scfg.Command = ns+"/joint_states", ns+"/controller", cfg.Command
+	if cfg.Gripper.Enabled() {
+		g := &cfg.Gripper
+		if g.CommandTopic == "" {
+			g.CommandTopic = ns + "/gripper/command"
+		}
+		if g.StateTopic == "" {
+			g.StateTopic = ns + "/gripper/state"
+		}
+		if g.Fingers == [2]string{} {
+			g.Fingers = simArm.Scene().Fingers
+		}
+		scfg.Gripper = *g
+		if g.StateTopic == "joint_states" { // shorthand for the arm's own topic
+			g.StateTopic, scfg.Gripper.StateTopic = ns+"/joint_states", ns+"/joint_states"
+		}
+	}
+	srv, err := ros.NewSimServer(ctx, simArm, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
 	cfg.MasterAddress, cfg.Node = m.Addr, fmt.Sprintf("robotd%d", k)
 	cfg.Joints = simArm.Info().Joints
-	cfg.StateTopic, cfg.Controller = ns+"/joint_states", ns+"/effort_controller"
+	cfg.StateTopic, cfg.Controller = ns+"/joint_states", ns+"/controller"
 	arm, err := ros.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(arm.Close)
 	p := &pair{Arm: arm, srv: srv, sim: simArm, last: make([]float64, len(cfg.Joints))}
-	// Both connections up: the adapter has a state and the server a (zero) command.
-	for arm.Stats().Accepted == 0 || srv.Received() == 0 {
+	st := drivers.NewState(simArm.Info())
+	simArm.ReadState(st)
+	copy(p.last, st.Q)
+	p.pos, p.rot = srv.Equilibrium()
+	// Both connections up: the adapter has a state and the server a command that holds
+	// the arm (zero torque, the start pose, the start configuration).
+	for arm.Stats().Accepted == 0 || srv.Received() == 0 || (cfg.Gripper.Enabled() && arm.GripperStats().States == 0) {
 		if ctx.Err() != nil {
-			t.Fatalf("adapter and sim server did not connect: %+v, server received %d", arm.Stats(), srv.Received())
+			t.Fatalf("adapter and sim server did not connect: %+v, server received %d, gripper %+v", arm.Stats(), srv.Received(), arm.GripperStats())
 		}
 		if err := srv.Publish(); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.WriteTorque(p.last); err != nil {
+		var err error
+		switch arm.Info().Command {
+		case drivers.CommandTorque:
+			clear(p.last)
+			err = p.WriteTorque(p.last)
+		case drivers.CommandPose:
+			err = p.WriteEquilibrium(p.pos, p.rot)
+		case drivers.CommandJointTarget:
+			err = p.WriteJointTarget(p.last)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if cfg.Gripper.Enabled() && cfg.Gripper.Command == ros.GripperWidth {
+		// The first width command may precede the subscription: send the current width
+		// until the sim server has one.
+		g, _ := arm.Gripper()
+		for srv.Stats().GripperReceived == 0 {
+			if ctx.Err() != nil {
+				t.Fatal("the sim server received no gripper command")
+			}
+			g.SetGripperWidth(simArm.GripperWidth())
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	return p
 }
@@ -96,12 +180,13 @@ func (p *pair) advance(t testing.TB, d time.Duration) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for !slices.Equal(p.srv.Command(), p.last) {
+	for p.sent && !p.synced() {
 		if ctx.Err() != nil {
-			t.Fatalf("sim server has command %v, adapter wrote %v", p.srv.Command(), p.last)
+			t.Fatalf("sim server has command %v / %v / %v, adapter wrote %v / %v %v", p.srv.Command(), p.srv.JointTarget(), fmt.Sprint(p.srv.Equilibrium()), p.last, p.pos, p.rot)
 		}
 		time.Sleep(20 * time.Microsecond)
 	}
+	p.sent = false
 	if err := p.srv.Step(d); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +210,31 @@ func TestArmConformance(t *testing.T) {
 		// loop side with the network quiet.
 		SkipAllocs: true,
 	})
+}
+
+// TestArmConformanceModes runs the suite over ROS in pose and trajectory modes, with a
+// gripper in each of its conventions.
+func TestArmConformanceModes(t *testing.T) {
+	m := rostest.Start(t)
+	for name, cfg := range map[string]ros.ArmConfig{
+		"pose/width-float64":               {Command: ros.CommandPose, Gripper: ros.GripperConfig{Command: ros.GripperWidth, State: ros.GripperWidth}},
+		"trajectory/action-joints":         {Command: ros.CommandTrajectory, Gripper: ros.GripperConfig{Command: ros.GripperAction}},
+		"effort/width-shared-joint_states": {Gripper: ros.GripperConfig{Command: ros.GripperWidth, StateTopic: "joint_states"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			driverstest.Run(t, driverstest.Harness{
+				New: func(t *testing.T) drivers.Arm {
+					cfg.StaleLimit = time.Minute
+					return newPairWith(t, m, cfg, ros.SimServerConfig{})
+				},
+				Advance: func(t *testing.T, arm drivers.Arm, d time.Duration) { arm.(*pair).advance(t, d) },
+				ToolPose: func(t *testing.T, arm drivers.Arm) (mgl64.Vec3, mgl64.Quat) {
+					return arm.(*pair).sim.ToolPose()
+				},
+				SkipAllocs: true, // as in TestArmConformance; TestCommandsNoAllocs
+			})
+		})
+	}
 }
 
 func TestReadStateNoAllocs(t *testing.T) {

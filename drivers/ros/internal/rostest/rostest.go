@@ -22,8 +22,12 @@ type Master struct {
 	// Addr is host:port, the form goroslib's NodeConf.MasterAddress takes.
 	Addr string
 	// URI is http://host:port/, the form ROS_MASTER_URI takes.
-	URI string
-	cmd *exec.Cmd
+	URI    string
+	bin    string
+	port   int
+	logDir string
+	cmd    *exec.Cmd
+	exited chan error
 }
 
 // Env returns the environment for a ROS command-line peer (rostopic, rosbag) talking to
@@ -54,44 +58,64 @@ func Start(t testing.TB) *Master {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := &Master{Addr: fmt.Sprintf("127.0.0.1:%d", port), URI: fmt.Sprintf("http://127.0.0.1:%d/", port)}
-		m.cmd = exec.Command(bin, "--core", "-p", fmt.Sprint(port))
-		m.cmd.Env = append(m.Env(), "ROS_LOG_DIR="+t.TempDir())
-		var out bytes.Buffer
-		m.cmd.Stdout, m.cmd.Stderr = &out, &out
-		if err := m.cmd.Start(); err != nil {
-			t.Fatalf("rostest: start rosmaster: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- m.cmd.Wait() }()
-		if lastErr = waitReady(m.URI, exited); lastErr == nil {
-			t.Cleanup(func() { m.stop(exited) })
+		m := &Master{Addr: fmt.Sprintf("127.0.0.1:%d", port), URI: fmt.Sprintf("http://127.0.0.1:%d/", port),
+			bin: bin, port: port, logDir: t.TempDir()}
+		if lastErr = m.start(); lastErr == nil {
+			t.Cleanup(m.Stop)
 			return m
 		}
-		m.stop(exited)
-		lastErr = fmt.Errorf("%w; output: %s", lastErr, strings.TrimSpace(out.String()))
 	}
 	t.Fatalf("rostest: rosmaster did not come up: %v", lastErr)
 	return nil
 }
 
-// Stop ends the master now (for tests of a master that goes away); cleanup is then a
-// no-op.
-func (m *Master) Stop() {
-	if m.cmd.Process != nil {
-		m.cmd.Process.Signal(syscall.SIGTERM)
+// start runs the master process on m's port and waits until it answers.
+func (m *Master) start() error {
+	m.cmd = exec.Command(m.bin, "--core", "-p", fmt.Sprint(m.port))
+	m.cmd.Env = append(m.Env(), "ROS_LOG_DIR="+m.logDir)
+	var out bytes.Buffer
+	m.cmd.Stdout, m.cmd.Stderr = &out, &out
+	if err := m.cmd.Start(); err != nil {
+		return fmt.Errorf("rostest: start rosmaster: %w", err)
 	}
+	m.exited = make(chan error, 1)
+	go func() { m.exited <- m.cmd.Wait() }()
+	if err := waitReady(m.URI, m.exited); err != nil {
+		m.Stop()
+		return fmt.Errorf("%w; output: %s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
 }
 
-func (m *Master) stop(exited chan error) {
+// Stop ends the master now (SIGTERM, then SIGKILL after 5 s) and waits until the process
+// is gone; for tests of a master that goes away. Stopping a stopped master does nothing.
+func (m *Master) Stop() {
+	if m.cmd == nil {
+		return
+	}
 	m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-m.exited:
 	case <-time.After(5 * time.Second):
 		m.cmd.Process.Kill()
-		<-exited
+		<-m.exited
 	}
-	exited <- nil // later stop calls return at once
+	m.cmd = nil
+}
+
+// Restart starts a new master on the same port after Stop (or stops the running one
+// first): a fresh master that knows no node, as after a crash or a relaunch.
+func (m *Master) Restart(t testing.TB) {
+	t.Helper()
+	m.Stop()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = m.start(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // the port may still be held briefly
+	}
+	t.Fatalf("rostest: restart rosmaster on %s: %v", m.Addr, err)
 }
 
 func freePort() (int, error) {

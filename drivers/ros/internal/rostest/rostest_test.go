@@ -18,4 +18,8 @@ func TestStartAnswersRosnode(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "master") {
 		t.Errorf("rostopic list after Stop: err %v, output %q; want an unreachable-master error", err, out)
 	}
+	m.Restart(t)
+	if out, err := m.Command("rostopic", "list").CombinedOutput(); err != nil {
+		t.Errorf("rostopic list after Restart: %v: %s", err, out)
+	}
 }

@@ -1,0 +1,44 @@
+package ros
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/sim/mujoco"
+)
+
+// TestSimCamerasPublishNoAllocs: the stepping goroutine's part (render into the mailbox)
+// allocates nothing. The publisher goroutine, which allocates every message, is stopped
+// first so that it does not count.
+func TestSimCamerasPublishNoAllocs(t *testing.T) {
+	m := rostest.Start(t)
+	arm, err := mujoco.NewArm(sim.Scene{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := NewSimCameras(ctx, arm.Sim(), SimCamerasConfig{MasterAddress: m.Addr, Width: 64, Height: 48,
+		Cameras: []SimCameraConfig{{Camera: "scene", Depth: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.cancel()
+	<-sc.done
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := arm.Tick(40 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := sc.Publish(); n != 1 || err != nil {
+			t.Fatalf("Publish: %d, %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Tick + Publish allocate %v times", allocs)
+	}
+}
