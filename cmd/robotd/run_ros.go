@@ -41,6 +41,14 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	if f.Control.Home != nil {
 		w.home = f.Control.Home
 	}
+	if *f.Telemetry.ROSStatus {
+		st, err := ros.NewStatusPublisher(cctx, ros.StatusConfig{MasterAddress: r.Master, Node: r.Node + "_status"})
+		if err != nil {
+			return fmt.Errorf("telemetry.ros_status: %w", err)
+		}
+		w.closers = append(w.closers, st.Close)
+		w.ports.Status = st
+	}
 	for _, c := range f.Cameras {
 		if c.Source != launch.SourceROS {
 			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
