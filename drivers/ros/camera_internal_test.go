@@ -1,7 +1,13 @@
 package ros
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -183,5 +189,60 @@ func TestIntrinsicsFromCameraInfo(t *testing.T) {
 	in := calib.NewIntrinsics("cam", 64, 48, [9]float64{50, 0, 31.5, 0, 50, 23.5, 0, 0, 1}, [5]float64{0.01, 0, 0, 0, 0})
 	if got, err := intrinsicsFromCameraInfo("cam", cameraInfoMsg(std_msgs.Header{}, &in)); err != nil || got != in {
 		t.Errorf("round trip: %+v, %v; want %+v", got, err, in)
+	}
+}
+
+// BenchmarkCameraRead is the subscriber side of one 640x480 frame without the network:
+// the callback's checks and hand-over plus Read's conversion into the caller's frame. The
+// image/jpeg row is the decoder robotd does not use, for comparison (decode only, to
+// image.YCbCr: converting to RGB would add more).
+func BenchmarkCameraRead(b *testing.B) {
+	m := rostest.Start(b)
+	const w, h = 640, 480
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ { // gradients with sensor-like noise
+			n := rng.IntN(16)
+			img.Set(x, y, color.RGBA{uint8(x*255/w + n), uint8(y*255/h + n), uint8(128 + (x-y)/8 + n), 255})
+		}
+	}
+	var jbuf, pbuf bytes.Buffer
+	if err := jpeg.Encode(&jbuf, img, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	if err := png.Encode(&pbuf, img); err != nil {
+		b.Fatal(err)
+	}
+	hdr := std_msgs.Header{Stamp: time.Unix(100, 0)}
+	raw := quietCamera(b, m, "/bench_read/image_raw")
+	comp := quietCamera(b, m, "/bench_read/image_raw/compressed")
+	rgb := &sensor_msgs.Image{Header: hdr, Width: w, Height: h, Encoding: "rgb8", Step: 3 * w, Data: make([]byte, 3*w*h)}
+	ctx := context.Background()
+	var f perception.Frame
+	for _, bc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"rgb8", func() error { raw.onImage(rgb); return raw.Read(ctx, &f) }},
+		{"jpeg-opencv", func() error {
+			comp.onCompressed(&sensor_msgs.CompressedImage{Header: hdr, Format: "jpeg", Data: jbuf.Bytes()})
+			return comp.Read(ctx, &f)
+		}},
+		{"png-opencv", func() error {
+			comp.onCompressed(&sensor_msgs.CompressedImage{Header: hdr, Format: "png", Data: pbuf.Bytes()})
+			return comp.Read(ctx, &f)
+		}},
+		{"jpeg-image-jpeg-decode-only", func() error { _, err := jpeg.Decode(bytes.NewReader(jbuf.Bytes())); return err }},
+		{"png-image-png-decode-only", func() error { _, err := png.Decode(bytes.NewReader(pbuf.Bytes())); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
