@@ -364,7 +364,7 @@ func (a *Arm) Close() {
 	a.grip.close()
 	a.pub.Close()
 	a.sub.Close()
-	a.node.Close()
+	closeNode(a.node)
 }
 
 // Info implements drivers.Arm.

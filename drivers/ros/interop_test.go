@@ -23,6 +23,12 @@ import (
 
 func newServer(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros.SimServer, *mujoco.Arm) {
 	t.Helper()
+	return newServerAt(t, m, cfg)
+}
+
+// newServerAt is newServer for configs that name their own node and topics.
+func newServerAt(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros.SimServer, *mujoco.Arm) {
+	t.Helper()
 	arm, err := mujoco.NewArm(sim.Scene{})
 	if err != nil {
 		t.Fatal(err)

@@ -197,3 +197,16 @@ func (w *masterWatch) register() error {
 	w.log.Info("ros: registered again with the master", "node", w.name, "publications", len(pubs), "subscriptions", len(subs))
 	return nil
 }
+
+// closeNode closes a goroslib node without the 5 s stall net/http can add: goroslib's
+// XML-RPC clients use http.DefaultTransport, which may dial a spare connection to a
+// node's slave API that never carries a request; http.Server.Shutdown waits 5 s for such
+// a connection before it counts it idle. Closing the idle connections of the default
+// transport first (they are redialled when needed) lets nodes in this process close at
+// once. Measured: 4 of 12 closes of a pose-mode pair took 5.9-6.5 s without it.
+func closeNode(n *goroslib.Node) {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	n.Close()
+}

@@ -318,7 +318,7 @@ func (s *SimServer) Close() {
 		s.pub.Close()
 	}
 	if s.node != nil {
-		s.node.Close()
+		closeNode(s.node)
 	}
 }
 

@@ -1,0 +1,87 @@
+package ros
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/go-gl/mathgl/mgl64"
+
+	"github.com/robotd/robotd/drivers"
+)
+
+// quietArm is an Arm in the given mode with its mailboxes but no node and no publisher
+// goroutine, so that AllocsPerRun counts the control loop's side only.
+func quietArm(mode string) *Arm {
+	cfg := ArmConfig{Joints: []string{"a", "b", "c"}, Command: mode}.WithDefaults()
+	a := &Arm{
+		cfg:  cfg,
+		info: drivers.Info{Joints: cfg.Joints, Command: commandKinds[mode]},
+		cmds: newTriple(func() *command { return &command{tau: make([]float64, 3)} }),
+		wake: make(chan struct{}, 1),
+	}
+	for k := range a.kindErr {
+		a.kindErr[k] = drivers.CommandKindError("ros", a.info.Command, drivers.CommandKind(k))
+	}
+	return a
+}
+
+func TestCommandsNoAllocs(t *testing.T) {
+	q := []float64{0.1, 0.2, 0.3}
+	pos, rot := mgl64.Vec3{0.4, 0, 0.3}, mgl64.QuatRotate(0.3, mgl64.Vec3{0, 0, 1})
+	for name, write := range map[string]func(a *Arm) error{
+		CommandEffort:     func(a *Arm) error { return a.WriteTorque(q) },
+		CommandPose:       func(a *Arm) error { return a.WriteEquilibrium(pos, rot) },
+		CommandTrajectory: func(a *Arm) error { return a.WriteJointTarget(q) },
+	} {
+		a := quietArm(name)
+		if err := write(a); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := testing.AllocsPerRun(1000, func() { write(a) }); n != 0 {
+			t.Errorf("%s command allocates %v times", name, n)
+		}
+		// Refusing a command of another kind allocates nothing either.
+		if n := testing.AllocsPerRun(100, func() { a.WriteTorque(q); a.WriteEquilibrium(pos, rot); a.WriteJointTarget(q) }); n != 0 {
+			t.Errorf("%s arm: refusing the other kinds allocates %v times", name, n)
+		}
+	}
+	g := &gripperClient{cfg: GripperConfig{Command: GripperWidth}.WithDefaults(), wake: make(chan struct{}, 1)}
+	if n := testing.AllocsPerRun(1000, func() { g.SetGripperWidth(0.03) }); n != 0 {
+		t.Errorf("SetGripperWidth allocates %v times", n)
+	}
+	if g.SetGripperWidth(1); math.Float64frombits(g.target.Load()) != 0.08 {
+		t.Errorf("width 1 m not clamped to MaxWidth 0.08: %v", math.Float64frombits(g.target.Load()))
+	}
+}
+
+func TestPoseMessageRoundTrip(t *testing.T) {
+	pos, rot := mgl64.Vec3{0.1, -0.2, 0.3}, mgl64.Quat{W: 0.5, V: mgl64.Vec3{0.5, -0.5, 0.5}}
+	m := poseMessage(7, timeZero, "panda_link0", pos, rot)
+	if o := m.Pose.Orientation; o.W != 0.5 || o.X != 0.5 || o.Y != -0.5 || o.Z != 0.5 || m.Header.FrameId != "panda_link0" {
+		t.Errorf("PoseStamped %+v: want x y z w = 0.5 -0.5 0.5 0.5 in panda_link0", m)
+	}
+	p, r := poseFromMessage(&m.Pose)
+	if p != pos || r != rot {
+		t.Errorf("round trip %v %v -> %v %v", pos, rot, p, r)
+	}
+}
+
+func TestTrajectorySample(t *testing.T) {
+	const ms = 1e6
+	tr := trajectory{t0: 10 * ms, start: []float64{0}, times: []durationT{2 * ms, 6 * ms}, pos: [][]float64{{1}, {3}}}
+	for _, c := range []struct {
+		now  durationT
+		want float64
+	}{{5 * ms, 0}, {10 * ms, 0}, {11 * ms, 0.5}, {12 * ms, 1}, {14 * ms, 2}, {16 * ms, 3}, {99 * ms, 3}} {
+		dst := []float64{-1}
+		tr.sample(dst, c.now)
+		if math.Abs(dst[0]-c.want) > 1e-12 {
+			t.Errorf("sample at %v = %v, want %v", c.now, dst[0], c.want)
+		}
+	}
+}
+
+type durationT = time.Duration
+
+var timeZero = time.Time{}
