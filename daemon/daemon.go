@@ -157,10 +157,7 @@ type Daemon struct {
 	start    time.Duration
 	lastSeq  uint64
 	lastNew  time.Duration // control-clock time of the newest new state
-	haveSt   bool
 	phaseAt  time.Duration // when the current state began
-	holdPose control.Pose
-	fault    *Fault
 	summary  Summary
 }
 
@@ -291,7 +288,7 @@ func (d *Daemon) controlLoop() (err error) {
 		d.servo.SetJointTarget(d.cfg.Home)
 	}
 	d.start = d.ports.Clock()
-	d.lastNew, d.lastSeq, d.haveSt = d.start, d.servo.State().Seq, true
+	d.lastNew, d.lastSeq = d.start, d.servo.State().Seq
 	d.transition(Homing, "start")
 
 	period := d.cfg.Period
@@ -374,8 +371,7 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 	case Homing:
 		if d.homed() {
 			d.servo.SetMode(ModeCartesian)
-			d.holdPose = d.servo.Tool()
-			d.servo.SetCartesianTarget(d.holdPose)
+			d.servo.SetCartesianTarget(d.servo.Tool())
 			d.servo.SetNullspaceTarget(st.Q)
 			d.transition(Running, "home reached")
 			d.phaseAt = now

@@ -3,7 +3,9 @@ package daemon
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -219,26 +221,13 @@ func rtString(r rtReport) string {
 
 func countsString(m map[string]uint64) string {
 	out := ""
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if out != "" {
 			out += ", "
 		}
 		out += k + " " + strconv.FormatUint(m[k], 10)
 	}
 	return out
-}
-
-func sortedKeys(m map[string]uint64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // JSON is the summary as numbers for scripts (robotd run --summary-json): durations in

@@ -14,7 +14,8 @@ profile=${1:-test}
 # Debian packages, grouped as in SETUP.md.
 pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config python3-prometheus-client)
 pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
-          python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-diagnostic-msgs)
+          python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-diagnostic-msgs
+          python3-trajectory-msgs)
 pkgs_bench=(python3-torch python3-onnx python3-opencv python3-av libmujoco-samples bc)
 
 want=("${pkgs_run[@]}" "${pkgs_ros[@]}")

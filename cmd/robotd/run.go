@@ -333,6 +333,19 @@ type simCamera struct {
 	next   time.Duration
 }
 
+// due reports whether a frame is due at simulated time now and, if so, schedules the
+// next one (no burst of frames after falling behind).
+func (c *simCamera) due(now time.Duration) bool {
+	if now < c.next {
+		return false
+	}
+	c.next += c.every
+	if c.next <= now {
+		c.next = now + c.every
+	}
+	return true
+}
+
 // simStepper advances the simulated arm by one period and renders the cameras that are due.
 func simStepper(ctx context.Context, arm *mujoco.Arm, cams []*simCamera) func(time.Duration) error {
 	return func(d time.Duration) error {
@@ -341,11 +354,7 @@ func simStepper(ctx context.Context, arm *mujoco.Arm, cams []*simCamera) func(ti
 		}
 		now := arm.Now()
 		for _, c := range cams {
-			if now >= c.next {
-				c.next += c.every
-				if c.next <= now {
-					c.next = now + c.every
-				}
+			if c.due(now) {
 				if err := c.latest.Step(ctx); err != nil {
 					return err
 				}

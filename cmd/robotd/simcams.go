@@ -46,11 +46,7 @@ func (m *mirrorRenderer) offer(now time.Duration) {
 	}
 	m.mu.Lock()
 	for i, c := range m.cams {
-		if now >= c.next {
-			c.next += c.every
-			if c.next <= now {
-				c.next = now + c.every
-			}
+		if c.due(now) {
 			m.due[i] = true
 		}
 	}
