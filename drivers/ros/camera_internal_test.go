@@ -17,7 +17,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 
 	"github.com/robotd/robotd/calib"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/perception"
 )
 

@@ -21,7 +21,7 @@ import (
 
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 )
 
 // TestMessageMD5s: the messages of the new conventions have the MD5 sums ROS's own

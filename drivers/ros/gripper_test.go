@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 )
 
 // TestGripperOverROS: robotd's Arm commands the sim's gripper with a Float64 width and

@@ -13,7 +13,7 @@ import (
 
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 )
 
 // peer is testdata/peer.py running with Debian's Python against a master.

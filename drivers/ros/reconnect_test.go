@@ -10,7 +10,7 @@ import (
 
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 )

@@ -19,7 +19,7 @@ import (
 
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 )
 
 // xmlrpc posts one call with string parameters and returns the response body.

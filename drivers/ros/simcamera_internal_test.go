@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 )

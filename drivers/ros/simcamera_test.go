@@ -15,7 +15,7 @@ import (
 
 	"github.com/robotd/robotd/calib"
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"

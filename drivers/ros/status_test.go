@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/robotd/robotd/drivers/ros"
-	"github.com/robotd/robotd/drivers/ros/internal/rostest"
+	"github.com/robotd/robotd/drivers/ros/rostest"
 )
 
 func newStatus(t testing.TB, m *rostest.Master, cfg ros.StatusConfig) *ros.StatusPublisher {

@@ -1,5 +1,9 @@
 // Package rostest starts Debian's ROS master for tests: a real rosmaster on a free
-// loopback port, stopped by its PID when the test ends.
+// loopback port, stopped by its PID when the test ends. It is a test helper for any
+// package that needs a master (drivers/ros, and cmd/robotd's end-to-end tests of the
+// robotd processes over ROS). It talks to the master over plain XML-RPC and runs the ROS
+// command-line tools as processes: it does not import goroslib, which stays inside
+// drivers/ros.
 package rostest
 
 import (
