@@ -153,6 +153,7 @@ type Daemon struct {
 	faultReq atomic.Pointer[Fault] // a fault raised outside the control loop (a panic)
 	events   chan event
 	gripper  drivers.Gripper
+	homePose control.Pose // the tool pose at Config.Home
 	pol      *policyLoop
 	start    time.Duration
 	lastSeq  uint64
@@ -189,7 +190,12 @@ func New(cfg Config, p Ports) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, ports: p, servo: servo, log: cfg.Logger, events: make(chan event, 64)}
 	d.m = newMetrics(cfg.Metrics, cfg.Period)
-	d.gripper, _ = p.Arm.(drivers.Gripper)
+	d.gripper, _ = drivers.GripperOf(p.Arm)
+	if cfg.Home != nil {
+		kin := p.Robot.NewKinematics()
+		p.Robot.Forward(kin, cfg.Home)
+		d.homePose = kin.Pose()
+	}
 	if p.Policy != nil {
 		if d.pol, err = newPolicyLoop(d, *p.Policy); err != nil {
 			return nil, err
@@ -422,13 +428,29 @@ func (d *Daemon) homed() bool {
 		return true
 	}
 	st := d.servo.State()
+	for i := range st.Q {
+		if math.Abs(st.DQ[i]) > 0.05 {
+			return false
+		}
+	}
+	if d.servo.Command() == drivers.CommandPose {
+		// The robot's own Cartesian controller chooses its nullspace posture: home is
+		// reached when the tool is at home's tool pose.
+		tool := d.servo.Tool()
+		return tool.Pos.Sub(d.homePose.Pos).Len() < homePoseTolerance &&
+			control.OrientationError(tool.Rot, d.homePose.Rot) < d.cfg.HomeTolerance
+	}
 	for i, q := range st.Q {
-		if math.Abs(q-d.cfg.Home[i]) > d.cfg.HomeTolerance || math.Abs(st.DQ[i]) > 0.05 {
+		if math.Abs(q-d.cfg.Home[i]) > d.cfg.HomeTolerance {
 			return false
 		}
 	}
 	return true
 }
+
+// homePoseTolerance (m) is how close the tool of a pose-commanded arm must come to home's
+// tool pose.
+const homePoseTolerance = 0.005
 
 // beginStop ramps to a hold at the current pose.
 //

@@ -139,6 +139,7 @@ type Summary struct {
 	Watchdogs  map[string]uint64
 	Safety     map[string]uint64
 	SafeStops  int
+	ArmErrors  uint64 // reads and commands the arm refused
 	Final      State
 	FinalSpeed float64 // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
 	RT         rtReport
@@ -167,6 +168,7 @@ func (d *Daemon) finishSummary() {
 		"targets_rejected": c.TargetsRejected, "targets_clamped": c.TargetsClamped, "non_finite": c.NonFinite,
 		"position_wall": c.PositionWall, "velocity_brake": c.VelocityBrake, "torque_clamped": c.TorqueClamped,
 	}
+	s.ArmErrors = d.m.armErrors.Value()
 	s.Final = d.State()
 	s.FinalSpeed = 0
 	for _, v := range d.servo.State().DQ {
@@ -204,6 +206,7 @@ func (s *Summary) Write(w io.Writer) error {
 		telemetry.SummaryRow{Name: "watchdog trips", Value: countsString(s.Watchdogs)},
 		telemetry.SummaryRow{Name: "safety interventions", Value: countsString(s.Safety)},
 		telemetry.SummaryRow{Name: "safe stops", Value: strconv.Itoa(s.SafeStops)},
+		telemetry.SummaryRow{Name: "arm errors", Value: strconv.FormatUint(s.ArmErrors, 10)},
 	)
 	if s.Heap > 0 {
 		rows = append(rows, telemetry.SummaryRow{Name: "Go heap / GC", Value: fmt.Sprintf("%.1f MiB in use; %d allocations in the run (all goroutines); GC pauses %s",
@@ -243,7 +246,7 @@ func (s *Summary) JSON() map[string]any {
 		"lockstep": s.Lockstep, "wake_lateness_us": q(s.Late), "period_jitter_us": q(s.Jitter), "tick_work_us": q(s.Work),
 		"deadline_misses": s.Misses, "periods_over_2ms": s.Over2ms, "inference_us": q(s.Inference),
 		"inference_overruns": s.Overruns, "chunks_rejected": s.Rejected, "observations_dropped": s.Dropped,
-		"max_jump_m": s.MaxJump, "watchdogs": s.Watchdogs, "safety": s.Safety, "safe_stops": s.SafeStops,
+		"max_jump_m": s.MaxJump, "watchdogs": s.Watchdogs, "safety": s.Safety, "safe_stops": s.SafeStops, "arm_errors": s.ArmErrors,
 		"final_joint_speed": s.FinalSpeed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked,
 		"heap_bytes": s.Heap, "mallocs": s.Mallocs, "gc_pause_us": q(s.GCPauses),
 	}

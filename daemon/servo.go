@@ -50,6 +50,19 @@ type Servo struct {
 	tau   []float64
 	jtgt  []float64
 	ready bool
+
+	// What the arm's robot-side controller takes (drivers.Info.Command) and the
+	// commanders for the non-torque kinds.
+	command drivers.CommandKind
+	poser   drivers.PoseCommander
+	jointer drivers.JointTargetCommander
+	ik      *control.IK
+	kin     *control.Kinematics
+	qcmd    []float64 // joint-target arms: the last joint command
+	qprev   []float64 // joint-target arms: the command before the step limit
+	qstep   []float64 // joint-target arms: the largest step per tick (rad/s * dt)
+	lastDt  float64   // the dt of the last Compute
+	toolKin *control.Kinematics
 }
 
 // NewServo checks that the arm and the robot model describe the same joints, in the same
@@ -78,14 +91,46 @@ func NewServo(arm drivers.Arm, robot *control.Robot, cfg ServoConfig) (*Servo, e
 		return nil, fmt.Errorf("servo: %w", err)
 	}
 	st := drivers.NewState(info)
-	return &Servo{
+	n := robot.DoF()
+	s := &Servo{
 		arm: arm, robot: robot, cart: cart, joint: joint, safety: safety,
-		state: st,
-		in:    control.Input{Q: st.Q, DQ: st.DQ, Coriolis: st.Coriolis, Gravity: st.Gravity},
-		tau:   make([]float64, robot.DoF()),
-		jtgt:  make([]float64, robot.DoF()),
-	}, nil
+		state:   st,
+		in:      control.Input{Q: st.Q, DQ: st.DQ, Coriolis: st.Coriolis, Gravity: st.Gravity},
+		tau:     make([]float64, n),
+		jtgt:    make([]float64, n),
+		command: info.Command,
+		toolKin: robot.NewKinematics(),
+	}
+	switch info.Command {
+	case drivers.CommandTorque:
+	case drivers.CommandPose:
+		p, ok := arm.(drivers.PoseCommander)
+		if !ok {
+			return nil, fmt.Errorf("servo: the arm takes pose commands but its driver (%T) has no WriteEquilibrium", arm)
+		}
+		s.poser = p
+		s.kin = robot.NewKinematics()
+	case drivers.CommandJointTarget:
+		j, ok := arm.(drivers.JointTargetCommander)
+		if !ok {
+			return nil, fmt.Errorf("servo: the arm takes joint targets but its driver (%T) has no WriteJointTarget", arm)
+		}
+		s.jointer = j
+		s.ik = control.NewIK(robot)
+		s.ik.Iterations = 3 // per tick, warm-started from the last command
+		s.qcmd, s.qprev, s.qstep = make([]float64, n), make([]float64, n), make([]float64, n)
+		for i, jt := range robot.Joints {
+			s.qstep[i] = jointStepFraction * jt.VelocityLimit
+		}
+	default:
+		return nil, fmt.Errorf("servo: the arm takes %v commands, which robotd cannot send", info.Command)
+	}
+	return s, nil
 }
+
+// jointStepFraction of each joint's velocity limit bounds how fast a joint-target
+// command may move (rad/s); the robot's own trajectory limits come on top.
+const jointStepFraction = 0.5
 
 // Start reads the arm and latches its current pose as the target of both controllers,
 // so taking over the arm does not move it.
@@ -95,6 +140,9 @@ func (s *Servo) Start(mode Mode) error {
 	}
 	s.cart.Start(s.state.Q)
 	s.joint.Start(s.state.Q)
+	if s.qcmd != nil {
+		copy(s.qcmd, s.state.Q)
+	}
 	s.mode = mode
 	s.ready = true
 	return nil
@@ -159,6 +207,7 @@ func (s *Servo) Read() error { return s.arm.ReadState(s.state) }
 // Compute runs the active controller on the last state read and bounds the result through
 // the safety layer, into Torque().
 func (s *Servo) Compute(dt float64) {
+	s.lastDt = dt
 	if s.mode == ModeCartesian {
 		s.cart.Update(s.tau, &s.in, dt)
 	} else {
@@ -167,14 +216,81 @@ func (s *Servo) Compute(dt float64) {
 	s.safety.Torque(s.tau, &s.in)
 }
 
-// Write sends Torque() to the arm.
-func (s *Servo) Write() error { return s.arm.WriteTorque(s.tau) }
+// Write sends this tick's command to the arm, in the kind the arm takes
+// (drivers.Info.Command):
+//
+//   - torque: Torque(), the active impedance controller's output bounded by the safety
+//     layer;
+//   - pose: the equilibrium the active controller pulls toward (the Cartesian one's,
+//     already vetted by the safety layer, or the tool pose of the joint controller's
+//     equilibrium), for the robot's own Cartesian impedance controller;
+//   - joint target: the joint controller's equilibrium, or for Cartesian targets a joint
+//     configuration reaching the Cartesian equilibrium (a few damped least-squares
+//     iterations per tick, warm-started from the last command), clamped inside the
+//     joint limits less the safety margin and rate-limited to half of each joint's
+//     velocity limit.
+func (s *Servo) Write() error {
+	switch s.command {
+	case drivers.CommandPose:
+		p := s.commandPose()
+		return s.poser.WriteEquilibrium(p.Pos, p.Rot)
+	case drivers.CommandJointTarget:
+		return s.writeJointTarget()
+	}
+	return s.arm.WriteTorque(s.tau)
+}
+
+// commandPose is the pose a pose-commanded arm is sent this tick.
+func (s *Servo) commandPose() control.Pose {
+	if s.mode == ModeCartesian {
+		return s.cart.Equilibrium()
+	}
+	s.robot.Forward(s.kin, s.joint.Equilibrium())
+	return s.kin.Pose()
+}
+
+// writeJointTarget computes and sends a joint-target arm's command.
+func (s *Servo) writeJointTarget() error {
+	copy(s.qprev, s.qcmd)
+	if s.mode == ModeCartesian {
+		s.ik.Solve(s.jtgt, s.qcmd, s.cart.Equilibrium())
+	} else {
+		copy(s.jtgt, s.joint.Equilibrium())
+	}
+	if !s.safety.JointTarget(s.jtgt, s.jtgt) {
+		return s.jointer.WriteJointTarget(s.qprev) // non-finite: repeat the last command
+	}
+	dt := s.lastDt
+	for i := range s.qcmd {
+		lim := s.qstep[i] * dt
+		s.qcmd[i] = s.qprev[i] + math.Max(-lim, math.Min(lim, s.jtgt[i]-s.qprev[i]))
+	}
+	return s.jointer.WriteJointTarget(s.qcmd)
+}
 
 // SafeStop commands the safe stop: no target, no stiffness; only gravity for an arm that
 // does not compensate it (from the last state read), and, when fresh says the state can
 // be trusted, joint damping against the measured velocities, so the arm comes to rest
 // where it is. The torques still pass the safety layer's bounds.
+//
+// Arms that take poses or joint targets have their own controllers: their safe stop is
+// holding where they are, the measured tool pose (joint positions) when fresh, and
+// otherwise no command at all (the robot keeps its last one).
 func (s *Servo) SafeStop(fresh bool) error {
+	switch s.command {
+	case drivers.CommandPose:
+		if !fresh || !allFinite(s.state.Q) {
+			return nil
+		}
+		s.robot.Forward(s.kin, s.state.Q)
+		p := s.kin.Pose()
+		return s.poser.WriteEquilibrium(p.Pos, p.Rot.Normalize())
+	case drivers.CommandJointTarget:
+		if !fresh || !allFinite(s.state.Q) || !s.safety.JointTarget(s.qcmd, s.state.Q) {
+			return nil
+		}
+		return s.jointer.WriteJointTarget(s.qcmd)
+	}
 	damping := s.joint.Config().Damping
 	for i := range s.tau {
 		s.tau[i] = 0
@@ -189,8 +305,15 @@ func (s *Servo) SafeStop(fresh bool) error {
 	return s.arm.WriteTorque(s.tau)
 }
 
-// Tool is the tool pose at the last Compute (or Start).
-func (s *Servo) Tool() control.Pose { return s.cart.Tool() }
+// Tool is the tool pose at the last Compute (or Start) in Cartesian mode, and at the
+// last state read in joint mode.
+func (s *Servo) Tool() control.Pose {
+	if s.mode == ModeCartesian {
+		return s.cart.Tool()
+	}
+	s.robot.Forward(s.toolKin, s.state.Q)
+	return s.toolKin.Pose()
+}
 
 // State is the arm state read in the last tick (owned by the servo; read between ticks).
 func (s *Servo) State() *drivers.State { return s.state }
@@ -206,3 +329,15 @@ func (s *Servo) Safety() *control.Safety { return s.safety }
 
 // Robot is the kinematic model the servo uses.
 func (s *Servo) Robot() *control.Robot { return s.robot }
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Command is what the arm takes (drivers.Info.Command).
+func (s *Servo) Command() drivers.CommandKind { return s.command }
