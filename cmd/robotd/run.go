@@ -102,6 +102,16 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 		// More Ps than cores: a busy goroutine must not keep the control loop's thread
 		// from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz loop in Go").
 		runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
+		// Fewer collections: each one stops the world, the control loop's thread
+		// included, and goroslib allocates per message. The heap is tens of MiB, so
+		// GOGC 400 under a 1 GiB soft limit costs little memory. $GOGC / $GOMEMLIMIT,
+		// when set, win.
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(400)
+		}
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(1 << 30)
+		}
 	}
 	d, err := daemon.New(cfg, w.ports)
 	if err != nil {
