@@ -1,0 +1,147 @@
+package task_test
+
+import (
+	"flag"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/sim/task"
+)
+
+const tick = time.Millisecond
+
+// actEvery is the expert's period: 20 Hz, a policy's rate.
+const actEvery = 50 * time.Millisecond
+
+// stiffness is launch/sim.yaml's: the controller robotd run drives the simulated arm with.
+var stiffness = [6]float64{200, 200, 200, 30, 30, 30}
+
+// rig is the task on a simulated arm under daemon.Servo (safety + Cartesian impedance), in
+// lockstep at 1 kHz, as reach_test.go in package daemon runs it.
+type rig struct {
+	task   *task.Task
+	arm    *mujoco.Arm
+	servo  *daemon.Servo
+	expert *task.Expert
+}
+
+func newRig(t testing.TB) *rig {
+	t.Helper()
+	tk := newTask(t)
+	scene := tk.Arm().Scene()
+	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servo, err := daemon.NewServo(tk.Arm(), robot, daemon.ServoConfig{Cartesian: control.CartesianConfig{Stiffness: stiffness}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := tk.ExpertConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := task.NewExpert(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{task: tk, arm: tk.Arm(), servo: servo, expert: ex}
+}
+
+// outcome is one expert episode.
+type outcome struct {
+	seed     int64
+	ep       *task.Episode
+	attempts int
+	phase    task.Phase
+	ticks    int
+	safety   control.SafetyCounters
+}
+
+// episode resets the task from seed and runs the expert closed loop until the episode is
+// done: the expert acts every actEvery, its target goes through the servo's safety layer
+// and impedance controller, its gripper command to the arm's SetGripperWidth.
+func (r *rig) episode(t testing.TB, seed int64) outcome {
+	t.Helper()
+	if _, err := r.task.Reset(seed); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.servo.Start(daemon.ModeCartesian); err != nil {
+		t.Fatal(err)
+	}
+	r.expert.Reset()
+	ep := r.task.NewEpisode(r.arm.Now())
+	n := 0
+	for !ep.Done {
+		now := r.arm.Now()
+		if now%actEvery == 0 {
+			target, width := r.expert.Act(now, r.task.Privileged())
+			if !r.servo.SetCartesianTarget(target) {
+				t.Fatalf("seed %d: target %v rejected", seed, target)
+			}
+			if err := r.arm.SetGripperWidth(width); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.servo.Tick(tick.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.arm.Tick(tick); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		ep.Update(r.arm.Now(), r.task.Evaluate())
+	}
+	if w := r.arm.Sim().Warnings(); w.Total() != 0 {
+		t.Errorf("seed %d: MuJoCo warnings %+v", seed, w)
+	}
+	return outcome{seed: seed, ep: ep, attempts: r.expert.Attempts(), phase: r.expert.Phase(), ticks: n, safety: r.servo.Safety().Counters}
+}
+
+var episodes = flag.Int("task.episodes", 0, "run TestExpertSuccessRate over this many seeds (default: a short run)")
+
+// TestExpertSuccessRate: the scripted expert, closed loop through the servo in lockstep,
+// succeeds on every one of a few seeds (the default, kept short for go test) or on at least
+// 95 % of -task.episodes seeds.
+func TestExpertSuccessRate(t *testing.T) {
+	n, want := 5, 1.0
+	if *episodes > 0 {
+		n, want = *episodes, 0.95
+	}
+	r := newRig(t)
+	ok := 0
+	var tts, total time.Duration
+	for seed := int64(1); seed <= int64(n); seed++ {
+		o := r.run(t, seed)
+		if o.ep.Success {
+			ok++
+			tts += o.ep.TimeToSuccess
+		} else {
+			t.Logf("seed %d failed: phase %v after %d attempts, max lift %.3f m, place error %.3f m",
+				seed, o.phase, o.attempts, o.ep.MaxLift, o.ep.PlaceError)
+		}
+		total += o.ep.Duration
+		if testing.Verbose() {
+			t.Logf("seed %d: success %v in %v (%d attempts), max lift %.3f m, place error %.1f mm",
+				seed, o.ep.Success, o.ep.TimeToSuccess, o.attempts, o.ep.MaxLift, 1e3*o.ep.PlaceError)
+		}
+	}
+	rate := float64(ok) / float64(n)
+	mean := time.Duration(0)
+	if ok > 0 {
+		mean = tts / time.Duration(ok)
+	}
+	t.Logf("expert: %d / %d seeds succeeded (%.1f %%), mean time to success %v, %v simulated",
+		ok, n, 100*rate, mean.Round(time.Millisecond), total)
+	if rate < want {
+		t.Errorf("success rate %.3f, want >= %.2f", rate, want)
+	}
+}
+
+func (r *rig) run(t *testing.T, seed int64) outcome { return r.episode(t, seed) }
+
+var _ = math.Pi
