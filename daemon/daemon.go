@@ -112,6 +112,15 @@ type Ports struct {
 	Step func(d time.Duration) error
 	// Policy, when set, runs a policy; without it the arm holds its pose after homing.
 	Policy *PolicyPorts
+	// Source, when set (and Policy is not), drives the arm while running: a scripted
+	// expert or a teleoperation device.
+	Source Source
+	// EndWhen, when set, is asked at every running tick whether the run (an episode)
+	// is over, e.g. the task succeeded; it must not block or allocate.
+	EndWhen func(now time.Duration) bool
+	// Recorder, when set, receives the arm's state and action at its period while
+	// running (robotd record).
+	Recorder Recorder
 	// Status, when set, receives the setpoint and the state machine's mode (ROS topics).
 	Status StatusSink
 }
@@ -148,6 +157,7 @@ type Daemon struct {
 	m     *metrics
 
 	state    atomic.Int32
+	running  atomic.Bool
 	stopReq  atomic.Int32 // 0 none, 1 graceful, 2 immediate (safe stop)
 	stopWhy  atomic.Pointer[string]
 	faultReq atomic.Pointer[Fault] // a fault raised outside the control loop (a panic)
@@ -155,6 +165,8 @@ type Daemon struct {
 	gripper  drivers.Gripper
 	homePose control.Pose // the tool pose at Config.Home
 	pol      *policyLoop
+	rec      *recordTap
+	gripCmd  float64 // the last gripper opening commanded (NaN: none)
 	start    time.Duration
 	lastSeq  uint64
 	lastNew  time.Duration // control-clock time of the newest new state
@@ -188,7 +200,16 @@ func New(cfg Config, p Ports) (*Daemon, error) {
 		t0 := monoNow()
 		p.Clock = func() time.Duration { return monoNow() - t0 }
 	}
-	d := &Daemon{cfg: cfg, ports: p, servo: servo, log: cfg.Logger, events: make(chan event, 64)}
+	if p.Policy != nil && p.Source != nil {
+		return nil, errors.New("daemon: both a policy and a scripted source: choose one")
+	}
+	d := &Daemon{cfg: cfg, ports: p, servo: servo, log: cfg.Logger, events: make(chan event, 64), gripCmd: math.NaN()}
+	if p.Recorder != nil {
+		if p.Recorder.Period() <= 0 {
+			return nil, fmt.Errorf("daemon: recorder period %v", p.Recorder.Period())
+		}
+		d.rec = newRecordTap(p.Recorder, p.Robot.DoF())
+	}
 	d.m = newMetrics(cfg.Metrics, cfg.Period)
 	d.gripper, _ = drivers.GripperOf(p.Arm)
 	if cfg.Home != nil {
@@ -240,7 +261,21 @@ func (d *Daemon) Servo() *Servo { return d.servo }
 // Run runs the loops until the run ends: Duration elapsed or a stop request (nil), ctx
 // cancelled (treated as a graceful stop request), or a fault (a *Fault, after the safe
 // stop). A panic in any loop commands the safe stop and is returned as a fault.
+//
+// Run may be called again after it returned (one call per episode): each run starts
+// from idle with no stop request pending; metrics and the summary's counters carry over.
 func (d *Daemon) Run(ctx context.Context) (err error) {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("daemon: Run while already running")
+	}
+	defer d.running.Store(false)
+	d.stopReq.Store(0)
+	d.stopWhy.Store(nil)
+	d.faultReq.Store(nil)
+	d.state.Store(int32(Idle))
+	if d.pol != nil {
+		d.pol.reset()
+	}
 	var wg sync.WaitGroup
 	logCtx, stopLog := context.WithCancel(context.Background())
 	wg.Add(1)
@@ -384,6 +419,9 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 			if d.pol != nil {
 				d.pol.begin(now)
 			}
+			if d.rec != nil {
+				d.rec.begin(now)
+			}
 		} else if now-d.phaseAt > d.cfg.HomeTimeout {
 			d.safeStop(false)
 			d.transition(Faulted, "homing timed out")
@@ -396,6 +434,19 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 				d.transition(Faulted, "policy loop failed")
 				return true, &Fault{Kind: "policy", Err: err}
 			}
+		} else if d.ports.Source != nil {
+			tgt, w, done := d.ports.Source.Act(now, st, d.servo.Tool())
+			d.servo.SetCartesianTarget(tgt)
+			d.setGripper(w)
+			if done {
+				d.beginStop(now, "source done")
+			}
+		}
+		if d.rec != nil && d.State() == Running {
+			d.recordTick(now)
+		}
+		if d.ports.EndWhen != nil && d.State() == Running && d.ports.EndWhen(now) {
+			d.beginStop(now, "episode over")
 		}
 	case Stopping:
 		if now-d.phaseAt >= d.cfg.StopRamp {

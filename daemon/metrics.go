@@ -43,6 +43,7 @@ type metrics struct {
 	ageH           *telemetry.Histogram
 	jumpH          *telemetry.Histogram
 	armErrors      *telemetry.Counter
+	recordDropped  *telemetry.Counter
 	watchdogs      [numWatchdogs]*telemetry.Counter
 
 	late, per, work, infer telemetry.Quantiles
@@ -70,6 +71,7 @@ func newMetrics(r *telemetry.Registry, period time.Duration) *metrics {
 		ageH:           r.Histogram("robotd_chunk_age_seconds", "Age of a chunk (now - observation time) when it reached the executor.", telemetry.ExponentialBuckets(0.001, 1.5, 16)),
 		jumpH:          r.Histogram("robotd_executor_jump_meters", "Setpoint position jump when a new chunk takes over.", telemetry.ExponentialBuckets(1e-5, 2, 16)),
 		armErrors:      r.Counter("robotd_arm_errors_total", "Arm reads (stale states included) or writes that failed."),
+		recordDropped:  r.Counter("robotd_record_dropped_total", "Recording samples the recorder could not take (realtime)."),
 	}
 	for k, name := range watchdogNames {
 		m.watchdogs[k] = r.Counter("robotd_watchdog_trips_total", "Watchdog trips by kind.", telemetry.Label{Name: "kind", Value: name})

@@ -87,7 +87,6 @@ type policyLoop struct {
 	sp                   []float64
 	plan                 []float64
 	starved, starvedSeen uint64
-	lastGrip             float64
 	jtgt                 []float64
 
 	// Owned by the policy goroutine.
@@ -114,7 +113,7 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 		return nil, fmt.Errorf("daemon: %d cameras but %d preprocessors", len(pp.Cameras), len(pp.Preprocess))
 	}
 	dof := d.ports.Robot.DoF()
-	l := &policyLoop{d: d, pp: pp, pol: p, dt: p.Dt(), dof: dof, stateIdx: -1, lastGrip: math.NaN(),
+	l := &policyLoop{d: d, pp: pp, pol: p, dt: p.Dt(), dof: dof, stateIdx: -1,
 		kin: d.ports.Robot.NewKinematics()}
 	var err error
 	if l.actGripper, err = pp.Action.checkWidth("action", b.ActionDim(), dof); err != nil {
@@ -214,6 +213,31 @@ func cameraNames(cams []*perception.Latest) string {
 	return "cameras " + strings.Join(names, ", ")
 }
 
+// reset readies the loop for another run: the policy goroutine of the last run has
+// returned, so every buffer is back in (or is put back into) its free list.
+func (l *policyLoop) reset() {
+	l.done = make(chan struct{})
+	for {
+		select {
+		case r := <-l.reqs:
+			l.freeReqs <- r
+			continue
+		case r := <-l.results:
+			l.freeRes <- r
+			continue
+		default:
+		}
+		break
+	}
+	if l.pending != nil {
+		l.freeRes <- l.pending
+		l.pending = nil
+	}
+	l.inflight, l.paused = false, false
+	l.exec.Reset()
+	l.pol.Reset()
+}
+
 // begin starts the policy at control-clock time now (entering Running).
 func (l *policyLoop) begin(now time.Duration) {
 	l.nextObs = now
@@ -276,12 +300,7 @@ func (l *policyLoop) control(now time.Duration) error {
 		d.servo.SetJointTarget(l.sp[:l.dof])
 	}
 	if l.actGripper {
-		w := l.sp[len(l.sp)-1]
-		if math.IsNaN(l.lastGrip) || math.Abs(w-l.lastGrip) > 1e-4 {
-			if err := d.gripper.SetGripperWidth(w); err == nil {
-				l.lastGrip = w
-			}
-		}
+		d.setGripper(l.sp[len(l.sp)-1])
 	}
 	return nil
 }
@@ -407,6 +426,7 @@ func (l *policyLoop) run(ctx context.Context) {
 		select {
 		case res = <-l.freeRes:
 		case <-ctx.Done():
+			l.freeReqs <- req
 			return
 		}
 		res.err, res.t, res.chunk.Dim = nil, req.t, 0
