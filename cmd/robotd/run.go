@@ -72,47 +72,7 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 	defer w.close()
 
 	reg := telemetry.NewRegistry()
-	cfg := daemon.Config{
-		Period:   f.Control.Period(),
-		Lockstep: f.Mode == launch.ModeLockstep,
-		Servo: daemon.ServoConfig{
-			Cartesian: control.CartesianConfig{
-				Stiffness:          [6]float64(f.Control.Stiffness),
-				NullspaceStiffness: f.Control.NullspaceStiffness,
-				MaxTorqueRate:      f.Control.MaxTorqueRate,
-				FilterRate:         f.Control.FilterRate,
-			},
-			Joint:  control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
-			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft},
-		},
-		Home:          w.home,
-		HomeTolerance: f.Control.HomeTolerance,
-		HomeTimeout:   f.Control.HomeTimeout,
-		StopRamp:      f.Control.StopRamp,
-		StateStale:    f.Watchdog.StateStale,
-		RTPriority:    *f.Control.RTPriority,
-		Duration:      f.Duration,
-		Logger:        log,
-		Metrics:       reg,
-	}
-	if b := f.Safety.Workspace; b != nil {
-		cfg.Servo.Safety.Workspace = control.Box{Min: [3]float64(b.Min), Max: [3]float64(b.Max)}
-	}
-	if !cfg.Lockstep {
-		// More Ps than cores: a busy goroutine must not keep the control loop's thread
-		// from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz loop in Go").
-		runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
-		// Fewer collections: each one stops the world, the control loop's thread
-		// included, and goroslib allocates per message. The heap is tens of MiB, so
-		// GOGC 400 under a 1 GiB soft limit costs little memory. $GOGC / $GOMEMLIMIT,
-		// when set, win.
-		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(400)
-		}
-		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(1 << 30)
-		}
-	}
+	cfg := daemonConfig(f, w, log, reg)
 	d, err := daemon.New(cfg, w.ports)
 	if err != nil {
 		return err
@@ -197,6 +157,52 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 	return nil
 }
 
+// daemonConfig is the daemon's configuration from a launch file and what wire built.
+func daemonConfig(f *launch.File, w *wiring, log *slog.Logger, reg *telemetry.Registry) daemon.Config {
+	cfg := daemon.Config{
+		Period:   f.Control.Period(),
+		Lockstep: f.Mode == launch.ModeLockstep,
+		Servo: daemon.ServoConfig{
+			Cartesian: control.CartesianConfig{
+				Stiffness:          [6]float64(f.Control.Stiffness),
+				NullspaceStiffness: f.Control.NullspaceStiffness,
+				MaxTorqueRate:      f.Control.MaxTorqueRate,
+				FilterRate:         f.Control.FilterRate,
+			},
+			Joint:  control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
+			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft},
+		},
+		Home:          w.home,
+		HomeTolerance: f.Control.HomeTolerance,
+		HomeTimeout:   f.Control.HomeTimeout,
+		StopRamp:      f.Control.StopRamp,
+		StateStale:    f.Watchdog.StateStale,
+		RTPriority:    *f.Control.RTPriority,
+		Duration:      f.Duration,
+		Logger:        log,
+		Metrics:       reg,
+	}
+	if b := f.Safety.Workspace; b != nil {
+		cfg.Servo.Safety.Workspace = control.Box{Min: [3]float64(b.Min), Max: [3]float64(b.Max)}
+	}
+	if !cfg.Lockstep {
+		// More Ps than cores: a busy goroutine must not keep the control loop's thread
+		// from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz loop in Go").
+		runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
+		// Fewer collections: each one stops the world, the control loop's thread
+		// included, and goroslib allocates per message. The heap is tens of MiB, so
+		// GOGC 400 under a 1 GiB soft limit costs little memory. $GOGC / $GOMEMLIMIT,
+		// when set, win.
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(400)
+		}
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(1 << 30)
+		}
+	}
+	return cfg
+}
+
 func gcSnapshot(pauses []time.Duration) telemetry.Snapshot {
 	var q telemetry.Quantiles
 	for _, p := range pauses {
@@ -218,6 +224,9 @@ func (e exitError) Unwrap() error { return e.err }
 type wiring struct {
 	ports      daemon.Ports
 	home       []float64
+	simArm     *mujoco.Arm          // the embedded simulator's arm (sim driver only)
+	simCams    []*simCamera         // its cameras (lockstep: stepped by ports.Step)
+	cams       []*perception.Latest // every camera, in the launch file's order
 	readers    []*perception.Latest // cameras read by their own goroutine
 	background []func(context.Context)
 	closers    []func()
@@ -253,6 +262,7 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 		}
 		w.closers = append(w.closers, arm.Close)
 		w.ports.Arm = arm
+		w.simArm = arm
 		w.ports.Clock = arm.Now
 		if f.Control.Home != nil {
 			w.home = f.Control.Home
@@ -318,13 +328,13 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 			return nil, err
 		}
 	}
+	w.simCams = simCams
+	for _, c := range simCams {
+		w.cams = append(w.cams, c.latest)
+	}
+	w.cams = append(w.cams, w.readers...)
 	if f.Policy != nil {
-		var cams []*perception.Latest
-		for _, c := range simCams {
-			cams = append(cams, c.latest)
-		}
-		cams = append(cams, w.readers...)
-		if err := wirePolicy(f, w, cams); err != nil {
+		if err := wirePolicy(f, w, w.cams); err != nil {
 			return nil, err
 		}
 	}
