@@ -50,7 +50,7 @@ type ExpertConfig struct {
 	Down mgl64.Quat
 
 	// MaxSpeed (m/s) and MaxAccel (m/s^2) bound the target's motion; SlowSpeed is the speed
-	// near the cube and the table (descend, lower). Defaults 0.25, 0.6, 0.08.
+	// near the cube and the table (descend, lower). Defaults 0.25, 0.6, 0.15.
 	MaxSpeed, MaxAccel, SlowSpeed float64
 	// MaxTurnRate bounds the target's rotation (rad/s). Default 1.
 	MaxTurnRate float64
@@ -87,7 +87,7 @@ func (c *ExpertConfig) defaults() error {
 	}
 	def(&c.MaxSpeed, 0.25)
 	def(&c.MaxAccel, 0.6)
-	def(&c.SlowSpeed, 0.08)
+	def(&c.SlowSpeed, 0.15)
 	def(&c.MaxTurnRate, 1)
 	def(&c.Hover, 0.10)
 	def(&c.GraspDepth, 0.005)

@@ -2,7 +2,6 @@ package task_test
 
 import (
 	"flag"
-	"math"
 	"testing"
 	"time"
 
@@ -113,16 +112,24 @@ func TestExpertSuccessRate(t *testing.T) {
 		n, want = *episodes, 0.95
 	}
 	r := newRig(t)
-	ok := 0
-	var tts, total time.Duration
+	ok, retried := 0, 0
+	var tts, total, slowest time.Duration
+	fastest := time.Duration(1 << 62)
 	for seed := int64(1); seed <= int64(n); seed++ {
-		o := r.run(t, seed)
+		o := r.episode(t, seed)
+		if o.attempts > 1 {
+			retried++
+		}
 		if o.ep.Success {
 			ok++
 			tts += o.ep.TimeToSuccess
+			slowest, fastest = max(slowest, o.ep.TimeToSuccess), min(fastest, o.ep.TimeToSuccess)
 		} else {
 			t.Logf("seed %d failed: phase %v after %d attempts, max lift %.3f m, place error %.3f m",
 				seed, o.phase, o.attempts, o.ep.MaxLift, o.ep.PlaceError)
+		}
+		if c := o.safety; c.NonFinite != 0 || c.TargetsRejected != 0 {
+			t.Errorf("seed %d: safety counters %+v", seed, c)
 		}
 		total += o.ep.Duration
 		if testing.Verbose() {
@@ -135,13 +142,10 @@ func TestExpertSuccessRate(t *testing.T) {
 	if ok > 0 {
 		mean = tts / time.Duration(ok)
 	}
-	t.Logf("expert: %d / %d seeds succeeded (%.1f %%), mean time to success %v, %v simulated",
-		ok, n, 100*rate, mean.Round(time.Millisecond), total)
+	t.Logf("expert: %d / %d seeds succeeded (%.1f %%), time to success mean %v (%v .. %v), %d needed more than one attempt, %v simulated",
+		ok, n, 100*rate, mean.Round(time.Millisecond), fastest, slowest, retried, total.Round(time.Millisecond))
 	if rate < want {
 		t.Errorf("success rate %.3f, want >= %.2f", rate, want)
 	}
 }
 
-func (r *rig) run(t *testing.T, seed int64) outcome { return r.episode(t, seed) }
-
-var _ = math.Pi
