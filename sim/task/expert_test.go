@@ -148,4 +148,3 @@ func TestExpertSuccessRate(t *testing.T) {
 		t.Errorf("success rate %.3f, want >= %.2f", rate, want)
 	}
 }
-
