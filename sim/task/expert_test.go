@@ -26,6 +26,9 @@ type rig struct {
 	arm    *mujoco.Arm
 	servo  *daemon.Servo
 	expert *task.Expert
+
+	prev     control.Pose // the expert's last target
+	havePrev bool
 }
 
 func newRig(t testing.TB) *rig {
@@ -51,20 +54,10 @@ func newRig(t testing.TB) *rig {
 	return &rig{task: tk, arm: tk.Arm(), servo: servo, expert: ex}
 }
 
-// outcome is one expert episode.
-type outcome struct {
-	seed     int64
-	ep       *task.Episode
-	attempts int
-	phase    task.Phase
-	ticks    int
-	safety   control.SafetyCounters
-}
-
-// episode resets the task from seed and runs the expert closed loop until the episode is
-// done: the expert acts every actEvery, its target goes through the servo's safety layer
-// and impedance controller, its gripper command to the arm's SetGripperWidth.
-func (r *rig) episode(t testing.TB, seed int64) outcome {
+// begin resets the task from seed and hands the arm to the servo and the expert, as the
+// daemon does after homing: the servo latches the current pose (and joint posture, for
+// its nullspace).
+func (r *rig) begin(t testing.TB, seed int64) {
 	t.Helper()
 	if _, err := r.task.Reset(seed); err != nil {
 		t.Fatal(err)
@@ -73,32 +66,69 @@ func (r *rig) episode(t testing.TB, seed int64) outcome {
 		t.Fatal(err)
 	}
 	r.expert.Reset()
+	r.havePrev = false
+}
+
+// tick runs one control period: servo (read, impedance, safety, write), then physics.
+func (r *rig) tick(t testing.TB) {
+	if err := r.servo.Tick(tick.Seconds()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.arm.Tick(tick); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// step runs one tick, asking the expert first when its period is due: its target goes
+// through the servo's safety layer to the impedance controller, its gripper command to
+// the arm's SetGripperWidth. It checks that consecutive targets respect the expert's
+// speed and turn-rate bounds.
+func (r *rig) step(t testing.TB, seed int64) {
+	if now := r.arm.Now(); now%actEvery == 0 {
+		target, width := r.expert.Act(now, r.task.Privileged())
+		if r.havePrev {
+			c, dt := r.expert.Config(), actEvery.Seconds()
+			if d := target.Pos.Sub(r.prev.Pos).Len(); d > c.MaxSpeed*dt+1e-9 {
+				t.Fatalf("seed %d at %v: the target jumped %.1f mm in one period (max %.1f)", seed, now, 1e3*d, 1e3*c.MaxSpeed*dt)
+			}
+			if a := control.OrientationError(target.Rot, r.prev.Rot); a > c.MaxTurnRate*dt+1e-6 {
+				t.Fatalf("seed %d at %v: the target turned %.3f rad in one period (max %.3f)", seed, now, a, c.MaxTurnRate*dt)
+			}
+		}
+		r.prev, r.havePrev = target, true
+		if !r.servo.SetCartesianTarget(target) {
+			t.Fatalf("seed %d: target %v rejected", seed, target)
+		}
+		if err := r.arm.SetGripperWidth(width); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.tick(t)
+}
+
+// outcome is one expert episode.
+type outcome struct {
+	seed     int64
+	ep       *task.Episode
+	attempts int
+	phase    task.Phase
+	safety   control.SafetyCounters
+}
+
+// episode resets the task from seed and runs the expert closed loop until the episode is
+// done, evaluating the task after every tick.
+func (r *rig) episode(t testing.TB, seed int64) outcome {
+	t.Helper()
+	r.begin(t, seed)
 	ep := r.task.NewEpisode(r.arm.Now())
-	n := 0
 	for !ep.Done {
-		now := r.arm.Now()
-		if now%actEvery == 0 {
-			target, width := r.expert.Act(now, r.task.Privileged())
-			if !r.servo.SetCartesianTarget(target) {
-				t.Fatalf("seed %d: target %v rejected", seed, target)
-			}
-			if err := r.arm.SetGripperWidth(width); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := r.servo.Tick(tick.Seconds()); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.arm.Tick(tick); err != nil {
-			t.Fatal(err)
-		}
-		n++
+		r.step(t, seed)
 		ep.Update(r.arm.Now(), r.task.Evaluate())
 	}
 	if w := r.arm.Sim().Warnings(); w.Total() != 0 {
 		t.Errorf("seed %d: MuJoCo warnings %+v", seed, w)
 	}
-	return outcome{seed: seed, ep: ep, attempts: r.expert.Attempts(), phase: r.expert.Phase(), ticks: n, safety: r.servo.Safety().Counters}
+	return outcome{seed: seed, ep: ep, attempts: r.expert.Attempts(), phase: r.expert.Phase(), safety: r.servo.Safety().Counters}
 }
 
 var episodes = flag.Int("task.episodes", 0, "run TestExpertSuccessRate over this many seeds (default: a short run)")
