@@ -1,0 +1,354 @@
+package episode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// FFmpeg is the ffmpeg binary the package runs (Debian's ffmpeg 5.1 by default).
+var FFmpeg = "ffmpeg"
+
+// encoder feeds one camera's RGB frames to an ffmpeg subprocess through a bounded
+// queue, off the caller's goroutine. It owns the frame buffers once they are queued and
+// hands them back through free.
+type encoder struct {
+	key        string
+	w, h       int
+	frameBytes int
+	stride     int // pixel step of the image-stats histograms (LeRobot's downsampling)
+	path       string
+
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr tailBuffer
+	queue  chan encFrame
+	free   chan []byte
+	total  int // frames the episode has; set before queue is closed
+
+	dropped atomic.Int64
+	done    chan struct{}
+	err     error            // set before done closes
+	hists   [][3][256]uint32 // per frame, per channel; read after done
+	cpu     time.Duration    // ffmpeg's user+system time; read after done
+	onDone  func(cpu time.Duration)
+}
+
+type encFrame struct {
+	index int
+	buf   []byte
+}
+
+// x264Args are the encoder settings: H.264, yuv420p, no B-frames (so every frame's pts
+// is its index / fps in each episode), short GOP for seeking.
+func x264Args(v VideoSpec) []string {
+	return []string{"-c:v", "libx264", "-preset", v.Preset, "-crf", strconv.Itoa(v.CRF),
+		"-g", strconv.Itoa(v.GOP), "-bf", "0", "-pix_fmt", "yuv420p", "-threads", "1"}
+}
+
+func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, error) {
+	e := &encoder{key: c.Key, w: c.Width, h: c.Height, frameBytes: c.Width * c.Height * 3,
+		stride: downsampleStride(c.Width, c.Height), path: path,
+		queue: make(chan encFrame, v.QueueFrames), free: make(chan []byte, v.QueueFrames+2),
+		done: make(chan struct{})}
+	args := []string{"-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+		"-s", fmt.Sprintf("%dx%d", c.Width, c.Height), "-framerate", strconv.Itoa(fps), "-i", "pipe:0", "-an"}
+	args = append(args, x264Args(v)...)
+	args = append(args, "-f", "mp4", path)
+	e.cmd = exec.Command(FFmpeg, args...)
+	e.cmd.Stderr = &e.stderr
+	// The encoder dies with the recorder: a SIGKILLed recorder leaves no ffmpeg behind.
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var err error
+	if e.stdin, err = e.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("episode: start %s (Debian package ffmpeg; scripts/setup.sh installs it): %w", FFmpeg, err)
+	}
+	go e.run()
+	return e, nil
+}
+
+// push queues a copy of img without blocking; a full queue drops the frame.
+func (e *encoder) push(index int, img []byte) bool {
+	var buf []byte
+	select {
+	case buf = <-e.free:
+	default:
+		buf = make([]byte, e.frameBytes)
+	}
+	copy(buf, img)
+	select {
+	case e.queue <- encFrame{index, buf}:
+		return true
+	default:
+		e.dropped.Add(1)
+		select {
+		case e.free <- buf:
+		default:
+		}
+		return false
+	}
+}
+
+func (e *encoder) run() {
+	defer close(e.done)
+	var last []byte
+	var lastHist [3][256]uint32
+	write := func(buf []byte, hist *[3][256]uint32) {
+		e.hists = append(e.hists, *hist)
+		if e.err == nil {
+			if _, err := e.stdin.Write(buf); err != nil {
+				e.err = fmt.Errorf("episode: ffmpeg for %s: %w", e.key, err)
+			}
+		}
+	}
+	for fr := range e.queue {
+		var h [3][256]uint32
+		histogram(fr.buf, e.w, e.h, e.stride, &h)
+		for len(e.hists) < fr.index { // frames dropped before this one: repeat the last
+			if last == nil {
+				write(fr.buf, &h)
+			} else {
+				write(last, &lastHist)
+			}
+		}
+		write(fr.buf, &h)
+		if last != nil {
+			select {
+			case e.free <- last:
+			default:
+			}
+		}
+		last, lastHist = fr.buf, h
+	}
+	for last != nil && len(e.hists) < e.total { // dropped at the end
+		write(last, &lastHist)
+	}
+	cerr := e.stdin.Close()
+	werr := e.cmd.Wait()
+	if ps := e.cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			e.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	if e.onDone != nil {
+		e.onDone(e.cpu)
+	}
+	if e.err == nil && cerr != nil {
+		e.err = cerr
+	}
+	if e.err != nil || werr != nil {
+		e.err = fmt.Errorf("episode: ffmpeg for %s: %v %v: %s", e.key, e.err, werr, strings.TrimSpace(e.stderr.String()))
+	}
+}
+
+// finish waits for the encoder to write total frames and exit.
+func (e *encoder) finish(ctx context.Context, total int) error {
+	e.total = total
+	close(e.queue)
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		e.kill()
+		return ctx.Err()
+	}
+	if e.err != nil {
+		return e.err
+	}
+	if len(e.hists) != total {
+		return fmt.Errorf("episode: ffmpeg for %s: wrote %d frames, want %d", e.key, len(e.hists), total)
+	}
+	return nil
+}
+
+// kill stops the encoder without finishing the file.
+func (e *encoder) kill() {
+	if e.cmd.Process != nil {
+		e.cmd.Process.Kill()
+	}
+	func() {
+		defer func() { recover() }() // queue may be closed already
+		close(e.queue)
+	}()
+	<-e.done
+}
+
+// histogram adds one RGB24 frame's pixels, every stride-th row and column, to h.
+func histogram(img []byte, w, hgt, stride int, h *[3][256]uint32) {
+	if stride == 1 {
+		for i := 0; i+2 < len(img); i += 3 {
+			h[0][img[i]]++
+			h[1][img[i+1]]++
+			h[2][img[i+2]]++
+		}
+		return
+	}
+	for y := 0; y < hgt; y += stride {
+		row := img[y*w*3:]
+		for x := 0; x < w; x += stride {
+			p := row[x*3:]
+			h[0][p[0]]++
+			h[1][p[1]]++
+			h[2][p[2]]++
+		}
+	}
+}
+
+// episodeImageStats sums the histograms of the frames LeRobot samples.
+func (e *encoder) episodeImageStats() *FeatureStats {
+	idx := sampleIndices(len(e.hists))
+	sum := make([][256]uint64, 3)
+	for _, i := range idx {
+		for c := 0; c < 3; c++ {
+			for v, k := range e.hists[i][c] {
+				sum[c][v] += uint64(k)
+			}
+		}
+	}
+	return imageStats(sum, len(idx))
+}
+
+// concatVideos writes out as the concatenation of ins (same codec and size), by stream
+// copy, with the index at the front (faststart), and fsyncs it.
+func concatVideos(ctx context.Context, out string, ins []string) error {
+	var list strings.Builder
+	list.WriteString("ffconcat version 1.0\n")
+	for _, in := range ins {
+		abs, err := filepath.Abs(in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&list, "file '%s'\n", strings.ReplaceAll(abs, "'", `'\''`))
+	}
+	listPath := out + ".ffconcat"
+	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(listPath)
+	cmd := exec.CommandContext(ctx, FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-f", "concat", "-safe", "0", "-i", listPath, "-map", "0:v", "-c", "copy",
+		"-movflags", "+faststart", "-f", "mp4", out)
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("episode: ffmpeg concat into %s: %w: %s", out, err, strings.TrimSpace(stderr.String()))
+	}
+	return syncFile(out)
+}
+
+// VideoReader decodes the frames of one episode's video to RGB24 through ffmpeg.
+type VideoReader struct {
+	cmd     *exec.Cmd
+	out     io.ReadCloser
+	stderr  tailBuffer
+	buf     []byte
+	n, want int
+	path    string
+}
+
+// openVideo starts decoding count frames of path from the frame at from seconds.
+func openVideo(path string, from float64, fps, count, w, h int) (*VideoReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("episode: %w", err)
+	}
+	f.Close()
+	start := max(0, from-0.5/float64(fps))
+	r := &VideoReader{buf: make([]byte, w*h*3), want: count, path: path}
+	r.cmd = exec.Command(FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-ss", strconv.FormatFloat(start, 'f', 6, 64), "-i", path, "-map", "0:v:0",
+		"-frames:v", strconv.Itoa(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
+	r.cmd.Stderr = &r.stderr
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if r.out, err = r.cmd.StdoutPipe(); err != nil {
+		return nil, err
+	}
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("episode: start %s: %w", FFmpeg, err)
+	}
+	return r, nil
+}
+
+// Next returns the next frame (Height*Width*3 bytes, valid until the next call), or
+// io.EOF after the episode's last frame.
+func (r *VideoReader) Next() ([]byte, error) {
+	if r.n == r.want {
+		return nil, io.EOF
+	}
+	if _, err := io.ReadFull(r.out, r.buf); err != nil {
+		werr := r.cmd.Wait()
+		return nil, fmt.Errorf("episode: %s: decoded %d of %d frames: %v %v: %s", r.path, r.n, r.want, err, werr, strings.TrimSpace(r.stderr.String()))
+	}
+	r.n++
+	return r.buf, nil
+}
+
+// Close stops the decoder.
+func (r *VideoReader) Close() error {
+	if r.cmd.ProcessState == nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 4 KiB written to it (an ffmpeg's stderr).
+type tailBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b.Write(p)
+	if t.b.Len() > 4096 {
+		t.b.Next(t.b.Len() - 4096)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.b.String()
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	f.Close()
+	if errors.Is(err, syscall.EINVAL) {
+		return nil
+	}
+	return err
+}
