@@ -295,7 +295,7 @@ func (l *policyLoop) control(now time.Duration) error {
 	}
 	switch l.pp.Action {
 	case SpaceEEPose:
-		d.servo.SetCartesianTarget(valuesPose(l.sp))
+		d.servo.SetCartesianTarget(ValuesPose(l.sp))
 	case SpaceJoints:
 		d.servo.SetJointTarget(l.sp[:l.dof])
 	}
@@ -472,7 +472,7 @@ func (l *policyLoop) fill(req *obsRequest) error {
 				}
 			case SpaceEEPose:
 				l.d.ports.Robot.Forward(l.kin, req.q)
-				poseValues(dst, l.kin.Pose())
+				PoseValues(dst, l.kin.Pose())
 			}
 			if l.stGripper {
 				dst[len(dst)-1] = float32(req.gripper)

@@ -83,8 +83,9 @@ func quatRotvec(q mgl64.Quat) mgl64.Vec3 {
 	return q.V.Mul(angle / s)
 }
 
-// poseValues writes p as x y z rx ry rz into dst[:6].
-func poseValues(dst []float32, p control.Pose) {
+// PoseValues writes p as x y z rx ry rz into dst[:6]: the ee_pose space's layout
+// (rotation vector with the angle in [0, pi]); recordings use it for their actions.
+func PoseValues(dst []float32, p control.Pose) {
 	r := quatRotvec(p.Rot)
 	for i := range 3 {
 		dst[i] = float32(p.Pos[i])
@@ -92,10 +93,10 @@ func poseValues(dst []float32, p control.Pose) {
 	}
 }
 
-// valuesPose reads x y z rx ry rz.
-func valuesPose(v []float64) control.Pose {
+// ValuesPose reads x y z rx ry rz (PoseValues' layout).
+func ValuesPose[T float32 | float64](v []T) control.Pose {
 	return control.Pose{
-		Pos: mgl64.Vec3{v[0], v[1], v[2]},
-		Rot: rotvecQuat(mgl64.Vec3{v[3], v[4], v[5]}),
+		Pos: mgl64.Vec3{float64(v[0]), float64(v[1]), float64(v[2])},
+		Rot: rotvecQuat(mgl64.Vec3{float64(v[3]), float64(v[4]), float64(v[5])}),
 	}
 }
