@@ -332,9 +332,23 @@ func (e *Expert) move(goal mgl64.Vec3, rot mgl64.Quat, vmax, dt float64) {
 		e.cmd.Pos = e.cmd.Pos.Add(d.Mul(step / dist))
 	}
 	e.speed = step / dt
-	if ang := control.OrientationError(e.cmd.Rot, rot); ang > 0 {
-		e.cmd.Rot = mgl64.QuatSlerp(e.cmd.Rot, rot, math.Min(1, c.MaxTurnRate*dt/ang)).Normalize()
+	e.cmd.Rot = turn(e.cmd.Rot, rot, c.MaxTurnRate*dt)
+}
+
+// turn rotates from toward to by at most limit radians, about the axis of the shortest
+// rotation between them. (mgl64.QuatSlerp falls back to a normalised linear interpolation
+// for nearby orientations, which does not bound the angle exactly.)
+func turn(from, to mgl64.Quat, limit float64) mgl64.Quat {
+	d := to.Mul(from.Conjugate()).Normalize()
+	if d.W < 0 {
+		d = d.Scale(-1)
 	}
+	s := d.V.Len()
+	angle := 2 * math.Atan2(s, d.W)
+	if angle <= limit || s == 0 {
+		return to.Normalize()
+	}
+	return mgl64.QuatRotate(limit, d.V.Mul(1/s)).Mul(from).Normalize()
 }
 
 // cubeYaw is the rotation about the vertical of the cube's x axis (rad).

@@ -19,6 +19,8 @@ const actEvery = 50 * time.Millisecond
 // stiffness is launch/sim.yaml's: the controller robotd run drives the simulated arm with.
 var stiffness = [6]float64{200, 200, 200, 30, 30, 30}
 
+var rotStiffness = flag.Float64("task.rotstiffness", 30, "rotational stiffness (Nm/rad) of the controller in the closed-loop tests")
+
 // rig is the task on a simulated arm under daemon.Servo (safety + Cartesian impedance), in
 // lockstep at 1 kHz, as reach_test.go in package daemon runs it.
 type rig struct {
@@ -39,7 +41,9 @@ func newRig(t testing.TB) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servo, err := daemon.NewServo(tk.Arm(), robot, daemon.ServoConfig{Cartesian: control.CartesianConfig{Stiffness: stiffness}})
+	k := stiffness
+	k[3], k[4], k[5] = *rotStiffness, *rotStiffness, *rotStiffness
+	servo, err := daemon.NewServo(tk.Arm(), robot, daemon.ServoConfig{Cartesian: control.CartesianConfig{Stiffness: k}})
 	if err != nil {
 		t.Fatal(err)
 	}
