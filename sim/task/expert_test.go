@@ -2,8 +2,11 @@ package task_test
 
 import (
 	"flag"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
@@ -181,4 +184,53 @@ func TestExpertSuccessRate(t *testing.T) {
 	if rate < want {
 		t.Errorf("success rate %.3f, want >= %.2f", rate, want)
 	}
+}
+
+// TestExpertRecoversALostCube: the cube is taken out of the hand while carried (put back
+// on the table at another start); the expert notices, goes back for it and still succeeds.
+// At each grasp the fingers are across two faces: the tool's yaw matches the cube's modulo
+// a quarter turn.
+func TestExpertRecoversALostCube(t *testing.T) {
+	r := newRig(t)
+	const seed = 11
+	r.begin(t, seed)
+	s := r.arm.Sim()
+	cube := mustID(t, s, mujoco.ObjJoint, "cube")
+	ep := r.task.NewEpisode(0)
+	moved, last := false, r.expert.Phase()
+	for !ep.Done {
+		r.step(t, seed)
+		ep.Update(r.arm.Now(), r.task.Evaluate())
+		p := r.expert.Phase()
+		if p == task.Close && last != task.Close {
+			obs := r.task.Privileged()
+			if d := quarterTurn(yaw(obs.Cube.Rot) - yaw(obs.Tool.Rot)); math.Abs(d) > 0.05 {
+				t.Errorf("attempt %d: the fingers are %.3f rad off the cube's faces", r.expert.Attempts(), d)
+			}
+		}
+		if p == task.Carry && !moved {
+			start := r.task.Config().Sample(99, 0.025)
+			q := mgl64.QuatRotate(start.Yaw, mgl64.Vec3{0, 0, 1})
+			if err := s.SetFreeJointPose(cube, start.Cube, [4]float64{q.W, q.V[0], q.V[1], q.V[2]}); err != nil {
+				t.Fatal(err)
+			}
+			moved = true
+		}
+		last = p
+	}
+	if !moved || !ep.Success || r.expert.Attempts() != 2 {
+		t.Errorf("moved %v, success %v after %d attempts (%v); want success at the second attempt", moved, ep.Success, r.expert.Attempts(), ep.TimeToSuccess)
+	}
+	t.Logf("success after %d attempts in %v", r.expert.Attempts(), ep.TimeToSuccess)
+}
+
+// yaw is the rotation about the vertical of q's x axis.
+func yaw(q mgl64.Quat) float64 {
+	x := q.Rotate(mgl64.Vec3{1, 0, 0})
+	return math.Atan2(x[1], x[0])
+}
+
+// quarterTurn wraps a into [-pi/4, pi/4).
+func quarterTurn(a float64) float64 {
+	return a - math.Pi/2*math.Floor(a/(math.Pi/2)+0.5)
 }
