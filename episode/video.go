@@ -57,6 +57,20 @@ func x264Args(v VideoSpec) []string {
 		"-g", strconv.Itoa(v.GOP), "-bf", "0", "-pix_fmt", "yuv420p", "-threads", "1"}
 }
 
+// timescaleArgs make the mp4 track and movie time scales the same multiple of fps
+// (ffmpeg's default for the track, e.g. 15360 at 30 fps). Both matter: the concat
+// demuxer offsets each appended episode by the previous file's duration, which the
+// mvhd box otherwise holds in milliseconds; 3.5333 s became 3.534 s and every later
+// episode drifted 0.65 ms off its data timestamps (LeRobot's tolerance is 0.1 ms).
+func timescaleArgs(fps int) []string {
+	t := fps
+	for t < 10000 {
+		t *= 2
+	}
+	ts := strconv.Itoa(t)
+	return []string{"-video_track_timescale", ts, "-movie_timescale", ts}
+}
+
 func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, error) {
 	e := &encoder{key: c.Key, w: c.Width, h: c.Height, frameBytes: c.Width * c.Height * 3,
 		stride: downsampleStride(c.Width, c.Height), path: path,
@@ -65,6 +79,7 @@ func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, er
 	args := []string{"-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
 		"-s", fmt.Sprintf("%dx%d", c.Width, c.Height), "-framerate", strconv.Itoa(fps), "-i", "pipe:0", "-an"}
 	args = append(args, x264Args(v)...)
+	args = append(args, timescaleArgs(fps)...)
 	args = append(args, "-f", "mp4", path)
 	e.cmd = exec.Command(FFmpeg, args...)
 	e.cmd.Stderr = &e.stderr
@@ -223,7 +238,7 @@ func (e *encoder) episodeImageStats() *FeatureStats {
 
 // concatVideos writes out as the concatenation of ins (same codec and size), by stream
 // copy, with the index at the front (faststart), and fsyncs it.
-func concatVideos(ctx context.Context, out string, ins []string) error {
+func concatVideos(ctx context.Context, out string, ins []string, fps int) error {
 	var list strings.Builder
 	list.WriteString("ffconcat version 1.0\n")
 	for _, in := range ins {
@@ -238,9 +253,10 @@ func concatVideos(ctx context.Context, out string, ins []string) error {
 		return err
 	}
 	defer os.Remove(listPath)
-	cmd := exec.CommandContext(ctx, FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "concat", "-safe", "0", "-i", listPath, "-map", "0:v", "-c", "copy",
-		"-movflags", "+faststart", "-f", "mp4", out)
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
+		"-f", "concat", "-safe", "0", "-i", listPath, "-map", "0:v", "-c", "copy"}
+	args = append(args, timescaleArgs(fps)...)
+	cmd := exec.CommandContext(ctx, FFmpeg, append(args, "-movflags", "+faststart", "-f", "mp4", out)...)
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -381,7 +381,8 @@ func (ep *EpisodeWriter) End(ctx context.Context) (EpisodeResult, error) {
 		OffGridFrames: ep.off, EncoderCPU: cpu, CloseTime: time.Since(start)}, nil
 }
 
-const mib = 1 << 20
+// mib is a megabyte of the file size limits (a variable so that tests roll files over at KiB).
+var mib = 1 << 20
 
 // commit builds every file the episode changes in staging, writes the journal (the
 // commit point) and applies it.
@@ -532,7 +533,7 @@ func (w *Writer) commit(ctx context.Context, ep *EpisodeWriter) error {
 		if err != nil {
 			return fmt.Errorf("episode: %w", err)
 		}
-		if err := concatVideos(ctx, p, ins); err != nil {
+		if err := concatVideos(ctx, p, ins, fps); err != nil {
 			return err
 		}
 		pre := "videos/" + c.Key + "/"
@@ -658,7 +659,7 @@ func (w *Writer) roomIn(rel string, schema *parquet.Schema, limitMB, rows int) b
 	if nrows == 0 {
 		return false
 	}
-	return size+size/nrows*float64(rows) < float64(limitMB)*mib
+	return size+size/nrows*float64(rows) < float64(limitMB)*float64(mib)
 }
 
 // videoRoom reports whether the staged episode video can be appended to cur: same
@@ -669,7 +670,7 @@ func (w *Writer) videoRoom(cur, staged string) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	if float64(a.Size()+b.Size()) >= float64(w.info.VideoFilesSizeInMB)*mib {
+	if float64(a.Size()+b.Size()) >= float64(w.info.VideoFilesSizeInMB)*float64(mib) {
 		return false
 	}
 	oa, ob := x264Options(cur), x264Options(staged)

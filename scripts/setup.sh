@@ -12,11 +12,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 profile=${1:-test}
 
 # Debian packages, grouped as in SETUP.md.
-pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config python3-prometheus-client)
+pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config python3-prometheus-client
+          python3-av)   # python3-av: episode/ tests decode the videos with PyAV, as LeRobot does
 pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
           python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-diagnostic-msgs
           python3-trajectory-msgs)
-pkgs_bench=(python3-torch python3-onnx python3-opencv python3-av libmujoco-samples bc)
+pkgs_bench=(python3-torch python3-onnx python3-opencv libmujoco-samples bc)
 
 want=("${pkgs_run[@]}" "${pkgs_ros[@]}")
 case "$profile" in
@@ -24,6 +25,9 @@ case "$profile" in
   bench|all) want+=("${pkgs_bench[@]}") ;;
   *) echo "setup.sh: unknown profile '$profile' (want: test, demo, bench, all)" >&2; exit 2 ;;
 esac
+
+# node and npm: the DuckDB check of episode/ (below); Debian's when the machine has none.
+command -v npm >/dev/null || want+=(nodejs npm)
 
 missing=()
 for p in "${want[@]}"; do
@@ -61,3 +65,18 @@ if [ ! -s "$ort_lib" ]; then
   mv "$ort_lib.part" "$ort_lib"
 fi
 ln -sf "$(basename "$ort_lib")" "$ort_dir/libonnxruntime.so"
+
+# DuckDB (npm @duckdb/node-api; its native binary is an npm dependency too): the
+# independent parquet reader episode/ tests check the datasets robotd writes with.
+duck_dir="$here/.cache/duckdb"
+duck_ver=1.5.6-r.1
+if ! grep -qs "\"version\": \"$duck_ver\"" "$duck_dir/node_modules/@duckdb/node-api/package.json"; then
+  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    echo "setup: node and npm not found (Debian packages nodejs npm did not install them): cannot install DuckDB for the episode/ tests" >&2
+    exit 1
+  fi
+  echo "setup: installing DuckDB $duck_ver (npm @duckdb/node-api) into .cache/duckdb"
+  mkdir -p "$duck_dir"
+  [ -f "$duck_dir/package.json" ] || echo '{"name": "robotd-duckdb", "private": true}' > "$duck_dir/package.json"
+  (cd "$duck_dir" && npm install --silent --no-audit --no-fund --registry "${ROBOTD_NPM_REGISTRY:-https://registry.npmjs.org}" "@duckdb/node-api@$duck_ver" >/dev/null)
+fi
