@@ -5,7 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/launch"
@@ -85,8 +89,18 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer func() { stop(); <-done }()
 	}
 	period := time.Duration(float64(time.Second) / ss.RateHz)
-	fmt.Fprintf(stdout, "robotd sim: serving %s on %s (%s, commands on /%s/command, %d camera(s)), %v period\n",
-		scene.Model, ss.StateTopic, ss.Node, ss.Controller, len(ss.Cameras), period)
+	fmt.Fprintf(stdout, "robotd sim: serving %s on %s (%s, commands on /%s/command, %d camera(s)), %v period, master %s\n",
+		scene.Model, ss.StateTopic, ss.Node, ss.Controller, len(ss.Cameras), period, ros.ArmConfig{MasterAddress: ss.Master}.WithDefaults().MasterAddress)
+	// The served robot keeps its rate as a real robot's controller does: the stepping
+	// loop runs on a locked thread at SCHED_FIFO (below robotd run's 80, when permitted),
+	// paced by clock_nanosleep; more Ps than cores so the publishing goroutines get one.
+	// On a loaded machine a Go-timer loop left gaps of 30-400 ms in the joint states.
+	runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if refused := simRealtime(simRTPriority); refused != "" {
+		fmt.Fprintf(stderr, "robotd sim: realtime setup refused (%s); stepping with normal scheduling\n", refused)
+	}
 	next := time.Now()
 	if !ss.Lockstep {
 		// Setup took a while since the epoch: bring simulated time level with the wall
@@ -100,15 +114,10 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	lastReport := next
 	for {
 		next = next.Add(period)
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(d):
-			}
-		} else if ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil
 		}
+		sleepUntilWall(next)
 		if -time.Until(next) > 100*period {
 			next = time.Now() // far behind (machine busy): no burst of catch-up steps
 		}
@@ -126,4 +135,39 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "robotd sim: t=%v, %d commands received, %d rejected\n", arm.Now().Round(time.Millisecond), srv.Received(), srv.Rejected())
 		}
 	}
+}
+
+// simRTPriority is the stepping thread's SCHED_FIFO priority: below robotd run's control
+// loop (80 by default), which must win when both share a machine.
+const simRTPriority = 70
+
+// simRealtime sets up the calling (locked) thread for the stepping loop: timer slack 1 ns
+// and SCHED_FIFO at prio. It returns what was refused ("" when all was granted).
+func simRealtime(prio int) string {
+	var refused []string
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0); err != nil {
+		refused = append(refused, "timer slack: "+err.Error())
+	}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		refused = append(refused, fmt.Sprintf("SCHED_FIFO %d: %v", prio, err))
+	}
+	return strings.Join(refused, "; ")
+}
+
+// sleepUntilWall sleeps until the wall-clock instant t with clock_nanosleep on
+// CLOCK_MONOTONIC (Go's timers overshoot by up to a millisecond here), waking early when
+// a signal interrupts it.
+func sleepUntilWall(t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	var now unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &now) != nil {
+		time.Sleep(d)
+		return
+	}
+	ts := unix.NsecToTimespec(now.Nano() + int64(d))
+	unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
 }

@@ -122,6 +122,33 @@ func (m *Master) Restart(t testing.TB) {
 	t.Fatalf("rostest: restart rosmaster on %s: %v", m.Addr, err)
 }
 
+// WaitPublished waits until some node publishes topic (the master's getPublishedTopics
+// lists it), for tests that start a publisher in another process. It fails the test
+// after timeout.
+func (m *Master) WaitPublished(t testing.TB, topic string, timeout time.Duration) {
+	t.Helper()
+	call := `<?xml version="1.0"?><methodCall><methodName>getPublishedTopics</methodName><params>` +
+		`<param><value><string>/rostest</string></value></param><param><value><string></string></value></param>` +
+		`</params></methodCall>`
+	want := []byte("<string>" + topic + "</string>")
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := client.Post(m.URI, "text/xml", strings.NewReader(call))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(body, want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rostest: nobody publishes %s on %s after %v", topic, m.URI, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

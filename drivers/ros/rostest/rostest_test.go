@@ -3,6 +3,7 @@ package rostest
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartAnswersRosnode(t *testing.T) {
@@ -22,4 +23,15 @@ func TestStartAnswersRosnode(t *testing.T) {
 	if out, err := m.Command("rostopic", "list").CombinedOutput(); err != nil {
 		t.Errorf("rostopic list after Restart: %v: %s", err, out)
 	}
+}
+
+func TestWaitPublished(t *testing.T) {
+	m := Start(t)
+	// A real publisher in another process: rostopic pub latches one message and stays.
+	pub := m.Command("rostopic", "pub", "/rostest/topic", "std_msgs/String", "data: x")
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
+	m.WaitPublished(t, "/rostest/topic", 30*time.Second)
 }
