@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/episode"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/sim/task"
+	"github.com/robotd/robotd/telemetry"
+)
+
+const recordUsage = `robotd record --launch FILE --out DATASET --task TEXT [flags]
+
+Records episodes as a LeRobotDataset v3.0 (docs/episodes.md): the arm's joint state and
+gripper opening (observation.state), the tool target and gripper command in force
+(action, x y z rx ry rz gripper), and every camera of the launch file as an mp4 video
+(observation.images.<camera>), at --fps. The source is the launch file's policy, or with
+--source expert the scripted pick-and-place expert (launch/pickplace.yaml). On the
+pick-and-place scene each episode starts from a seeded cube pose (seed + episode number),
+ends when the task succeeds or times out, and carries next.reward/next.done/next.success.
+
+An existing dataset at --out is appended to (same fps and features); a crashed recording
+left in it is completed or discarded first. An episode that does not finish (Ctrl-C, a
+fault) is discarded; the episodes before it stay.
+`
+
+func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("record", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), recordUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	path := fs.String("launch", "launch/pickplace.yaml", "launch file")
+	out := fs.String("out", "", "dataset directory (created, or appended to)")
+	taskText := fs.String("task", "", "the task's instruction, stored in meta/tasks.parquet (required)")
+	episodes := fs.Int("episodes", 1, "episodes to record")
+	source := fs.String("source", "policy", "what drives the arm: policy (the launch file's) or expert (the scripted pick-and-place expert)")
+	seed := fs.Int64("seed", 0, "episode i starts from the cube pose of seed+i (pick-and-place scene)")
+	fps := fs.Int("fps", 30, "dataset frame rate")
+	episodeTime := fs.Duration("episode-time", 0, "end each episode after this long (0: the task's end; required for other scenes)")
+	robotType := fs.String("robot-type", "panda", "info.json robot_type")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *out == "":
+		return errors.New("record: --out DATASET is required")
+	case *taskText == "":
+		return errors.New("record: --task is required (the instruction stored with every episode)")
+	case *episodes < 1:
+		return fmt.Errorf("record: --episodes %d: want at least 1", *episodes)
+	case *source != "policy" && *source != "expert":
+		return fmt.Errorf("record: --source %q: want policy or expert", *source)
+	case *fps < 1 || *fps > 1000:
+		return fmt.Errorf("record: --fps %d: want 1..1000", *fps)
+	}
+	f, err := launch.Load(*path)
+	if err != nil {
+		return err
+	}
+	f.Duration = *episodeTime
+	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, slog.LevelWarn)
+	if err != nil {
+		return err
+	}
+	w, err := wire(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+
+	var eps *taskEpisodes
+	if w.simArm != nil && filepath.Base(w.simArm.Scene().Model) == task.ModelFile {
+		if eps, err = newTaskEpisodes(w, *source == "expert", *seed); err != nil {
+			return err
+		}
+	} else if *source == "expert" {
+		return fmt.Errorf("record: --source expert needs the pick-and-place scene (arm.model sim/models/%s, as in launch/pickplace.yaml)", task.ModelFile)
+	} else if *episodeTime <= 0 {
+		return errors.New("record: --episode-time is required outside the pick-and-place scene (nothing else ends an episode)")
+	}
+	if w.ports.Policy == nil && w.ports.Source == nil {
+		return fmt.Errorf("record: %s has no policy section: nothing would move the arm (add a policy, or --source expert on the pick-and-place scene)", f.Path())
+	}
+
+	// The dataset: its features follow the arm and the launch file's cameras.
+	sizes := make([][2]int, len(w.cams))
+	for i, c := range w.cams {
+		for _, lc := range f.Cameras {
+			if lc.Name == c.Name() {
+				sizes[i] = [2]int{lc.Width, lc.Height}
+			}
+		}
+	}
+	spec := recordSpec(*robotType, *fps, w.ports.Robot.JointNames(), w.cams, sizes, eps != nil)
+	ds, err := openDataset(*out, spec)
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	for _, r := range ds.Recovered() {
+		fmt.Fprintf(stderr, "record: %s: %s\n", *out, r)
+	}
+
+	var signal_ func() task.Signal
+	if eps != nil {
+		signal_ = func() task.Signal { return eps.sig }
+	}
+	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, signal_, w.ports.Robot.DoF())
+	w.ports.Recorder = rec
+	cfg := daemonConfig(f, w, log, telemetry.NewRegistry())
+	d, err := daemon.New(cfg, w.ports)
+	if err != nil {
+		return err
+	}
+
+	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
+	var interrupted atomic.Int32
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				n := interrupted.Add(1)
+				d.Stop("signal "+s.String(), n > 1)
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+	for _, l := range w.readers {
+		go func() { _ = l.Run(runCtx) }()
+	}
+	for _, fn := range w.background {
+		go fn(runCtx)
+	}
+
+	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", *episodes, *taskText, *out, *fps, len(w.cams), *source)
+	start := time.Now()
+	var recorded, succeeded int
+	var closeMax time.Duration
+	for i := 0; i < *episodes && interrupted.Load() == 0; i++ {
+		if eps != nil {
+			if err := eps.reset(i); err != nil {
+				return err
+			}
+		}
+		ep, err := ds.BeginEpisode(*taskText)
+		if err != nil {
+			return err
+		}
+		rec.begin(ep)
+		stopProgress := showProgress(stderr, ds, i, *episodes)
+		runErr := d.Run(ctx)
+		stopProgress()
+		success := eps != nil && eps.ep != nil && eps.ep.Success
+		recErr := rec.finish(success)
+		complete := runErr == nil && recErr == nil && interrupted.Load() == 0 && (eps == nil || eps.sig.Done)
+		if !complete {
+			ep.Discard()
+			why := "interrupted"
+			switch {
+			case runErr != nil:
+				why = runErr.Error()
+			case recErr != nil:
+				why = recErr.Error()
+			}
+			fmt.Fprintf(stderr, "\nrecord: episode %d discarded (%s); the %d episode(s) before it are kept\n", ep.Index(), why, recorded)
+			var fault *daemon.Fault
+			if errors.As(runErr, &fault) {
+				return exitError{code: exitFault, err: runErr}
+			}
+			if runErr != nil {
+				return runErr
+			}
+			if recErr != nil {
+				return recErr
+			}
+			break
+		}
+		res, err := ep.End(context.Background()) // a late Ctrl-C must not lose a finished episode
+		if err != nil {
+			return fmt.Errorf("record: episode %d: %w", ep.Index(), err)
+		}
+		recorded++
+		closeMax = max(closeMax, res.CloseTime)
+		line := fmt.Sprintf("episode %d: %d frames (%.1f s)", res.Index, res.Length, float64(res.Length)/float64(*fps))
+		if eps != nil {
+			if eps.ep.Success {
+				succeeded++
+				line += fmt.Sprintf(", success after %.1f s", eps.ep.TimeToSuccess.Seconds())
+			} else {
+				line += fmt.Sprintf(", failed (max lift %.0f mm, place error %.0f mm)", eps.ep.MaxLift*1e3, eps.ep.PlaceError*1e3)
+			}
+		}
+		line += fmt.Sprintf(", %d dropped images, closed in %v", res.DroppedFrames, res.CloseTime.Round(time.Millisecond))
+		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+			fmt.Fprintf(stderr, "\r\033[K")
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	p := ds.Progress()
+	fmt.Fprintf(stdout, "recorded %d episode(s) in %v", recorded, time.Since(start).Round(time.Second))
+	if eps != nil {
+		fmt.Fprintf(stdout, ", %d succeeded", succeeded)
+	}
+	fmt.Fprintf(stdout, "; dataset: %d episodes, %d frames; dropped images %d, off-grid frames %d; encoder CPU %v; slowest close %v\n",
+		p.Episodes, p.Frames, p.DroppedFrames, p.OffGridFrames, p.EncoderCPU.Round(time.Millisecond), closeMax.Round(time.Millisecond))
+	if interrupted.Load() > 0 {
+		return exitError{code: 130, err: errors.New("record: interrupted")}
+	}
+	return nil
+}
+
+// openDataset creates the dataset, or appends to the one already at dir.
+func openDataset(dir string, spec episode.Spec) (*episode.Writer, error) {
+	if _, err := os.Stat(filepath.Join(dir, "meta", "info.json")); err == nil {
+		return episode.OpenAppend(dir, spec)
+	}
+	return episode.Create(dir, spec)
+}
+
+// showProgress prints the open episode's progress on stderr once a second until
+// stopped, when stderr is a terminal.
+func showProgress(w io.Writer, ds *episode.Writer, i, n int) (stop func()) {
+	if f, ok := w.(*os.File); !ok || !isTerminal(f) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p := ds.Progress()
+				fmt.Fprintf(w, "\r\033[Kepisode %d/%d: %d frames, %.1f fps, %d dropped images", i+1, n, p.EpisodeFrames, p.FPS, p.DroppedFrames)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/robotd/robotd/episode"
+)
+
+// robotd record with the scripted expert writes a dataset that reads back: episodes with
+// the expected features, frame counts that match the runs, successful last frames. Then a
+// recorder SIGKILLed in the middle of an episode leaves the earlier episodes intact, and
+// the next robotd record on the same directory discards the partial episode and appends.
+func TestRecordExpertAndKill(t *testing.T) {
+	bin := robotdBinary(t)
+	dir := filepath.Join(t.TempDir(), "pickplace")
+	record := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"record", "--launch", "../../launch/pickplace.yaml", "--out", dir,
+			"--task", "put the cube in the zone", "--source", "expert"}, args...)...)
+		return cmd
+	}
+	out, err := record("--episodes", "1", "--seed", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("record: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	if !strings.Contains(string(out), "1 succeeded") {
+		t.Fatalf("the expert's episode did not succeed:\n%s", out)
+	}
+	first := readDataset(t, dir, 1)
+	ep0, err := first.Episode(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(ep0.Timestamp)
+	if n < 100 || len(ep0.State[0]) != 8 || len(ep0.Action[0]) != 7 {
+		t.Fatalf("episode 0: %d frames, state %d, action %d values; want > 100, 8 (7 joints + gripper), 7 (x y z rx ry rz gripper)", n, len(ep0.State[0]), len(ep0.Action[0]))
+	}
+	for i, ts := range ep0.Timestamp {
+		if math.Abs(float64(ts)-float64(i)/30) > 1e-4 {
+			t.Fatalf("frame %d timestamp %v, want %v", i, ts, float64(i)/30)
+		}
+	}
+	if done, succ := ep0.Vectors[episode.KeyDone], ep0.Vectors[episode.KeySuccess]; done[n-1][0] != 1 || succ[n-1][0] != 1 || done[0][0] != 0 {
+		t.Fatalf("next.done first/last %v/%v, next.success last %v: want 0/1, 1", done[0], done[n-1], succ[n-1])
+	}
+	// The gripper closes on the cube during the episode and the action says so first.
+	var minCmd, minWidth float32 = 1, 1
+	for i := range ep0.Action {
+		minCmd, minWidth = min(minCmd, ep0.Action[i][6]), min(minWidth, ep0.State[i][7])
+	}
+	// (The measured opening is the fingers' joint travel: about 3.6 cm on the 5 cm cube.)
+	if minCmd > 0.01 || minWidth > 0.05 || minWidth < 0.02 {
+		t.Fatalf("gripper command min %.3f, opening min %.3f: want closed (< 0.01) and held open by the cube (0.02..0.05)", minCmd, minWidth)
+	}
+	before := snapshot(t, dir)
+
+	// SIGKILL in the middle of the next episode.
+	cmd := record("--episodes", "3", "--seed", "4")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // well inside the first episode of this run (~2 s of wall per 9 s episode)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	t.Logf("killed recorder's output:\n%s", buf.String())
+	killedDuring := strings.Count(buf.String(), "frames (")
+	ds := readDataset(t, dir, 1+killedDuring)
+	got, err := ds.Episode(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Timestamp) != n || got.State[n-1][0] != ep0.State[n-1][0] || got.Action[n/2][2] != ep0.Action[n/2][2] {
+		t.Fatal("episode 0 changed after the recorder was killed")
+	}
+	if killedDuring == 0 {
+		for rel, data := range before {
+			if now, err := os.ReadFile(filepath.Join(dir, rel)); err != nil || !bytes.Equal(now, data) {
+				t.Fatalf("%s changed by a recorder killed before it committed anything", rel)
+			}
+		}
+	}
+
+	// The next run finds the remains, discards them, and appends.
+	out, err = record("--episodes", "1", "--seed", "5").CombinedOutput()
+	if err != nil {
+		t.Fatalf("record after the kill: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	readDataset(t, dir, 2+killedDuring)
+}
+
+// readDataset opens a dataset and checks its episode count and the LeRobot layout.
+func readDataset(t *testing.T, dir string, episodes int) *episode.Dataset {
+	t.Helper()
+	ds, err := episode.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Episodes) != episodes || ds.Info.FPS != 30 || ds.Info.CodebaseVersion != episode.CodebaseVersion {
+		t.Fatalf("%d episodes at %d fps, version %s: want %d at 30, %s", len(ds.Episodes), ds.Info.FPS, ds.Info.CodebaseVersion, episodes, episode.CodebaseVersion)
+	}
+	for _, key := range []string{"observation.images.scene", "observation.images.wrist", episode.KeyState, episode.KeyAction, episode.KeyReward, episode.KeySuccess} {
+		if _, ok := ds.Info.Feature(key); !ok {
+			t.Fatalf("info.json lacks %s", key)
+		}
+	}
+	return ds
+}
+
+// snapshot reads every file of the dataset (outside robotd's own working folder).
+func snapshot(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if strings.HasPrefix(rel, ".robotd") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		files[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
