@@ -2,6 +2,7 @@ package episode
 
 import (
 	"context"
+	"math"
 	"math/rand"
 	"path/filepath"
 	"testing"
@@ -55,34 +56,80 @@ func synthFrame(s Spec, e, k int, rng *rand.Rand) *Frame {
 	return f
 }
 
-// recordEpisodes adds episodes of the given lengths to w; it returns the frames added.
-func recordEpisodes(t testing.TB, w *Writer, seed int64, lengths ...int) [][]*Frame {
-	t.Helper()
+// expectedFrames generates the frames recordEpisodes adds, episodes first, first+1...
+func expectedFrames(s Spec, seed int64, first int, lengths ...int) [][]*Frame {
 	rng := rand.New(rand.NewSource(seed))
 	var all [][]*Frame
-	for _, n := range lengths {
-		task := "pick the cube"
-		if len(all)%2 == 1 {
-			task = "place the cube"
-		}
-		ep, err := w.BeginEpisode(task)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, n := range lengths {
 		var frames []*Frame
 		for k := 0; k < n; k++ {
-			f := synthFrame(w.spec, ep.Index(), k, rng)
-			if err := ep.AddFrame(f); err != nil {
-				t.Fatal(err)
-			}
-			frames = append(frames, f)
-		}
-		if _, err := ep.End(context.Background()); err != nil {
-			t.Fatal(err)
+			frames = append(frames, synthFrame(s, first+i, k, rng))
 		}
 		all = append(all, frames)
 	}
 	return all
+}
+
+func taskOf(i int) string {
+	if i%2 == 1 {
+		return "place the cube"
+	}
+	return "pick the cube"
+}
+
+// recordEpisodes adds episodes of the given lengths to w; it returns the frames added.
+func recordEpisodes(t testing.TB, w *Writer, seed int64, lengths ...int) [][]*Frame {
+	t.Helper()
+	all := expectedFrames(w.spec, seed, w.info.TotalEpisodes, lengths...)
+	for _, frames := range all {
+		ep, err := w.BeginEpisode(taskOf(w.info.TotalEpisodes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range frames {
+			if err := ep.AddFrame(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ep.End(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return all
+}
+
+// checkEpisodes reads episodes back and compares them bit for bit with the frames
+// recorded (state, action, reward), and the video frame counts.
+func checkEpisodes(t testing.TB, dir string, first int, want [][]*Frame) {
+	t.Helper()
+	ds, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, frames := range want {
+		d, err := ds.Episode(first + i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.State) != len(frames) || ds.Tasks[d.TaskIndex[0]] != taskOf(first+i) {
+			t.Fatalf("episode %d: %d rows, task %q; want %d, %q", first+i, len(d.State), ds.Tasks[d.TaskIndex[0]], len(frames), taskOf(first+i))
+		}
+		for k, f := range frames {
+			for j := range f.State {
+				if math.Float32bits(d.State[k][j]) != math.Float32bits(f.State[j]) {
+					t.Fatalf("episode %d frame %d: state[%d] %v, want %v", first+i, k, j, d.State[k][j], f.State[j])
+				}
+			}
+			for j := range f.Action {
+				if math.Float32bits(d.Action[k][j]) != math.Float32bits(f.Action[j]) {
+					t.Fatalf("episode %d frame %d: action[%d] %v, want %v", first+i, k, j, d.Action[k][j], f.Action[j])
+				}
+			}
+			if r := d.Vectors[KeyReward]; r != nil && r[k][0] != f.Reward {
+				t.Fatalf("episode %d frame %d: reward %v, want %v", first+i, k, r[k][0], f.Reward)
+			}
+		}
+	}
 }
 
 func newDataset(t testing.TB, lengths ...int) (string, [][]*Frame) {

@@ -24,7 +24,11 @@ const (
 type journal struct {
 	Episode int         `json:"episode_index"`
 	Moves   [][2]string `json:"moves"` // [staged, final], relative to the dataset root
+	Stage   string      `json:"stage"` // the episode's staging directory, removed once applied
 }
+
+// testHookAfterMove, when set by a test, runs after each rename of a commit.
+var testHookAfterMove func(i int)
 
 func writeJournal(dir string, j *journal) error {
 	b, err := json.MarshalIndent(j, "", " ")
@@ -38,7 +42,7 @@ func writeJournal(dir string, j *journal) error {
 // the directories, then removes the journal.
 func applyJournal(dir string, j *journal) error {
 	dirs := map[string]bool{}
-	for _, m := range j.Moves {
+	for i, m := range j.Moves {
 		from, to := filepath.Join(dir, m[0]), filepath.Join(dir, m[1])
 		if _, err := os.Stat(from); errors.Is(err, os.ErrNotExist) {
 			if _, err := os.Stat(to); err == nil {
@@ -54,10 +58,18 @@ func applyJournal(dir string, j *journal) error {
 		}
 		dirs[filepath.Dir(to)] = true
 		dirs[filepath.Dir(filepath.Dir(to))] = true
+		if testHookAfterMove != nil {
+			testHookAfterMove(i)
+		}
 	}
 	for _, d := range sortedKeys(dirs) {
 		if err := syncDir(d); err != nil {
 			return fmt.Errorf("episode: sync %s: %w", d, err)
+		}
+	}
+	if j.Stage != "" {
+		if err := os.RemoveAll(filepath.Join(dir, j.Stage)); err != nil {
+			return fmt.Errorf("episode: %w", err)
 		}
 	}
 	if err := os.Remove(filepath.Join(dir, journalPath)); err != nil {

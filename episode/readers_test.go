@@ -25,15 +25,15 @@ type duckReport struct {
 		Columns [][2]string `json:"columns"`
 	} `json:"files"`
 	Data []struct {
-		Path        string  `json:"path"`
-		Episode     int64   `json:"episode_index,string"`
-		N           int64   `json:"n,string"`
-		Lo          int64   `json:"lo,string"`
-		Hi          int64   `json:"hi,string"`
-		F0          int64   `json:"f0,string"`
-		F1          int64   `json:"f1,string"`
+		Path        string      `json:"path"`
+		Episode     int64       `json:"episode_index,string"`
+		N           int64       `json:"n,string"`
+		Lo          int64       `json:"lo,string"`
+		Hi          int64       `json:"hi,string"`
+		F0          int64       `json:"f0,string"`
+		F1          int64       `json:"f1,string"`
 		StateValues json.Number `json:"state_values"`
-		TsErr       float64 `json:"ts_err"`
+		TsErr       float64     `json:"ts_err"`
 	} `json:"data"`
 	Episodes []map[string]any `json:"episodes"`
 	Tasks    []map[string]any `json:"tasks"`

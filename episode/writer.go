@@ -68,8 +68,9 @@ type Writer struct {
 	lock      *os.File
 	recovered []string
 
-	mu  sync.Mutex
-	cur *EpisodeWriter
+	mu     sync.Mutex
+	cur    *EpisodeWriter
+	broken error // a commit could not be applied: reopen
 
 	episodes, recorded atomic.Int64
 	frames             atomic.Int64
@@ -148,6 +149,14 @@ func OpenAppend(dir string, spec Spec) (*Writer, error) {
 	w.spec, w.info, w.stats, w.tasks = spec, ds.Info, ds.Stats, ds.Tasks
 	if n := len(ds.Episodes); n > 0 {
 		w.last = &ds.Episodes[n-1]
+		// The files the next episode may extend must be readable.
+		for _, rel := range []string{ds.DataPath(*w.last), episodesPath(w.last.MetaChunk, w.last.MetaFile)} {
+			_, closeFn, err := openParquet(filepath.Join(dir, rel))
+			if err != nil {
+				return fail(fmt.Errorf("episode: %w", err))
+			}
+			closeFn()
+		}
 	}
 	w.episodes.Store(int64(ds.Info.TotalEpisodes))
 	w.frames.Store(int64(ds.Info.TotalFrames))
@@ -259,6 +268,9 @@ func (w *Writer) BeginEpisode(task string) (*EpisodeWriter, error) {
 	if w.cur != nil {
 		return nil, fmt.Errorf("episode: episode %d still open", w.cur.index)
 	}
+	if w.broken != nil {
+		return nil, fmt.Errorf("episode: writer stopped after a failed commit (reopen with OpenAppend): %w", w.broken)
+	}
 	idx := w.info.TotalEpisodes
 	stage := filepath.Join(w.dir, stagingDir, fmt.Sprintf("episode-%06d", idx))
 	if err := os.MkdirAll(stage, 0o755); err != nil {
@@ -368,7 +380,15 @@ func (ep *EpisodeWriter) End(ctx context.Context) (EpisodeResult, error) {
 		}
 		cpu += e.cpu
 	}
-	err := ep.w.commit(ctx, ep)
+	committed, err := ep.w.commit(ctx, ep)
+	if err != nil && committed {
+		// Past the commit point: the staged files are the journal's; keep them.
+		ep.ended = true
+		ep.w.mu.Lock()
+		ep.w.cur, ep.w.broken = nil, err
+		ep.w.mu.Unlock()
+		return EpisodeResult{}, fmt.Errorf("%w (episode %d is committed; OpenAppend finishes applying it)", err, ep.index)
+	}
 	if err != nil {
 		ep.Discard()
 		return EpisodeResult{}, err
@@ -386,7 +406,12 @@ var mib = 1 << 20
 
 // commit builds every file the episode changes in staging, writes the journal (the
 // commit point) and applies it.
-func (w *Writer) commit(ctx context.Context, ep *EpisodeWriter) error {
+func (w *Writer) commit(ctx context.Context, ep *EpisodeWriter) (committed bool, err error) {
+	err = w.stageAndCommit(ctx, ep, &committed)
+	return committed, err
+}
+
+func (w *Writer) stageAndCommit(ctx context.Context, ep *EpisodeWriter, committed *bool) error {
 	n, fps := ep.n, w.info.FPS
 	out := filepath.Join(ep.stage, "out")
 	var moves [][2]string
@@ -619,15 +644,14 @@ func (w *Writer) commit(ctx context.Context, ep *EpisodeWriter) error {
 	}
 
 	// Commit point, then apply.
-	j := &journal{Episode: ep.index, Moves: moves}
+	j := &journal{Episode: ep.index, Moves: moves, Stage: mustRel(w.dir, ep.stage)}
 	if err := writeJournal(w.dir, j); err != nil {
 		return fmt.Errorf("episode: journal: %w", err)
 	}
+	*committed = true
 	if err := applyJournal(w.dir, j); err != nil {
 		return err // the next OpenAppend redoes it
 	}
-	os.RemoveAll(ep.stage)
-	syncDir(filepath.Join(w.dir, stagingDir))
 
 	m := EpisodeMeta{Index: ep.index, Tasks: []string{ep.task}, Length: n, DataChunk: dChunk, DataFile: dFile,
 		From: from, To: from + int64(n), MetaChunk: mChunk, MetaFile: mFile, Videos: map[string]VideoRef{}}
@@ -745,4 +769,3 @@ func mustRel(base, p string) string {
 	}
 	return r
 }
-
