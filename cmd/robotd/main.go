@@ -7,6 +7,8 @@
 //	    the MuJoCo scene served over ROS1 as a ros_control robot would serve it.
 //	robotd record --launch FILE --out DATASET --task TEXT [--episodes N] [--source policy|expert]
 //	    record episodes as a LeRobotDataset v3.0 (docs/episodes.md).
+//	robotd replay DATASET --episode N [--launch FILE] [--plot FILE.png]
+//	    send a recorded episode's actions to the arm; report tracking against the recording.
 //	robotd demo [--out DIR] [--model FILE] [--video=false]
 //	    the arm in lockstep simulation reaching a sequence of Cartesian targets under
 //	    Cartesian impedance control; writes a plot, a video, a CSV trace and a summary.
@@ -45,6 +47,7 @@ commands:
             control -> arm, from a launch file (default launch/sim.yaml)
   sim       serve the MuJoCo scene over ROS as a ros_control robot (launch sim_server)
   record    record episodes (policy or scripted expert) as a LeRobotDataset v3.0
+  replay    send a recorded episode's actions to the arm and report tracking
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
   calib     calibrate cameras from chessboard images (intrinsics, handeye)
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = simCmd(ctx, args[1:], stdout, stderr)
 	case "record":
 		err = recordCmd(ctx, args[1:], stdout, stderr)
+	case "replay":
+		err = replayCmd(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
 	case "calib":

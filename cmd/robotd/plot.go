@@ -91,3 +91,57 @@ func plotDemo(path string, res *demoResult) error {
 	}
 	return f.Close()
 }
+
+// panel is one plot of a stacked figure: named lines against the same x axis.
+type panel struct {
+	Title, XLabel, YLabel string
+	Lines                 []series
+}
+
+// series is one line; Dashed draws it as a reference (a target, a recording).
+type series struct {
+	Name   string
+	XY     plotter.XYs
+	Dashed bool
+}
+
+// plotPanels writes panels stacked vertically into a PNG.
+func plotPanels(path string, panels []panel) error {
+	palette := []color.RGBA{{R: 31, G: 119, B: 180, A: 255}, {R: 255, G: 127, B: 14, A: 255}, {R: 44, G: 160, B: 44, A: 255}, {R: 214, G: 39, B: 40, A: 255}}
+	var plots [][]*plot.Plot
+	for _, pn := range panels {
+		p := plot.New()
+		p.Title.Text, p.X.Label.Text, p.Y.Label.Text = pn.Title, pn.XLabel, pn.YLabel
+		p.Add(plotter.NewGrid())
+		for i, s := range pn.Lines {
+			l, err := plotter.NewLine(s.XY)
+			if err != nil {
+				return fmt.Errorf("plot %s: %s: %w", pn.Title, s.Name, err)
+			}
+			l.Color, l.Width = palette[i%len(palette)], vg.Points(1.5)
+			if s.Dashed {
+				l.Dashes, l.Width = []vg.Length{vg.Points(4), vg.Points(3)}, vg.Points(1)
+			}
+			p.Add(l)
+			p.Legend.Add(s.Name, l)
+		}
+		p.Legend.Top = true
+		plots = append(plots, []*plot.Plot{p})
+	}
+	img := vgimg.New(8*vg.Inch, vg.Length(2.6*float64(len(panels)))*vg.Inch)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadX: vg.Millimeter, PadY: 2 * vg.Millimeter,
+		PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: 2 * vg.Millimeter}
+	canvases := plot.Align(plots, tiles, draw.New(img))
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,6 +101,31 @@ func TestRecordExpertAndKill(t *testing.T) {
 	}
 	t.Logf("%s", out)
 	readDataset(t, dir, 2+killedDuring)
+
+	// Replay episode 0 on the simulated arm: it tracks the recorded states.
+	png := filepath.Join(t.TempDir(), "replay.png")
+	out, err = exec.Command(bin, "replay", dir, "--episode", "0", "--launch", "../../launch/pickplace.yaml", "--plot", png).CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	m := regexp.MustCompile(`tracked (\d+) frames: .* tool position error RMS ([0-9.]+) mm, max ([0-9.]+) mm`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no tracking report in:\n%s", out)
+	}
+	frames, _ := strconv.Atoi(m[1])
+	rms, _ := strconv.ParseFloat(m[2], 64)
+	worst, _ := strconv.ParseFloat(m[3], 64)
+	if frames != n || rms > 10 || worst > 25 {
+		t.Fatalf("replay tracked %d of %d frames, tool error RMS %.2f mm, max %.2f mm: want all, < 10 mm, < 25 mm", frames, n, rms, worst)
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() < 1000 {
+		t.Fatalf("no replay plot: %v", err)
+	}
+	out, err = exec.Command(bin, "replay", dir, "--episode", "99", "--launch", "../../launch/pickplace.yaml").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "episode 99 out of range") {
+		t.Fatalf("replay of a missing episode: %v\n%s", err, out)
+	}
 }
 
 // readDataset opens a dataset and checks its episode count and the LeRobot layout.

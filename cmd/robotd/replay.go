@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/go-gl/mathgl/mgl64"
+	"gonum.org/v1/plot/plotter"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/episode"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/telemetry"
+)
+
+const replayUsage = `robotd replay DATASET --episode N [--launch FILE] [flags]
+
+Sends a recorded episode's actions to the arm of the launch file at the dataset's fps and
+reports how closely the arm tracks the recorded states. Actions in robotd's layout (x y z
+rx ry rz [gripper]) are Cartesian targets; joint-position actions (one per joint [+
+gripper]) become the tool pose they reach. The arm first goes to the episode's initial
+joint configuration (in the embedded simulator it is put there). The safety layer vets
+every recorded action as it vets a policy's.
+`
+
+func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), replayUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	path := fs.String("launch", "launch/pickplace.yaml", "launch file (its policy section is ignored)")
+	index := fs.Int("episode", 0, "episode index")
+	plotPath := fs.String("plot", "", "write a PNG of the recorded and replayed tool position")
+	var dir string
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		dir, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if dir == "" && fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	}
+	if dir == "" {
+		return errors.New("replay: a DATASET directory is required (robotd replay DATASET --episode N)")
+	}
+	ds, err := episode.Open(dir)
+	if err != nil {
+		return err
+	}
+	data, err := ds.Episode(*index)
+	if err != nil {
+		return err
+	}
+	f, err := launch.Load(*path)
+	if err != nil {
+		return err
+	}
+	f.Policy, f.Duration = nil, 0
+	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, slog.LevelWarn)
+	if err != nil {
+		return err
+	}
+	w, err := wire(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	src, err := newReplaySource(ds, data, w.ports.Robot)
+	if err != nil {
+		return err
+	}
+	w.ports.Source = src
+	w.home = src.start
+	if w.simArm != nil {
+		if err := w.simArm.SetJointPositions(src.start); err != nil {
+			return err
+		}
+		if g, ok := drivers.GripperOf(w.simArm); ok && src.gripper >= 0 && len(data.State[0]) > len(src.start) {
+			g.SetGripperWidth(float64(data.State[0][len(src.start)]))
+		}
+	}
+	tr := &tracker{period: time.Second / time.Duration(ds.Info.FPS), robot: w.ports.Robot, kin: w.ports.Robot.NewKinematics(), data: data}
+	w.ports.Recorder = tr
+	d, err := daemon.New(daemonConfig(f, w, log, telemetry.NewRegistry()), w.ports)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, l := range w.readers {
+		go func() { _ = l.Run(runCtx) }()
+	}
+	for _, fn := range w.background {
+		go fn(runCtx)
+	}
+	fmt.Fprintf(stdout, "replaying episode %d of %s (%d frames at %d fps, %s actions) on %s\n",
+		*index, dir, len(data.Action), ds.Info.FPS, src.layout, f.Path())
+	runErr := d.Run(ctx)
+	r := tr.report()
+	fmt.Fprintf(stdout, "tracked %d frames: joint error RMS %.4f rad, max %.4f rad; tool position error RMS %.2f mm, max %.2f mm; targets clamped %d\n",
+		r.frames, r.jointRMS, r.jointMax, r.toolRMS*1e3, r.toolMax*1e3, d.Summary().Safety["targets_clamped"])
+	if *plotPath != "" {
+		if err := plotReplay(*plotPath, tr); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "plot: %s\n", *plotPath)
+	}
+	if runErr != nil {
+		var fault *daemon.Fault
+		if errors.As(runErr, &fault) {
+			return exitError{code: exitFault, err: runErr}
+		}
+		return runErr
+	}
+	return nil
+}
+
+// replaySource plays recorded actions back as a daemon.Source: positions interpolated
+// linearly between frames, orientations by slerp, the gripper held per frame.
+type replaySource struct {
+	layout  string // "ee_pose" or "joint_position"
+	fps     float64
+	poses   []control.Pose
+	grip    []float64 // per frame; nil without a gripper action
+	gripper int       // index of the gripper in the action, -1: none
+	start   []float64 // the episode's initial joint configuration
+	t0      time.Duration
+	begun   bool
+}
+
+func newReplaySource(ds *episode.Dataset, data *episode.EpisodeData, robot *control.Robot) (*replaySource, error) {
+	dof := robot.DoF()
+	if len(data.Action) == 0 {
+		return nil, fmt.Errorf("replay: episode %d has no frames", data.Meta.Index)
+	}
+	feat, _ := ds.Info.Feature(episode.KeyAction)
+	names := feat.Names
+	s := &replaySource{fps: float64(ds.Info.FPS), gripper: -1}
+	switch {
+	case slices.Equal(names, actionNames) || slices.Equal(names, actionNames[:6]):
+		s.layout = "ee_pose"
+		if len(names) == 7 {
+			s.gripper = 6
+		}
+	case len(names) == dof || len(names) == dof+1:
+		s.layout = "joint_position"
+		if len(names) == dof+1 {
+			s.gripper = dof
+		}
+	default:
+		return nil, fmt.Errorf("replay: %s: action has %d values %q: want robotd's ee_pose layout %q [+ gripper] or %d joint positions [+ gripper] for this arm",
+			ds.Dir, len(names), names, actionNames[:6], dof)
+	}
+	if len(data.State) == 0 || len(data.State[0]) < dof {
+		return nil, fmt.Errorf("replay: %s: observation.state has %d values: want the arm's %d joint positions first", ds.Dir, len(data.State[0]), dof)
+	}
+	s.start = make([]float64, dof)
+	for i := range s.start {
+		s.start[i] = float64(data.State[0][i])
+	}
+	kin := robot.NewKinematics()
+	q := make([]float64, dof)
+	for k, a := range data.Action {
+		var p control.Pose
+		if s.layout == "ee_pose" {
+			p = daemon.ValuesPose(a)
+		} else {
+			for i := range q {
+				q[i] = float64(a[i])
+			}
+			robot.Forward(kin, q)
+			p = kin.Pose()
+		}
+		if !p.IsFinite() {
+			return nil, fmt.Errorf("replay: %s: episode %d frame %d: action %v is not finite", ds.Dir, data.Meta.Index, k, a)
+		}
+		s.poses = append(s.poses, p)
+		if s.gripper >= 0 {
+			s.grip = append(s.grip, float64(a[s.gripper]))
+		}
+	}
+	return s, nil
+}
+
+// Act is daemon.Source's.
+func (s *replaySource) Act(now time.Duration, _ *drivers.State, _ control.Pose) (control.Pose, float64, bool) {
+	if !s.begun {
+		s.t0, s.begun = now, true
+	}
+	x := (now - s.t0).Seconds() * s.fps
+	k := min(int(x), len(s.poses)-1)
+	done := k >= len(s.poses)-1
+	p := s.poses[k]
+	if !done {
+		u := x - float64(k)
+		a, b := s.poses[k], s.poses[k+1]
+		p = control.Pose{Pos: a.Pos.Add(b.Pos.Sub(a.Pos).Mul(u)), Rot: mgl64.QuatSlerp(a.Rot, b.Rot, u)}
+	}
+	g := math.NaN()
+	if s.grip != nil {
+		g = s.grip[k]
+	}
+	return p, g, done
+}
+
+// tracker is a daemon.Recorder comparing the arm's state at each frame time with the
+// recorded one.
+type tracker struct {
+	period time.Duration
+	robot  *control.Robot
+	kin    *control.Kinematics
+	data   *episode.EpisodeData
+	q      []float64
+
+	jointSq, toolSq   float64
+	jointMax, toolMax float64
+	n                 int
+	rec, got          []mgl64.Vec3 // recorded and replayed tool positions, per frame
+}
+
+func (t *tracker) Period() time.Duration { return t.period }
+
+func (t *tracker) Record(s *daemon.Sample) bool {
+	k := t.n
+	if k >= len(t.data.State) {
+		return true
+	}
+	t.q = t.q[:0]
+	for i, q := range s.Q {
+		e := q - float64(t.data.State[k][i])
+		t.jointSq += e * e
+		t.jointMax = max(t.jointMax, math.Abs(e))
+		t.q = append(t.q, float64(t.data.State[k][i]))
+	}
+	t.robot.Forward(t.kin, t.q)
+	e := s.Tool.Pos.Sub(t.kin.Pos).Len()
+	t.toolSq += e * e
+	t.toolMax = max(t.toolMax, e)
+	t.rec, t.got = append(t.rec, t.kin.Pos), append(t.got, s.Tool.Pos)
+	t.n++
+	return true
+}
+
+type trackReport struct {
+	frames                               int
+	jointRMS, jointMax, toolRMS, toolMax float64
+}
+
+func (t *tracker) report() trackReport {
+	if t.n == 0 {
+		return trackReport{}
+	}
+	dof := float64(t.robot.DoF())
+	return trackReport{frames: t.n, jointRMS: math.Sqrt(t.jointSq / (float64(t.n) * dof)), jointMax: t.jointMax,
+		toolRMS: math.Sqrt(t.toolSq / float64(t.n)), toolMax: t.toolMax}
+}
+
+// plotReplay draws the recorded and the replayed tool position per axis.
+func plotReplay(path string, t *tracker) error {
+	var panels []panel
+	for axis, name := range []string{"x", "y", "z"} {
+		rec, got := make(plotter.XYs, len(t.rec)), make(plotter.XYs, len(t.got))
+		for i := range t.rec {
+			s := float64(i) * t.period.Seconds()
+			rec[i] = plotter.XY{X: s, Y: t.rec[i][axis]}
+			got[i] = plotter.XY{X: s, Y: t.got[i][axis]}
+		}
+		panels = append(panels, panel{Title: "tool " + name, XLabel: "time (s)", YLabel: name + " (m)",
+			Lines: []series{{Name: "replayed", XY: got}, {Name: "recorded", XY: rec, Dashed: true}}})
+	}
+	return plotPanels(path, panels)
+}
