@@ -105,6 +105,7 @@ func TestSIGKILLMidEpisode(t *testing.T) {
 	checkEpisodes(t, dir, 2, after)
 	checkWithDuckDB(t, dir, testSpec())
 	checkWithPyAV(t, dir)
+	checkSchema(t, dir)
 }
 
 // TestSIGKILLMidCommit: a recorder killed after the commit point, between the renames,

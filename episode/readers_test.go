@@ -212,4 +212,5 @@ func TestDuckDBReadsDataset(t *testing.T) {
 	t.Logf("files: %v", sortedKeys(files))
 	checkWithDuckDB(t, dir, s)
 	checkWithPyAV(t, dir)
+	checkSchema(t, dir)
 }
