@@ -120,8 +120,8 @@ func (c *ExpertConfig) defaults() error {
 }
 
 // ExpertConfig returns an expert configuration for this task's scene: the zone, the cube's
-// size, the table's height and the tool's home orientation (the arm's keyframe; the
-// arm's current state is left as it was).
+// size, the table's height and the tool's home orientation. To read the latter it resets
+// the arm to its keyframe (Arm.Reset): call it before an episode starts, not during one.
 func (t *Task) ExpertConfig() (ExpertConfig, error) {
 	if err := t.arm.Reset(); err != nil {
 		return ExpertConfig{}, err
