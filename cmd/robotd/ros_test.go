@@ -4,16 +4,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-gl/mathgl/mgl64"
+	"golang.org/x/sys/unix"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
+	"github.com/robotd/robotd/sim"
 )
 
 // rosMaster starts Debian's rosmaster on a free port and points the robotd subprocesses
@@ -183,6 +193,39 @@ func TestROSEndToEnd(t *testing.T) {
 		}
 	})
 
+	// Stop requests over ROS: rostopic pub on /robotd/stop ramps to a hold and ends the
+	// run (exit 0, the arm held); on /robotd/stop_now it ends in the safe stop (exit 3).
+	for _, c := range []struct {
+		topic, final string
+		code         int
+	}{
+		{"/robotd/stop", "idle", 0},
+		{"/robotd/stop_now", "faulted", exitFault},
+	} {
+		t.Run("rostopic pub "+c.topic, func(t *testing.T) {
+			sum := filepath.Join(dir, "stop.json")
+			p := startRobotd(t, "run", "--launch", launchFile, "--duration", "60s", "--listen", "127.0.0.1:0", "--summary-json", sum)
+			waitReady(t, p)
+			time.Sleep(300 * time.Millisecond) // the policy moves the arm
+			rosOut(t, m, 30*time.Second, "rostopic", "pub", "-1", c.topic, "std_msgs/String", "data: 'ros_test'")
+			if code := p.wait(t, 30*time.Second); code != c.code {
+				t.Fatalf("exit %d after rostopic pub %s, want %d\nstdout:\n%s\nstderr:\n%s", code, c.topic, c.code, p.stdout.String(), p.stderr.String())
+			}
+			stderr := p.stderr.String()
+			if !strings.Contains(stderr, "stop requested over ROS") || !strings.Contains(stderr, "ros_test") {
+				t.Errorf("the log does not report the ROS stop request and its reason:\n%s", stderr)
+			}
+			s := readSummary(t, sum)
+			t.Logf("summary: final %s, final joint speed %.4f rad/s, safe stops %d", s.Final, s.JointVel, s.SafeStops)
+			if s.Final != c.final {
+				t.Errorf("final state %s, want %s", s.Final, c.final)
+			}
+			if c.code == 0 && (s.JointVel > 0.05 || s.SafeStops != 0) {
+				t.Errorf("arm not held after the stop ramp: %.4f rad/s, %d safe stops", s.JointVel, s.SafeStops)
+			}
+		})
+	}
+
 	t.Run("sim killed", func(t *testing.T) {
 		sum := filepath.Join(dir, "fault.json")
 		p := startRobotd(t, "run", "--launch", launchFile, "--duration", "60s", "--listen", "127.0.0.1:0", "--summary-json", sum)
@@ -220,4 +263,92 @@ func TestROSEndToEnd(t *testing.T) {
 			t.Errorf("safe stop %v after the stale limit", age-limit)
 		}
 	})
+}
+
+// TestROSReach: the Cartesian impedance controller (daemon.Servo, as daemon/reach_test.go
+// runs it in-process) closes the loop over ROS at 1 kHz of wall-clock time on the arm
+// served by `robotd sim`: joint states in, torques out through the ROS Arm adapter. Each
+// target, 5-10 cm from the last, is reached within 3 mm. The error is the forward
+// kinematics of the joint state received over ROS (the controller's model of the scene
+// the simulator loads).
+func TestROSReach(t *testing.T) {
+	m := rosMaster(t)
+	startSim(t, m)
+	scene := sim.Scene{}.WithDefaults()
+	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	arm, err := ros.Dial(ctx, ros.ArmConfig{
+		MasterAddress: m.Addr, Node: "robotd_reach", Joints: robot.JointNames(), IgnoreJoints: []string{"finger_left", "finger_right"},
+		StaleLimit: time.Second, // assert the reach, not the scheduling of a loaded machine
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arm.Close()
+	if err := arm.WaitState(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	servo, err := daemon.NewServo(arm, robot, daemon.ServoConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := servo.Start(daemon.ModeCartesian); err != nil {
+		t.Fatal(err)
+	}
+	q0 := slices.Clone(servo.State().Q)
+	servo.SetNullspaceTarget(q0)
+	start := servo.Tool()
+	offsets := []mgl64.Vec3{{0.08, 0, 0}, {0.08, 0.08, -0.05}, {0, 0.08, 0.05}, {0, 0, 0}}
+
+	// The loop: a locked thread paced by clock_nanosleep, as the daemon's.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const period = time.Millisecond
+	var worst float64
+	var late, ticks int
+	next := monoTime()
+	for i, off := range offsets {
+		target := control.Pose{Pos: start.Pos.Add(off), Rot: start.Rot}
+		if !servo.SetCartesianTarget(target) {
+			t.Fatalf("target %d %v rejected", i, target.Pos)
+		}
+		for range 3000 { // 3 s per target
+			next += period
+			sleepMono(next)
+			if monoTime()-next > period {
+				late++
+				next = monoTime()
+			}
+			if err := servo.Tick(period.Seconds()); err != nil {
+				t.Fatalf("target %d: %v", i, err)
+			}
+			ticks++
+		}
+		p := servo.Tool()
+		e := p.Pos.Sub(target.Pos).Len()
+		worst = math.Max(worst, e)
+		t.Logf("target %d (%+.2f %+.2f %+.2f m from the start): final error %.3f mm, %.4f rad", i, off[0], off[1], off[2], e*1e3, control.OrientationError(p.Rot, target.Rot))
+		if e > 3e-3 {
+			t.Errorf("target %d: final error %.2f mm, want <= 3 mm", i, e*1e3)
+		}
+	}
+	st := arm.Stats()
+	t.Logf("worst final error %.3f mm; %d ticks, %d more than a period late; %d states accepted, %d commands published",
+		worst*1e3, ticks, late, st.Accepted, st.Published)
+}
+
+func monoTime() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Nano())
+}
+
+func sleepMono(t time.Duration) {
+	ts := unix.NsecToTimespec(int64(t))
+	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+	}
 }
