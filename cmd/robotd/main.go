@@ -9,6 +9,8 @@
 //	    record episodes as a LeRobotDataset v3.0 (docs/episodes.md).
 //	robotd replay DATASET --episode N [--launch FILE] [--plot FILE.png]
 //	    send a recorded episode's actions to the arm; report tracking against the recording.
+//	robotd eval-offline DATASET --bundle DIR [--episodes all|I,J] [--plot FILE.png]
+//	    feed recorded observations to a policy; report its action error per episode.
 //	robotd demo [--out DIR] [--model FILE] [--video=false]
 //	    the arm in lockstep simulation reaching a sequence of Cartesian targets under
 //	    Cartesian impedance control; writes a plot, a video, a CSV trace and a summary.
@@ -48,6 +50,7 @@ commands:
   sim       serve the MuJoCo scene over ROS as a ros_control robot (launch sim_server)
   record    record episodes (policy or scripted expert) as a LeRobotDataset v3.0
   replay    send a recorded episode's actions to the arm and report tracking
+  eval-offline  run a policy on a dataset's observations; action error per episode
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
   calib     calibrate cameras from chessboard images (intrinsics, handeye)
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = recordCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdout, stderr)
+	case "eval-offline":
+		err = evalOfflineCmd(args[1:], stdout, stderr)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
 	case "calib":

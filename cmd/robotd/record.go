@@ -24,7 +24,8 @@ import (
 const recordUsage = `robotd record --launch FILE --out DATASET --task TEXT [flags]
 
 Records episodes as a LeRobotDataset v3.0 (docs/episodes.md): the arm's joint state and
-gripper opening (observation.state), the tool target and gripper command in force
+gripper opening (observation.state; with a policy, the policy's observation.state
+layout), the tool target and gripper command in force
 (action, x y z rx ry rz gripper), and every camera of the launch file as an mp4 video
 (observation.images.<camera>), at --fps. The source is the launch file's policy, or with
 --source expert the scripted pick-and-place expert (launch/pickplace.yaml). On the
@@ -101,7 +102,8 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 	}
-	spec := recordSpec(*robotType, *fps, w.ports.Robot.JointNames(), w.cams, sizes, eps != nil)
+	state := recordState(w.ports.Robot.JointNames(), w.ports.Policy)
+	spec := recordSpec(*robotType, *fps, state, w.cams, sizes, eps != nil)
 	ds, err := openDataset(*out, spec)
 	if err != nil {
 		return err
@@ -115,7 +117,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if eps != nil {
 		signal_ = func() task.Signal { return eps.sig }
 	}
-	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, signal_, w.ports.Robot.DoF())
+	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, signal_, state, w.ports.Robot.DoF())
 	w.ports.Recorder = rec
 	cfg := daemonConfig(f, w, log, telemetry.NewRegistry())
 	d, err := daemon.New(cfg, w.ports)

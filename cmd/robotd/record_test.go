@@ -126,6 +126,54 @@ func TestRecordExpertAndKill(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "episode 99 out of range") {
 		t.Fatalf("replay of a missing episode: %v\n%s", err, out)
 	}
+	// A policy whose features the dataset lacks is refused, naming the feature.
+	out, err = exec.Command(bin, "eval-offline", dir, "--bundle", "../../policy/testdata/unet").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "observation.state with 7 values; the dataset's has 8") {
+		t.Fatalf("eval-offline with a mismatched bundle: %v\n%s", err, out)
+	}
+}
+
+// A policy rollout recorded with robotd record (launch/sim.yaml: the fixture policy, the
+// wrist camera) records the policy's own state layout, and eval-offline replays its
+// observations through the same bundle: one step per policy period, every predicted
+// action within the episode compared, a plot.
+func TestRecordPolicyEvalOffline(t *testing.T) {
+	bin := robotdBinary(t)
+	dir := filepath.Join(t.TempDir(), "rollout")
+	out, err := exec.Command(bin, "record", "--launch", "../../launch/sim.yaml", "--out", dir, "--task", "move about",
+		"--episodes", "1", "--episode-time", "2s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("record: %v\n%s", err, out)
+	}
+	ds := func() *episode.Dataset {
+		ds, err := episode.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}()
+	st, _ := ds.Info.Feature(episode.KeyState)
+	if len(ds.Episodes) != 1 || st.Dim() != 7 || ds.Episodes[0].Length < 55 {
+		t.Fatalf("%d episodes, state %d values, %d frames; want 1, 7 (the bundle's joint_position state), about 60", len(ds.Episodes), st.Dim(), ds.Episodes[0].Length)
+	}
+	png := filepath.Join(t.TempDir(), "eval.png")
+	out, err = exec.Command(bin, "eval-offline", dir, "--bundle", "../../policy/testdata/unet", "--plot", png).CombinedOutput()
+	if err != nil {
+		t.Fatalf("eval-offline: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	m := regexp.MustCompile(`episode 0: (\d+) steps, action MSE ([0-9.e+-]+), max \|error\| ([0-9.e+-]+)`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no episode line in:\n%s", out)
+	}
+	steps, _ := strconv.Atoi(m[1])
+	mse, _ := strconv.ParseFloat(m[2], 64)
+	if want := (ds.Episodes[0].Length + 2) / 3; steps != want || !(mse > 0) || math.IsInf(mse, 0) {
+		t.Fatalf("%d steps (want %d: every 3rd frame at 30 fps for a 10 Hz policy), MSE %v", steps, want, mse)
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() < 1000 {
+		t.Fatalf("no plot: %v", err)
+	}
 }
 
 // readDataset opens a dataset and checks its episode count and the LeRobot layout.

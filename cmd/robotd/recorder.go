@@ -12,18 +12,71 @@ import (
 	"github.com/robotd/robotd/sim/task"
 )
 
-// The features robotd records (names in info.json). observation.state is what the
-// daemon's joint_position state space with a gripper reads; action is its ee_pose action
-// space with a gripper: a policy trained on these runs in robotd unchanged.
-func stateNames(joints []string) []string { return append(append([]string(nil), joints...), "gripper") }
+// The features robotd records (names in info.json). observation.state is, by default,
+// the daemon's joint_position state space with the gripper; when the launch file runs a
+// policy it is that policy's observation.state (joint_position or ee_pose, with or
+// without the gripper), so the recording trains and evaluates the same policy shape.
+// action is the ee_pose action space with the gripper.
+var (
+	actionNames = []string{"x", "y", "z", "rx", "ry", "rz", "gripper"}
+	poseNames   = actionNames[:6]
+)
 
-var actionNames = []string{"x", "y", "z", "rx", "ry", "rz", "gripper"}
+// stateLayout is what observation.state holds.
+type stateLayout struct {
+	space   daemon.Space
+	gripper bool
+	names   []string
+}
 
-// recordSpec is the dataset spec for an arm with these joints and cameras.
-func recordSpec(robotType string, fps int, joints []string, cams []*perception.Latest, sizes [][2]int, signals bool) episode.Spec {
+// recordState is the state layout for the arm's joints and, when set, the policy's.
+func recordState(joints []string, pp *daemon.PolicyPorts) stateLayout {
+	l := stateLayout{space: daemon.SpaceJoints, gripper: true}
+	if pp != nil {
+		l.space = pp.State
+		l.gripper = false
+		for _, f := range pp.Policy.Bundle.Observations {
+			if f.Name == episode.KeyState {
+				base := len(joints)
+				if l.space == daemon.SpaceEEPose {
+					base = 6
+				}
+				l.gripper = f.Size == base+1
+			}
+		}
+	}
+	if l.space == daemon.SpaceEEPose {
+		l.names = append(l.names, poseNames...)
+	} else {
+		l.names = append(l.names, joints...)
+	}
+	if l.gripper {
+		l.names = append(l.names, "gripper")
+	}
+	return l
+}
+
+// fill writes the sample's state in this layout.
+func (l stateLayout) fill(dst []float32, s *daemon.Sample) {
+	n := 6
+	if l.space == daemon.SpaceEEPose {
+		daemon.PoseValues(dst, s.Tool)
+	} else {
+		for i, q := range s.Q {
+			dst[i] = float32(q)
+		}
+		n = len(s.Q)
+	}
+	if l.gripper {
+		dst[n] = float32(orZero(s.Gripper))
+	}
+}
+
+// recordSpec is the dataset spec for this state layout and these cameras.
+func recordSpec(robotType string, fps int, state stateLayout, cams []*perception.Latest, sizes [][2]int, signals bool) episode.Spec {
 	s := episode.Spec{
 		RobotType: robotType, FPS: fps,
-		State:  episode.FeatureSpec{Names: stateNames(joints)},
+		State:  episode.FeatureSpec{Names: state.names},
 		Action: episode.FeatureSpec{Names: actionNames},
 		Reward: signals, Done: true, Success: signals,
 	}
@@ -45,6 +98,7 @@ type recorder struct {
 	cams     []*perception.Latest
 	lockstep bool
 	signal   func() task.Signal // nil: no reward/success labels
+	state    stateLayout
 
 	mu      sync.Mutex // guards ep, err and the frame buffers against finish
 	ep      *episode.EpisodeWriter
@@ -60,11 +114,11 @@ type recorder struct {
 	dropped     int
 }
 
-func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func() task.Signal, dof int) *recorder {
-	r := &recorder{period: time.Second / time.Duration(fps), cams: cams, lockstep: lockstep, signal: signal,
+func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func() task.Signal, state stateLayout, dof int) *recorder {
+	r := &recorder{period: time.Second / time.Duration(fps), cams: cams, lockstep: lockstep, signal: signal, state: state,
 		frames: make([]perception.Frame, len(cams))}
 	for i := range r.buf {
-		r.buf[i] = episode.Frame{State: make([]float32, dof+1), Action: make([]float32, len(actionNames)), Images: make([][]byte, len(cams))}
+		r.buf[i] = episode.Frame{State: make([]float32, len(state.names)), Action: make([]float32, len(actionNames)), Images: make([][]byte, len(cams))}
 	}
 	if !lockstep {
 		const slots = 8
@@ -138,10 +192,7 @@ func (r *recorder) take(s *daemon.Sample) {
 		f = &r.buf[1]
 	}
 	f.Timestamp = s.T - s.Episode
-	for i, q := range s.Q {
-		f.State[i] = float32(q)
-	}
-	f.State[len(s.Q)] = float32(orZero(s.Gripper))
+	r.state.fill(f.State, s)
 	a := f.Action
 	daemon.PoseValues(a, s.Target)
 	g := s.GripperCommand
