@@ -124,6 +124,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	w.attach(d)
 
 	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
 	var interrupted atomic.Int32

@@ -77,6 +77,7 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 	if err != nil {
 		return err
 	}
+	w.attach(d)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -229,7 +230,16 @@ type wiring struct {
 	cams       []*perception.Latest // every camera, in the launch file's order
 	readers    []*perception.Latest // cameras read by their own goroutine
 	background []func(context.Context)
+	// stoppers are handed the daemon's Stop once it exists (stop requests from ROS).
+	stoppers []func(stop func(reason string, immediate bool))
 	closers    []func()
+}
+
+// attach hands the daemon's Stop to whatever takes stop requests.
+func (w *wiring) attach(d *daemon.Daemon) {
+	for _, s := range w.stoppers {
+		s(d.Stop)
+	}
 }
 
 func (w *wiring) close() {
