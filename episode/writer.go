@@ -535,35 +535,50 @@ func (w *Writer) stageAndCommit(ctx context.Context, ep *EpisodeWriter, committe
 		"data/chunk_index": int64(dChunk), "data/file_index": int64(dFile),
 		"dataset_from_index": from, "dataset_to_index": from + int64(n),
 	}
+	// One concatenation per camera, concurrently (End's largest cost: a stream copy of
+	// the camera's current file plus the episode).
+	type concat struct {
+		out, rel    string
+		ins         []string
+		chunk, file int
+		base        float64
+	}
+	jobs := make([]concat, len(w.spec.Cameras))
 	for i, c := range w.spec.Cameras {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		staged := ep.enc[i].path
-		vChunk, vFile, base := 0, 0, 0.0
-		ins := []string{staged}
+		j := concat{ins: []string{ep.enc[i].path}}
 		if w.last != nil {
 			ref := w.last.Videos[c.Key]
-			vChunk, vFile = ref.Chunk, ref.File
-			cur := filepath.Join(w.dir, formatPath(w.info.VideoPath, c.Key, vChunk, vFile))
-			if w.videoRoom(cur, staged) {
-				ins = []string{cur, staged}
-				base = ref.To
+			j.chunk, j.file = ref.Chunk, ref.File
+			cur := filepath.Join(w.dir, formatPath(w.info.VideoPath, c.Key, j.chunk, j.file))
+			if w.videoRoom(cur, ep.enc[i].path) {
+				j.ins, j.base = []string{cur, ep.enc[i].path}, ref.To
 			} else {
-				vChunk, vFile = nextFile(vChunk, vFile, w.info.ChunksSize)
+				j.chunk, j.file = nextFile(j.chunk, j.file, w.info.ChunksSize)
 			}
 		}
-		rel := formatPath(w.info.VideoPath, c.Key, vChunk, vFile)
-		p, err := stageFile(rel)
-		if err != nil {
+		j.rel = formatPath(w.info.VideoPath, c.Key, j.chunk, j.file)
+		if j.out, err = stageFile(j.rel); err != nil {
 			return fmt.Errorf("episode: %w", err)
 		}
-		if err := concatVideos(ctx, p, ins, fps); err != nil {
-			return err
-		}
+		jobs[i] = j
+	}
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = concatVideos(ctx, jobs[i].out, jobs[i].ins, fps)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, c := range w.spec.Cameras {
 		pre := "videos/" + c.Key + "/"
-		meta[pre+"chunk_index"], meta[pre+"file_index"] = int64(vChunk), int64(vFile)
-		meta[pre+"from_timestamp"], meta[pre+"to_timestamp"] = base, base+float64(n)/float64(fps)
+		meta[pre+"chunk_index"], meta[pre+"file_index"] = int64(jobs[i].chunk), int64(jobs[i].file)
+		meta[pre+"from_timestamp"], meta[pre+"to_timestamp"] = jobs[i].base, jobs[i].base+float64(n)/float64(fps)
 	}
 
 	// Episodes table.
