@@ -31,7 +31,15 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("arm.ros: %w", err)
 	}
-	w.closers = append(w.closers, arm.Close)
+	w.closers = append(w.closers, arm.Close, func() {
+		st := arm.Stats()
+		var rejected uint64
+		for _, n := range st.Rejected {
+			rejected += n
+		}
+		log.Info("arm.ros: messages", "states", st.Accepted, "rejected", rejected, "seq_gaps", st.SeqGaps,
+			"seq_restarts", st.SeqRestarts, "commands", st.Published, "reregistrations", st.Reregistrations)
+	})
 	if err := arm.WaitState(cctx, 0); err != nil {
 		return fmt.Errorf("arm.ros: no joint state on %s within %v: %w", r.StateTopic, r.ConnectTimeout, err)
 	}

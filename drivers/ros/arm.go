@@ -201,6 +201,13 @@ type ArmStats struct {
 	Published uint64             // commands handed to the publisher (newer ones replace older unsent ones)
 	// Reregistrations counts registrations with a restarted master (see ArmConfig.MasterCheck).
 	Reregistrations uint64
+	// SeqGaps counts JointState messages lost on the way: the header seq numbers skipped
+	// between consecutive messages (seq 7 after seq 4 counts 2). Messages with seq 0 (a
+	// publisher that does not number its messages) are not counted.
+	SeqGaps uint64
+	// SeqRestarts counts messages whose seq is not above the previous one: a publisher
+	// that restarted (or a second publisher on the topic, whose numbers interleave).
+	SeqRestarts uint64
 }
 
 type sample struct {
@@ -244,6 +251,9 @@ type Arm struct {
 	lastT   atomic.Int64 // State.Time of the newest accepted state
 	rejects [numRejects]atomic.Uint64
 	logged  [numRejects]atomic.Bool
+	lastSeq uint32 // header seq of the previous message (guarded by mu)
+	gaps    atomic.Uint64
+	resets  atomic.Uint64
 	everGot bool // consumer side: a state has been taken
 
 	// command side (control loop produces, publisher goroutine consumes)
@@ -375,6 +385,7 @@ func (a *Arm) Info() drivers.Info { return a.info }
 func (a *Arm) onState(m *sensor_msgs.JointState) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.checkSeq(m.Header.Seq)
 	nm := len(m.Name)
 	switch {
 	case len(m.Position) != nm,
@@ -433,6 +444,25 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 	a.lastT.Store(int64(s.time))
 	a.states.Publish()
 	a.grip.fingersDone()
+}
+
+// checkSeq counts the messages missing before one numbered seq (every message received,
+// valid or not, since each used a number), and restarts of the numbering. The first gap
+// is logged.
+func (a *Arm) checkSeq(seq uint32) {
+	last := a.lastSeq
+	a.lastSeq = seq
+	switch {
+	case seq == 0 || last == 0:
+		return
+	case seq <= last:
+		a.resets.Add(1)
+	case seq > last+1:
+		if a.gaps.Add(uint64(seq-last-1)) == uint64(seq-last-1) {
+			a.log.Warn("ros: JointState messages lost (header seq gap; logged once, see Stats.SeqGaps)",
+				"topic", a.cfg.StateTopic, "after", last, "got", seq)
+		}
+	}
 }
 
 func (a *Arm) reject(r Reject, detail string) {
@@ -551,7 +581,8 @@ func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
 
 // Stats returns the message counters.
 func (a *Arm) Stats() ArmStats {
-	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load(), Reregistrations: a.watch.reregistrations()}
+	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load(), Reregistrations: a.watch.reregistrations(),
+		SeqGaps: a.gaps.Load(), SeqRestarts: a.resets.Load()}
 	for i := range st.Rejected {
 		st.Rejected[i] = a.rejects[i].Load()
 	}

@@ -389,3 +389,52 @@ func BenchmarkLockstepTick(b *testing.B) {
 		p.advance(b, time.Millisecond)
 	}
 }
+
+// TestSeqGaps: header seq numbers skipped between JointState messages are counted as lost
+// messages, a numbering that goes back as a publisher restart; seq 0 is "not numbered".
+func TestSeqGaps(t *testing.T) {
+	m := rostest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a"}, StaleLimit: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arm.Close()
+	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "peer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	pub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: node, Topic: "/joint_states", Msg: &sensor_msgs.JointState{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	msg := func(seq uint32) *sensor_msgs.JointState {
+		return &sensor_msgs.JointState{Header: std_msgs.Header{Seq: seq, Stamp: time.Unix(1, 0)}, Name: []string{"a"}, Position: []float64{0}}
+	}
+	for arm.Stats().Accepted == 0 { // unnumbered until connected
+		if ctx.Err() != nil {
+			t.Fatal("no state from the peer")
+		}
+		pub.Write(msg(0))
+		time.Sleep(5 * time.Millisecond)
+	}
+	n0 := arm.Stats().Accepted
+	seqs := []uint32{1, 2, 3, 6, 7, 8, 1, 2, 0, 5}
+	for _, s := range seqs {
+		pub.Write(msg(s))
+		time.Sleep(2 * time.Millisecond) // no burst for goroslib's queue to drop
+	}
+	for arm.Stats().Accepted < n0+uint64(len(seqs)) {
+		if ctx.Err() != nil {
+			t.Fatalf("received %d of %d messages", arm.Stats().Accepted-n0, len(seqs))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// 3 -> 6 skips 4 and 5; 8 -> 1 restarts; 0 is unnumbered, and so is the one after it.
+	if st := arm.Stats(); st.SeqGaps != 2 || st.SeqRestarts != 1 {
+		t.Errorf("SeqGaps %d, SeqRestarts %d; want 2 and 1", st.SeqGaps, st.SeqRestarts)
+	}
+}

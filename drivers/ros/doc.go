@@ -1,14 +1,69 @@
-// Package ros reaches arms over ROS1 topics through goroslib; it is the only package in
-// robotd that imports goroslib (its repository is archived, so the dependency stays in
-// one place).
-//
-// Arm is a drivers.Arm over a ros_control-style robot: it subscribes a
-// sensor_msgs/JointState topic and publishes joint torques as std_msgs/Float64MultiArray
-// to /<controller>/command (a JointGroupEffortController). The control loop never
-// touches the network: received states and written commands pass through latest-value
-// mailboxes, and publishing happens on the Arm's own goroutine, because goroslib's
+// Package ros reaches arms, grippers and cameras over ROS1 topics through goroslib; it is
+// the only package in robotd that imports goroslib (its repository is archived, so the
+// dependency stays in one place). Nothing here runs on the control loop's thread: the
+// loop's calls hand values over through latest-value mailboxes (triple buffers) and
+// return, and publishing happens on goroutines of this package, because goroslib's
 // Publisher.Write blocks.
 //
+// # Arm
+//
+// Arm is a drivers.Arm over a ros_control-style robot. It subscribes a
+// sensor_msgs/JointState topic (ArmConfig.StateTopic) and maps the message's names onto
+// the configured joint order; messages with unknown, missing or repeated joints, arrays of
+// the wrong size or non-finite values are dropped, counted by kind (ArmStats.Rejected)
+// and logged once per kind. Header seq numbers are checked: numbers skipped between
+// consecutive messages count as lost messages (ArmStats.SeqGaps), a numbering that goes
+// back as a publisher restart (SeqRestarts); seq 0 means "not numbered". A state older
+// than ArmConfig.StaleLimit (wall clock, even under /use_sim_time) makes ReadState
+// return a *StaleError, on which the daemon puts the arm in its safe stop.
+//
+// Commands follow one of three conventions real robots use (ArmConfig.Command):
+//
+//   - "effort": joint torques as std_msgs/Float64MultiArray to a ros_control
+//     JointGroupEffortController on /<controller>/command (WriteTorque);
+//   - "pose": the equilibrium pose as geometry_msgs/PoseStamped in FrameID to a
+//     robot-side Cartesian impedance controller on /<controller>/equilibrium_pose
+//     (franka_ros' convention; WriteEquilibrium);
+//   - "trajectory": joint positions as a one-point trajectory_msgs/JointTrajectory,
+//     reached over Lookahead, to a joint_trajectory_controller on /<controller>/command
+//     (WriteJointTarget).
+//
+// The optional gripper (GripperConfig, drivers.Gripper through Arm.Gripper) takes width
+// commands as std_msgs/Float64 or control_msgs/GripperCommand action goals
+// (franka_gripper's gripper_action), and reads the opening from two finger joints of a
+// JointState (possibly the arm's own) or a Float64 width topic.
+//
+// Dial retries the master with backoff until its context ends. A watch re-registers the
+// node's topics when the master restarts (goroslib registers them only once; see
+// masterWatch).
+//
+// # Cameras
+//
+// Camera is a perception.Camera over sensor_msgs/Image (rgb8, bgr8, mono8, 16UC1, 32FC1)
+// or sensor_msgs/CompressedImage (jpeg, png; a topic ending in /compressed), with header
+// stamps as capture times; malformed frames are counted and dropped. WaitCameraInfo and
+// Camera.WaitInfo read a sensor_msgs/CameraInfo into the calibration model
+// (calib.Intrinsics).
+//
+// # robotd's own topics
+//
+// StatusPublisher publishes what robotd does: <ns>/setpoint (geometry_msgs/PoseStamped,
+// the Cartesian setpoint tracked), <ns>/mode (std_msgs/String, latched: idle, homing,
+// running, stopping, faulted) and diagnostic_msgs/DiagnosticArray on /diagnostics. <ns> is
+// /robotd by default.
+//
+// StopListener takes stop requests from ROS peers on <ns>/stop (graceful: ramp to a hold,
+// as SIGINT) and <ns>/stop_now (immediate safe stop, as a second SIGINT), both
+// std_msgs/String carrying the reason:
+//
+//	rostopic pub -1 /robotd/stop std_msgs/String "data: 'operator: end of shift'"
+//
+// # The simulator over ROS
+//
 // SimServer serves the MuJoCo arm (sim/mujoco) on the same topics, as a ros_control robot
-// would, so the whole ROS path is tested against a real rosmaster without hardware.
+// would: joint states, the command convention of SimServerConfig.Command executed by a
+// robot-side controller, the gripper, and /clock in lockstep mode. SimCameras publishes
+// the scene's cameras as Image and CameraInfo topics. `robotd sim` runs both, so the whole
+// ROS path is tested against a real rosmaster without hardware; drivers/ros/rostest starts
+// that master for tests.
 package ros
