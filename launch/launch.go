@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,13 @@ const (
 const (
 	DriverSim = "sim" // the embedded MuJoCo arm
 	DriverROS = "ros" // a ros_control arm over ROS1 topics
+)
+
+// Command conventions of a ROS arm (arm.ros.command).
+const (
+	ROSCommandEffort     = "effort"
+	ROSCommandPose       = "pose"
+	ROSCommandTrajectory = "trajectory"
 )
 
 // Camera sources.
@@ -114,14 +122,98 @@ type ROSArm struct {
 	IgnoreJoints []string `yaml:"ignore_joints"`
 	// StateTopic is the sensor_msgs/JointState topic. Default "/joint_states".
 	StateTopic string `yaml:"state_topic"`
-	// Controller is the ros_control controller taking the commands. Default
-	// "effort_controller".
+	// Command is the command convention (drivers/ros): effort (joint torques as
+	// std_msgs/Float64MultiArray to a JointGroupEffortController on
+	// /<controller>/command), pose (the equilibrium pose as geometry_msgs/PoseStamped to a
+	// robot-side Cartesian impedance controller on /<controller>/equilibrium_pose,
+	// franka_ros' convention) or trajectory (joint positions as a one-point
+	// trajectory_msgs/JointTrajectory to a joint_trajectory_controller on
+	// /<controller>/command). Default effort.
+	Command string `yaml:"command"`
+	// Controller is the robot-side controller taking the commands. Default, by command:
+	// "effort_controller", "cartesian_impedance_example_controller",
+	// "position_joint_trajectory_controller" (franka_ros' names).
 	Controller string `yaml:"controller"`
+	// FrameID is the header frame_id of pose commands: the robot's base frame. Default
+	// "panda_link0".
+	FrameID string `yaml:"frame_id"`
+	// Lookahead is the time_from_start of each trajectory command's point: the robot's
+	// controller moves from its current desired position to the point over it. About two
+	// control periods keeps the motion continuous when a command is late. Default 2ms;
+	// (0, 1s].
+	Lookahead time.Duration `yaml:"lookahead"`
+	// Gripper configures the arm's gripper over ROS; absent: none.
+	Gripper *ROSGripper `yaml:"gripper"`
 	// CompensatesGravity says the robot adds gravity itself (a Franka does). Default true.
 	CompensatesGravity *bool `yaml:"compensates_gravity"`
 	// ConnectTimeout bounds the wait for the master and the first joint state before
 	// anything moves. Default 10s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// ROSGripper is the arm.ros.gripper section.
+type ROSGripper struct {
+	// Command is how widths are sent: width (std_msgs/Float64 on command_topic) or action
+	// (control_msgs/GripperCommand goals to the action server at command_topic,
+	// franka_gripper's gripper_action). Required.
+	Command string `yaml:"command"`
+	// CommandTopic is the Float64 topic or the action namespace. Default, by command:
+	// "/gripper/command" or "/franka_gripper/gripper_action".
+	CommandTopic string `yaml:"command_topic"`
+	// ActionPosition is what an action goal's command.position means: finger (one
+	// finger's travel, half the width: franka_gripper doubles it) or width. Default finger.
+	ActionPosition string `yaml:"action_position"`
+	// MaxEffort is the action goal's command.max_effort (N). Default 20; (0, 1000].
+	MaxEffort float64 `yaml:"max_effort"`
+	// State is where the opening is read: joints (two finger joints of a
+	// sensor_msgs/JointState, summed) or width (std_msgs/Float64). Default joints.
+	State string `yaml:"state"`
+	// StateTopic is the JointState or Float64 topic; it may be arm.ros.state_topic
+	// (fingers and arm joints in one message). Default, by state:
+	// "/franka_gripper/joint_states" or "/gripper/width".
+	StateTopic string `yaml:"state_topic"`
+	// Fingers are the two finger joints (state joints). Required then.
+	Fingers []string `yaml:"fingers"`
+	// MaxWidth (m) bounds commanded widths to [0, max_width]. Default 0.08; (0, 1].
+	MaxWidth float64 `yaml:"max_width"`
+}
+
+// defaults fills a gripper section (nothing when g is nil).
+func (g *ROSGripper) defaults() {
+	if g == nil {
+		return
+	}
+	if g.CommandTopic == "" {
+		g.CommandTopic = "/gripper/command"
+		if g.Command == "action" {
+			g.CommandTopic = "/franka_gripper/gripper_action"
+		}
+	}
+	if g.ActionPosition == "" {
+		g.ActionPosition = "finger"
+	}
+	if g.MaxEffort == 0 {
+		g.MaxEffort = 20
+	}
+	if g.State == "" {
+		g.State = "joints"
+	}
+	if g.StateTopic == "" {
+		g.StateTopic = "/franka_gripper/joint_states"
+		if g.State == "width" {
+			g.StateTopic = "/gripper/width"
+		}
+	}
+	if g.MaxWidth == 0 {
+		g.MaxWidth = 0.08
+	}
+}
+
+// defaultController is each command convention's robot-side controller (franka_ros' names).
+var defaultController = map[string]string{
+	ROSCommandEffort:     "effort_controller",
+	ROSCommandPose:       "cartesian_impedance_example_controller",
+	ROSCommandTrajectory: "position_joint_trajectory_controller",
 }
 
 // Control is the control section.
@@ -272,9 +364,14 @@ type SimServer struct {
 	RateHz float64 `yaml:"rate_hz"`
 	// Lockstep publishes /clock and sets /use_sim_time. Default false.
 	Lockstep bool `yaml:"lockstep"`
-	// StateTopic and Controller as in arm.ros.
+	// StateTopic, Command and Controller as in arm.ros (same defaults): the command
+	// convention served, executed by a robot-side controller in the simulator.
 	StateTopic string `yaml:"state_topic"`
+	Command    string `yaml:"command"`
 	Controller string `yaml:"controller"`
+	// Gripper serves the scene's gripper as arm.ros.gripper describes it (fingers default
+	// to the scene's finger joints); absent: no gripper topics.
+	Gripper *ROSGripper `yaml:"gripper"`
 	// Cameras are served as <topic prefix>/<name>/image_raw and camera_info.
 	Cameras []Camera `yaml:"cameras"`
 	// CameraPrefix is the topic prefix. Default "/camera".
@@ -351,7 +448,7 @@ func strictError(path string, err error) string {
 // sectionName turns launch.ROSArm into a readable section name.
 func sectionName(goType string) string {
 	names := map[string]string{
-		"launch.File": "the top level", "launch.Arm": "arm", "launch.ROSArm": "arm.ros",
+		"launch.File": "the top level", "launch.Arm": "arm", "launch.ROSArm": "arm.ros", "launch.ROSGripper": "a gripper section",
 		"launch.Control": "control", "launch.Safety": "safety", "launch.Box": "a box",
 		"launch.Watchdog": "watchdog", "launch.Camera": "a camera", "launch.Policy": "policy",
 		"launch.Executor": "policy.executor", "launch.Telemetry": "telemetry",
@@ -434,16 +531,19 @@ func (f *File) defaults(base string) {
 	if r.StateTopic == "" {
 		r.StateTopic = "/joint_states"
 	}
+	if r.Command == "" {
+		r.Command = ROSCommandEffort
+	}
 	if r.Controller == "" {
-		r.Controller = "effort_controller"
+		r.Controller = defaultController[r.Command]
 	}
-	if r.CompensatesGravity == nil {
-		t := true
-		r.CompensatesGravity = &t
+	if r.FrameID == "" {
+		r.FrameID = "panda_link0"
 	}
-	if r.ConnectTimeout == 0 {
-		r.ConnectTimeout = 10 * time.Second
+	if r.Lookahead == 0 {
+		r.Lookahead = 2 * time.Millisecond
 	}
+	r.Gripper.defaults()
 	c := &f.Control
 	if c.RateHz == 0 {
 		c.RateHz = 1000
@@ -534,9 +634,13 @@ func (f *File) defaults(base string) {
 		if s.StateTopic == "" {
 			s.StateTopic = "/joint_states"
 		}
-		if s.Controller == "" {
-			s.Controller = "effort_controller"
+		if s.Command == "" {
+			s.Command = ROSCommandEffort
 		}
+		if s.Controller == "" {
+			s.Controller = defaultController[s.Command]
+		}
+		s.Gripper.defaults()
 		if s.CameraPrefix == "" {
 			s.CameraPrefix = "/camera"
 		}
@@ -614,6 +718,9 @@ func (f *File) Validate() error {
 	v.oneOf("arm.driver", f.Arm.Driver, DriverSim, DriverROS)
 	if f.Arm.Driver == DriverROS && f.Mode == ModeLockstep {
 		v.fail("mode", "lockstep needs the embedded simulator (arm.driver: sim); a ROS arm runs in realtime mode")
+	}
+	if f.Arm.Driver == DriverROS {
+		v.rosArm(&f.Arm.ROS)
 	}
 	if f.Arm.Model != "" {
 		_, err := os.Stat(f.Arm.Model)
@@ -695,6 +802,11 @@ func (f *File) Validate() error {
 	}
 	if s := f.SimServer; s != nil {
 		v.check("sim_server.rate_hz", s.RateHz >= 10 && s.RateHz <= 4000, "%v: want 10..4000", s.RateHz)
+		v.oneOf("sim_server.command", s.Command, ROSCommandEffort, ROSCommandPose, ROSCommandTrajectory)
+		v.check("sim_server.controller", rosName(s.Controller), "%q: not a ROS name", s.Controller)
+		if s.Gripper != nil {
+			v.gripper("sim_server.gripper", s.Gripper, false)
+		}
 		for i := range s.Cameras {
 			v.camera(fmt.Sprintf("sim_server.cameras.%d", i), &s.Cameras[i], DriverSim)
 			v.check(fmt.Sprintf("sim_server.cameras.%d.source", i), s.Cameras[i].Source == SourceSim, "%q: the simulator serves sim cameras only", s.Cameras[i].Source)
@@ -742,6 +854,46 @@ func (v *validator) oneOf(key, val string, allowed ...string) {
 		}
 	}
 	v.fail(key, "%q: want one of %s", val, strings.Join(allowed, ", "))
+}
+
+// rosName reports whether s can be a ROS graph name (no blanks; more is checked by the
+// master).
+func rosName(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\n") }
+
+func (v *validator) rosArm(r *ROSArm) {
+	v.oneOf("arm.ros.command", r.Command, ROSCommandEffort, ROSCommandPose, ROSCommandTrajectory)
+	v.check("arm.ros.controller", rosName(r.Controller), "%q: not a ROS name", r.Controller)
+	v.check("arm.ros.state_topic", rosName(r.StateTopic), "%q: not a ROS name", r.StateTopic)
+	v.check("arm.ros.frame_id", rosName(r.FrameID), "%q: not a frame name", r.FrameID)
+	v.check("arm.ros.lookahead", r.Lookahead > 0 && r.Lookahead <= time.Second,
+		"%v: want (0, 1s] (a trajectory point at time_from_start 0 is dropped by joint_trajectory_controller)", r.Lookahead)
+	g := r.Gripper
+	if g == nil {
+		return
+	}
+	v.gripper("arm.ros.gripper", g, true)
+	if g.State == "joints" && g.StateTopic == r.StateTopic {
+		for _, f := range g.Fingers {
+			v.check("arm.ros.ignore_joints", !slices.Contains(r.IgnoreJoints, f),
+				"%q is a gripper finger read from %s: do not ignore it", f, r.StateTopic)
+		}
+	}
+}
+
+// gripper checks a gripper section; needFingers: state joints requires the finger names
+// (the simulator knows its own).
+func (v *validator) gripper(key string, g *ROSGripper, needFingers bool) {
+	v.oneOf(key+".command", g.Command, "width", "action")
+	v.check(key+".command_topic", rosName(g.CommandTopic), "%q: not a ROS name", g.CommandTopic)
+	v.oneOf(key+".action_position", g.ActionPosition, "finger", "width")
+	v.check(key+".max_effort", g.MaxEffort > 0 && g.MaxEffort <= 1000, "%v: want (0, 1000] N", g.MaxEffort)
+	v.oneOf(key+".state", g.State, "joints", "width")
+	v.check(key+".state_topic", rosName(g.StateTopic), "%q: not a ROS name", g.StateTopic)
+	v.check(key+".max_width", g.MaxWidth > 0 && g.MaxWidth <= 1, "%v: want (0, 1] m", g.MaxWidth)
+	if g.State == "joints" && (needFingers || len(g.Fingers) > 0) {
+		v.check(key+".fingers", len(g.Fingers) == 2 && g.Fingers[0] != "" && g.Fingers[1] != "" && g.Fingers[0] != g.Fingers[1],
+			"%q: want the two finger joints' names", g.Fingers)
+	}
 }
 
 func (v *validator) camera(key string, c *Camera, driver string) {

@@ -83,6 +83,19 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"workspace inverted", "safety:\n  workspace: {min: [0.5, 0, 0], max: [0.2, 1, 1]}\n", `safety.workspace: min [0.5 0 0] and max [0.2 1 1]`},
 		{"log format", "telemetry:\n  log_format: xml\n", `telemetry.log_format: "xml": want one of text, json`},
 		{"ros status on sim", "telemetry:\n  ros_status: true\n", `telemetry.ros_status: needs the ros driver`},
+		{"ros command", "arm:\n  driver: ros\n  ros:\n    command: velocity\n", `bad.yaml:4: arm.ros.command: "velocity": want one of effort, pose, trajectory`},
+		{"ros lookahead negative", "arm:\n  driver: ros\n  ros:\n    command: trajectory\n    lookahead: -1ms\n", `bad.yaml:5: arm.ros.lookahead: -1ms: want (0, 1s]`},
+		{"ros lookahead long", "arm:\n  driver: ros\n  ros:\n    lookahead: 2s\n", `bad.yaml:4: arm.ros.lookahead: 2s: want (0, 1s]`},
+		{"ros frame_id", "arm:\n  driver: ros\n  ros:\n    command: pose\n    frame_id: base link\n", `bad.yaml:5: arm.ros.frame_id: "base link": not a frame name`},
+		{"gripper without command", "arm:\n  driver: ros\n  ros:\n    gripper:\n      fingers: [l, r]\n", `bad.yaml:4: arm.ros.gripper.command: "": want one of width, action`},
+		{"gripper one finger", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      fingers: [l]\n", `bad.yaml:6: arm.ros.gripper.fingers: ["l"]: want the two finger joints' names`},
+		{"gripper effort", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: action\n      fingers: [l, r]\n      max_effort: -5\n", `bad.yaml:7: arm.ros.gripper.max_effort: -5: want (0, 1000] N`},
+		{"gripper state", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      state: force\n", `bad.yaml:6: arm.ros.gripper.state: "force": want one of joints, width`},
+		{"gripper finger ignored", "arm:\n  driver: ros\n  ros:\n    ignore_joints: [l, r]\n    gripper:\n      command: width\n      state_topic: /joint_states\n      fingers: [l, r]\n",
+			`bad.yaml:4: arm.ros.ignore_joints: "l" is a gripper finger read from /joint_states: do not ignore it`},
+		{"gripper unknown key", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      widht: 0.05\n", `bad.yaml:6: unknown key "widht" (in a gripper section)`},
+		{"sim_server command", "sim_server:\n  command: torque\n", `bad.yaml:2: sim_server.command: "torque": want one of effort, pose, trajectory`},
+		{"sim_server gripper", "sim_server:\n  gripper:\n    command: width\n    max_width: 3\n", `bad.yaml:4: sim_server.gripper.max_width: 3: want (0, 1] m`},
 		{"empty", "", `empty launch file`},
 		{"not yaml", "a: [1, 2\n", `bad.yaml`},
 	}
@@ -129,5 +142,52 @@ func TestRelativePathsFollowTheFile(t *testing.T) {
 	}
 	if f.Policy.Bundle != filepath.Join(dir, "bundle") {
 		t.Fatalf("bundle %q, want %q", f.Policy.Bundle, filepath.Join(dir, "bundle"))
+	}
+}
+
+// The arm.ros command and gripper settings take their defaults by convention.
+func TestROSArmDefaults(t *testing.T) {
+	cases := []struct {
+		body                                   string
+		command, controller, frame             string
+		lookahead                              time.Duration
+		gripperCommandTopic, gripperStateTopic string
+	}{
+		{"arm:\n  driver: ros\n", "effort", "effort_controller", "panda_link0", 2 * time.Millisecond, "", ""},
+		{"arm:\n  driver: ros\n  ros:\n    command: pose\n    frame_id: base\n", "pose", "cartesian_impedance_example_controller", "base", 2 * time.Millisecond, "", ""},
+		{"arm:\n  driver: ros\n  ros:\n    command: trajectory\n    lookahead: 5ms\n    gripper:\n      command: action\n      fingers: [l, r]\n",
+			"trajectory", "position_joint_trajectory_controller", "panda_link0", 5 * time.Millisecond, "/franka_gripper/gripper_action", "/franka_gripper/joint_states"},
+		{"arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      state: width\n", "effort", "effort_controller", "panda_link0", 2 * time.Millisecond, "/gripper/command", "/gripper/width"},
+	}
+	for i, c := range cases {
+		f, err := Load(writeFile(t, c.body))
+		if err != nil {
+			t.Errorf("case %d: %v", i, err)
+			continue
+		}
+		r := f.Arm.ROS
+		if r.Command != c.command || r.Controller != c.controller || r.FrameID != c.frame || r.Lookahead != c.lookahead {
+			t.Errorf("case %d: command %s controller %s frame %s lookahead %v; want %s %s %s %v", i, r.Command, r.Controller, r.FrameID, r.Lookahead,
+				c.command, c.controller, c.frame, c.lookahead)
+		}
+		if g := r.Gripper; (g == nil) != (c.gripperCommandTopic == "") {
+			t.Errorf("case %d: gripper %+v", i, g)
+		} else if g != nil && (g.CommandTopic != c.gripperCommandTopic || g.StateTopic != c.gripperStateTopic || g.MaxWidth != 0.08 || g.MaxEffort != 20 || g.ActionPosition != "finger") {
+			t.Errorf("case %d: gripper %+v, want topics %s %s and the default width, effort, action position", i, g, c.gripperCommandTopic, c.gripperStateTopic)
+		}
+	}
+}
+
+func TestSimServerDefaults(t *testing.T) {
+	f, err := Load(writeFile(t, "sim_server:\n  command: pose\n  gripper:\n    command: width\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.SimServer
+	if s.Command != "pose" || s.Controller != "cartesian_impedance_example_controller" {
+		t.Errorf("sim_server command %s controller %s", s.Command, s.Controller)
+	}
+	if g := s.Gripper; g.State != "joints" || len(g.Fingers) != 0 || g.CommandTopic != "/gripper/command" {
+		t.Errorf("sim_server gripper %+v: want joints state, the scene's fingers, /gripper/command", g)
 	}
 }

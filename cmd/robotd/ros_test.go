@@ -41,11 +41,11 @@ func rosMaster(t *testing.T) *rostest.Master {
 	return m
 }
 
-// startSim starts `robotd sim --launch launch/sim_ros.yaml` and waits until it publishes
-// its joint states.
-func startSim(t *testing.T, m *rostest.Master) *proc {
+// startSim starts `robotd sim --launch FILE` (default launch/sim_ros.yaml) and waits
+// until it publishes its joint states.
+func startSim(t *testing.T, m *rostest.Master, file ...string) *proc {
 	t.Helper()
-	p := startRobotd(t, "sim", "--launch", "launch/sim_ros.yaml")
+	p := startRobotd(t, append([]string{"sim", "--launch", "launch/sim_ros.yaml"}, file...)...)
 	m.WaitPublished(t, "/joint_states", 60*time.Second)
 	return p
 }
@@ -56,17 +56,18 @@ func startSim(t *testing.T, m *rostest.Master) *proc {
 // processes) were measured to stall for 50-400 ms: the shipped 50 ms stale limit trips
 // on them. The tests assert behaviour, so they run with the watchdogs at 1 s; the fault
 // test then measures how far past that limit the safe stop comes.
-func simROSLaunch(t *testing.T) string {
+// More replacements (old, new) of the file's text may follow.
+func simROSLaunch(t *testing.T, more ...[2]string) string {
 	t.Helper()
 	data, err := os.ReadFile("../../launch/sim_ros.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(data)
-	for _, r := range [][2]string{
+	for _, r := range append([][2]string{
 		{"\n  state_stale: 50ms\n", "\n  state_stale: 1s\n  camera_stale: 1s\n"},
 		{"bundle: ../policy/testdata/unet", "bundle: " + mustAbs(t, "../../policy/testdata/unet")},
-	} {
+	}, more...) {
 		if !strings.Contains(s, r[0]) {
 			t.Fatalf("launch/sim_ros.yaml no longer contains %q: update simROSLaunch", r[0])
 		}
@@ -178,7 +179,7 @@ func TestROSEndToEnd(t *testing.T) {
 
 	t.Run("run", func(t *testing.T) {
 		sum := filepath.Join(dir, "run.json")
-		p := startRobotd(t, "run", "--launch", launchFile, "--duration", "5s", "--listen", "127.0.0.1:0", "--summary-json", sum)
+		p := startRobotd(t, "run", "--launch", launchFile, "--duration", "3s", "--listen", "127.0.0.1:0", "--summary-json", sum)
 		waitReady(t, p)
 		if code := p.wait(t, 60*time.Second); code != 0 {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, p.stdout.String(), p.stderr.String())
@@ -273,7 +274,7 @@ func TestROSEndToEnd(t *testing.T) {
 // TestROSReach: the Cartesian impedance controller (daemon.Servo, as daemon/reach_test.go
 // runs it in-process) closes the loop over ROS at 1 kHz of wall-clock time on the arm
 // served by `robotd sim`: joint states in, torques out through the ROS Arm adapter. Each
-// target, 5-10 cm from the last, is reached within 3 mm. The error is the forward
+// target, 8-10 cm from the last, is reached within 3 mm. The error is the forward
 // kinematics of the joint state received over ROS (the controller's model of the scene
 // the simulator loads).
 func TestROSReach(t *testing.T) {
@@ -307,7 +308,7 @@ func TestROSReach(t *testing.T) {
 	q0 := slices.Clone(servo.State().Q)
 	servo.SetNullspaceTarget(q0)
 	start := servo.Tool()
-	offsets := []mgl64.Vec3{{0.08, 0, 0}, {0.08, 0.08, -0.05}, {0, 0.08, 0.05}, {0, 0, 0}}
+	offsets := []mgl64.Vec3{{0.08, 0, 0}, {0.08, 0.08, -0.05}, {0, 0, 0}}
 
 	// The loop: a locked thread paced by clock_nanosleep, as the daemon's.
 	runtime.LockOSThread()
@@ -355,5 +356,54 @@ func monoTime() time.Duration {
 func sleepMono(t time.Duration) {
 	ts := unix.NsecToTimespec(int64(t))
 	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+	}
+}
+
+// TestROSCommandConventions: robotd run drives robotd sim with the policy in the other two
+// command conventions, set in the launch file on both sides (arm.ros.command,
+// sim_server.command), the pose convention with the gripper's widths on /gripper/command
+// and its fingers in the arm's joint states. The run ends normally and the simulator
+// reports the commands it executed.
+func TestROSCommandConventions(t *testing.T) {
+	m := rosMaster(t)
+	for _, c := range []struct {
+		command string
+		gripper bool
+	}{{"pose", true}, {"trajectory", false}} {
+		t.Run(c.command, func(t *testing.T) {
+			more := [][2]string{
+				{"    controller: effort_controller\n", "    command: " + c.command + "\n"},
+				{"  controller: effort_controller\n  camera_prefix", "  command: " + c.command + "\n  camera_prefix"},
+			}
+			if c.gripper {
+				more = append(more,
+					[2]string{"    ignore_joints: [finger_left, finger_right]\n", "    gripper: {command: width, state_topic: /joint_states, fingers: [finger_left, finger_right]}\n"},
+					[2]string{"  camera_prefix", "  gripper: {command: width, state_topic: /joint_states}\n  camera_prefix"})
+			}
+			file := simROSLaunch(t, more...)
+			sim := startSim(t, m, "--launch", file)
+			p := startRobotd(t, "run", "--launch", file, "--duration", "2s", "--listen", "off")
+			if code := p.wait(t, 60*time.Second); code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, p.stdout.String(), p.stderr.String())
+			}
+			if c.gripper && strings.Contains(p.stderr.String(), "no gripper") {
+				t.Errorf("robotd run found no gripper:\n%s", p.stderr.String())
+			}
+			if err := sim.cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			if code := sim.wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("robotd sim exit %d\n%s", code, sim.stderr.String())
+			}
+			out := sim.stdout.String()
+			mm := regexp.MustCompile(`stopped at t=\S+: (\d+) commands received, (\d+) rejected, (\d+) gripper commands`).FindStringSubmatch(out)
+			if mm == nil {
+				t.Fatalf("robotd sim printed no final report:\n%s", out)
+			}
+			t.Logf("robotd sim (%s): %s", c.command, mm[0])
+			if mm[1] == "0" || mm[2] != "0" || (c.gripper && mm[3] == "0") {
+				t.Errorf("robotd sim executed %s commands (%s rejected) and %s gripper commands: want some, none rejected", mm[1], mm[2], mm[3])
+			}
+		})
 	}
 }

@@ -25,7 +25,8 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	defer cancel()
 	arm, err := ros.Dial(cctx, ros.ArmConfig{
 		MasterAddress: r.Master, Node: r.Node, Joints: joints, IgnoreJoints: r.IgnoreJoints,
-		StateTopic: r.StateTopic, Controller: r.Controller, StaleLimit: f.Watchdog.StateStale,
+		StateTopic: r.StateTopic, Command: r.Command, Controller: r.Controller, FrameID: r.FrameID,
+		Lookahead: r.Lookahead, Gripper: rosGripper(r.Gripper), StaleLimit: f.Watchdog.StateStale,
 		Logger: log,
 	})
 	if err != nil {
@@ -83,6 +84,19 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 		w.readers = append(w.readers, l)
 	}
 	return nil
+}
+
+// rosGripper maps the launch file's arm.ros.gripper (nil: none) to the driver's config.
+func rosGripper(g *launch.ROSGripper) ros.GripperConfig {
+	if g == nil {
+		return ros.GripperConfig{}
+	}
+	c := ros.GripperConfig{
+		Command: g.Command, CommandTopic: g.CommandTopic, ActionPosition: g.ActionPosition, MaxEffort: g.MaxEffort,
+		State: g.State, StateTopic: g.StateTopic, MaxWidth: g.MaxWidth,
+	}
+	copy(c.Fingers[:], g.Fingers)
+	return c
 }
 
 // rosStopRelay hands the stop topics' requests (ros.StopListener) to the run.

@@ -50,8 +50,8 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		epoch = time.Now()
 	}
 	srv, err := ros.NewSimServer(ctx, arm, ros.SimServerConfig{
-		MasterAddress: ss.Master, Node: ss.Node, StateTopic: ss.StateTopic, Controller: ss.Controller, Clock: ss.Lockstep,
-		Epoch: epoch,
+		MasterAddress: ss.Master, Node: ss.Node, StateTopic: ss.StateTopic, Command: ss.Command, Controller: ss.Controller,
+		Gripper: rosGripper(ss.Gripper), Clock: ss.Lockstep, Epoch: epoch,
 	})
 	if err != nil {
 		return err
@@ -89,8 +89,9 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer func() { stop(); <-done }()
 	}
 	period := time.Duration(float64(time.Second) / ss.RateHz)
-	fmt.Fprintf(stdout, "robotd sim: serving %s on %s (%s, commands on /%s/command, %d camera(s)), %v period, master %s\n",
-		scene.Model, ss.StateTopic, ss.Node, ss.Controller, len(ss.Cameras), period, ros.ArmConfig{MasterAddress: ss.Master}.WithDefaults().MasterAddress)
+	served := ros.ArmConfig{MasterAddress: ss.Master, Command: ss.Command, Controller: ss.Controller}.WithDefaults()
+	fmt.Fprintf(stdout, "robotd sim: serving %s on %s (%s, %s commands on %s, gripper %v, %d camera(s)), %v period, master %s\n",
+		scene.Model, ss.StateTopic, ss.Node, ss.Command, served.CommandTopic(), ss.Gripper != nil, len(ss.Cameras), period, served.MasterAddress)
 	// The served robot keeps its rate as a real robot's controller does: the stepping
 	// loop runs on a locked thread at SCHED_FIFO (below robotd run's 80, when permitted),
 	// paced by clock_nanosleep; more Ps than cores so the publishing goroutines get one.
@@ -112,6 +113,11 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		next = epoch.Add(lag)
 	}
 	lastReport := next
+	defer func() {
+		st := srv.Stats()
+		fmt.Fprintf(stdout, "robotd sim: stopped at t=%v: %d commands received, %d rejected, %d gripper commands\n",
+			arm.Now().Round(time.Millisecond), st.Received, srv.Rejected(), st.GripperReceived)
+	}()
 	for {
 		next = next.Add(period)
 		if ctx.Err() != nil {
