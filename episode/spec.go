@@ -60,6 +60,10 @@ type VideoSpec struct {
 	// the previous image in its place so the video keeps one frame per row, and the drop
 	// is counted in Progress.DroppedFrames.
 	QueueFrames int
+	// Wait makes AddFrame wait for room in a full queue instead of dropping the image:
+	// for simulated time (lockstep), which can run ahead of the encoders and wait for
+	// them. A real-time recorder leaves it false and never blocks.
+	Wait bool
 }
 
 // Spec describes a dataset robotd records.

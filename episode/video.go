@@ -29,6 +29,7 @@ type encoder struct {
 	frameBytes int
 	stride     int // pixel step of the image-stats histograms (LeRobot's downsampling)
 	path       string
+	wait       bool // push blocks on a full queue (VideoSpec.Wait)
 
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -73,7 +74,7 @@ func timescaleArgs(fps int) []string {
 
 func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, error) {
 	e := &encoder{key: c.Key, w: c.Width, h: c.Height, frameBytes: c.Width * c.Height * 3,
-		stride: downsampleStride(c.Width, c.Height), path: path,
+		stride: downsampleStride(c.Width, c.Height), path: path, wait: v.Wait,
 		queue: make(chan encFrame, v.QueueFrames), free: make(chan []byte, v.QueueFrames+2),
 		done: make(chan struct{})}
 	args := []string{"-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -96,7 +97,8 @@ func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, er
 	return e, nil
 }
 
-// push queues a copy of img without blocking; a full queue drops the frame.
+// push queues a copy of img. A full queue drops the frame, or with wait blocks until
+// there is room (or the encoder has stopped).
 func (e *encoder) push(index int, img []byte) bool {
 	var buf []byte
 	select {
@@ -105,6 +107,13 @@ func (e *encoder) push(index int, img []byte) bool {
 		buf = make([]byte, e.frameBytes)
 	}
 	copy(buf, img)
+	if e.wait {
+		select {
+		case e.queue <- encFrame{index, buf}:
+			return true
+		case <-e.done: // ffmpeg died: its error is reported by End
+		}
+	}
 	select {
 	case e.queue <- encFrame{index, buf}:
 		return true

@@ -303,8 +303,9 @@ func (ep *EpisodeWriter) Index() int { return ep.index }
 // Len is the number of frames added.
 func (ep *EpisodeWriter) Len() int { return ep.n }
 
-// AddFrame appends a frame. It copies the frame and never waits for the encoders: an
-// image that finds its camera's queue full is dropped and counted (the video repeats
+// AddFrame appends a frame. It copies the frame and never waits for the encoders
+// (unless Spec.Video.Wait): an image that finds its camera's queue full is dropped and
+// counted (the video repeats
 // the previous image there, so it keeps one frame per row). A frame of the wrong shape
 // is refused and not added.
 func (ep *EpisodeWriter) AddFrame(f *Frame) error {

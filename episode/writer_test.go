@@ -1,6 +1,9 @@
 package episode
 
 import (
+	"context"
+	"math/rand"
+	"path/filepath"
 	"testing"
 )
 
@@ -50,5 +53,36 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("episode %d %s: %d video frames, want %d", i, c, n, len(want))
 			}
 		}
+	}
+}
+
+// With Video.Wait, frames added faster than the encoders take them wait for room: a queue
+// of one frame loses none of 120 frames added back to back (without Wait, a full queue
+// drops). The video then has every image, not repeats.
+func TestWaitNeverDrops(t *testing.T) {
+	s := testSpec()
+	s.Video.QueueFrames, s.Video.Wait = 1, true
+	dir := filepath.Join(t.TempDir(), "ds")
+	w, err := Create(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ep, err := w.BeginEpisode("wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(1))
+	for k := 0; k < 120; k++ {
+		if err := ep.AddFrame(synthFrame(s, 0, k, rng)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := ep.End(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DroppedFrames != 0 || w.Progress().DroppedFrames != 0 || res.Length != 120 {
+		t.Fatalf("%d frames, %d dropped with Wait", res.Length, res.DroppedFrames)
 	}
 }

@@ -104,6 +104,9 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	state := recordState(w.ports.Robot.JointNames(), w.ports.Policy)
 	spec := recordSpec(*robotType, *fps, state, w.cams, sizes, eps != nil)
+	// Simulated time can run ahead of the video encoders: it waits for them instead of
+	// dropping images. In realtime a full encoder queue drops (counted).
+	spec.Video.Wait = f.Mode == launch.ModeLockstep
 	ds, err := openDataset(*out, spec)
 	if err != nil {
 		return err
