@@ -544,6 +544,13 @@ func (f *File) defaults(base string) {
 		r.Lookahead = 2 * time.Millisecond
 	}
 	r.Gripper.defaults()
+	if r.CompensatesGravity == nil {
+		t := true
+		r.CompensatesGravity = &t
+	}
+	if r.ConnectTimeout == 0 {
+		r.ConnectTimeout = 10 * time.Second
+	}
 	c := &f.Control
 	if c.RateHz == 0 {
 		c.RateHz = 1000

@@ -166,6 +166,9 @@ func TestROSArmDefaults(t *testing.T) {
 			continue
 		}
 		r := f.Arm.ROS
+		if r.ConnectTimeout != 10*time.Second || r.CompensatesGravity == nil || !*r.CompensatesGravity || r.Node != "robotd" || r.StateTopic != "/joint_states" {
+			t.Errorf("case %d: connect_timeout %v, compensates_gravity %v, node %q, state_topic %q: want the defaults", i, r.ConnectTimeout, r.CompensatesGravity, r.Node, r.StateTopic)
+		}
 		if r.Command != c.command || r.Controller != c.controller || r.FrameID != c.frame || r.Lookahead != c.lookahead {
 			t.Errorf("case %d: command %s controller %s frame %s lookahead %v; want %s %s %s %v", i, r.Command, r.Controller, r.FrameID, r.Lookahead,
 				c.command, c.controller, c.frame, c.lookahead)
