@@ -109,7 +109,11 @@ func rosGripper(g *launch.ROSGripper) ros.GripperConfig {
 // which runLaunch starts after signal.Notify); requests that come earlier wait for it.
 // A graceful request never escalates: the relay sends at most one signal for all of
 // them, and an immediate request sends whatever brings the count to two (SIGTERM and
-// SIGINT: distinct signals, so the kernel does not merge them).
+// SIGINT: distinct signals, so the kernel does not merge them). Known gap of this
+// fallback: in the robotd binary the first signal also cancels main's context, and
+// runLaunch's signal goroutine may return on that before it reads the second signal, so
+// an immediate request can end as a graceful one; attach (a one-line hook in run.go)
+// removes the fallback.
 type rosStopRelay struct {
 	log *slog.Logger
 
