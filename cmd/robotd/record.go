@@ -136,13 +136,15 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer signal.Stop(sigs)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	runDone := make(chan struct{}) // not runCtx: the first SIGINT cancels it, the second must be read
+	defer close(runDone)
 	go func() {
 		for {
 			select {
 			case s := <-sigs:
 				n := interrupted.Add(1)
 				d.Stop("signal "+s.String(), n > 1)
-			case <-runCtx.Done():
+			case <-runDone:
 				return
 			}
 		}

@@ -96,6 +96,10 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	// The goroutine ends when the run has ended, not on ctx: main's context is cancelled
+	// by the first SIGINT too, and the second must still be read.
+	runDone := make(chan struct{})
+	defer close(runDone)
 	go func() {
 		n := 0
 		for {
@@ -103,7 +107,7 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 			case s := <-sigs:
 				n++
 				d.Stop("signal "+s.String(), n > 1)
-			case <-runCtx.Done():
+			case <-runDone:
 				return
 			}
 		}
@@ -232,7 +236,7 @@ type wiring struct {
 	background []func(context.Context)
 	// stoppers are handed the daemon's Stop once it exists (stop requests from ROS).
 	stoppers []func(stop func(reason string, immediate bool))
-	closers    []func()
+	closers  []func()
 }
 
 // attach hands the daemon's Stop to whatever takes stop requests.

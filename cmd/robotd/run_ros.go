@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/robotd/robotd/drivers/ros"
@@ -67,7 +66,7 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 		return fmt.Errorf("arm.ros: stop topics: %w", err)
 	}
 	w.closers = append(w.closers, sl.Close)
-	w.background = append(w.background, relay.arm)
+	w.stoppers = append(w.stoppers, func(stop func(string, bool)) { relay.attach(stop) })
 	for _, c := range f.Cameras {
 		if c.Source != launch.SourceROS {
 			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
@@ -99,29 +98,15 @@ func rosGripper(g *launch.ROSGripper) ros.GripperConfig {
 	return c
 }
 
-// rosStopRelay hands the stop topics' requests (ros.StopListener) to the run.
-//
-// runLaunch builds the daemon after the wiring, and run.go has no hook yet that gives the
-// wiring the daemon's Stop; until attach is called by one, a request takes the path of the
-// signals, which runLaunch maps to the same two stops: the first SIGTERM/SIGINT ramps
-// to a hold, a second one stops at once. The relay sends those signals to its own process
-// only while the run's signal handler is installed (arm runs as a background function,
-// which runLaunch starts after signal.Notify); requests that come earlier wait for it.
-// A graceful request never escalates: the relay sends at most one signal for all of
-// them, and an immediate request sends whatever brings the count to two (SIGTERM and
-// SIGINT: distinct signals, so the kernel does not merge them). Known gap of this
-// fallback: in the robotd binary the first signal also cancels main's context, and
-// runLaunch's signal goroutine may return on that before it reads the second signal, so
-// an immediate request can end as a graceful one; attach (a one-line hook in run.go)
-// removes the fallback.
+// rosStopRelay hands the stop topics' requests (ros.StopListener) to the daemon's Stop,
+// which exists only after the wiring (wiring.stoppers attaches it); requests that come
+// earlier wait for it.
 type rosStopRelay struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
 	stop    ros.StopFunc // the daemon's Stop, once attached
-	armed   bool
 	pending []stopRequest
-	signals int
 }
 
 type stopRequest struct {
@@ -145,46 +130,9 @@ func (r *rosStopRelay) request(reason string, immediate bool) {
 	r.log.Warn("stop requested over ROS", "reason", reason, "immediate", immediate)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch {
-	case r.stop != nil:
+	if r.stop != nil {
 		r.stop(reason, immediate)
-	case !r.armed:
-		r.pending = append(r.pending, stopRequest{reason, immediate})
-	default:
-		r.signal(immediate)
+		return
 	}
-}
-
-// arm enables the signal path while the run's signal handler is installed.
-func (r *rosStopRelay) arm(ctx context.Context) {
-	r.mu.Lock()
-	r.armed = true
-	if r.stop == nil {
-		for _, p := range r.pending {
-			r.signal(p.immediate)
-		}
-		r.pending = nil
-	}
-	r.mu.Unlock()
-	<-ctx.Done()
-	r.mu.Lock()
-	r.armed = false
-	r.mu.Unlock()
-}
-
-// signal sends the signals that make runLaunch stop gracefully (one) or at once (two).
-func (r *rosStopRelay) signal(immediate bool) {
-	want := 1
-	if immediate {
-		want = 2
-	}
-	for ; r.signals < want; r.signals++ {
-		sig := syscall.SIGTERM
-		if r.signals == 1 {
-			sig = syscall.SIGINT
-		}
-		if err := syscall.Kill(syscall.Getpid(), sig); err != nil {
-			r.log.Error("stop over ROS: signal", "err", err)
-		}
-	}
+	r.pending = append(r.pending, stopRequest{reason, immediate})
 }
