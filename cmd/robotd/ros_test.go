@@ -58,6 +58,10 @@ func startSim(t *testing.T, m *rostest.Master, file ...string) *proc {
 // on them. The tests assert behaviour, so they run with the watchdogs at 1 s; the fault
 // test then measures how far past that limit the safe stop comes.
 // More replacements (old, new) of the file's text may follow.
+//
+// The watchdogs are relaxed because on a loaded 2-core machine (make test runs packages in
+// parallel) robotd sim's joint states stall for 30-400 ms and its camera stamps lag the
+// wall clock by over 100 ms; the shipped limits trip there, correctly.
 func simROSLaunch(t *testing.T, more ...[2]string) string {
 	t.Helper()
 	data, err := os.ReadFile("../../launch/sim_ros.yaml")
@@ -66,7 +70,7 @@ func simROSLaunch(t *testing.T, more ...[2]string) string {
 	}
 	s := string(data)
 	for _, r := range append([][2]string{
-		{"\n  state_stale: 50ms\n", "\n  state_stale: 1s\n  camera_stale: 1s\n"},
+		{"\n  state_stale: 50ms\n", "\n  state_stale: 1s\n  camera_stale: 1s\n  max_skew: 1s\n"},
 		{"bundle: ../policy/testdata/unet", "bundle: " + mustAbs(t, "../../policy/testdata/unet")},
 	}, more...) {
 		if !strings.Contains(s, r[0]) {
