@@ -57,12 +57,13 @@ type Servo struct {
 	poser   drivers.PoseCommander
 	jointer drivers.JointTargetCommander
 	ik      *control.IK
-	kin     *control.Kinematics
 	qcmd    []float64 // joint-target arms: the last joint command
 	qprev   []float64 // joint-target arms: the command before the step limit
-	qstep   []float64 // joint-target arms: the largest step per tick (rad/s * dt)
+	qstep   []float64 // joint-target arms: the largest joint speed commanded (rad/s)
 	lastDt  float64   // the dt of the last Compute
-	toolKin *control.Kinematics
+	// kin is scratch forward kinematics (tool pose in joint mode, poses sent to pose
+	// arms, their safe stop); used only by the control loop's goroutine.
+	kin *control.Kinematics
 }
 
 // NewServo checks that the arm and the robot model describe the same joints, in the same
@@ -99,7 +100,7 @@ func NewServo(arm drivers.Arm, robot *control.Robot, cfg ServoConfig) (*Servo, e
 		tau:     make([]float64, n),
 		jtgt:    make([]float64, n),
 		command: info.Command,
-		toolKin: robot.NewKinematics(),
+		kin:     robot.NewKinematics(),
 	}
 	switch info.Command {
 	case drivers.CommandTorque:
@@ -109,7 +110,6 @@ func NewServo(arm drivers.Arm, robot *control.Robot, cfg ServoConfig) (*Servo, e
 			return nil, fmt.Errorf("servo: the arm takes pose commands but its driver (%T) has no WriteEquilibrium", arm)
 		}
 		s.poser = p
-		s.kin = robot.NewKinematics()
 	case drivers.CommandJointTarget:
 		j, ok := arm.(drivers.JointTargetCommander)
 		if !ok {
@@ -311,8 +311,8 @@ func (s *Servo) Tool() control.Pose {
 	if s.mode == ModeCartesian {
 		return s.cart.Tool()
 	}
-	s.robot.Forward(s.toolKin, s.state.Q)
-	return s.toolKin.Pose()
+	s.robot.Forward(s.kin, s.state.Q)
+	return s.kin.Pose()
 }
 
 // State is the arm state read in the last tick (owned by the servo; read between ticks).
