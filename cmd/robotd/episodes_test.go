@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/telemetry"
 )
@@ -29,7 +28,7 @@ func TestExpertEpisodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(daemonConfig(f, w, log, telemetry.NewRegistry()), w.ports)
+	d, err := w.daemon(f, log, telemetry.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

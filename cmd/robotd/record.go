@@ -8,10 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/robotd/robotd/daemon"
@@ -122,39 +120,16 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, signal_, state, w.ports.Robot.DoF())
 	w.ports.Recorder = rec
-	cfg := daemonConfig(f, w, log, telemetry.NewRegistry())
-	d, err := daemon.New(cfg, w.ports)
+	d, err := w.daemon(f, log, telemetry.NewRegistry())
 	if err != nil {
 		return err
 	}
-	w.attach(d)
-
 	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
 	var interrupted atomic.Int32
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	defer stopOnSignals(d, func() { interrupted.Add(1) })()
 	runCtx, cancel := context.WithCancel(ctx)
+	defer w.start(runCtx)()
 	defer cancel()
-	runDone := make(chan struct{}) // not runCtx: the first SIGINT cancels it, the second must be read
-	defer close(runDone)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				n := interrupted.Add(1)
-				d.Stop("signal "+s.String(), n > 1)
-			case <-runDone:
-				return
-			}
-		}
-	}()
-	for _, l := range w.readers {
-		go func() { _ = l.Run(runCtx) }()
-	}
-	for _, fn := range w.background {
-		go fn(runCtx)
-	}
 
 	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", *episodes, *taskText, *out, *fps, len(w.cams), *source)
 	start := time.Now()

@@ -89,18 +89,15 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	tr := &tracker{period: time.Second / time.Duration(ds.Info.FPS), robot: w.ports.Robot, kin: w.ports.Robot.NewKinematics(), data: data}
 	w.ports.Recorder = tr
-	d, err := daemon.New(daemonConfig(f, w, log, telemetry.NewRegistry()), w.ports)
+	d, err := w.daemon(f, log, telemetry.NewRegistry())
 	if err != nil {
 		return err
 	}
+	// Ctrl-C ramps to a hold and stops; a second one: safe stop at once.
+	defer stopOnSignals(d, nil)()
 	runCtx, cancel := context.WithCancel(ctx)
+	defer w.start(runCtx)()
 	defer cancel()
-	for _, l := range w.readers {
-		go func() { _ = l.Run(runCtx) }()
-	}
-	for _, fn := range w.background {
-		go fn(runCtx)
-	}
 	fmt.Fprintf(stdout, "replaying episode %d of %s (%d frames at %d fps, %s actions) on %s\n",
 		*index, dir, len(data.Action), ds.Info.FPS, src.layout, f.Path())
 	runErr := d.Run(ctx)

@@ -72,12 +72,10 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 	defer w.close()
 
 	reg := telemetry.NewRegistry()
-	cfg := daemonConfig(f, w, log, reg)
-	d, err := daemon.New(cfg, w.ports)
+	d, err := w.daemon(f, log, reg)
 	if err != nil {
 		return err
 	}
-	w.attach(d)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -92,39 +90,10 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 		defer srv.Wait()
 		log.Info("telemetry", "metrics", "http://"+srv.Addr()+"/metrics")
 	}
-	// SIGINT/SIGTERM: ramp to hold, then stop. A second one: safe stop at once.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	// The goroutine ends when the run has ended, not on ctx: main's context is cancelled
-	// by the first SIGINT too, and the second must still be read.
-	runDone := make(chan struct{})
-	defer close(runDone)
-	go func() {
-		n := 0
-		for {
-			select {
-			case s := <-sigs:
-				n++
-				d.Stop("signal "+s.String(), n > 1)
-			case <-runDone:
-				return
-			}
-		}
-	}()
-
-	var bg sync.WaitGroup
-	defer bg.Wait()
+	defer stopOnSignals(d, nil)()
+	defer w.start(runCtx)()
 	defer cancel()
-	for _, l := range w.readers {
-		bg.Add(1)
-		go func() { defer bg.Done(); _ = l.Run(runCtx) }()
-	}
-	for _, fn := range w.background {
-		bg.Add(1)
-		go func() { defer bg.Done(); fn(runCtx) }()
-	}
-	log.Info("run", "launch", f.Path(), "mode", f.Mode, "arm", f.Arm.Driver, "period", cfg.Period, "duration", f.Duration)
+	log.Info("run", "launch", f.Path(), "mode", f.Mode, "arm", f.Arm.Driver, "period", f.Control.Period(), "duration", f.Duration)
 	start := time.Now()
 	var gc0 debug.GCStats
 	debug.ReadGCStats(&gc0)
@@ -239,11 +208,59 @@ type wiring struct {
 	closers  []func()
 }
 
-// attach hands the daemon's Stop to whatever takes stop requests.
-func (w *wiring) attach(d *daemon.Daemon) {
+// daemon builds the daemon for the launch file on this wiring and hands its Stop to
+// whatever takes stop requests (ROS stop topics).
+func (w *wiring) daemon(f *launch.File, log *slog.Logger, reg *telemetry.Registry) (*daemon.Daemon, error) {
+	d, err := daemon.New(daemonConfig(f, w, log, reg), w.ports)
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range w.stoppers {
 		s(d.Stop)
 	}
+	return d, nil
+}
+
+// start runs the camera readers and the background work until ctx ends; the function it
+// returns waits for them.
+func (w *wiring) start(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, l := range w.readers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = l.Run(ctx) }()
+	}
+	for _, fn := range w.background {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(ctx) }()
+	}
+	return wg.Wait
+}
+
+// stopOnSignals maps SIGINT/SIGTERM to the daemon's stops: the first ramps to a hold and
+// stops, a second one commands the safe stop at once. onSignal, when set, is told of
+// each. The function it returns ends the handling; call it once the run is over, not
+// when a context ends: the first SIGINT also cancels main's context, and the second must
+// still be read.
+func stopOnSignals(d *daemon.Daemon, onSignal func()) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case s := <-sigs:
+				n++
+				if onSignal != nil {
+					onSignal()
+				}
+				d.Stop("signal "+s.String(), n > 1)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(sigs); close(done) }
 }
 
 func (w *wiring) close() {
