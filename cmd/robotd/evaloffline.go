@@ -36,15 +36,12 @@ func evalOfflineCmd(args []string, stdout, stderr io.Writer) error {
 	plotPath := fs.String("plot", "", "write a PNG of predicted and recorded actions of the first episode")
 	seed := fs.Uint64("seed", 0, "sampler seed (diffusion and flow policies)")
 	opts := runtimeFlags(fs)
-	var dir string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		dir, args = args[0], args[1:]
-	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	dir, extra, err := parseAround(fs, args, stderr)
+	if err != nil {
 		return err
 	}
-	if dir == "" && fs.NArg() == 1 {
-		dir = fs.Arg(0)
+	if extra > 0 {
+		return fmt.Errorf("%s: want one DATASET; %d more arguments: %q", fs.Name(), extra, fs.Args()[len(fs.Args())-extra:])
 	}
 	if dir == "" || *bundle == "" {
 		return errors.New("eval-offline: usage: robotd eval-offline DATASET --bundle DIR")
@@ -169,17 +166,9 @@ func newOfflineEval(ds *episode.Dataset, pol *policy.Policy) (*offlineEval, erro
 				return nil, fmt.Errorf("eval-offline: the policy observes %s; the dataset has no such video (it has %q)", f.Name, ds.Info.VideoKeys())
 			}
 			w, h := vf.Shape[1], vf.Shape[0]
-			pc := perception.PipelineConfig{}
-			if len(f.Shape) == 3 {
-				pc.Resize = &perception.ResizeConfig{Width: f.Shape[2], Height: f.Shape[1]}
-			}
-			pipe, err := cv.NewPipeline(pc, w, h, perception.RGB8, nil)
+			pipe, err := featurePipeline(&b.Observations[i], nil, w, h)
 			if err != nil {
-				return nil, fmt.Errorf("eval-offline: %s: %w", f.Name, err)
-			}
-			if pipe.Len() != f.Size {
-				pipe.Close()
-				return nil, fmt.Errorf("eval-offline: %s: %dx%d video frames make %d values, the policy wants %v", f.Name, w, h, pipe.Len(), f.Shape)
+				return nil, fmt.Errorf("eval-offline: video %s: %w", f.Name, err)
 			}
 			ev.cams = append(ev.cams, offlineCam{obs: i, key: f.Name, w: w, h: h, pipe: pipe})
 		default:

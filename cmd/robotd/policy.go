@@ -64,20 +64,31 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	return nil
 }
 
+// parseAround parses fs's flags around one positional argument, which may come before or
+// after them (robotd replay DATASET --episode 2, or --episode 2 DATASET). It returns the
+// argument ("" when there is none) and how many arguments are left over after it.
+func parseAround(fs *flag.FlagSet, args []string, stderr io.Writer) (arg string, extra int, err error) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return "", 0, err
+	}
+	rest := fs.Args()
+	if arg == "" && len(rest) > 0 {
+		arg, rest = rest[0], rest[1:]
+	}
+	return arg, len(rest), nil
+}
+
 func policyInfoCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("policy info", flag.ContinueOnError)
 	opts := runtimeFlags(fs)
-	// Accept the path before or after the flags.
-	var path string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		path, args = args[0], args[1:]
-	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	path, extra, err := parseAround(fs, args, stderr)
+	if err != nil {
 		return err
 	}
-	if path == "" && fs.NArg() == 1 {
-		path = fs.Arg(0)
-	} else if fs.NArg() > 0 || path == "" {
+	if path == "" || extra > 0 {
 		fmt.Fprint(stderr, "robotd policy info: want one BUNDLE_DIR or MODEL.onnx\n")
 		return errUsage
 	}

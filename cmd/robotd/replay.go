@@ -38,15 +38,12 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	path := fs.String("launch", "launch/pickplace.yaml", "launch file (its policy section is ignored)")
 	index := fs.Int("episode", 0, "episode index")
 	plotPath := fs.String("plot", "", "write a PNG of the recorded and replayed tool position")
-	var dir string
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		dir, args = args[0], args[1:]
-	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	dir, extra, err := parseAround(fs, args, stderr)
+	if err != nil {
 		return err
 	}
-	if dir == "" && fs.NArg() == 1 {
-		dir = fs.Arg(0)
+	if extra > 0 {
+		return fmt.Errorf("%s: want one DATASET; %d more arguments: %q", fs.Name(), extra, fs.Args()[len(fs.Args())-extra:])
 	}
 	if dir == "" {
 		return errors.New("replay: a DATASET directory is required (robotd replay DATASET --episode N)")

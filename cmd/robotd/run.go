@@ -451,25 +451,38 @@ func wirePolicy(f *launch.File, w *wiring, cams []*perception.Latest) error {
 		if feat == nil {
 			continue
 		}
-		pc := perception.PipelineConfig{}
-		if c.Pipeline != nil {
-			pc = *c.Pipeline
-		} else if len(feat.Shape) == 3 {
-			pc.Resize = &perception.ResizeConfig{Width: feat.Shape[2], Height: feat.Shape[1]}
-		}
-		pl, err := cv.NewPipeline(pc, c.Width, c.Height, perception.RGB8, nil)
+		pl, err := featurePipeline(feat, c.Pipeline, c.Width, c.Height)
 		if err != nil {
-			return fmt.Errorf("camera %s: pipeline: %w", c.Name, err)
+			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 		w.closers = append(w.closers, func() { pl.Close() })
-		if pl.Len() != feat.Size {
-			return fmt.Errorf("camera %s: the pipeline makes %d values (%v), policy feature %s wants %v", c.Name, pl.Len(), shapeString(pl.Shape()), feat.Name, feat.Shape)
-		}
 		pp.Cameras = append(pp.Cameras, l)
 		pp.Preprocess = append(pp.Preprocess, pl)
 	}
 	w.ports.Policy = pp
 	return nil
+}
+
+// featurePipeline builds the preprocessing from width x height RGB frames to a policy's
+// image feature: the launch file's pipeline when it gives one, else a resize to the
+// feature's size. The pipeline must make exactly the feature's values.
+func featurePipeline(feat *policy.Feature, custom *perception.PipelineConfig, width, height int) (*cv.Pipeline, error) {
+	pc := perception.PipelineConfig{}
+	if custom != nil {
+		pc = *custom
+	} else if len(feat.Shape) == 3 {
+		pc.Resize = &perception.ResizeConfig{Width: feat.Shape[2], Height: feat.Shape[1]}
+	}
+	pl, err := cv.NewPipeline(pc, width, height, perception.RGB8, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if pl.Len() != feat.Size {
+		pl.Close()
+		return nil, fmt.Errorf("the pipeline makes %d values (%v) from %dx%d frames, policy feature %s wants %v",
+			pl.Len(), shapeString(pl.Shape()), width, height, feat.Name, feat.Shape)
+	}
+	return pl, nil
 }
 
 func findFeature(b *policy.Bundle, name string) *policy.Feature {
