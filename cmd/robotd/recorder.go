@@ -106,12 +106,10 @@ type recorder struct {
 	frames  []perception.Frame
 	buf     [2]episode.Frame
 	pending *episode.Frame
-	success bool
 
 	// realtime hand-off
 	queue, free chan *daemon.Sample
 	done        chan struct{}
-	dropped     int
 }
 
 func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func() task.Signal, state stateLayout, dof int) *recorder {
@@ -136,7 +134,7 @@ func (r *recorder) Period() time.Duration { return r.period }
 // begin starts recording into ep; in realtime it starts the worker goroutine.
 func (r *recorder) begin(ep *episode.EpisodeWriter) {
 	r.mu.Lock()
-	r.ep, r.err, r.pending, r.success, r.dropped = ep, nil, nil, false, 0
+	r.ep, r.err, r.pending = ep, nil, nil
 	r.mu.Unlock()
 	if !r.lockstep {
 		r.done = make(chan struct{})
@@ -155,8 +153,7 @@ func (r *recorder) Record(s *daemon.Sample) bool {
 		copySample(slot, s)
 		r.queue <- slot
 		return true
-	default:
-		r.dropped++
+	default: // counted by the daemon (robotd_record_dropped_total)
 		return false
 	}
 }
