@@ -114,11 +114,11 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "record: %s: %s\n", *out, r)
 	}
 
-	var signal_ func() task.Signal
+	var labels func() task.Signal
 	if eps != nil {
-		signal_ = func() task.Signal { return eps.sig }
+		labels = func() task.Signal { return eps.sig }
 	}
-	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, signal_, state, w.ports.Robot.DoF())
+	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, labels, state, w.ports.Robot.DoF())
 	w.ports.Recorder = rec
 	d, err := w.daemon(f, log, telemetry.NewRegistry())
 	if err != nil {

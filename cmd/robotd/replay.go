@@ -139,7 +139,7 @@ func newReplaySource(ds *episode.Dataset, data *episode.EpisodeData, robot *cont
 	names := feat.Names
 	s := &replaySource{fps: float64(ds.Info.FPS), gripper: -1}
 	switch {
-	case slices.Equal(names, actionNames) || slices.Equal(names, actionNames[:6]):
+	case slices.Equal(names, actionNames) || slices.Equal(names, poseNames):
 		s.layout = "ee_pose"
 		if len(names) == 7 {
 			s.gripper = 6
@@ -151,7 +151,7 @@ func newReplaySource(ds *episode.Dataset, data *episode.EpisodeData, robot *cont
 		}
 	default:
 		return nil, fmt.Errorf("replay: %s: action has %d values %q: want robotd's ee_pose layout %q [+ gripper] or %d joint positions [+ gripper] for this arm",
-			ds.Dir, len(names), names, actionNames[:6], dof)
+			ds.Dir, len(names), names, poseNames, dof)
 	}
 	if len(data.State) == 0 || len(data.State[0]) < dof {
 		return nil, fmt.Errorf("replay: %s: observation.state has %d values: want the arm's %d joint positions first", ds.Dir, len(data.State[0]), dof)
