@@ -294,8 +294,8 @@ func (l *policyLoop) control(now time.Duration) error {
 		l.starvedSeen = l.starved
 	}
 	switch l.pp.Action {
-	case SpaceEEPose:
-		d.servo.SetCartesianTarget(ValuesPose(l.sp))
+	case SpaceEEPose, SpaceEEPose6D:
+		d.servo.SetCartesianTarget(l.pp.Action.Pose(l.sp))
 	case SpaceJoints:
 		d.servo.SetJointTarget(l.sp[:l.dof])
 	}
@@ -470,9 +470,9 @@ func (l *policyLoop) fill(req *obsRequest) error {
 				for j, q := range req.q {
 					dst[j] = float32(q)
 				}
-			case SpaceEEPose:
+			case SpaceEEPose, SpaceEEPose6D:
 				l.d.ports.Robot.Forward(l.kin, req.q)
-				PoseValues(dst, l.kin.Pose())
+				l.pp.State.PutPose(dst, l.kin.Pose())
 			}
 			if l.stGripper {
 				dst[len(dst)-1] = float32(req.gripper)

@@ -67,6 +67,12 @@ const (
 	// vector rx ry rz (rad, axis times angle), then the gripper opening (m) when the
 	// feature has 7 values.
 	SpaceEEPose = "ee_pose"
+	// SpaceEEPose6D is the tool pose as x y z (m) and the first two columns of its
+	// rotation matrix (r00 r10 r20 r01 r11 r21: the continuous 6D rotation of
+	// diffusion_policy's rotation_6d), then the gripper opening (m) when the feature has 10
+	// values. Use it for policies trained on a downward tool, whose rotation vector sits
+	// at angle pi and flips sign.
+	SpaceEEPose6D = "ee_pose_6d"
 	// SpaceJoints is the joint positions (rad) in the arm's joint order, then the gripper
 	// opening (m) when the feature has one more value than the arm has joints.
 	SpaceJoints = "joint_position"
@@ -308,7 +314,7 @@ type Policy struct {
 	// Bundle is the policy bundle directory (docs/policy-bundle.md). Required.
 	Bundle string `yaml:"bundle"`
 	// Action and State say what the action and observation.state features mean:
-	// ee_pose or joint_position. Defaults: ee_pose and joint_position.
+	// ee_pose, ee_pose_6d or joint_position. Defaults: ee_pose and joint_position.
 	Action string `yaml:"action"`
 	State  string `yaml:"state"`
 	// Executor configures chunk execution (docs/policy-bundle.md, Executors).
@@ -784,8 +790,8 @@ func (f *File) Validate() error {
 			st, err := os.Stat(p.Bundle)
 			v.check("policy.bundle", err == nil && st.IsDir(), "%s: not a directory (%v)", p.Bundle, err)
 		}
-		v.oneOf("policy.action", p.Action, SpaceEEPose, SpaceJoints)
-		v.oneOf("policy.state", p.State, SpaceEEPose, SpaceJoints)
+		v.oneOf("policy.action", p.Action, SpaceEEPose, SpaceEEPose6D, SpaceJoints)
+		v.oneOf("policy.state", p.State, SpaceEEPose, SpaceEEPose6D, SpaceJoints)
 		v.check("policy.threads", p.Threads >= 1 && p.Threads <= 64, "%d: want 1..64", p.Threads)
 		v.check("policy.lockstep_latency", p.LockstepLatency >= 0 && p.LockstepLatency <= 5*time.Second, "%v: want 0..5s", p.LockstepLatency)
 		if p.Executor.Strategy != "" {
