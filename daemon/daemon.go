@@ -60,6 +60,10 @@ type Config struct {
 	HomeTolerance float64
 	// HomeTimeout faults the run when homing has not converged. Default 10 s.
 	HomeTimeout time.Duration
+	// StartTimeout bounds the wait for a fresh joint state before the arm is taken over
+	// (the arm's ReadState succeeds: a driver reports a state older than its stale limit
+	// as an error). robotd run sets it to the ROS arm's connect_timeout. Default 10 s.
+	StartTimeout time.Duration
 	// StopRamp is how long the pose is held after a stop request before the loop ends.
 	// Default 500 ms.
 	StopRamp time.Duration
@@ -86,6 +90,9 @@ func (c *Config) defaults() {
 	if c.HomeTimeout == 0 {
 		c.HomeTimeout = 10 * time.Second
 	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 10 * time.Second
+	}
 	if c.StopRamp == 0 {
 		c.StopRamp = 500 * time.Millisecond
 	}
@@ -104,6 +111,8 @@ func (c *Config) defaults() {
 type Ports struct {
 	Arm   drivers.Arm
 	Robot *control.Robot
+	// ArmName names the arm in errors (e.g. "arm.ros on /joint_states"). Default "the arm".
+	ArmName string
 	// Clock is the control clock: simulated time for the embedded simulator, a monotonic
 	// clock otherwise. Default: CLOCK_MONOTONIC since New.
 	Clock func() time.Duration
@@ -132,9 +141,12 @@ type StatusSink interface {
 	SetMode(mode string)
 }
 
-// Fault is why a run ended in the safe stop.
+// Fault is why a run ended in the safe stop (or, for start_stale, before the arm was
+// taken over).
 type Fault struct {
-	Kind string // state_stale, arm_error, home_timeout, panic, stop_now, step_error
+	// Kind is one of state_stale, start_stale, arm_error, home_timeout, panic, stop_now,
+	// step_error, policy.
+	Kind string
 	Err  error
 }
 
@@ -199,6 +211,9 @@ func New(cfg Config, p Ports) (*Daemon, error) {
 	if p.Clock == nil {
 		t0 := monoNow()
 		p.Clock = func() time.Duration { return monoNow() - t0 }
+	}
+	if p.ArmName == "" {
+		p.ArmName = "the arm"
 	}
 	if p.Policy != nil && p.Source != nil {
 		return nil, errors.New("daemon: both a policy and a scripted source: choose one")
@@ -298,6 +313,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	go func() { ctl <- d.controlLoop() }()
 	err = <-ctl
 	stopPol()
+	d.summary.Fault = nil
+	if f := (*Fault)(nil); errors.As(err, &f) {
+		d.summary.Fault = &FaultReport{Kind: f.Kind, Message: f.Err.Error()}
+	}
 	return err
 }
 
@@ -322,8 +341,9 @@ func (d *Daemon) controlLoop() (err error) {
 		}
 		d.summary.RT = rt
 	}
-	if err := d.servo.Start(ModeJoint); err != nil {
-		return &Fault{Kind: "arm_error", Err: err}
+	if done, err := d.startServo(); done {
+		d.finishSummary()
+		return err
 	}
 	if d.cfg.Home != nil {
 		d.servo.SetJointTarget(d.cfg.Home)
@@ -370,6 +390,48 @@ func (d *Daemon) controlLoop() (err error) {
 			}
 		}
 		d.m.tick(late, monoNow()-t0, d.cfg.Lockstep)
+	}
+}
+
+// startServo takes over the arm from a fresh joint state. Under load the newest state can
+// be hundreds of milliseconds old when the run starts (measured 69-420 ms over ROS):
+// starting from it would home from an old pose, or trip the state watchdog at once. So
+// Servo.Start (whose read fails while the arm's newest state is older than the driver's
+// stale limit, or none has arrived) is retried every 500 us until it succeeds or
+// Config.StartTimeout passes: then the run ends with a start_stale fault, nothing
+// commanded. A stop request during the wait ends the run there (graceful: nil). done
+// says the run is over.
+func (d *Daemon) startServo() (done bool, err error) {
+	t0 := monoNow()
+	deadline := t0 + d.cfg.StartTimeout
+	tries := 0
+	for {
+		err := d.servo.Start(ModeJoint)
+		tries++
+		if err == nil {
+			if tries > 1 {
+				d.log.Info("control loop: waited for a fresh joint state", "arm", d.ports.ArmName,
+					"waited", (monoNow() - t0).Round(time.Microsecond), "reads", tries)
+			}
+			return false, nil
+		}
+		if f := d.faultReq.Load(); f != nil {
+			return true, f
+		}
+		switch d.stopReq.Load() {
+		case 2:
+			d.transition(Faulted, "immediate stop before start: "+*d.stopWhy.Load())
+			return true, &Fault{Kind: "stop_now", Err: errors.New(*d.stopWhy.Load())}
+		case 1:
+			d.log.Info("control loop: stop requested while waiting for a fresh joint state", "why", *d.stopWhy.Load())
+			return true, nil
+		}
+		if now := monoNow(); now >= deadline {
+			d.transition(Faulted, "no fresh joint state")
+			return true, &Fault{Kind: "start_stale", Err: fmt.Errorf("%s: no joint state fresher than %v within %v (%d reads): %w",
+				d.ports.ArmName, d.cfg.StateStale, d.cfg.StartTimeout, tries, err)}
+		}
+		sleepUntil(monoNow() + 500*time.Microsecond)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robotd/robotd/telemetry"
@@ -143,11 +144,18 @@ type Summary struct {
 	SafeStops  int
 	ArmErrors  uint64 // reads and commands the arm refused
 	Final      State
-	FinalSpeed float64 // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
+	Fault      *FaultReport // why the last run ended in a fault; nil when it did not
+	FinalSpeed float64      // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
 	RT         rtReport
 	Heap       uint64 // bytes in use at exit
 	GCPauses   telemetry.Snapshot
 	Mallocs    uint64 // Go heap allocations during the run, every goroutine of the process
+}
+
+// FaultReport is a fault as the summary reports it: Fault.Kind and its message.
+type FaultReport struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
 }
 
 // finishSummary fills the summary at the end of the control loop.
@@ -185,8 +193,12 @@ func (d *Daemon) Summary() *Summary { return &d.summary }
 func (s *Summary) Write(w io.Writer) error {
 	rows := []telemetry.SummaryRow{
 		{Name: "final state", Value: fmt.Sprintf("%s, max joint speed %.4f rad/s", s.Final, s.FinalSpeed)},
-		{Name: "ticks", Value: fmt.Sprintf("%d over %v of control time", s.Ticks, s.SimTime.Round(time.Millisecond))},
 	}
+	if s.Fault != nil {
+		msg, _, _ := strings.Cut(s.Fault.Message, "\n") // a panic's stack is in the log
+		rows = append(rows, telemetry.SummaryRow{Name: "fault", Value: s.Fault.Kind + ": " + msg})
+	}
+	rows = append(rows, telemetry.SummaryRow{Name: "ticks", Value: fmt.Sprintf("%d over %v of control time", s.Ticks, s.SimTime.Round(time.Millisecond))})
 	if s.Lockstep {
 		rows = append(rows, telemetry.SummaryRow{Name: "tick work (wall)", Value: s.Work.String()})
 	} else {
@@ -236,7 +248,7 @@ func countsString(m map[string]uint64) string {
 }
 
 // JSON is the summary as numbers for scripts (robotd run --summary-json): durations in
-// microseconds.
+// microseconds; "fault" is {"kind", "message"} when the run ended in a fault, else null.
 func (s *Summary) JSON() map[string]any {
 	q := func(x telemetry.Snapshot) map[string]float64 {
 		us := func(d time.Duration) float64 { return float64(d) / 1e3 }
@@ -244,7 +256,7 @@ func (s *Summary) JSON() map[string]any {
 			"p999": us(x.Quantile(0.999)), "max": us(x.Max), "mean": us(x.Mean())}
 	}
 	return map[string]any{
-		"final": s.Final.String(), "ticks": s.Ticks, "control_seconds": s.SimTime.Seconds(), "wall_seconds": s.Wall.Seconds(),
+		"final": s.Final.String(), "fault": s.Fault, "ticks": s.Ticks, "control_seconds": s.SimTime.Seconds(), "wall_seconds": s.Wall.Seconds(),
 		"lockstep": s.Lockstep, "wake_lateness_us": q(s.Late), "period_jitter_us": q(s.Jitter), "tick_work_us": q(s.Work),
 		"deadline_misses": s.Misses, "periods_over_2ms": s.Over2ms, "inference_us": q(s.Inference),
 		"inference_overruns": s.Overruns, "chunks_rejected": s.Rejected, "observations_dropped": s.Dropped,

@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,4 +289,139 @@ func TestTickNoAllocs(t *testing.T) {
 	if d.m.inferences.Value() < 2 {
 		t.Fatalf("%d inferences during the test: the policy did not run", d.m.inferences.Value())
 	}
+}
+
+// lateArm reports its states as stale (ReadState fails, as the ROS driver's does past its
+// stale limit, filling in an old pose) until freshAt (wall clock), and counts the commands
+// written.
+type lateArm struct {
+	*mujoco.Arm
+	freshAt time.Time
+	writes  int
+	early   int // commands written while the state was stale
+}
+
+func (a *lateArm) ReadState(st *drivers.State) error {
+	if err := a.Arm.ReadState(st); err != nil {
+		return err
+	}
+	if time.Now().Before(a.freshAt) {
+		for i := range st.Q {
+			st.Q[i] += 0.3 // an old pose
+		}
+		return errors.New("joint state is stale: newest state is 300ms old, limit 5ms")
+	}
+	return nil
+}
+
+func (a *lateArm) WriteTorque(tau []float64) error {
+	a.writes++
+	if time.Now().Before(a.freshAt) {
+		a.early++
+	}
+	return a.Arm.WriteTorque(tau)
+}
+
+// The arm is taken over only from a fresh joint state: the daemon waits (nothing
+// commanded) while the arm reports its state stale, then homes and holds from where the
+// arm is; when no fresh state comes within StartTimeout the run ends with a start_stale
+// fault naming the arm and the driver's error (the state's age), nothing commanded.
+func TestStartWaitsForFreshState(t *testing.T) {
+	t.Run("fresh after 80ms", func(t *testing.T) {
+		r := newSimRig(t)
+		p0, _ := r.arm.ToolPose()
+		arm := &lateArm{Arm: r.arm, freshAt: time.Now().Add(80 * time.Millisecond)}
+		d, err := New(Config{Lockstep: true, Duration: 300 * time.Millisecond, Home: r.home, Metrics: telemetry.NewRegistry()},
+			Ports{Arm: arm, ArmName: "test arm", Robot: r.robot, Clock: r.arm.Now, Step: r.step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Run(context.Background()); err != nil {
+			t.Fatalf("Run = %v, want the run to wait for the fresh state and end normally", err)
+		}
+		p1, _ := r.arm.ToolPose()
+		s := d.Summary()
+		if arm.early != 0 || arm.writes == 0 || s.Final != Idle || s.Fault != nil {
+			t.Fatalf("%d commands written while the state was stale (of %d); final %v, fault %v: want none, then a normal run", arm.early, arm.writes, s.Final, s.Fault)
+		}
+		if dist := p1.Sub(p0).Len(); dist > 1e-3 {
+			t.Fatalf("tool moved %.2f mm: the run started from the old pose", dist*1000)
+		}
+	})
+	t.Run("never fresh", func(t *testing.T) {
+		r := newSimRig(t)
+		arm := &lateArm{Arm: r.arm, freshAt: time.Now().Add(time.Hour)}
+		d, err := New(Config{Lockstep: true, StartTimeout: 50 * time.Millisecond, Metrics: telemetry.NewRegistry()},
+			Ports{Arm: arm, ArmName: "test arm", Robot: r.robot, Clock: r.arm.Now, Step: r.step})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		err = d.Run(context.Background())
+		took := time.Since(t0)
+		var f *Fault
+		if !errors.As(err, &f) || f.Kind != "start_stale" {
+			t.Fatalf("Run = %v, want a start_stale fault", err)
+		}
+		for _, want := range []string{"test arm", "300ms old", "within 50ms"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("fault %q does not say %q", err, want)
+			}
+		}
+		if took < 50*time.Millisecond || took > 2*time.Second {
+			t.Errorf("Run returned after %v, want just after the 50 ms start timeout", took)
+		}
+		s := d.Summary()
+		if arm.writes != 0 || s.SafeStops != 0 || s.Final != Faulted || s.Fault == nil || s.Fault.Kind != "start_stale" {
+			t.Fatalf("%d commands, %d safe stops, final %v, summary fault %+v: want nothing commanded, faulted, start_stale", arm.writes, s.SafeStops, s.Final, s.Fault)
+		}
+	})
+}
+
+// A run that ends in a fault says which in its summary (the one-screen text and the JSON
+// of robotd run --summary-json); a normal run says none.
+func TestSummaryFault(t *testing.T) {
+	r := newSimRig(t)
+	arm := &frozenArm{Arm: r.arm, after: 100 * time.Millisecond}
+	d, err := New(Config{Lockstep: true, Metrics: telemetry.NewRegistry()}, Ports{Arm: arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background()); err == nil {
+		t.Fatal("Run = nil, want a state_stale fault")
+	}
+	check := func(wantKind, wantMsg string) {
+		t.Helper()
+		data, err := json.Marshal(d.Summary().JSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Fault *struct{ Kind, Message string } `json:"fault"`
+		}
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		var text strings.Builder
+		d.Summary().Write(&text)
+		switch {
+		case wantKind == "" && got.Fault != nil:
+			t.Errorf("JSON fault %+v after a normal run, want null", got.Fault)
+		case wantKind == "" && strings.Contains(text.String(), "fault "):
+			t.Errorf("summary names a fault after a normal run:\n%s", text.String())
+		case wantKind != "" && (got.Fault == nil || got.Fault.Kind != wantKind || !strings.Contains(got.Fault.Message, wantMsg)):
+			t.Errorf("JSON fault %+v, want kind %s and a message with %q\n%s", got.Fault, wantKind, wantMsg, data)
+		case wantKind != "" && !regexp.MustCompile(`(?m)^fault +`+wantKind+`: .*`+regexp.QuoteMeta(wantMsg)).MatchString(text.String()):
+			t.Errorf("summary lacks the fault row %s: %s:\n%s", wantKind, wantMsg, text.String())
+		}
+	}
+	check("state_stale", "no new joint state for")
+
+	// The next run of the same daemon ends normally: no fault reported.
+	arm.after = time.Hour
+	d.cfg.Duration = 100 * time.Millisecond
+	if err := d.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check("", "")
 }

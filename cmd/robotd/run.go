@@ -156,6 +156,10 @@ func daemonConfig(f *launch.File, w *wiring, log *slog.Logger, reg *telemetry.Re
 		Logger:        log,
 		Metrics:       reg,
 	}
+	if f.Arm.Driver == launch.DriverROS {
+		// The wait for a fresh joint state before the arm is taken over.
+		cfg.StartTimeout = f.Arm.ROS.ConnectTimeout
+	}
 	if b := f.Safety.Workspace; b != nil {
 		cfg.Servo.Safety.Workspace = control.Box{Min: [3]float64(b.Min), Max: [3]float64(b.Max)}
 	}
@@ -293,6 +297,7 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 		}
 		w.closers = append(w.closers, arm.Close)
 		w.ports.Arm = arm
+		w.ports.ArmName = "arm.sim " + scene.Model
 		w.simArm = arm
 		w.ports.Clock = arm.Now
 		if f.Control.Home != nil {

@@ -22,12 +22,13 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
-	arm, err := ros.Dial(cctx, ros.ArmConfig{
+	cfg := ros.ArmConfig{
 		MasterAddress: r.Master, Node: r.Node, Joints: joints, IgnoreJoints: r.IgnoreJoints,
 		StateTopic: r.StateTopic, Command: r.Command, Controller: r.Controller, FrameID: r.FrameID,
 		Lookahead: r.Lookahead, Gripper: rosGripper(r.Gripper), StaleLimit: f.Watchdog.StateStale,
 		Logger: log,
-	})
+	}.WithDefaults()
+	arm, err := ros.Dial(cctx, cfg)
 	if err != nil {
 		return fmt.Errorf("arm.ros: %w", err)
 	}
@@ -44,6 +45,7 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 		return fmt.Errorf("arm.ros: no joint state on %s within %v: %w", r.StateTopic, r.ConnectTimeout, err)
 	}
 	w.ports.Arm = arm
+	w.ports.ArmName = fmt.Sprintf("arm.ros (%s from master %s)", cfg.StateTopic, cfg.MasterAddress)
 	// ROS time (wall clock read through the monotonic clock): the time base of the ROS
 	// cameras' frames (ros.Camera.Now), so frames and states compare.
 	base := time.Now()
