@@ -39,6 +39,13 @@ func synthFrame(s Spec, e, k int, rng *rand.Rand) *Frame {
 	for i := range s.Action.Names {
 		f.Action = append(f.Action, -float32(e)-float32(k)*0.02-float32(i)+rng.Float32()*1e-3)
 	}
+	for i, v := range s.Vectors {
+		vec := make([]float32, len(v.Names))
+		for j := range vec {
+			vec[j] = float32(i+1)*0.5 + float32(e)*0.1 - float32(k)*0.003 + float32(j) + rng.Float32()*1e-3
+		}
+		f.Vectors = append(f.Vectors, vec)
+	}
 	for _, c := range s.Cameras {
 		img := make([]byte, c.Width*c.Height*3)
 		for y := 0; y < c.Height; y++ {
@@ -123,6 +130,18 @@ func checkEpisodes(t testing.TB, dir string, first int, want [][]*Frame) {
 			for j := range f.Action {
 				if math.Float32bits(d.Action[k][j]) != math.Float32bits(f.Action[j]) {
 					t.Fatalf("episode %d frame %d: action[%d] %v, want %v", first+i, k, j, d.Action[k][j], f.Action[j])
+				}
+			}
+			for vi, v := range f.Vectors {
+				key := ds.Info.Features[2+vi].Key // the Spec's vectors follow state and action
+				got := d.Vectors[key]
+				if len(got) != len(frames) || len(got[k]) != len(v) {
+					t.Fatalf("episode %d frame %d: %s has %d rows, want %d of %d values", first+i, k, key, len(got), len(frames), len(v))
+				}
+				for j := range v {
+					if math.Float32bits(got[k][j]) != math.Float32bits(v[j]) {
+						t.Fatalf("episode %d frame %d: %s[%d] %v, want %v", first+i, k, key, j, got[k][j], v[j])
+					}
 				}
 			}
 			if r := d.Vectors[KeyReward]; r != nil && r[k][0] != f.Reward {

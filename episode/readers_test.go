@@ -74,6 +74,12 @@ func wantDataColumns(s Spec) map[string]string {
 		KeyState: "FLOAT[]", KeyAction: "FLOAT[]", KeyTimestamp: "FLOAT", KeyFrameIndex: "BIGINT",
 		KeyEpisodeIndex: "BIGINT", KeyIndex: "BIGINT", KeyTaskIndex: "BIGINT",
 	}
+	for _, v := range s.Vectors {
+		m[v.Key] = "FLOAT[]"
+		if len(v.Names) == 1 {
+			m[v.Key] = "FLOAT"
+		}
+	}
 	if s.Reward {
 		m[KeyReward] = "FLOAT"
 	}

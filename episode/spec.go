@@ -27,6 +27,9 @@ const (
 	KeyEpisodeIndex = "episode_index"
 	KeyIndex        = "index"
 	KeyTaskIndex    = "task_index"
+	// KeyEnvState is LeRobot's key for the state of the environment (objects, not the
+	// robot), e.g. a simulated object's pose.
+	KeyEnvState = "observation.environment_state"
 	// CameraKeyPrefix starts the key of every camera robotd records; LeRobot policies
 	// pick their image inputs by it.
 	CameraKeyPrefix = "observation.images."
@@ -34,6 +37,14 @@ const (
 
 // FeatureSpec describes a vector feature: one float32 per name.
 type FeatureSpec struct {
+	Names []string
+}
+
+// VectorSpec describes an extra float32 vector feature stored in the data table, one
+// value per name, under any key LeRobot does not reserve (e.g. KeyEnvState or
+// "observation.ee_pose").
+type VectorSpec struct {
+	Key   string
 	Names []string
 }
 
@@ -74,6 +85,8 @@ type Spec struct {
 	FPS int
 	// State is observation.state, Action is action; both float32 vectors.
 	State, Action FeatureSpec
+	// Vectors are extra float32 vector features, in this order in Frame.Vectors.
+	Vectors []VectorSpec
 	// Cameras are the video features, in this order in Frame.Images.
 	Cameras []CameraSpec
 	// Reward, Done and Success add the next.reward (float32), next.done and
@@ -125,6 +138,17 @@ func (s Spec) Validate() error {
 		errs = append(errs, "action: no names (want one per dimension)")
 	}
 	seen := map[string]bool{}
+	for i, v := range s.Vectors {
+		switch {
+		case v.Key == "" || reservedKey(v.Key):
+			errs = append(errs, fmt.Sprintf("vector %d: key %q: want a key that is not empty, %s, %s, next.*, an index feature or %s*", i, v.Key, KeyState, KeyAction, CameraKeyPrefix))
+		case seen[v.Key]:
+			errs = append(errs, fmt.Sprintf("vector %d: key %q twice", i, v.Key))
+		case len(v.Names) == 0:
+			errs = append(errs, fmt.Sprintf("vector %q: no names (want one per dimension)", v.Key))
+		}
+		seen[v.Key] = true
+	}
 	for i, c := range s.Cameras {
 		switch {
 		case !strings.HasPrefix(c.Key, CameraKeyPrefix) || len(c.Key) == len(CameraKeyPrefix):
@@ -149,12 +173,25 @@ func (s Spec) Validate() error {
 	return nil
 }
 
+// reservedKey reports whether key is one Spec fills itself (state, action, next.*, the
+// index features) or a camera's.
+func reservedKey(key string) bool {
+	switch key {
+	case KeyState, KeyAction, KeyTimestamp, KeyFrameIndex, KeyEpisodeIndex, KeyIndex, KeyTaskIndex:
+		return true
+	}
+	return strings.HasPrefix(key, "next.") || strings.HasPrefix(key, CameraKeyPrefix)
+}
+
 // features returns the info.json features robotd writes for s, in LeRobot's order:
 // the recorded features, then the five index features.
 func (s Spec) features() []Feature {
 	fs := []Feature{
 		{Key: KeyState, Dtype: "float32", Shape: []int{len(s.State.Names)}, Names: s.State.Names},
 		{Key: KeyAction, Dtype: "float32", Shape: []int{len(s.Action.Names)}, Names: s.Action.Names},
+	}
+	for _, v := range s.Vectors {
+		fs = append(fs, Feature{Key: v.Key, Dtype: "float32", Shape: []int{len(v.Names)}, Names: v.Names})
 	}
 	for _, c := range s.Cameras {
 		fs = append(fs, Feature{Key: c.Key, Dtype: "video", Shape: []int{c.Height, c.Width, 3},

@@ -24,6 +24,9 @@ type Frame struct {
 	Timestamp time.Duration
 	// State and Action have one value per Spec.State / Spec.Action name.
 	State, Action []float32
+	// Vectors holds one slice per Spec.Vectors entry, in that order, each with one value
+	// per name.
+	Vectors [][]float32
 	// Images holds one RGB24 frame (Height*Width*3 bytes, row-major) per Spec.Cameras
 	// entry, in that order.
 	Images [][]byte
@@ -243,6 +246,7 @@ type EpisodeWriter struct {
 	enc    []*encoder
 	state  []float32
 	action []float32
+	vecs   [][]float32 // per Spec.Vectors entry, frames concatenated
 	reward []float32
 	done   []bool
 	succ   []bool
@@ -280,7 +284,7 @@ func (w *Writer) BeginEpisode(task string) (*EpisodeWriter, error) {
 	if err := writeFileSynced(filepath.Join(stage, "episode.json"), marker); err != nil {
 		return nil, fmt.Errorf("episode: %w", err)
 	}
-	ep := &EpisodeWriter{w: w, index: idx, task: task, stage: stage}
+	ep := &EpisodeWriter{w: w, index: idx, task: task, stage: stage, vecs: make([][]float32, len(w.spec.Vectors))}
 	for i, c := range w.spec.Cameras {
 		e, err := startEncoder(c, w.spec.FPS, w.spec.Video, filepath.Join(stage, fmt.Sprintf("camera-%d.mp4", i)))
 		if err != nil {
@@ -317,6 +321,14 @@ func (ep *EpisodeWriter) AddFrame(f *Frame) error {
 		return fmt.Errorf("episode: frame %d: %d state, %d action values and %d images, want %d, %d and %d",
 			ep.n, len(f.State), len(f.Action), len(f.Images), len(s.State.Names), len(s.Action.Names), len(s.Cameras))
 	}
+	if len(f.Vectors) != len(s.Vectors) {
+		return fmt.Errorf("episode: frame %d: %d vectors, want %d (%s)", ep.n, len(f.Vectors), len(s.Vectors), vectorKeys(s.Vectors))
+	}
+	for i, v := range f.Vectors {
+		if len(v) != len(s.Vectors[i].Names) {
+			return fmt.Errorf("episode: frame %d: %s: %d values, want %d", ep.n, s.Vectors[i].Key, len(v), len(s.Vectors[i].Names))
+		}
+	}
 	for i, img := range f.Images {
 		if len(img) != ep.enc[i].frameBytes {
 			c := s.Cameras[i]
@@ -330,6 +342,9 @@ func (ep *EpisodeWriter) AddFrame(f *Frame) error {
 	}
 	ep.state = append(ep.state, f.State...)
 	ep.action = append(ep.action, f.Action...)
+	for i, v := range f.Vectors {
+		ep.vecs[i] = append(ep.vecs[i], v...)
+	}
 	ep.reward = append(ep.reward, f.Reward)
 	ep.done = append(ep.done, f.Done)
 	ep.succ = append(ep.succ, f.Success)
@@ -460,6 +475,10 @@ func (w *Writer) stageAndCommit(ctx context.Context, ep *EpisodeWriter, committe
 	if w.spec.Success {
 		sc = col(KeySuccess, 1)
 	}
+	vc := make([][][]float64, len(w.spec.Vectors))
+	for i, v := range w.spec.Vectors {
+		vc[i] = col(v.Key, len(v.Names))
+	}
 	b2f := func(b bool) float64 {
 		if b {
 			return 1
@@ -480,6 +499,18 @@ func (w *Writer) stageAndCommit(ctx context.Context, ep *EpisodeWriter, committe
 			ac[j][k] = float64(ep.action[k*da+j])
 		}
 		ts[0][k], fi[0][k], ei[0][k], gi[0][k], ti[0][k] = float64(t), float64(k), float64(ep.index), float64(from+int64(k)), float64(taskIndex)
+		for i, v := range w.spec.Vectors {
+			d := len(v.Names)
+			vals := ep.vecs[i][k*d : (k+1)*d]
+			if d == 1 {
+				r[v.Key] = vals[0] // shape (1,): a scalar column, as LeRobot's
+			} else {
+				r[v.Key] = vals
+			}
+			for j, x := range vals {
+				vc[i][j][k] = float64(x)
+			}
+		}
 		if rw != nil {
 			r[KeyReward] = ep.reward[k]
 			rw[0][k] = float64(ep.reward[k])
@@ -784,4 +815,12 @@ func mustRel(base, p string) string {
 		panic(err)
 	}
 	return r
+}
+
+func vectorKeys(vs []VectorSpec) string {
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = v.Key
+	}
+	return strings.Join(keys, ", ")
 }
