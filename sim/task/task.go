@@ -429,3 +429,21 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// CubePose is the cube's pose (centre and orientation), read from the simulator. It
+// allocates nothing.
+func (t *Task) CubePose() control.Pose {
+	p, q := t.s.FreeJointPose(t.cubeJoint)
+	return control.Pose{Pos: p, Rot: mgl64.Quat{W: q[0], V: mgl64.Vec3{q[1], q[2], q[3]}}}
+}
+
+// SetCubePose puts the cube at p (its orientation normalised) at rest and recomputes the
+// scene (positions, contacts): for restoring a recorded episode's start. The rest of the
+// scene is left as it is. A non-finite pose is an error and changes nothing.
+func (t *Task) SetCubePose(p control.Pose) error {
+	q := p.Rot
+	if err := t.s.SetFreeJointPose(t.cubeJoint, p.Pos, [4]float64{q.W, q.V[0], q.V[1], q.V[2]}); err != nil {
+		return fmt.Errorf("task: %w", err)
+	}
+	return t.s.Forward()
+}
