@@ -203,6 +203,10 @@ func (in *Info) MarshalJSON() ([]byte, error) {
 	return json.MarshalIndent(o, "", "    ")
 }
 
+// ReadInfo reads and checks a dataset's meta/info.json only (a quick look at its
+// features before Open or OpenAppend).
+func ReadInfo(dir string) (*Info, error) { return readInfo(dir) }
+
 // readInfo reads and checks dir/meta/info.json.
 func readInfo(dir string) (*Info, error) {
 	path := filepath.Join(dir, InfoPath)

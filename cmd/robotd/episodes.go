@@ -72,6 +72,10 @@ func (e *taskEpisodes) reset(i int) error {
 	return nil
 }
 
+// environment writes the cube's pose (observation.environment_state, envNames' layout);
+// called from the control loop's goroutine.
+func (e *taskEpisodes) environment(dst []float32) { envValues(dst, e.task.CubePose()) }
+
 // endWhen is daemon.Ports.EndWhen: it scores the step and ends the run when the episode is done.
 func (e *taskEpisodes) endWhen(now time.Duration) bool {
 	if e.ep == nil {

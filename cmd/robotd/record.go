@@ -24,13 +24,17 @@ const recordUsage = `robotd record --launch FILE --out DATASET --task TEXT [flag
 Records episodes as a LeRobotDataset v3.0 (docs/episodes.md): the arm's joint state and
 gripper opening (observation.state; with a policy, the policy's observation.state
 layout), the tool target and gripper command in force
-(action, x y z rx ry rz gripper), and every camera of the launch file as an mp4 video
+(action, x y z rx ry rz gripper), the measured tool pose (observation.ee_pose, x y z rx
+ry rz), and every camera of the launch file as an mp4 video
 (observation.images.<camera>), at --fps. The source is the launch file's policy, or with
 --source expert the scripted pick-and-place expert (launch/pickplace.yaml). On the
 pick-and-place scene each episode starts from a seeded cube pose (seed + episode number),
-ends when the task succeeds or times out, and carries next.reward/next.done/next.success.
+ends when the task succeeds or times out, and carries next.reward/next.done/next.success
+and the cube's pose (observation.environment_state, x y z qw qx qy qz), which robotd
+replay restores.
 
-An existing dataset at --out is appended to (same fps and features); a crashed recording
+An existing dataset at --out is appended to (same fps and features; the extra features
+above are left out, with a note, when the dataset was recorded without them); a crashed recording
 left in it is completed or discarded first. An episode that does not finish (Ctrl-C, a
 fault) is discarded; the episodes before it stay.
 `
@@ -105,20 +109,28 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// Simulated time can run ahead of the video encoders: it waits for them instead of
 	// dropping images. In realtime a full encoder queue drops (counted).
 	spec.Video.Wait = f.Mode == launch.ModeLockstep
-	ds, err := openDataset(*out, spec)
+	ds, spec, notes, err := openDataset(*out, spec)
 	if err != nil {
 		return err
 	}
 	defer ds.Close()
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "record: %s: %s\n", *out, n)
+	}
 	for _, r := range ds.Recovered() {
 		fmt.Fprintf(stderr, "record: %s: %s\n", *out, r)
 	}
 
 	var labels func() task.Signal
+	var env func([]float32)
 	if eps != nil {
 		labels = func() task.Signal { return eps.sig }
+		env = eps.environment
 	}
-	rec := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, labels, state, w.ports.Robot.DoF())
+	rec, err := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, labels, state, w.ports.Robot.DoF(), spec.Vectors, env)
+	if err != nil {
+		return err
+	}
 	w.ports.Recorder = rec
 	d, err := w.daemon(f, log, telemetry.NewRegistry())
 	if err != nil {
@@ -208,12 +220,29 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// openDataset creates the dataset, or appends to the one already at dir.
-func openDataset(dir string, spec episode.Spec) (*episode.Writer, error) {
-	if _, err := os.Stat(filepath.Join(dir, "meta", "info.json")); err == nil {
-		return episode.OpenAppend(dir, spec)
+// openDataset creates the dataset, or appends to the one already at dir. A dataset
+// recorded before robotd recorded an extra vector feature (observation.ee_pose,
+// observation.environment_state) keeps its features: the vectors it lacks are left out
+// of spec, one note each. It returns the spec the writer records.
+func openDataset(dir string, spec episode.Spec) (*episode.Writer, episode.Spec, []string, error) {
+	if _, err := os.Stat(filepath.Join(dir, episode.InfoPath)); err != nil {
+		w, err := episode.Create(dir, spec)
+		return w, spec, nil, err
 	}
-	return episode.Create(dir, spec)
+	var notes []string
+	if info, err := episode.ReadInfo(dir); err == nil {
+		var keep []episode.VectorSpec
+		for _, v := range spec.Vectors {
+			if _, ok := info.Feature(v.Key); ok {
+				keep = append(keep, v)
+			} else {
+				notes = append(notes, fmt.Sprintf("the dataset has no %s feature: appending without it (record into a new dataset to have it)", v.Key))
+			}
+		}
+		spec.Vectors = keep
+	}
+	w, err := episode.OpenAppend(dir, spec)
+	return w, spec, notes, err
 }
 
 // showProgress prints the open episode's progress on stderr once a second until

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-gl/mathgl/mgl64"
+
+	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/perception"
@@ -21,6 +24,27 @@ var (
 	actionNames = []string{"x", "y", "z", "rx", "ry", "rz", "gripper"}
 	poseNames   = actionNames[:6]
 )
+
+// Extra features robotd records next to observation.state and action (episode.Spec
+// Vectors): the measured tool pose, always, and on the pick-and-place scene the cube's
+// pose (LeRobot's observation.environment_state), which replay restores.
+const keyEEPose = "observation.ee_pose"
+
+var envNames = []string{"cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"}
+
+// envValues writes a cube pose in envNames' layout (quaternion scalar first).
+func envValues(dst []float32, p control.Pose) {
+	q := p.Rot
+	for i, v := range [7]float64{p.Pos[0], p.Pos[1], p.Pos[2], q.W, q.V[0], q.V[1], q.V[2]} {
+		dst[i] = float32(v)
+	}
+}
+
+// envPose reads a cube pose in envNames' layout.
+func envPose(v []float32) control.Pose {
+	return control.Pose{Pos: mgl64.Vec3{float64(v[0]), float64(v[1]), float64(v[2])},
+		Rot: mgl64.Quat{W: float64(v[3]), V: mgl64.Vec3{float64(v[4]), float64(v[5]), float64(v[6])}}.Normalize()}
+}
 
 // stateLayout is what observation.state holds.
 type stateLayout struct {
@@ -72,13 +96,18 @@ func (l stateLayout) fill(dst []float32, s *daemon.Sample) {
 	}
 }
 
-// recordSpec is the dataset spec for this state layout and these cameras.
+// recordSpec is the dataset spec for this state layout and these cameras; signals (the
+// pick-and-place scene) adds the task's labels and the cube's pose.
 func recordSpec(robotType string, fps int, state stateLayout, cams []*perception.Latest, sizes [][2]int, signals bool) episode.Spec {
 	s := episode.Spec{
 		RobotType: robotType, FPS: fps,
-		State:  episode.FeatureSpec{Names: state.names},
-		Action: episode.FeatureSpec{Names: actionNames},
-		Reward: signals, Done: true, Success: signals,
+		State:   episode.FeatureSpec{Names: state.names},
+		Action:  episode.FeatureSpec{Names: actionNames},
+		Vectors: []episode.VectorSpec{{Key: keyEEPose, Names: poseNames}},
+		Reward:  signals, Done: true, Success: signals,
+	}
+	if signals {
+		s.Vectors = append(s.Vectors, episode.VectorSpec{Key: episode.KeyEnvState, Names: envNames})
 	}
 	for i, c := range cams {
 		s.Cameras = append(s.Cameras, episode.CameraSpec{Key: episode.CameraKeyPrefix + c.Name(), Width: sizes[i][0], Height: sizes[i][1]})
@@ -99,6 +128,9 @@ type recorder struct {
 	lockstep bool
 	signal   func() task.Signal // nil: no reward/success labels
 	state    stateLayout
+	eePose   int                 // index of observation.ee_pose in Frame.Vectors, -1: not recorded
+	envAt    int                 // index of observation.environment_state, -1: not recorded
+	env      func(dst []float32) // reads the environment state; called where Record is
 
 	mu      sync.Mutex // guards ep, err and the frame buffers against finish
 	ep      *episode.EpisodeWriter
@@ -107,25 +139,51 @@ type recorder struct {
 	buf     [2]episode.Frame
 	pending *episode.Frame
 
+	envNow []float32 // lockstep: the environment state of the sample being taken
+
 	// realtime hand-off
-	queue, free chan *daemon.Sample
+	queue, free chan *recSlot
 	done        chan struct{}
 }
 
-func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func() task.Signal, state stateLayout, dof int) *recorder {
+// recSlot is a sample handed from the control loop to the realtime worker, with the
+// environment state read at the same instant.
+type recSlot struct {
+	s   daemon.Sample
+	env []float32
+}
+
+// newRecorder records the spec's features: vectors are the spec's Vectors (keyEEPose
+// and episode.KeyEnvState are the ones it knows; env reads the latter, in envNames'
+// layout, and is called from the control loop's goroutine).
+func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func() task.Signal, state stateLayout, dof int,
+	vectors []episode.VectorSpec, env func(dst []float32)) (*recorder, error) {
 	r := &recorder{period: time.Second / time.Duration(fps), cams: cams, lockstep: lockstep, signal: signal, state: state,
-		frames: make([]perception.Frame, len(cams))}
+		frames: make([]perception.Frame, len(cams)), eePose: -1, envAt: -1, envNow: make([]float32, len(envNames))}
+	for i, v := range vectors {
+		switch {
+		case v.Key == keyEEPose && len(v.Names) == len(poseNames):
+			r.eePose = i
+		case v.Key == episode.KeyEnvState && len(v.Names) == len(envNames) && env != nil:
+			r.envAt, r.env = i, env
+		default:
+			return nil, fmt.Errorf("record: no source for the feature %s (%d values)", v.Key, len(v.Names))
+		}
+	}
 	for i := range r.buf {
 		r.buf[i] = episode.Frame{State: make([]float32, len(state.names)), Action: make([]float32, len(actionNames)), Images: make([][]byte, len(cams))}
+		for _, v := range vectors {
+			r.buf[i].Vectors = append(r.buf[i].Vectors, make([]float32, len(v.Names)))
+		}
 	}
 	if !lockstep {
 		const slots = 8
-		r.queue, r.free = make(chan *daemon.Sample, slots), make(chan *daemon.Sample, slots)
+		r.queue, r.free = make(chan *recSlot, slots), make(chan *recSlot, slots)
 		for range slots {
-			r.free <- &daemon.Sample{Q: make([]float64, dof), DQ: make([]float64, dof)}
+			r.free <- &recSlot{s: daemon.Sample{Q: make([]float64, dof), DQ: make([]float64, dof)}, env: make([]float32, len(envNames))}
 		}
 	}
-	return r
+	return r, nil
 }
 
 // Period is daemon.Recorder's.
@@ -145,12 +203,18 @@ func (r *recorder) begin(ep *episode.EpisodeWriter) {
 // Record is daemon.Recorder's: called by the control loop at each frame time.
 func (r *recorder) Record(s *daemon.Sample) bool {
 	if r.lockstep {
-		r.take(s)
+		if r.env != nil {
+			r.env(r.envNow)
+		}
+		r.take(s, r.envNow)
 		return true
 	}
 	select {
 	case slot := <-r.free:
-		copySample(slot, s)
+		copySample(&slot.s, s)
+		if r.env != nil {
+			r.env(slot.env)
+		}
 		r.queue <- slot
 		return true
 	default: // counted by the daemon (robotd_record_dropped_total)
@@ -168,17 +232,18 @@ func copySample(dst, s *daemon.Sample) {
 
 func (r *recorder) work() {
 	defer close(r.done)
-	for s := range r.queue {
-		if s == nil {
+	for slot := range r.queue {
+		if slot == nil {
 			return
 		}
-		r.take(s)
-		r.free <- s
+		r.take(&slot.s, slot.env)
+		r.free <- slot
 	}
 }
 
-// take turns one sample into a frame and writes the previous one.
-func (r *recorder) take(s *daemon.Sample) {
+// take turns one sample (and the environment state read with it) into a frame and
+// writes the previous one.
+func (r *recorder) take(s *daemon.Sample, env []float32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ep == nil || r.err != nil {
@@ -197,6 +262,12 @@ func (r *recorder) take(s *daemon.Sample) {
 		g = s.Gripper // nothing commanded yet: the opening it has
 	}
 	a[6] = float32(orZero(g))
+	if r.eePose >= 0 {
+		daemon.PoseValues(f.Vectors[r.eePose], s.Tool)
+	}
+	if r.envAt >= 0 {
+		copy(f.Vectors[r.envAt], env)
+	}
 	for i, c := range r.cams {
 		if err := c.Closest(s.T, &r.frames[i]); err != nil {
 			r.err = fmt.Errorf("camera %s at %v: %w", c.Name(), s.T, err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/sim/task"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -28,8 +30,11 @@ Sends a recorded episode's actions to the arm of the launch file at the dataset'
 reports how closely the arm tracks the recorded states. Actions in robotd's layout (x y z
 rx ry rz [gripper]) are Cartesian targets; joint-position actions (one per joint [+
 gripper]) become the tool pose they reach. The arm first goes to the episode's initial
-joint configuration (in the embedded simulator it is put there). The safety layer vets
-every recorded action as it vets a policy's.
+joint configuration (in the embedded simulator it is put there). On the pick-and-place
+scene the cube is put at its recorded start (observation.environment_state, frame 0) too,
+so the replay reproduces the episode, and the cube's course is compared with the
+recorded one; a dataset without that feature replays the arm only (with a note). The
+safety layer vets every recorded action as it vets a policy's.
 `
 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,6 +81,17 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	w.ports.Source = src
 	w.home = src.start
+	tr := &tracker{period: time.Second / time.Duration(ds.Info.FPS), robot: w.ports.Robot, kin: w.ports.Robot.NewKinematics(), data: data}
+	env, note, err := restoreEnvironment(w, data)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		fmt.Fprintf(stderr, "replay: %s: %s\n", dir, note)
+	}
+	if env != nil {
+		tr.cube, tr.envRec = env.CubePose, data.Vectors[episode.KeyEnvState]
+	}
 	if w.simArm != nil {
 		if err := w.simArm.SetJointPositions(src.start); err != nil {
 			return err
@@ -84,7 +100,6 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			g.SetGripperWidth(float64(data.State[0][len(src.start)]))
 		}
 	}
-	tr := &tracker{period: time.Second / time.Duration(ds.Info.FPS), robot: w.ports.Robot, kin: w.ports.Robot.NewKinematics(), data: data}
 	w.ports.Recorder = tr
 	d, err := w.daemon(f, log, telemetry.NewRegistry())
 	if err != nil {
@@ -101,6 +116,9 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	r := tr.report()
 	fmt.Fprintf(stdout, "tracked %d frames: joint error RMS %.4f rad, max %.4f rad; tool position error RMS %.2f mm, max %.2f mm; targets clamped %d\n",
 		r.frames, r.jointRMS, r.jointMax, r.toolRMS*1e3, r.toolMax*1e3, d.Summary().Safety["targets_clamped"])
+	if env != nil {
+		fmt.Fprintln(stdout, cubeReport(env, tr))
+	}
 	if *plotPath != "" {
 		if err := plotReplay(*plotPath, tr); err != nil {
 			return err
@@ -115,6 +133,53 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runErr
 	}
 	return nil
+}
+
+// restoreEnvironment puts the recorded initial state of the environment (the cube of the
+// pick-and-place scene, observation.environment_state at frame 0) into the embedded
+// simulator. It returns the task when it did, or a note saying why the environment is
+// not restored (nothing to say when neither the scene nor the dataset has one).
+func restoreEnvironment(w *wiring, data *episode.EpisodeData) (*task.Task, string, error) {
+	rec, has := data.Vectors[episode.KeyEnvState]
+	has = has && len(rec) > 0
+	onTask := w.simArm != nil && filepath.Base(w.simArm.Scene().Model) == task.ModelFile
+	switch {
+	case !has && onTask:
+		return nil, fmt.Sprintf("no %s in the dataset: only the arm's initial state is restored (the cube starts where the scene puts it)", episode.KeyEnvState), nil
+	case !has:
+		return nil, "", nil
+	case !onTask:
+		return nil, fmt.Sprintf("%s not restored: only the pick-and-place scene's embedded simulator (sim/models/%s) can take it", episode.KeyEnvState, task.ModelFile), nil
+	case len(rec[0]) != len(envNames):
+		return nil, fmt.Sprintf("%s has %d values, not the cube pose robotd records (%v): not restored", episode.KeyEnvState, len(rec[0]), envNames), nil
+	}
+	tk, err := task.New(w.simArm, task.Config{})
+	if err != nil {
+		return nil, "", fmt.Errorf("replay: %w", err)
+	}
+	if _, err := tk.Reset(0); err != nil { // the scene at its keyframe
+		return nil, "", fmt.Errorf("replay: %w", err)
+	}
+	if err := tk.SetCubePose(envPose(rec[0])); err != nil {
+		return nil, "", fmt.Errorf("replay: %s frame 0: %w", episode.KeyEnvState, err)
+	}
+	return tk, "", nil
+}
+
+// cubeReport compares the cube's course in the replay with the recorded one and says
+// where it ended.
+func cubeReport(tk *task.Task, t *tracker) string {
+	if t.cubeN == 0 {
+		return "cube: not tracked"
+	}
+	st := tk.Evaluate()
+	yes := map[bool]string{true: "yes", false: "no"}
+	centre, half := tk.Zone()
+	last := envPose(t.envRec[len(t.envRec)-1])
+	recIn := math.Abs(last.Pos[0]-centre[0]) <= half[0] && math.Abs(last.Pos[1]-centre[1]) <= half[1]
+	return fmt.Sprintf("cube: position error RMS %.2f mm, max %.2f mm over %d frames; at the end %.2f mm from the recorded end, in the zone %s (recorded: %s), place error %.1f mm, resting %s, task success %s",
+		math.Sqrt(t.cubeSq/float64(t.cubeN))*1e3, t.cubeMax*1e3, t.cubeN, st.Cube.Pos.Sub(last.Pos).Len()*1e3,
+		yes[st.InZone], yes[recIn], st.PlaceError*1e3, yes[st.OnTable && st.Fingers == 0], yes[st.Success])
 }
 
 // replaySource plays recorded actions back as a daemon.Source: positions interpolated
@@ -218,6 +283,12 @@ type tracker struct {
 	jointMax, toolMax float64
 	n                 int
 	rec, got          []mgl64.Vec3 // recorded and replayed tool positions, per frame
+
+	// The environment, when restored: the cube's pose now and as recorded per frame.
+	cube            func() control.Pose
+	envRec          [][]float32
+	cubeSq, cubeMax float64
+	cubeN           int
 }
 
 func (t *tracker) Period() time.Duration { return t.period }
@@ -239,6 +310,12 @@ func (t *tracker) Record(s *daemon.Sample) bool {
 	t.toolSq += e * e
 	t.toolMax = max(t.toolMax, e)
 	t.rec, t.got = append(t.rec, t.kin.Pos), append(t.got, s.Tool.Pos)
+	if t.cube != nil && k < len(t.envRec) {
+		e := t.cube().Pos.Sub(envPose(t.envRec[k]).Pos).Len()
+		t.cubeSq += e * e
+		t.cubeMax = max(t.cubeMax, e)
+		t.cubeN++
+	}
 	t.n++
 	return true
 }
