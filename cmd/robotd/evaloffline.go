@@ -14,14 +14,14 @@ import (
 
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/perception"
-	"github.com/robotd/robotd/perception/cv"
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/onnx"
 )
 
 const evalOfflineUsage = `robotd eval-offline DATASET --bundle DIR [flags]
 
-Feeds a dataset's recorded observations (observation.state and the camera videos) to a
+Feeds a dataset's recorded observations (observation.state, the camera videos and any
+other vector feature the policy observes, such as observation.environment_state) to a
 policy bundle at the policy's rate and compares the actions it predicts with the recorded
 ones: per episode the mean squared error over every predicted action that has a recorded
 counterpart, the largest absolute error, and the RMS error per action dimension. Nothing
@@ -114,6 +114,7 @@ type offlineEval struct {
 	stride int // dataset frames per policy step
 	keep   int // predicted actions compared per step
 	state  int // observation index of observation.state (-1: none)
+	vecs   []offlineVec
 	cams   []offlineCam
 	obs    policy.Observation
 	infer  time.Duration
@@ -123,14 +124,40 @@ type offlineEval struct {
 	times     []float64
 }
 
+// offlineVec is a policy observation read from another vector feature of the dataset
+// (e.g. observation.environment_state, observation.ee_pose).
+type offlineVec struct {
+	obs int    // observation index
+	key string // dataset feature key
+}
+
 type offlineCam struct {
 	obs  int    // observation index
 	key  string // dataset video key
 	w, h int
-	pipe *cv.Pipeline
+	pipe offlinePipe
 }
 
-func newOfflineEval(ds *episode.Dataset, pol *policy.Policy) (*offlineEval, error) {
+// offlinePipe is a camera's preprocessing, as eval-offline uses it (a *cv.Pipeline, which
+// holds OpenCV matrices until closed).
+type offlinePipe interface {
+	Run(f *perception.Frame, dst []float32) error
+	Close() error
+}
+
+// offlinePipeline builds a camera's preprocessing for a policy image feature from
+// width x height frames (a variable for tests).
+var offlinePipeline = func(feat *policy.Feature, width, height int) (offlinePipe, error) {
+	pl, err := featurePipeline(feat, nil, width, height)
+	if err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// newOfflineEval checks the policy against the dataset and builds the cameras'
+// preprocessing; on an error nothing it built is left open.
+func newOfflineEval(ds *episode.Dataset, pol *policy.Policy) (ev *offlineEval, err error) {
 	b := pol.Bundle
 	act, ok := ds.Info.Feature(episode.KeyAction)
 	if !ok {
@@ -139,7 +166,13 @@ func newOfflineEval(ds *episode.Dataset, pol *policy.Policy) (*offlineEval, erro
 	if act.Dim() != b.ActionDim() {
 		return nil, fmt.Errorf("eval-offline: the policy's action has %d values, the dataset's %d (%q)", b.ActionDim(), act.Dim(), act.Names)
 	}
-	ev := &offlineEval{ds: ds, pol: pol, names: act.Names, dim: act.Dim(), state: -1}
+	ev = &offlineEval{ds: ds, pol: pol, names: act.Names, dim: act.Dim(), state: -1}
+	built := ev // the error returns below clear ev
+	defer func() {
+		if err != nil {
+			built.close()
+		}
+	}()
 	ratio := float64(ds.Info.FPS) * pol.Dt().Seconds()
 	ev.stride = int(math.Round(ratio))
 	if ev.stride < 1 || math.Abs(ratio-float64(ev.stride)) > 1e-6 {
@@ -166,13 +199,20 @@ func newOfflineEval(ds *episode.Dataset, pol *policy.Policy) (*offlineEval, erro
 				return nil, fmt.Errorf("eval-offline: the policy observes %s; the dataset has no such video (it has %q)", f.Name, ds.Info.VideoKeys())
 			}
 			w, h := vf.Shape[1], vf.Shape[0]
-			pipe, err := featurePipeline(&b.Observations[i], nil, w, h)
+			pipe, err := offlinePipeline(&b.Observations[i], w, h)
 			if err != nil {
 				return nil, fmt.Errorf("eval-offline: video %s: %w", f.Name, err)
 			}
 			ev.cams = append(ev.cams, offlineCam{obs: i, key: f.Name, w: w, h: h, pipe: pipe})
 		default:
-			return nil, fmt.Errorf("eval-offline: the policy observes %s, which the dataset cannot provide (observation.state and observation.images.* can)", f.Name)
+			vf, ok := ds.Info.Feature(f.Name)
+			if !ok || vf.IsVideo() || vf.Dtype == "image" || vf.Dtype == "string" {
+				return nil, fmt.Errorf("eval-offline: the policy observes %s, which the dataset cannot provide (observation.state, observation.images.* and the dataset's other numeric features can)", f.Name)
+			}
+			if vf.Dim() != f.Size {
+				return nil, fmt.Errorf("eval-offline: the policy observes %s with %d values; the dataset's has %d", f.Name, f.Size, vf.Dim())
+			}
+			ev.vecs = append(ev.vecs, offlineVec{obs: i, key: f.Name})
 		}
 	}
 	return ev, nil
@@ -182,6 +222,7 @@ func (ev *offlineEval) close() {
 	for _, c := range ev.cams {
 		c.pipe.Close()
 	}
+	ev.cams = nil
 }
 
 // offlineResult accumulates squared and absolute errors.
@@ -254,6 +295,9 @@ func (ev *offlineEval) episode(i int, keepPlot bool) (offlineResult, error) {
 		ev.obs.Time = time.Duration(float64(k) / float64(ev.ds.Info.FPS) * float64(time.Second))
 		if ev.state >= 0 {
 			copy(ev.obs.Values[ev.state], data.State[k])
+		}
+		for _, v := range ev.vecs {
+			copy(ev.obs.Values[v.obs], data.Vectors[v.key][k])
 		}
 		for c, cam := range ev.cams {
 			if err := cam.pipe.Run(&frames[c], ev.obs.Values[cam.obs]); err != nil {
