@@ -30,8 +30,11 @@ ry rz), and every camera of the launch file as an mp4 video
 --source expert the scripted pick-and-place expert (launch/pickplace.yaml). On the
 pick-and-place scene each episode starts from a seeded cube pose (seed + episode number),
 ends when the task succeeds or times out, and carries next.reward/next.done/next.success
-and the cube's pose (observation.environment_state, x y z qw qx qy qz), which robotd
-replay restores.
+and the cube's pose (observation.environment_state, x y z qw qx qy qz; --env-state=false
+leaves it out), which robotd replay restores. LeRobot's policies (ACT, diffusion) take
+observation.environment_state as an input when a dataset has it: that is ground truth a
+camera policy never gets on a robot, so leave it out of the policy's input_features (or
+record without it) to train one.
 
 An existing dataset at --out is appended to (same fps and features; the extra features
 above are left out, with a note, when the dataset was recorded without them); a crashed recording
@@ -51,6 +54,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fps := fs.Int("fps", 30, "dataset frame rate")
 	episodeTime := fs.Duration("episode-time", 0, "end each episode after this long (0: the task's end; required for other scenes)")
 	robotType := fs.String("robot-type", "panda", "info.json robot_type")
+	envState := fs.Bool("env-state", true, "on the pick-and-place scene, record the cube's pose as observation.environment_state (for replay; LeRobot's ACT and diffusion policies take that feature as an input when a dataset has it)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -105,7 +109,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	state := recordState(w.ports.Robot.JointNames(), w.ports.Policy)
-	spec := recordSpec(*robotType, *fps, state, w.cams, sizes, eps != nil)
+	spec := recordSpec(*robotType, *fps, state, w.cams, sizes, eps != nil, eps != nil && *envState)
 	// Simulated time can run ahead of the video encoders: it waits for them instead of
 	// dropping images. In realtime a full encoder queue drops (counted).
 	spec.Video.Wait = f.Mode == launch.ModeLockstep

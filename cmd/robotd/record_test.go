@@ -347,7 +347,7 @@ func TestRecorderVectors(t *testing.T) {
 	for _, lockstep := range []bool{true, false} {
 		t.Run(fmt.Sprintf("lockstep=%v", lockstep), func(t *testing.T) {
 			state := recordState(joints, nil)
-			spec := recordSpec("panda", 30, state, nil, nil, true)
+			spec := recordSpec("panda", 30, state, nil, nil, true, true)
 			dir := filepath.Join(t.TempDir(), "ds")
 			w, err := episode.Create(dir, spec)
 			if err != nil {
@@ -423,7 +423,7 @@ func TestRecorderVectors(t *testing.T) {
 func TestOpenDatasetWithoutVectors(t *testing.T) {
 	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
 	state := recordState(joints, nil)
-	spec := recordSpec("panda", 10, state, nil, nil, true)
+	spec := recordSpec("panda", 10, state, nil, nil, true, true)
 	old := spec
 	old.Vectors = nil
 	dir := filepath.Join(t.TempDir(), "ds")

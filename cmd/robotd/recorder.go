@@ -97,8 +97,8 @@ func (l stateLayout) fill(dst []float32, s *daemon.Sample) {
 }
 
 // recordSpec is the dataset spec for this state layout and these cameras; signals (the
-// pick-and-place scene) adds the task's labels and the cube's pose.
-func recordSpec(robotType string, fps int, state stateLayout, cams []*perception.Latest, sizes [][2]int, signals bool) episode.Spec {
+// pick-and-place scene) adds the task's labels, env the cube's pose.
+func recordSpec(robotType string, fps int, state stateLayout, cams []*perception.Latest, sizes [][2]int, signals, env bool) episode.Spec {
 	s := episode.Spec{
 		RobotType: robotType, FPS: fps,
 		State:   episode.FeatureSpec{Names: state.names},
@@ -106,7 +106,7 @@ func recordSpec(robotType string, fps int, state stateLayout, cams []*perception
 		Vectors: []episode.VectorSpec{{Key: keyEEPose, Names: poseNames}},
 		Reward:  signals, Done: true, Success: signals,
 	}
-	if signals {
+	if env {
 		s.Vectors = append(s.Vectors, episode.VectorSpec{Key: episode.KeyEnvState, Names: envNames})
 	}
 	for i, c := range cams {
