@@ -173,6 +173,7 @@ type Daemon struct {
 	stopReq  atomic.Int32 // 0 none, 1 graceful, 2 immediate (safe stop)
 	stopWhy  atomic.Pointer[string]
 	faultReq atomic.Pointer[Fault] // a fault raised outside the control loop (a panic)
+	braking  *Fault                // the fault whose safe stop is braking the arm (control loop)
 	events   chan event
 	gripper  drivers.Gripper
 	homePose control.Pose // the tool pose at Config.Home
@@ -287,6 +288,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.stopReq.Store(0)
 	d.stopWhy.Store(nil)
 	d.faultReq.Store(nil)
+	d.braking = nil
 	d.state.Store(int32(Idle))
 	if d.pol != nil {
 		d.pol.reset()
@@ -437,16 +439,15 @@ func (d *Daemon) startServo() (done bool, err error) {
 
 // tick runs one control period at control-clock time now. done ends the loop.
 func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
+	if d.braking != nil {
+		return d.brake(now)
+	}
 	if f := d.faultReq.Load(); f != nil {
-		d.safeStop(true)
-		d.transition(Faulted, f.Kind)
-		return true, f
+		return d.beginBrake(f, f.Kind)
 	}
 	switch d.stopReq.Load() {
 	case 2:
-		d.safeStop(true)
-		d.transition(Faulted, "immediate stop: "+*d.stopWhy.Load())
-		return true, &Fault{Kind: "stop_now", Err: errors.New(*d.stopWhy.Load())}
+		return d.beginBrake(&Fault{Kind: "stop_now", Err: errors.New(*d.stopWhy.Load())}, "immediate stop: "+*d.stopWhy.Load())
 	case 1:
 		if s := d.State(); s != Stopping && s != Idle {
 			d.beginStop(now, *d.stopWhy.Load())
@@ -485,16 +486,12 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 				d.rec.begin(now)
 			}
 		} else if now-d.phaseAt > d.cfg.HomeTimeout {
-			d.safeStop(false)
-			d.transition(Faulted, "homing timed out")
-			return true, &Fault{Kind: "home_timeout", Err: fmt.Errorf("home not reached within %v (tolerance %v rad)", d.cfg.HomeTimeout, d.cfg.HomeTolerance)}
+			return d.beginBrake(&Fault{Kind: "home_timeout", Err: fmt.Errorf("home not reached within %v (tolerance %v rad)", d.cfg.HomeTimeout, d.cfg.HomeTolerance)}, "homing timed out")
 		}
 	case Running:
 		if d.pol != nil {
 			if err := d.pol.control(now); err != nil {
-				d.safeStop(false)
-				d.transition(Faulted, "policy loop failed")
-				return true, &Fault{Kind: "policy", Err: err}
+				return d.beginBrake(&Fault{Kind: "policy", Err: err}, "policy loop failed")
 			}
 		} else if d.ports.Source != nil {
 			tgt, w, done := d.ports.Source.Act(now, st, d.servo.Tool())
@@ -513,8 +510,7 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 	case Stopping:
 		if now-d.phaseAt >= d.cfg.StopRamp {
 			d.transition(Idle, "stopped")
-			d.servo.Compute(dt)
-			d.write()
+			d.release()
 			return true, nil
 		}
 	}
@@ -577,6 +573,57 @@ func (d *Daemon) beginStop(now time.Duration, why string) {
 	}
 	d.phaseAt = now
 	d.transition(Stopping, why)
+}
+
+// stillSpeed (rad/s, max over joints) ends a safe stop's braking: the arm is at rest.
+const stillSpeed = 0.0005
+
+// beginBrake commands the safe stop for fault f with the state trustworthy: gravity (when
+// the arm does not compensate it) and joint damping, then brake runs the following ticks
+// until the arm is still.
+func (d *Daemon) beginBrake(f *Fault, why string) (done bool, err error) {
+	d.safeStop(true)
+	d.transition(Faulted, why)
+	d.braking = f
+	return false, nil
+}
+
+// brake is a tick of a safe stop's braking: the safe stop again from a new state (a
+// single damping torque would otherwise stay on arms whose controller repeats the last
+// command, ros_control's effort controllers among them, and push the arm on after robotd
+// is gone), until the arm is still, Config.StopRamp has passed or the state is stale.
+// Then the last command is released (release) and the run ends with the fault.
+func (d *Daemon) brake(now time.Duration) (done bool, err error) {
+	st := d.servo.State()
+	if err := d.servo.Read(); err != nil {
+		d.m.armErrors.Inc()
+	}
+	if st.Seq != d.lastSeq {
+		d.lastSeq, d.lastNew = st.Seq, now
+	}
+	speed := 0.0
+	for _, v := range st.DQ {
+		speed = max(speed, math.Abs(v))
+	}
+	if now-d.lastNew > d.cfg.StateStale || !(speed >= stillSpeed) || now-d.phaseAt >= d.cfg.StopRamp {
+		d.release()
+		f := d.braking
+		d.braking = nil
+		return true, f
+	}
+	d.servo.SafeStop(true)
+	return false, nil
+}
+
+// release writes the last command of a run: nothing that moves the arm once robotd stops
+// commanding it. For torque arms that is gravity alone (zero for arms that compensate
+// it), neither a hold's stiffness torque nor damping, which an effort controller that
+// repeats its last command would keep applying to an arm no longer measured; pose and
+// joint-target arms keep their last command, which their own controllers hold.
+func (d *Daemon) release() {
+	if err := d.servo.SafeStop(false); err != nil {
+		d.m.armErrors.Inc()
+	}
 }
 
 // safeStop commands the arm's safe stop: no motion terms, only what holds the arm
