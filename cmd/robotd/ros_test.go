@@ -22,6 +22,7 @@ import (
 
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
@@ -112,7 +113,11 @@ func waitReady(t *testing.T, p *proc) string {
 
 // runSummary is the part of --summary-json these tests read.
 type runSummary struct {
-	Final     string            `json:"final"`
+	Final string `json:"final"`
+	Fault *struct {
+		Kind    string `json:"kind"`
+		Message string `json:"message"`
+	} `json:"fault"`
 	Ticks     uint64            `json:"ticks"`
 	SafeStops uint64            `json:"safe_stops"`
 	JointVel  float64           `json:"final_joint_speed"`
@@ -189,9 +194,10 @@ func TestROSEndToEnd(t *testing.T) {
 		// Run until the policy has run a few times (camera frames over ROS, inference),
 		// then end the run as an operator would.
 		deadline := time.Now().Add(45 * time.Second)
+		var scraped string
 		for {
-			_, body, _ := get(base + "/metrics")
-			if m := regexp.MustCompile(`(?m)^robotd_policy_inference_seconds_count\S* (\d+)`).FindStringSubmatch(body); m != nil {
+			_, scraped, _ = get(base + "/metrics")
+			if m := regexp.MustCompile(`(?m)^robotd_policy_inference_seconds_count\S* (\d+)`).FindStringSubmatch(scraped); m != nil {
 				if n, _ := strconv.Atoi(m[1]); n >= 3 {
 					break
 				}
@@ -201,6 +207,36 @@ func TestROSEndToEnd(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// The ROS driver's counters are metrics during the run: states and camera frames
+		// counted (the policy has run on frames: both are > 0 by now), the others present.
+		time.Sleep(2 * rosMetricsPeriod) // a sync after the frames the policy used
+		_, scraped, _ = get(base + "/metrics")
+		for _, c := range []struct {
+			series   string
+			positive bool
+		}{
+			{"robotd_ros_joint_states_total", true},
+			{`robotd_ros_camera_frames_received_total{camera="wrist"}`, true},
+			{"robotd_ros_commands_published_total", true},
+			{`robotd_ros_joint_states_rejected_total{kind="unknown_joint"}`, false},
+			{`robotd_ros_joint_states_rejected_total{kind="non_finite_value"}`, false},
+			{"robotd_ros_joint_state_seq_gaps_total", false},
+			{"robotd_ros_joint_state_seq_restarts_total", false},
+			{"robotd_ros_reregistrations_total", false},
+			{`robotd_ros_camera_frames_dropped_total{camera="wrist"}`, false},
+			{`robotd_ros_camera_frames_rejected_total{camera="wrist",kind="encoding"}`, false},
+			{`robotd_ros_stop_requests_total{kind="stop_now"}`, false},
+		} {
+			m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.series) + ` (\d+)$`).FindStringSubmatch(scraped)
+			if m == nil {
+				t.Errorf("/metrics during the run lacks %s", c.series)
+				continue
+			}
+			if n, _ := strconv.ParseUint(m[1], 10, 64); c.positive && n == 0 {
+				t.Errorf("/metrics during the run: %s 0, want > 0", c.series)
+			}
+		}
+		t.Logf("ROS counters scraped during the run:\n%s", strings.Join(regexp.MustCompile(`(?m)^robotd_ros_\S+ [1-9]\d*$`).FindAllString(scraped, -1), "\n"))
 		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
@@ -223,15 +259,15 @@ func TestROSEndToEnd(t *testing.T) {
 	})
 
 	// Stop requests over ROS: rostopic pub on /robotd/stop ramps to a hold and ends the
-	// run (exit 0, the arm held). /robotd/stop_now (exit 3) is not run here yet: until
-	// run.go hands the wiring the daemon's Stop, it goes through runLaunch's second-signal
-	// path, whose handler goroutine can return on the first signal's context cancellation
-	// before it reads the second (a second SIGINT is lost the same way).
+	// run (exit 0, the arm held); /robotd/stop_now commands the safe stop at once (exit 3,
+	// fault stop_now; the arm held by the robot's own gravity compensation and robotd's
+	// damping). The listener calls the daemon's Stop directly (wiring.stoppers).
 	for _, c := range []struct {
 		topic, final string
 		code         int
 	}{
 		{"/robotd/stop", "idle", 0},
+		{"/robotd/stop_now", "faulted", exitFault},
 	} {
 		t.Run("rostopic pub "+c.topic, func(t *testing.T) {
 			sum := filepath.Join(dir, "stop.json")
@@ -251,8 +287,24 @@ func TestROSEndToEnd(t *testing.T) {
 			if s.Final != c.final {
 				t.Errorf("final state %s, want %s", s.Final, c.final)
 			}
-			if c.code == 0 && (s.JointVel > 0.05 || s.SafeStops != 0) {
-				t.Errorf("arm not held after the stop ramp: %.4f rad/s, %d safe stops", s.JointVel, s.SafeStops)
+			if c.code == 0 && (s.JointVel > 0.05 || s.SafeStops != 0 || s.Fault != nil) {
+				t.Errorf("arm not held after the stop ramp: %.4f rad/s, %d safe stops, fault %+v", s.JointVel, s.SafeStops, s.Fault)
+			}
+			// Held after the exit too: the simulator keeps applying the last command the
+			// run sent (as a ros_control effort controller does), which must not move the arm.
+			if v := simJointSpeed(t, m, time.Second); v > 0.05 {
+				t.Errorf("after the run: the simulated arm moves at %.4f rad/s (max over 1 s, 1 s after the exit): not held", v)
+			} else {
+				t.Logf("after the run: the simulated arm moves at most %.4f rad/s", v)
+			}
+			if c.code == exitFault {
+				// At once: the safe stop, not the ramp to a hold.
+				if s.SafeStops != 1 || s.Fault == nil || s.Fault.Kind != "stop_now" || !strings.Contains(s.Fault.Message, "ros_test") {
+					t.Errorf("summary: %d safe stops, fault %+v: want 1 safe stop and fault stop_now with the reason", s.SafeStops, s.Fault)
+				}
+				if strings.Contains(stderr, "to=stopping") {
+					t.Errorf("/robotd/stop_now ramped to a hold instead of stopping at once:\n%s", stderr)
+				}
 			}
 		})
 	}
@@ -278,6 +330,12 @@ func TestROSEndToEnd(t *testing.T) {
 		if s.Final != "faulted" || s.SafeStops != 1 || s.Watchdogs["state_stale"] != 1 {
 			t.Errorf("summary %+v: want final faulted, 1 safe stop, 1 state_stale trip", s)
 		}
+		if s.Fault == nil || s.Fault.Kind != "state_stale" || !strings.Contains(s.Fault.Message, "no new joint state") {
+			t.Errorf("--summary-json fault %+v, want kind state_stale and its message", s.Fault)
+		}
+		if !regexp.MustCompile(`(?m)^fault +state_stale: no new joint state`).MatchString(p.stdout.String()) {
+			t.Errorf("the summary on stdout lacks the fault row:\n%s", p.stdout.String())
+		}
 		// How long after the last new state the safe stop came, on the control clock,
 		// against the limit: reported, not asserted tightly (a loaded 2-core machine).
 		mm := regexp.MustCompile(`no new joint state for (\S+) \(limit (\S+)\)`).FindStringSubmatch(stderr)
@@ -294,6 +352,43 @@ func TestROSEndToEnd(t *testing.T) {
 			t.Errorf("safe stop %v after the stale limit", age-limit)
 		}
 	})
+}
+
+// simJointSpeed reads robotd sim's joint states for a second to let the arm settle, then
+// for another d, and returns the largest |joint velocity| seen in the second part.
+func simJointSpeed(t *testing.T, m *rostest.Master, d time.Duration) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	scene := sim.Scene{}.WithDefaults()
+	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm, err := ros.Dial(ctx, ros.ArmConfig{
+		MasterAddress: m.Addr, Node: "robotd_probe", Joints: robot.JointNames(), IgnoreJoints: []string{"finger_left", "finger_right"},
+		StaleLimit: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arm.Close()
+	if err := arm.WaitState(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	st := drivers.NewState(arm.Info())
+	var worst float64
+	t0 := time.Now()
+	for time.Since(t0) < time.Second+d {
+		time.Sleep(5 * time.Millisecond)
+		if err := arm.ReadState(st); err != nil || time.Since(t0) < time.Second {
+			continue
+		}
+		for _, v := range st.DQ {
+			worst = math.Max(worst, math.Abs(v))
+		}
+	}
+	return worst
 }
 
 // TestROSReach: the Cartesian impedance controller (daemon.Servo, as daemon/reach_test.go

@@ -209,11 +209,14 @@ type wiring struct {
 	background []func(context.Context)
 	// stoppers are handed the daemon's Stop once it exists (stop requests from ROS).
 	stoppers []func(stop func(reason string, immediate bool))
-	closers  []func()
+	// metrics are handed the daemon's registry once it exists (the ROS driver's counters).
+	metrics []func(reg *telemetry.Registry)
+	closers []func()
 }
 
-// daemon builds the daemon for the launch file on this wiring and hands its Stop to
-// whatever takes stop requests (ROS stop topics).
+// daemon builds the daemon for the launch file on this wiring, hands its Stop to whatever
+// takes stop requests (ROS stop topics) and its registry to whatever exports metrics of
+// its own (the ROS driver's counters).
 func (w *wiring) daemon(f *launch.File, log *slog.Logger, reg *telemetry.Registry) (*daemon.Daemon, error) {
 	d, err := daemon.New(daemonConfig(f, w, log, reg), w.ports)
 	if err != nil {
@@ -221,6 +224,9 @@ func (w *wiring) daemon(f *launch.File, log *slog.Logger, reg *telemetry.Registr
 	}
 	for _, s := range w.stoppers {
 		s(d.Stop)
+	}
+	for _, m := range w.metrics {
+		m(d.Metrics())
 	}
 	return d, nil
 }

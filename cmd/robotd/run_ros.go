@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/telemetry"
 )
 
 // wireROS connects to the ROS arm (and its cameras): the master must answer and a first
@@ -69,6 +71,9 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	}
 	w.closers = append(w.closers, sl.Close)
 	w.stoppers = append(w.stoppers, func(stop func(string, bool)) { relay.attach(stop) })
+	rm := &rosMetrics{arm: arm, stop: sl}
+	w.metrics = append(w.metrics, rm.register)
+	w.background = append(w.background, rm.run)
 	for _, c := range f.Cameras {
 		if c.Source != launch.SourceROS {
 			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
@@ -78,6 +83,7 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 		w.closers = append(w.closers, func() { cam.Close() })
+		rm.cams = append(rm.cams, cam)
 		l, err := perception.NewLatest(cam, freshness(f), cam.Now)
 		if err != nil {
 			return err
@@ -137,4 +143,113 @@ func (r *rosStopRelay) request(reason string, immediate bool) {
 		return
 	}
 	r.pending = append(r.pending, stopRequest{reason, immediate})
+}
+
+// rosMetricsPeriod is how often the ROS driver's counters are copied into the registry.
+const rosMetricsPeriod = 250 * time.Millisecond
+
+// rosMetrics exports the ROS driver's counters (the Stats of the arm, its gripper, the
+// cameras and the stop listener) as the daemon's Prometheus metrics. The driver counts
+// with atomics of its own; run copies the increments into the registry's counters every
+// rosMetricsPeriod and once more when the run ends, off the control loop.
+type rosMetrics struct {
+	arm  *ros.Arm
+	cams []*ros.Camera
+	stop *ros.StopListener
+
+	mu      sync.Mutex
+	mirrors []mirror
+	// The drivers' counters at the last sync, read by the mirrors' get.
+	armSt   ros.ArmStats
+	gripSt  ros.GripperStats
+	camSt   []ros.CameraStats
+	stopSt  [2]uint64
+	gripper bool
+}
+
+// mirror is one driver counter and the registry counter it is copied to.
+type mirror struct {
+	c    *telemetry.Counter
+	get  func() uint64
+	last uint64
+}
+
+// labelValue turns a driver's reject name ("unknown joint", "big-endian") into a label
+// value (unknown_joint, big_endian).
+func labelValue(s string) string { return strings.NewReplacer(" ", "_", "-", "_").Replace(s) }
+
+// register creates the metrics in reg (wiring.metrics: the daemon's registry).
+func (m *rosMetrics) register(reg *telemetry.Registry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	add := func(get func() uint64, name, help string, labels ...telemetry.Label) {
+		m.mirrors = append(m.mirrors, mirror{c: reg.Counter(name, help, labels...), get: get})
+	}
+	kind := func(v string) telemetry.Label { return telemetry.Label{Name: "kind", Value: labelValue(v)} }
+	add(func() uint64 { return m.armSt.Accepted }, "robotd_ros_joint_states_total", "JointState messages the ROS arm accepted.")
+	for k := range m.armSt.Rejected {
+		add(func() uint64 { return m.armSt.Rejected[k] }, "robotd_ros_joint_states_rejected_total",
+			"JointState messages the ROS arm dropped, by why.", kind(ros.Reject(k).String()))
+	}
+	add(func() uint64 { return m.armSt.SeqGaps }, "robotd_ros_joint_state_seq_gaps_total", "JointState messages lost on the way (header seq numbers skipped).")
+	add(func() uint64 { return m.armSt.SeqRestarts }, "robotd_ros_joint_state_seq_restarts_total", "JointState messages whose header seq did not increase (a restarted or second publisher).")
+	add(func() uint64 { return m.armSt.Published }, "robotd_ros_commands_published_total", "Arm commands handed to the ROS publisher (newer ones replace unsent older ones).")
+	add(func() uint64 { return m.armSt.Reregistrations }, "robotd_ros_reregistrations_total", "Registrations of the arm's node with a restarted ROS master (reconnects).")
+	if _, m.gripper = m.arm.Gripper(); m.gripper {
+		add(func() uint64 { return m.gripSt.States }, "robotd_ros_gripper_states_total", "Gripper state messages taken.")
+		add(func() uint64 { return m.gripSt.Rejected }, "robotd_ros_gripper_states_rejected_total", "Gripper state messages dropped.")
+		add(func() uint64 { return m.gripSt.Sent }, "robotd_ros_gripper_commands_total", "Gripper commands sent.")
+	}
+	m.camSt = make([]ros.CameraStats, len(m.cams))
+	for i, c := range m.cams {
+		cam := telemetry.Label{Name: "camera", Value: c.Name()}
+		add(func() uint64 { return m.camSt[i].Received }, "robotd_ros_camera_frames_received_total", "Image messages a ROS camera accepted.", cam)
+		add(func() uint64 { return m.camSt[i].Dropped }, "robotd_ros_camera_frames_dropped_total", "Image messages replaced by a newer one before the camera reader took them.", cam)
+		for k := range m.camSt[i].Rejected {
+			add(func() uint64 { return m.camSt[i].Rejected[k] }, "robotd_ros_camera_frames_rejected_total",
+				"Image messages dropped as malformed, by why.", cam, kind(ros.ImageReject(k).String()))
+		}
+	}
+	add(func() uint64 { return m.stopSt[0] }, "robotd_ros_stop_requests_total", "Stop requests received on the ROS stop topics.", kind("stop"))
+	add(func() uint64 { return m.stopSt[1] }, "robotd_ros_stop_requests_total", "Stop requests received on the ROS stop topics.", kind("stop_now"))
+	m.sync()
+}
+
+// sync copies the counters' increments since the last sync (m.mu held).
+func (m *rosMetrics) sync() {
+	m.armSt = m.arm.Stats()
+	if m.gripper {
+		m.gripSt = m.arm.GripperStats()
+	}
+	for i, c := range m.cams {
+		m.camSt[i] = c.Stats()
+	}
+	m.stopSt[0], m.stopSt[1] = m.stop.Stats()
+	for i := range m.mirrors {
+		mi := &m.mirrors[i]
+		if v := mi.get(); v > mi.last {
+			mi.c.Add(v - mi.last)
+			mi.last = v
+		}
+	}
+}
+
+// run syncs every rosMetricsPeriod until ctx ends, then once more (the run's last counts).
+func (m *rosMetrics) run(ctx context.Context) {
+	t := time.NewTicker(rosMetricsPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		m.mu.Lock()
+		if m.mirrors != nil {
+			m.sync()
+		}
+		m.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
