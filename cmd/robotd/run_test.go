@@ -248,3 +248,29 @@ func mustAbs(t *testing.T, p string) string {
 	}
 	return a
 }
+
+// TestRunSecondSignal: a second SIGINT during the stop ramp commands the safe stop at
+// once: exit status 3, and the summary (on screen and --summary-json) names the fault.
+func TestRunSecondSignal(t *testing.T) {
+	sum := filepath.Join(t.TempDir(), "run.json")
+	p := startRobotd(t, "run", "--launch", "launch/sim_realtime.yaml", "--listen", "127.0.0.1:0", "--summary-json", sum)
+	waitReady(t, p)
+	time.Sleep(300 * time.Millisecond) // the policy moves the arm
+	for range 2 {
+		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // well inside the 500 ms ramp
+	}
+	if code := p.wait(t, 20*time.Second); code != exitFault {
+		t.Fatalf("exit %d after two SIGINTs, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFault, p.stdout.String(), p.stderr.String())
+	}
+	s := readSummary(t, sum)
+	t.Logf("summary: final %s, fault %+v, safe stops %d, final joint speed %.4f rad/s", s.Final, s.Fault, s.SafeStops, s.JointVel)
+	if s.Final != "faulted" || s.SafeStops != 1 || s.Fault == nil || s.Fault.Kind != "stop_now" || !strings.Contains(s.Fault.Message, "signal interrupt") {
+		t.Errorf("--summary-json: final %s, %d safe stops, fault %+v: want faulted, 1, stop_now from the signal", s.Final, s.SafeStops, s.Fault)
+	}
+	if !regexp.MustCompile(`(?m)^fault +stop_now: signal interrupt`).MatchString(p.stdout.String()) {
+		t.Errorf("the summary on stdout lacks the fault row:\n%s", p.stdout.String())
+	}
+}
