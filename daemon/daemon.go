@@ -144,7 +144,7 @@ type StatusSink interface {
 // Fault is why a run ended in the safe stop (or, for start_stale, before the arm was
 // taken over).
 type Fault struct {
-	// Kind is one of state_stale, start_stale, arm_error, home_timeout, panic, stop_now,
+	// Kind is one of state_stale, start_stale, home_timeout, panic, stop_now,
 	// step_error, policy.
 	Kind string
 	Err  error
