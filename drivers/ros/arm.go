@@ -72,6 +72,14 @@ type ArmConfig struct {
 	Backoff time.Duration
 	// Logger receives the once-per-kind reports of rejected messages. Default slog.Default().
 	Logger *slog.Logger
+	// Queue, when > 0, serves a robot-paced loop that answers every state the robot
+	// sends (see NextState): the accepted states are also queued in order, up to Queue
+	// of them, for NextState, and commands are published in order, up to Queue of them
+	// waiting, instead of the newest replacing any not yet sent. A full queue drops the
+	// newest value, counted in ArmStats (QueueDrops, CommandDrops) and logged once.
+	// ReadState still returns the newest state. Default 0: latest values only, what a
+	// clock-paced loop wants (an older state or an unsent older command is obsolete).
+	Queue int
 }
 
 // WithDefaults returns the config with its zero fields filled.
@@ -128,6 +136,9 @@ func (c ArmConfig) Validate() error {
 			return fmt.Errorf("ros: arm config: joint name %q empty or repeated in Joints/IgnoreJoints", j)
 		}
 		seen[j] = true
+	}
+	if c.Queue < 0 {
+		return fmt.Errorf("ros: arm config: Queue %d must be >= 0", c.Queue)
 	}
 	if c.StaleLimit < 0 || c.Backoff < 0 {
 		return fmt.Errorf("ros: arm config: StaleLimit %v and Backoff %v must be positive", c.StaleLimit, c.Backoff)
@@ -208,6 +219,10 @@ type ArmStats struct {
 	// SeqRestarts counts messages whose seq is not above the previous one: a publisher
 	// that restarted (or a second publisher on the topic, whose numbers interleave).
 	SeqRestarts uint64
+	// QueueDrops counts accepted states NextState will not see because its queue
+	// (ArmConfig.Queue) was full; CommandDrops counts commands refused for the same
+	// reason on the way out. Both stay 0 without a queue.
+	QueueDrops, CommandDrops uint64
 }
 
 type sample struct {
@@ -256,8 +271,18 @@ type Arm struct {
 	resets  atomic.Uint64
 	everGot bool // consumer side: a state has been taken
 
+	// in-order states for NextState (ArmConfig.Queue > 0; nil otherwise)
+	queue    *ring[*sample]
+	queued   chan struct{} // a state was queued (capacity 1)
+	qdrops   atomic.Uint64
+	born     time.Time    // Dial's time: lastRecv's origin
+	lastRecv atomic.Int64 // receipt of the newest accepted state, after born (0: none)
+	timer    *time.Timer  // NextState's stale-limit wait (consumer's)
+
 	// command side (control loop produces, publisher goroutine consumes)
 	cmds      *triple[*command]
+	cmdq      *ring[*command] // in place of cmds when ArmConfig.Queue > 0
+	cdrops    atomic.Uint64
 	wake      chan struct{}
 	written   atomic.Uint64
 	published atomic.Uint64
@@ -291,6 +316,16 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 		cmds: newTriple(func() *command { return &command{tau: make([]float64, n)} }),
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
+		born: time.Now(),
+	}
+	if cfg.Queue > 0 {
+		a.queue = newRing(cfg.Queue, func() *sample {
+			return &sample{q: make([]float64, n), dq: make([]float64, n), tau: make([]float64, n)}
+		})
+		a.queued = make(chan struct{}, 1)
+		a.timer = time.NewTimer(time.Hour)
+		a.timer.Stop()
+		a.cmdq = newRing(cfg.Queue, func() *command { return &command{tau: make([]float64, n)} })
 	}
 	for i, j := range cfg.Joints {
 		a.index[j] = i
@@ -442,8 +477,35 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 	s.time = time.Duration(stamp.UnixNano())
 	s.seq = a.accepts.Add(1)
 	a.lastT.Store(int64(s.time))
+	a.lastRecv.Store(int64(max(1, s.recv.Sub(a.born))))
+	if a.queue != nil {
+		a.enqueue(s) // before Publish hands s to the consumer
+	}
 	a.states.Publish()
+	if a.queue != nil {
+		select {
+		case a.queued <- struct{}{}:
+		default:
+		}
+	}
 	a.grip.fingersDone()
+}
+
+// enqueue copies an accepted state into NextState's queue, or counts the drop.
+func (a *Arm) enqueue(s *sample) {
+	d, ok := a.queue.Back()
+	if !ok {
+		if a.qdrops.Add(1) == 1 {
+			a.log.Warn("ros: NextState's queue is full, dropping states (logged once, see Stats.QueueDrops)",
+				"topic", a.cfg.StateTopic, "queue", a.cfg.Queue)
+		}
+		return
+	}
+	copy(d.q, s.q)
+	copy(d.dq, s.dq)
+	copy(d.tau, s.tau)
+	d.time, d.recv, d.seq = s.time, s.recv, s.seq
+	a.queue.Push()
 }
 
 // checkSeq counts the messages missing before one numbered seq (every message received,
@@ -490,15 +552,69 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 		return &StaleError{Age: -1, Limit: a.cfg.StaleLimit}
 	}
 	s := a.states.Front()
+	s.fill(dst)
+	if age := time.Since(s.recv); age > a.cfg.StaleLimit {
+		return &StaleError{Age: age, Limit: a.cfg.StaleLimit}
+	}
+	return nil
+}
+
+func (s *sample) fill(dst *drivers.State) {
 	copy(dst.Q, s.q)
 	copy(dst.DQ, s.dq)
 	copy(dst.Tau, s.tau)
 	clear(dst.Coriolis)
 	dst.Time, dst.Seq = s.time, s.seq
-	if age := time.Since(s.recv); age > a.cfg.StaleLimit {
-		return &StaleError{Age: age, Limit: a.cfg.StaleLimit}
+}
+
+// ErrNoQueue is returned by NextState on an Arm without a queue (ArmConfig.Queue 0).
+var ErrNoQueue = errors.New("ros: NextState needs ArmConfig.Queue > 0")
+
+// NextState is ReadState for a robot-paced loop, one that answers every state the robot
+// sends rather than waking on its own clock (ArmConfig.Queue > 0): it copies the oldest
+// accepted JointState it has not returned yet into dst, waiting for one when there is
+// none. When none arrives within the stale limit it returns a *StaleError (its Age the
+// time since the newest state, negative before any) and leaves dst alone; it returns
+// ctx's error once ctx ends. Like ReadState it is for one goroutine and allocates nothing.
+//
+// The round trip is shortest when the goroutine calling NextState and then WriteTorque
+// is not locked to an OS thread: goroslib's reader, the caller and the publisher
+// goroutine then run one after the other on one thread, none of them waiting for
+// another thread to be woken (drivers/ros BenchmarkJointStateRTT).
+func (a *Arm) NextState(ctx context.Context, dst *drivers.State) error {
+	if a.queue == nil {
+		return ErrNoQueue
 	}
-	return nil
+	if err := dst.CheckShape(a.info); err != nil {
+		return err
+	}
+	armed := false
+	for {
+		if s, ok := a.queue.Front(); ok {
+			if armed {
+				a.timer.Stop()
+			}
+			s.fill(dst)
+			a.queue.Pop()
+			return nil
+		}
+		if !armed {
+			a.timer.Reset(a.cfg.StaleLimit)
+			armed = true
+		}
+		select {
+		case <-a.queued:
+		case <-a.timer.C:
+			age := time.Duration(-1)
+			if r := a.lastRecv.Load(); r != 0 {
+				age = time.Since(a.born) - time.Duration(r)
+			}
+			return &StaleError{Age: age, Limit: a.cfg.StaleLimit}
+		case <-ctx.Done():
+			a.timer.Stop()
+			return fmt.Errorf("ros: waiting for the next JointState on %s: %w", a.cfg.StateTopic, ctx.Err())
+		}
+	}
 }
 
 // WriteTorque implements drivers.Arm: a valid command replaces any not yet published and
@@ -510,19 +626,61 @@ func (a *Arm) WriteTorque(tau []float64) error {
 	if err := drivers.CheckTorque(tau, len(a.info.Joints)); err != nil {
 		return fmt.Errorf("ros: %w", err)
 	}
-	c := a.cmds.Back()
-	copy(c.tau, tau)
-	a.post(c)
+	if c := a.slot(); c != nil {
+		copy(c.tau, tau)
+		a.post(c)
+	}
 	return nil
 }
 
-// post hands the filled Back command to the publisher goroutine.
+// slot is the command to fill for the publisher goroutine: the mailbox's Back, or the
+// queue's next slot (nil when the queue is full: the command is dropped and counted).
+func (a *Arm) slot() *command {
+	if a.cmdq == nil {
+		return a.cmds.Back()
+	}
+	c, ok := a.cmdq.Back()
+	if !ok {
+		if a.cdrops.Add(1) == 1 {
+			a.log.Warn("ros: command queue full, dropping commands (logged once, see Stats.CommandDrops)",
+				"topic", a.cfg.CommandTopic(), "queue", a.cfg.Queue)
+		}
+		return nil
+	}
+	return c
+}
+
+// post hands the filled slot to the publisher goroutine.
 func (a *Arm) post(c *command) {
 	c.seq = a.written.Add(1)
-	a.cmds.Publish()
+	if a.cmdq != nil {
+		a.cmdq.Push()
+	} else {
+		a.cmds.Publish()
+	}
 	select {
 	case a.wake <- struct{}{}:
 	default:
+	}
+}
+
+// next is the publisher goroutine's next command to send, nil when none; after sending
+// it the goroutine calls sent.
+func (a *Arm) next() *command {
+	if a.cmdq != nil {
+		c, _ := a.cmdq.Front()
+		return c
+	}
+	if !a.cmds.Take() {
+		return nil
+	}
+	return a.cmds.Front()
+}
+
+func (a *Arm) sent(c *command) {
+	a.published.Store(c.seq)
+	if a.cmdq != nil {
+		a.cmdq.Pop()
 	}
 }
 
@@ -542,15 +700,13 @@ func (a *Arm) publish(ctx context.Context) {
 			return
 		case <-a.wake:
 		}
-		if !a.cmds.Take() {
-			continue
+		for c := a.next(); c != nil; c = a.next() {
+			a.pub.Write(&std_msgs.Float64MultiArray{
+				Layout: std_msgs.MultiArrayLayout{Dim: []std_msgs.MultiArrayDimension{{Label: "joints", Size: n, Stride: n}}},
+				Data:   slices.Clone(c.tau),
+			})
+			a.sent(c)
 		}
-		c := a.cmds.Front()
-		a.pub.Write(&std_msgs.Float64MultiArray{
-			Layout: std_msgs.MultiArrayLayout{Dim: []std_msgs.MultiArrayDimension{{Label: "joints", Size: n, Stride: n}}},
-			Data:   slices.Clone(c.tau),
-		})
-		a.published.Store(c.seq)
 	}
 }
 
@@ -582,7 +738,7 @@ func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
 // Stats returns the message counters.
 func (a *Arm) Stats() ArmStats {
 	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load(), Reregistrations: a.watch.reregistrations(),
-		SeqGaps: a.gaps.Load(), SeqRestarts: a.resets.Load()}
+		SeqGaps: a.gaps.Load(), SeqRestarts: a.resets.Load(), QueueDrops: a.qdrops.Load(), CommandDrops: a.cdrops.Load()}
 	for i := range st.Rejected {
 		st.Rejected[i] = a.rejects[i].Load()
 	}

@@ -61,9 +61,10 @@ func (a *Arm) WriteEquilibrium(pos mgl64.Vec3, rot mgl64.Quat) error {
 	if err := drivers.CheckPose(pos, rot); err != nil {
 		return fmt.Errorf("ros: %w", err)
 	}
-	c := a.cmds.Back()
-	c.pos, c.rot = pos, rot
-	a.post(c)
+	if c := a.slot(); c != nil {
+		c.pos, c.rot = pos, rot
+		a.post(c)
+	}
 	return nil
 }
 
@@ -78,9 +79,10 @@ func (a *Arm) WriteJointTarget(q []float64) error {
 	if err := drivers.CheckJointTarget(q, len(a.info.Joints)); err != nil {
 		return fmt.Errorf("ros: %w", err)
 	}
-	c := a.cmds.Back()
-	copy(c.tau, q)
-	a.post(c)
+	if c := a.slot(); c != nil {
+		copy(c.tau, q)
+		a.post(c)
+	}
 	return nil
 }
 
@@ -93,25 +95,23 @@ func (a *Arm) publishOther(ctx context.Context) {
 			return
 		case <-a.wake:
 		}
-		if !a.cmds.Take() {
-			continue
+		for c := a.next(); c != nil; c = a.next() {
+			seq++
+			if a.info.Command == drivers.CommandPose {
+				a.pub.Write(poseMessage(seq, a.node.TimeNow(), a.cfg.FrameID, c.pos, c.rot))
+			} else {
+				a.pub.Write(&trajectory_msgs.JointTrajectory{
+					// Zero stamp: the controller starts the trajectory when it receives it.
+					Header:     std_msgs.Header{Seq: seq},
+					JointNames: a.info.Joints, // never modified: shared with goroslib's encoder
+					Points: []trajectory_msgs.JointTrajectoryPoint{{
+						Positions:     slices.Clone(c.tau),
+						TimeFromStart: a.cfg.Lookahead,
+					}},
+				})
+			}
+			a.sent(c)
 		}
-		c := a.cmds.Front()
-		seq++
-		if a.info.Command == drivers.CommandPose {
-			a.pub.Write(poseMessage(seq, a.node.TimeNow(), a.cfg.FrameID, c.pos, c.rot))
-		} else {
-			a.pub.Write(&trajectory_msgs.JointTrajectory{
-				// Zero stamp: the controller starts the trajectory when it receives it.
-				Header:     std_msgs.Header{Seq: seq},
-				JointNames: a.info.Joints, // never modified: shared with goroslib's encoder
-				Points: []trajectory_msgs.JointTrajectoryPoint{{
-					Positions:     slices.Clone(c.tau),
-					TimeFromStart: a.cfg.Lookahead,
-				}},
-			})
-		}
-		a.published.Store(c.seq)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -36,7 +37,8 @@ import (
 const (
 	rttEpoch     = time.Second            // SimServerConfig.Epoch's default
 	rttUnit      = 1e-6                   // Nm per ms of identity
-	rttResponder = "ROBOTD_RTT_RESPONDER" // master address:namespace, for TestRTTResponder
+	rttResponder = "ROBOTD_RTT_RESPONDER" // master address|namespace|mode, for TestRTTResponder
+	rttQueue     = 256                    // ArmConfig.Queue of the paced responder, rospy's queue_size
 )
 
 func rttID(stamp time.Duration) int {
@@ -58,45 +60,74 @@ func nanosleep(d time.Duration) {
 }
 
 // TestRTTResponder is not a test: it is robotd's side of BenchmarkJointStateRTT, run in a
-// process of its own (this test binary, with ROBOTD_RTT_RESPONDER=addr|ns) as the rospy
-// peer is. A robotd Arm on <ns>/joint_states and a control loop on a locked OS thread
-// that polls ReadState every 50 us and answers each new state; it runs until its stdin
-// closes.
+// process of its own (this test binary, with ROBOTD_RTT_RESPONDER=addr|ns|mode) as the
+// rospy peer is: a robotd Arm on <ns>/joint_states answering each state with WriteTorque
+// until its stdin closes. Modes:
+//   - "paced": a robot-paced loop, Arm.NextState with ArmConfig.Queue rttQueue, on a
+//     goroutine not locked to an OS thread (every state answered, in order);
+//   - "polled": a loop on a locked OS thread polling ReadState every 50 us (latest
+//     value only, as a clock-paced loop reads it; states that land between two polls go
+//     unanswered).
 func TestRTTResponder(t *testing.T) {
-	spec := os.Getenv(rttResponder)
-	if spec == "" {
+	spec := strings.Split(os.Getenv(rttResponder), "|")
+	if len(spec) != 3 {
 		t.Skip("the robotd process of BenchmarkJointStateRTT")
 	}
-	var addr, ns string
-	if i := slices.Index([]byte(spec), '|'); i > 0 {
-		addr, ns = spec[:i], spec[i+1:]
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	addr, ns, mode := spec[0], spec[1], spec[2]
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: addr, Node: "rtt_robotd",
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	cfg := ros.ArmConfig{MasterAddress: addr, Node: "rtt_robotd",
 		Joints:     []string{"joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "joint7"},
-		StateTopic: ns + "/joint_states", Controller: ns + "/effort_controller", StaleLimit: time.Hour})
+		StateTopic: ns + "/joint_states", Controller: ns + "/effort_controller", StaleLimit: time.Hour}
+	if mode == "paced" {
+		cfg.Queue = rttQueue
+	}
+	arm, err := ros.Dial(dctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer arm.Close()
 	var stop atomic.Bool
-	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	setTimerSlack()
+	go func() { io.Copy(io.Discard, os.Stdin); stop.Store(true); cancel() }()
 	st := drivers.NewState(arm.Info())
 	tau := make([]float64, len(st.Q))
-	var last uint64
-	for !stop.Load() {
-		if err := arm.ReadState(st); (err == nil || errors.Is(err, ros.ErrStale)) && st.Seq != last && st.Seq != 0 {
-			last = st.Seq
-			tau[6] = float64(rttID(st.Time)) * rttUnit
-			if err := arm.WriteTorque(tau); err != nil {
+	answer := func() {
+		tau[6] = float64(rttID(st.Time)) * rttUnit
+		if err := arm.WriteTorque(tau); err != nil {
+			t.Fatal(err)
+		}
+	}
+	switch mode {
+	case "paced":
+		for {
+			err := arm.NextState(ctx, st)
+			if ctx.Err() != nil {
+				break
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
+			answer()
 		}
-		nanosleep(50 * time.Microsecond)
+	case "polled":
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		setTimerSlack()
+		var last uint64
+		for !stop.Load() {
+			if err := arm.ReadState(st); (err == nil || errors.Is(err, ros.ErrStale)) && st.Seq != last && st.Seq != 0 {
+				last = st.Seq
+				answer()
+			}
+			nanosleep(50 * time.Microsecond)
+		}
+	default:
+		t.Fatalf("responder mode %q, want paced or polled", mode)
+	}
+	if s := arm.Stats(); s.QueueDrops != 0 || s.CommandDrops != 0 {
+		t.Errorf("queue drops: %d states, %d commands", s.QueueDrops, s.CommandDrops)
 	}
 }
 
@@ -270,9 +301,20 @@ func BenchmarkJointStateRTT(b *testing.B) {
 		m := rostest.Start(b) // a master per responder: nothing left over from the other
 		for b.Loop() {
 			cmd := exec.Command(self, "-test.run", "^TestRTTResponder$", "-test.timeout", "10m")
+			if dir := os.Getenv("ROBOTD_RTT_PROFILE"); dir != "" {
+				cmd.Args = append(cmd.Args, "-test.cpuprofile", dir+"/responder.cpu", "-test.trace", dir+"/responder.trace", "-test.memprofile", dir+"/responder.mem")
+			}
 			// More Ps than cores, as SETUP.md recommends for robotd: the loop's thread
 			// keeps its P while it sleeps in nanosleep.
-			cmd.Env = append(os.Environ(), rttResponder+"="+m.Addr+"|/rtt_robotd", "GOMAXPROCS=8")
+			mode := os.Getenv("ROBOTD_RTT_MODE")
+			if mode == "" {
+				mode = "paced"
+			}
+			procs := os.Getenv("ROBOTD_RTT_PROCS")
+			if procs == "" {
+				procs = "8"
+			}
+			cmd.Env = append(os.Environ(), rttResponder+"="+m.Addr+"|/rtt_robotd|"+mode, "GOMAXPROCS="+procs)
 			report(b, measureRTT(b, m, "/rtt_robotd", cmd, 1000, n))
 		}
 	})
@@ -284,7 +326,7 @@ func BenchmarkJointStateRTT(b *testing.B) {
 		}
 		m := rostest.Start(b)
 		for b.Loop() {
-			cmd := exec.Command(py, peer, "--ns", "/rtt_rospy")
+			cmd := exec.Command(py, peer, "--ns", "/rtt_rospy", "--queue", strconv.Itoa(rttQueue))
 			cmd.Env = m.Env()
 			report(b, measureRTT(b, m, "/rtt_rospy", cmd, 1000, n))
 		}

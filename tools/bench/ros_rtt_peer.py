@@ -7,9 +7,10 @@ std_msgs/Float64MultiArray on <ns>/effort_controller/command, as robotd's Arm do
 torques, zero but the last, which carries the state's identity (its header stamp in
 milliseconds after the sim epoch of 1 s, times 1e-6 Nm). Runs until SIGTERM or SIGINT.
 
-The subscriber uses tcp_nodelay and queue_size=1 (a controller wants the newest state);
-the publisher is synchronous (queue_size=None): the answer leaves from the callback
-thread, the lowest-latency rospy configuration.
+The subscriber uses tcp_nodelay and queue_size=--queue (the benchmark passes the queue
+robotd's Arm gets, ArmConfig.Queue, so that both answer every state in order; 1 keeps
+only the newest state of each read); the publisher is synchronous (queue_size=None): the
+answer leaves from the callback thread, the lowest-latency rospy configuration.
 """
 import argparse
 import warnings
@@ -24,6 +25,7 @@ EPOCH_NS = 1_000_000_000
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ns", required=True, help="topic namespace, e.g. /rtt_rospy")
+    ap.add_argument("--queue", type=int, default=1, help="subscriber queue_size")
     args = ap.parse_args(rospy.myargv()[1:])
     rospy.init_node("rtt_rospy")
     warnings.simplefilter("ignore")  # rospy warns about queue_size=None
@@ -36,7 +38,7 @@ def main():
         cmd.layout.dim = dim
         pub.publish(cmd)
 
-    rospy.Subscriber(args.ns + "/joint_states", JointState, on_state, queue_size=1, tcp_nodelay=True)
+    rospy.Subscriber(args.ns + "/joint_states", JointState, on_state, queue_size=args.queue, tcp_nodelay=True)
     rospy.spin()
 
 
