@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/trace"
 	"sync"
 	"syscall"
 	"time"
@@ -42,8 +43,20 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	duration := fs.Duration("duration", -1, "override the launch file's duration (0: until stopped)")
 	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off)")
 	summaryJSON := fs.String("summary-json", "", "also write the exit summary as JSON to this file")
+	traceFile := fs.String("trace", "", "write a Go execution trace of the run to this file (go tool trace; for latency hunts)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if *traceFile != "" {
+		tf, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer tf.Close()
+		if err := trace.Start(tf); err != nil {
+			return fmt.Errorf("--trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	f, err := launch.Load(*path)
 	if err != nil {
