@@ -1,8 +1,9 @@
 // Command robotd is robotd's single binary. Subcommands:
 //
-//	robotd run [--launch FILE] [--duration D] [--listen ADDR]
+//	robotd run [--launch FILE] [--duration D] [--listen ADDR] [--summary-json FILE] [--trace FILE]
 //	    the real-time daemon: perception -> policy -> chunk executor -> safety ->
-//	    impedance controller -> arm, as the launch file says (launch/*.yaml).
+//	    impedance controller -> arm, as the launch file says (launch/*.yaml); exit
+//	    status 3 when the run ended in a fault (docs/daemon.md).
 //	robotd sim [--launch launch/sim_ros.yaml]
 //	    the MuJoCo scene served over ROS1 as a ros_control robot would serve it.
 //	robotd record --launch FILE --out DATASET --task TEXT [--episodes N] [--source policy|expert]
