@@ -204,10 +204,30 @@ func (in *Info) MarshalJSON() ([]byte, error) {
 }
 
 // ReadInfo reads and checks a dataset's meta/info.json only (a quick look at its
-// features before Open or OpenAppend).
+// features before Open or OpenAppend). It accepts what Open reads (v3.0 and v2.1).
 func ReadInfo(dir string) (*Info, error) { return readInfo(dir) }
 
-// readInfo reads and checks dir/meta/info.json.
+// Legacy reports whether the dataset is LeRobot's v2.1 layout (one data file and one
+// video per episode, meta/episodes.jsonl and meta/tasks.jsonl), which robotd reads but
+// does not write.
+func (in *Info) Legacy() bool { return in.CodebaseVersion == LegacyVersion }
+
+// readWritableInfo reads dir/meta/info.json of a dataset robotd may add to: v3.0 only.
+func readWritableInfo(dir string) (*Info, error) {
+	in, err := readInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	if in.CodebaseVersion != CodebaseVersion {
+		return nil, fmt.Errorf("episode: %s: codebase_version %q: %w (want %s; robotd reads %s datasets but writes only %s)%s",
+			filepath.Join(dir, InfoPath), in.CodebaseVersion, ErrVersion, CodebaseVersion, in.CodebaseVersion, CodebaseVersion, convertHint)
+	}
+	return in, nil
+}
+
+const convertHint = " (convert it with python -m lerobot.scripts.convert_dataset_v21_to_v30)"
+
+// readInfo reads and checks dir/meta/info.json (v3.0 or v2.1).
 func readInfo(dir string) (*Info, error) {
 	path := filepath.Join(dir, InfoPath)
 	b, err := os.ReadFile(path)
@@ -258,12 +278,13 @@ func parseInfo(b []byte) (*Info, error) {
 	switch {
 	case in.CodebaseVersion == "":
 		return nil, fmt.Errorf("no codebase_version (a LeRobot v1.x dataset?): %w (want %s)", ErrVersion, CodebaseVersion)
-	case in.CodebaseVersion != CodebaseVersion:
+	case in.CodebaseVersion != CodebaseVersion && in.CodebaseVersion != LegacyVersion:
 		hint := ""
-		if strings.HasPrefix(in.CodebaseVersion, "v2") {
-			hint = " (convert it with python -m lerobot.scripts.convert_dataset_v21_to_v30)"
+		switch {
+		case strings.HasPrefix(in.CodebaseVersion, "v2"):
+			hint = " (LeRobot converts v2.0 to v2.1 with python -m lerobot.scripts.convert_dataset_v20_to_v21, then to v3.0 with convert_dataset_v21_to_v30)"
 		}
-		return nil, fmt.Errorf("codebase_version %q: %w (want %s)%s", in.CodebaseVersion, ErrVersion, CodebaseVersion, hint)
+		return nil, fmt.Errorf("codebase_version %q: %w (want %s, or %s to read)%s", in.CodebaseVersion, ErrVersion, CodebaseVersion, LegacyVersion, hint)
 	}
 	in.RobotType = str("robot_type")
 	in.DataPath = str("data_path")
@@ -276,7 +297,7 @@ func parseInfo(b []byte) (*Info, error) {
 		{"total_tasks", &in.TotalTasks}, {"chunks_size", &in.ChunksSize},
 		{"data_files_size_in_mb", &in.DataFilesSizeInMB}, {"video_files_size_in_mb", &in.VideoFilesSizeInMB}} {
 		n, ok := num(k.key)
-		if !ok {
+		if !ok && !(in.Legacy() && strings.HasSuffix(k.key, "_size_in_mb")) { // v2.1 has one file per episode
 			missing = append(missing, k.key)
 		}
 		*k.dst = n
@@ -314,21 +335,24 @@ func parseInfo(b []byte) (*Info, error) {
 
 var templateField = regexp.MustCompile(`\{(\w+)(?::0?(\d+)d)?\}`)
 
-// formatPath fills a LeRobot path template ("{chunk_index:03d}", "{video_key}").
+// formatPath fills a LeRobot v3.0 path template ("{chunk_index:03d}", "{video_key}").
 func formatPath(tmpl, videoKey string, chunk, file int) string {
+	return formatTemplate(tmpl, videoKey, map[string]int{"chunk_index": chunk, "file_index": file})
+}
+
+// formatTemplate fills a LeRobot path template: {video_key} and the integer fields
+// ("{episode_chunk:03d}", "{episode_index:06d}" in v2.1).
+func formatTemplate(tmpl, videoKey string, fields map[string]int) string {
 	return templateField.ReplaceAllStringFunc(tmpl, func(m string) string {
 		sub := templateField.FindStringSubmatch(m)
-		var v string
-		switch sub[1] {
-		case "video_key":
+		if sub[1] == "video_key" {
 			return videoKey
-		case "chunk_index":
-			v = strconv.Itoa(chunk)
-		case "file_index":
-			v = strconv.Itoa(file)
-		default:
+		}
+		n, ok := fields[sub[1]]
+		if !ok {
 			return m
 		}
+		v := strconv.Itoa(n)
 		if w, _ := strconv.Atoi(sub[2]); len(v) < w {
 			v = strings.Repeat("0", w-len(v)) + v
 		}

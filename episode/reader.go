@@ -1,6 +1,7 @@
 package episode
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -31,7 +32,7 @@ type EpisodeMeta struct {
 	metaPath            string
 }
 
-// Dataset is a LeRobotDataset v3.0 opened for reading.
+// Dataset is a LeRobotDataset opened for reading: v3.0, or v2.1 (Info.Legacy).
 type Dataset struct {
 	Dir      string
 	Info     *Info
@@ -42,7 +43,9 @@ type Dataset struct {
 
 // Open reads a dataset's metadata: info.json, tasks, the episodes table and stats.
 // It writes nothing; a dataset whose last commit was interrupted is reported (open it
-// with OpenAppend to finish it).
+// with OpenAppend to finish it). A v2.1 dataset (LeRobot's previous layout: one data
+// parquet and one mp4 per episode, meta/episodes.jsonl, meta/tasks.jsonl) is read too,
+// without its stats (Stats nil); robotd does not append to it.
 func Open(dir string) (*Dataset, error) {
 	if _, err := os.Stat(filepath.Join(dir, journalPath)); err == nil {
 		return nil, fmt.Errorf("episode: %s: an episode commit was interrupted (%s exists); OpenAppend completes it", dir, journalPath)
@@ -52,6 +55,15 @@ func Open(dir string) (*Dataset, error) {
 		return nil, err
 	}
 	ds := &Dataset{Dir: dir, Info: in}
+	if in.Legacy() {
+		if ds.Tasks, err = readLegacyTasks(dir, in); err != nil {
+			return nil, err
+		}
+		if ds.Episodes, err = readLegacyEpisodes(dir, in); err != nil {
+			return nil, err
+		}
+		return ds, nil
+	}
 	if ds.Tasks, err = readTasks(dir, in); err != nil {
 		return nil, err
 	}
@@ -186,6 +198,9 @@ func readEpisodes(dir string, in *Info) ([]EpisodeMeta, error) {
 
 // DataPath returns the episode's data file, relative to the dataset root.
 func (ds *Dataset) DataPath(e EpisodeMeta) string {
+	if ds.Info.Legacy() {
+		return formatTemplate(ds.Info.DataPath, "", map[string]int{"episode_chunk": e.DataChunk, "episode_index": e.Index})
+	}
 	return formatPath(ds.Info.DataPath, "", e.DataChunk, e.DataFile)
 }
 
@@ -193,7 +208,20 @@ func (ds *Dataset) DataPath(e EpisodeMeta) string {
 // dataset root.
 func (ds *Dataset) VideoPath(e EpisodeMeta, key string) string {
 	v := e.Videos[key]
+	if ds.Info.Legacy() {
+		return formatTemplate(ds.Info.VideoPath, key, map[string]int{"episode_chunk": v.Chunk, "episode_index": e.Index})
+	}
 	return formatPath(ds.Info.VideoPath, key, v.Chunk, v.File)
+}
+
+// numericDtype reports whether a feature of this dtype is read into EpisodeData.Vectors
+// (others, such as image, video, string and LeRobot's language columns, are not).
+func numericDtype(dtype string) bool {
+	switch dtype {
+	case "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool":
+		return true
+	}
+	return false
 }
 
 // EpisodeData is one episode's table: one entry per frame.
@@ -205,8 +233,9 @@ type EpisodeData struct {
 	TaskIndex  []int64
 	// State and Action alias Vectors[KeyState] and Vectors[KeyAction].
 	State, Action [][]float32
-	// Vectors holds every numeric and bool feature of the data table, per frame
-	// (bools as 0 and 1), by feature key.
+	// Vectors holds every numeric and bool feature of the data table other than the
+	// index features, per frame (bools as 0 and 1, multi-dimensional shapes flattened),
+	// by feature key.
 	Vectors map[string][][]float32
 }
 
@@ -234,7 +263,7 @@ func (ds *Dataset) Episode(i int) (*EpisodeData, error) {
 	d := &EpisodeData{Meta: e, Vectors: map[string][][]float32{}}
 	var missing []string
 	for _, f := range ds.Info.Features {
-		if f.IsVideo() || f.Dtype == "image" || f.Dtype == "string" {
+		if !numericDtype(f.Dtype) {
 			continue
 		}
 		if !t.has(f.Key) {
@@ -247,7 +276,7 @@ func (ds *Dataset) Episode(i int) (*EpisodeData, error) {
 	flat := make([]float32, 0, 64)
 	for r := range t.rows {
 		for _, f := range ds.Info.Features {
-			if f.IsVideo() || f.Dtype == "image" || f.Dtype == "string" {
+			if !numericDtype(f.Dtype) {
 				continue
 			}
 			cell := t.cell(r, f.Key)
@@ -293,4 +322,96 @@ func (ds *Dataset) OpenVideo(i int, key string) (*VideoReader, error) {
 		h, w = f.Shape[1], f.Shape[2]
 	}
 	return openVideo(filepath.Join(ds.Dir, ds.VideoPath(e, key)), e.Videos[key].From, ds.Info.FPS, e.Length, w, h)
+}
+
+// readJSONLines reads a JSON-lines file (LeRobot v2.1's meta/*.jsonl) into one value per
+// non-empty line.
+func readJSONLines[T any](path string) ([]T, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// readLegacyTasks reads v2.1's meta/tasks.jsonl ({"task_index": 0, "task": "..."}).
+func readLegacyTasks(dir string, in *Info) ([]string, error) {
+	path := filepath.Join(dir, "meta", "tasks.jsonl")
+	rows, err := readJSONLines[struct {
+		TaskIndex *int    `json:"task_index"`
+		Task      *string `json:"task"`
+	}](path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && in.TotalTasks == 0 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("episode: tasks: %w", err)
+	}
+	tasks := make([]string, len(rows))
+	seen := make([]bool, len(rows))
+	for i, r := range rows {
+		if r.TaskIndex == nil || r.Task == nil || *r.TaskIndex < 0 || *r.TaskIndex >= len(tasks) || seen[*r.TaskIndex] {
+			return nil, fmt.Errorf("episode: %s line %d: want a unique task_index in [0, %d) and a task", path, i+1, len(tasks))
+		}
+		tasks[*r.TaskIndex], seen[*r.TaskIndex] = *r.Task, true
+	}
+	if len(tasks) != in.TotalTasks {
+		return nil, fmt.Errorf("episode: %s: %d tasks, info.json says total_tasks %d", path, len(tasks), in.TotalTasks)
+	}
+	return tasks, nil
+}
+
+// readLegacyEpisodes reads v2.1's meta/episodes.jsonl ({"episode_index", "tasks",
+// "length"}): episode i's data is in data_path with episode_chunk i / chunks_size, each
+// video holds that episode alone, from time 0.
+func readLegacyEpisodes(dir string, in *Info) ([]EpisodeMeta, error) {
+	rel := filepath.Join("meta", "episodes.jsonl")
+	rows, err := readJSONLines[struct {
+		Index  *int     `json:"episode_index"`
+		Tasks  []string `json:"tasks"`
+		Length *int     `json:"length"`
+	}](filepath.Join(dir, rel))
+	if err != nil {
+		return nil, fmt.Errorf("episode: episodes: %w", err)
+	}
+	eps := make([]EpisodeMeta, 0, len(rows))
+	for i, r := range rows {
+		if r.Index == nil || r.Length == nil || *r.Length < 0 {
+			return nil, fmt.Errorf("episode: %s line %d: want episode_index and a length", rel, i+1)
+		}
+		eps = append(eps, EpisodeMeta{Index: *r.Index, Tasks: r.Tasks, Length: *r.Length, metaPath: rel})
+	}
+	sort.Slice(eps, func(i, j int) bool { return eps[i].Index < eps[j].Index })
+	var next int64
+	for i := range eps {
+		e := &eps[i]
+		if e.Index != i {
+			return nil, fmt.Errorf("episode: %s: episode %d where %d was expected (missing or duplicate episode)", rel, e.Index, i)
+		}
+		e.DataChunk, e.DataFile = i/in.ChunksSize, i
+		e.From, e.To = next, next+int64(e.Length)
+		next = e.To
+		for _, k := range in.VideoKeys() {
+			if e.Videos == nil {
+				e.Videos = map[string]VideoRef{}
+			}
+			e.Videos[k] = VideoRef{Chunk: e.DataChunk, File: i, From: 0, To: float64(e.Length) / float64(in.FPS)}
+		}
+	}
+	if len(eps) != in.TotalEpisodes || next != int64(in.TotalFrames) {
+		return nil, fmt.Errorf("episode: %s: %s has %d episodes and %d frames, info.json says %d and %d",
+			dir, rel, len(eps), next, in.TotalEpisodes, in.TotalFrames)
+	}
+	return eps, nil
 }

@@ -8,6 +8,9 @@ import (
 // CodebaseVersion is the LeRobotDataset version this package writes and reads.
 const CodebaseVersion = "v3.0"
 
+// LegacyVersion is the earlier LeRobotDataset version this package reads (not writes).
+const LegacyVersion = "v2.1"
+
 // Defaults LeRobot uses (lerobot/datasets/utils.py), used when a Spec leaves them zero.
 const (
 	DefaultChunksSize  = 1000 // files per chunk-XXX directory

@@ -126,7 +126,7 @@ func OpenAppend(dir string, spec Spec) (*Writer, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := readInfo(dir); err != nil { // refuse other versions before touching anything
+	if _, err := readWritableInfo(dir); err != nil { // refuse other versions before touching anything
 		return nil, err
 	}
 	lock, err := lockDataset(dir)
