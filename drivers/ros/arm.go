@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -283,6 +284,7 @@ type Arm struct {
 	cmds      *triple[*command]
 	cmdq      *ring[*command] // in place of cmds when ArmConfig.Queue > 0
 	cdrops    atomic.Uint64
+	backlog   int // messages sent since the command queue was last empty (publisher goroutine's)
 	wake      chan struct{}
 	written   atomic.Uint64
 	published atomic.Uint64
@@ -677,14 +679,39 @@ func (a *Arm) next() *command {
 	return a.cmds.Front()
 }
 
+// sent records c as handed to goroslib and frees its slot.
+//
+// With a queue, a backlog goes out one message at a time, the goroutine yielding between
+// them and sleeping 1 ms every backlogPause messages: goroslib's Publisher.Write returns
+// once its own goroutine has the message, which it then hands to each subscriber's writer
+// goroutine through a buffer of 64 that drops silently when full, and nothing tells when a
+// writer has caught up. Written without yielding, a burst of 1000 lost 224 messages
+// after the 65th; with the yields and pauses, bursts up to the buffer's size arrive
+// whole, and longer ones do unless a writer's thread waits milliseconds for a core (seen
+// under nice 10 on 2 loaded cores).
 func (a *Arm) sent(c *command) {
 	a.published.Store(c.seq)
-	if a.cmdq != nil {
-		a.cmdq.Pop()
+	if a.cmdq == nil {
+		return
+	}
+	a.cmdq.Pop()
+	if _, more := a.cmdq.Front(); !more {
+		a.backlog = 0
+		return
+	}
+	if a.backlog++; a.backlog%backlogPause == 0 {
+		time.Sleep(time.Millisecond)
+	} else {
+		runtime.Gosched()
 	}
 }
 
-// publish owns the goroslib publisher: it sends the newest command each time it wakes.
+// backlogPause: after this many messages of a backlog without a pause, the publisher
+// goroutine sleeps 1 ms (half of goroslib's per-subscriber buffer).
+const backlogPause = 32
+
+// publish owns the goroslib publisher: it sends the newest command (every queued one,
+// in order, with ArmConfig.Queue) each time it wakes.
 // goroslib queues the message pointer and encodes it later, so each send is a fresh
 // message (allocated here, off the control loop).
 func (a *Arm) publish(ctx context.Context) {

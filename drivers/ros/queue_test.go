@@ -215,3 +215,55 @@ func TestNextStateErrors(t *testing.T) {
 		t.Error("Dial with Queue -1: no error")
 	}
 }
+
+// TestCommandBurst: commands written back to back into the queue all reach the robot, in
+// order. Bursts of 60: goroslib's publisher buffers 64 messages per subscriber and drops
+// the rest silently when its writer goroutine falls behind, which the Arm makes unlikely
+// (see Arm.sent) but cannot rule out for longer backlogs.
+func TestCommandBurst(t *testing.T) {
+	m := rostest.Start(t)
+	arm := dialQueued(t, m, 256, time.Minute)
+	peer := newStatePeer(t, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for connected := false; !connected; { // the peer's subscription is up
+		if err := arm.WriteTorque([]float64{-1, 0}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-peer.cmds:
+			connected = true
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("the peer received no command")
+		}
+	}
+	for quiet := false; !quiet; {
+		select {
+		case <-peer.cmds:
+		case <-time.After(50 * time.Millisecond):
+			quiet = true
+		}
+	}
+	const bursts, size = 5, 60
+	for b := range bursts {
+		for k := 1; k <= size; k++ {
+			if err := arm.WriteTorque([]float64{float64(b*size + k), 0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for k := 1; k <= size; k++ {
+			select {
+			case got := <-peer.cmds:
+				if want := float64(b*size + k); got != want {
+					t.Fatalf("command %v arrived where %v was due (lost or out of order)", got, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("burst %d: %d of %d commands arrived (stats %+v)", b, k-1, size, arm.Stats())
+			}
+		}
+	}
+	if s := arm.Stats(); s.CommandDrops != 0 {
+		t.Errorf("%d commands dropped by the Arm's queue", s.CommandDrops)
+	}
+}

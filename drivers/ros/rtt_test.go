@@ -279,8 +279,11 @@ func rttSeconds() float64 {
 
 // BenchmarkJointStateRTT: JointState round trip sim -> responder -> effort command -> sim
 // over a real rosmaster, 1 kHz for ROBOTD_RTT_SECONDS (default 10) after 1 s of warm-up;
-// robotd (its Arm and a polling control loop, in a process of its own) and then rospy
-// (tools/bench/ros_rtt_peer.py) in the responder's seat. Run with -benchtime 1x.
+// robotd (its Arm and a robot-paced loop, in a process of its own: TestRTTResponder) and
+// then rospy (tools/bench/ros_rtt_peer.py) in the responder's seat, both with a queue of
+// rttQueue states. Run with -benchtime 1x. For comparisons: ROBOTD_RTT_MODE=polled runs
+// robotd's other responder, ROBOTD_RTT_PROCS its GOMAXPROCS (default 8, as robotd run),
+// ROBOTD_RTT_PROFILE=dir writes its CPU and heap profiles and an execution trace there.
 func BenchmarkJointStateRTT(b *testing.B) {
 	n := int(rttSeconds() * 1000)
 	self, err := os.Executable()
@@ -304,14 +307,12 @@ func BenchmarkJointStateRTT(b *testing.B) {
 			if dir := os.Getenv("ROBOTD_RTT_PROFILE"); dir != "" {
 				cmd.Args = append(cmd.Args, "-test.cpuprofile", dir+"/responder.cpu", "-test.trace", dir+"/responder.trace", "-test.memprofile", dir+"/responder.mem")
 			}
-			// More Ps than cores, as SETUP.md recommends for robotd: the loop's thread
-			// keeps its P while it sleeps in nanosleep.
 			mode := os.Getenv("ROBOTD_RTT_MODE")
 			if mode == "" {
 				mode = "paced"
 			}
 			procs := os.Getenv("ROBOTD_RTT_PROCS")
-			if procs == "" {
+			if procs == "" { // more Ps than cores, as SETUP.md recommends for robotd
 				procs = "8"
 			}
 			cmd.Env = append(os.Environ(), rttResponder+"="+m.Addr+"|/rtt_robotd|"+mode, "GOMAXPROCS="+procs)
