@@ -304,6 +304,9 @@ type Camera struct {
 	Height int `yaml:"height"`
 	// RateHz is the capture rate (sim renders at it). Default 30.
 	RateHz float64 `yaml:"rate_hz"`
+	// Noise is the standard deviation of Gaussian noise added to each colour value of a
+	// sim camera's images, in 8-bit levels (robustness tests: sensor noise). Default 0.
+	Noise float64 `yaml:"noise"`
 	// Pipeline turns frames into the policy's image tensor; its output size must match
 	// the policy feature. Default: resize to the feature's size.
 	Pipeline *perception.PipelineConfig `yaml:"pipeline"`
@@ -922,6 +925,8 @@ func (v *validator) camera(key string, c *Camera, driver string) {
 	}
 	v.check(key+".width", c.Width > 0 && c.Width <= 8192 && c.Height > 0 && c.Height <= 8192, "%dx%d: want 1..8192 each", c.Width, c.Height)
 	v.check(key+".rate_hz", c.RateHz > 0 && c.RateHz <= 1000, "%v: want (0, 1000]", c.RateHz)
+	v.check(key+".noise", c.Noise >= 0 && c.Noise <= 128, "%v: want 0..128 (8-bit levels)", c.Noise)
+	v.check(key+".noise", c.Noise == 0 || c.Source == SourceSim, "only sim cameras take added noise")
 	if c.Pipeline != nil {
 		if err := c.Pipeline.Validate(c.Width, c.Height, perception.RGB8); err != nil {
 			v.fail(key+".pipeline", "%v", err)

@@ -79,6 +79,8 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"ros camera without topic", "arm:\n  driver: ros\ncameras:\n  - name: wrist\n", `bad.yaml:4: cameras.0.topic: required for a ros camera`},
 		{"sim camera on ros", "arm:\n  driver: ros\ncameras:\n  - name: wrist\n    source: sim\n", `cameras.0.source: sim cameras need the sim driver`},
 		{"duplicate camera", "cameras:\n  - name: a\n  - name: a\n", `cameras.1.name: "a" used twice`},
+		{"camera noise negative", "cameras:\n  - name: a\n    noise: -2\n", `cameras.0.noise: -2: want 0..128`},
+		{"noise on a ros camera", "arm:\n  driver: ros\ncameras:\n  - name: a\n    topic: /a\n    noise: 3\n", `cameras.0.noise: only sim cameras take added noise`},
 		{"stale too short", "control:\n  rate_hz: 500\nwatchdog:\n  state_stale: 1ms\n", `watchdog.state_stale: 1ms: shorter than the control period 2ms`},
 		{"workspace inverted", "safety:\n  workspace: {min: [0.5, 0, 0], max: [0.2, 1, 1]}\n", `safety.workspace: min [0.5 0 0] and max [0.2 1 1]`},
 		{"log format", "telemetry:\n  log_format: xml\n", `telemetry.log_format: "xml": want one of text, json`},

@@ -353,7 +353,7 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 				renderers[size] = r
 				w.closers = append(w.closers, r.Close)
 			}
-			cam, err := mujoco.NewCamera(r, mujoco.CameraConfig{Camera: c.SimCamera, Name: c.Name})
+			cam, err := mujoco.NewCamera(r, mujoco.CameraConfig{Camera: c.SimCamera, Name: c.Name, Noise: c.Noise, NoiseSeed: uint64(len(simCams))})
 			if err != nil {
 				return nil, fmt.Errorf("camera %s: %w", c.Name, err)
 			}

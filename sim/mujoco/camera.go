@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ type CameraConfig struct {
 	// camera's viewing axis; pixels that show nothing read as the far clipping distance
 	// ([Sim.ClipPlanes]).
 	Format perception.Format
+	// Noise adds Gaussian noise of this standard deviation (8-bit levels) to every colour
+	// value of RGB8 frames, clamped to 0..255: a sensor-noise model for robustness tests.
+	// The noise sequence is seeded by NoiseSeed, so runs repeat. Default 0 (none).
+	Noise     float64
+	NoiseSeed uint64
 }
 
 // Camera is a perception.Camera over one fixed camera of a Sim, drawn by a Renderer.
@@ -44,6 +50,8 @@ type Camera struct {
 	format perception.Format
 	seq    uint64
 	depth  []float32 // Depth32F: the Renderer's output before encoding into Frame.Data
+	noise  float64
+	rng    *rand.Rand
 	closed bool
 }
 
@@ -70,6 +78,12 @@ func NewCamera(r *Renderer, cfg CameraConfig) (*Camera, error) {
 	c := &Camera{r: r, id: id, name: cfg.Name, format: cfg.Format}
 	switch cfg.Format {
 	case perception.RGB8:
+		if cfg.Noise < 0 || math.IsNaN(cfg.Noise) {
+			return nil, fmt.Errorf("mujoco: camera %s: noise %v: want >= 0", cfg.Name, cfg.Noise)
+		}
+		if cfg.Noise > 0 {
+			c.noise, c.rng = cfg.Noise, rand.New(rand.NewPCG(cfg.NoiseSeed, uint64(id)))
+		}
 	case perception.Depth32F:
 		c.depth = make([]float32, r.width*r.height)
 	default:
@@ -116,7 +130,9 @@ func (c *Camera) Read(ctx context.Context, dst *perception.Frame) error {
 	dst.Data = dst.Data[:n]
 	var err error
 	if c.format == perception.RGB8 {
-		err = c.r.RGB(c.id, dst.Data)
+		if err = c.r.RGB(c.id, dst.Data); err == nil && c.noise > 0 {
+			addNoise(dst.Data, c.noise, c.rng)
+		}
 	} else if err = c.r.Depth(c.id, c.depth); err == nil {
 		for i, v := range c.depth {
 			binary.LittleEndian.PutUint32(dst.Data[4*i:], math.Float32bits(v))
@@ -133,6 +149,14 @@ func (c *Camera) Read(ctx context.Context, dst *perception.Frame) error {
 	dst.Format = c.format
 	dst.Width, dst.Height = w, h
 	return nil
+}
+
+// addNoise adds N(0, sigma) to every byte, rounded and clamped to 0..255.
+func addNoise(b []byte, sigma float64, rng *rand.Rand) {
+	for i, v := range b {
+		x := math.Round(float64(v) + sigma*rng.NormFloat64())
+		b[i] = byte(min(255, max(0, x)))
+	}
 }
 
 // Close implements perception.Camera: later Reads fail. The Renderer is the caller's and stays

@@ -434,3 +434,43 @@ func BenchmarkCameraRGB640(b *testing.B) { benchmarkCamera(b, 640, 480, percepti
 
 // BenchmarkCameraDepth640 includes the float32 encoding into Frame.Data.
 func BenchmarkCameraDepth640(b *testing.B) { benchmarkCamera(b, 640, 480, perception.Depth32F) }
+
+// Sensor noise: the added values have the configured spread, a seed repeats them, and a
+// noisy Read still allocates nothing.
+func TestCameraNoise(t *testing.T) {
+	s := loadScene(t)
+	home(t, s)
+	r := newRenderer(t, s, 64, 64)
+	clean := newCamera(t, r, CameraConfig{Camera: "scene"})
+	noisy := newCamera(t, r, CameraConfig{Camera: "scene", Noise: 8, NoiseSeed: 7})
+	again := newCamera(t, r, CameraConfig{Camera: "scene", Noise: 8, NoiseSeed: 7})
+	var c, n, m perception.Frame
+	readFrame(t, clean, &c)
+	readFrame(t, noisy, &n)
+	readFrame(t, again, &m)
+	var sum, sq float64
+	var k int
+	for i := range c.Data {
+		if c.Data[i] < 40 || c.Data[i] > 215 { // away from the clamps
+			continue
+		}
+		d := float64(n.Data[i]) - float64(c.Data[i])
+		sum += d
+		sq += d * d
+		k++
+	}
+	mean, std := sum/float64(k), math.Sqrt(sq/float64(k)-(sum/float64(k))*(sum/float64(k)))
+	t.Logf("noise 8: mean %.3f, std %.3f over %d values", mean, std, k)
+	if k < 1000 || math.Abs(mean) > 0.5 || math.Abs(std-8) > 0.5 {
+		t.Errorf("noise 8: mean %.3f, std %.3f over %d values; want ~0 and ~8", mean, std, k)
+	}
+	if string(n.Data) != string(m.Data) {
+		t.Error("two cameras with the same noise seed gave different frames")
+	}
+	if a := testing.AllocsPerRun(20, func() { readFrame(t, noisy, &n) }); a != 0 {
+		t.Errorf("noisy Read allocates %v times per frame, want 0", a)
+	}
+	if _, err := NewCamera(r, CameraConfig{Camera: "scene", Noise: -1}); err == nil {
+		t.Error("negative noise accepted")
+	}
+}
