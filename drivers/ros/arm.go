@@ -581,8 +581,10 @@ var ErrNoQueue = errors.New("ros: NextState needs ArmConfig.Queue > 0")
 //
 // The round trip is shortest when the goroutine calling NextState and then WriteTorque
 // is not locked to an OS thread: goroslib's reader, the caller and the publisher
-// goroutine then run one after the other on one thread, none of them waiting for
-// another thread to be woken (drivers/ros BenchmarkJointStateRTT).
+// goroutines then usually run one after the other on one thread, none waiting for
+// another thread to be woken (measured: 10 us p50 from the state's callback to the
+// command handed to goroslib, against 95 us for a locked loop polling every 50 us;
+// drivers/ros BenchmarkJointStateRTT).
 func (a *Arm) NextState(ctx context.Context, dst *drivers.State) error {
 	if a.queue == nil {
 		return ErrNoQueue
@@ -619,8 +621,9 @@ func (a *Arm) NextState(ctx context.Context, dst *drivers.State) error {
 	}
 }
 
-// WriteTorque implements drivers.Arm: a valid command replaces any not yet published and
-// wakes the publisher goroutine; it never waits for the network.
+// WriteTorque implements drivers.Arm: a valid command replaces any not yet published
+// (with ArmConfig.Queue: waits behind them, or is dropped and counted when the queue is
+// full) and wakes the publisher goroutine; it never waits for the network.
 func (a *Arm) WriteTorque(tau []float64) error {
 	if a.info.Command != drivers.CommandTorque {
 		return a.kindErr[drivers.CommandTorque]

@@ -52,7 +52,8 @@ func commandMessage(mode string) any {
 }
 
 // WriteEquilibrium implements drivers.PoseCommander (ArmConfig.Command "pose"): the pose
-// replaces any not yet published and the publisher goroutine sends it as a PoseStamped
+// replaces any not yet published (with ArmConfig.Queue: waits behind them, as in
+// WriteTorque) and the publisher goroutine sends it as a PoseStamped
 // in FrameID; it never waits for the network and allocates nothing.
 func (a *Arm) WriteEquilibrium(pos mgl64.Vec3, rot mgl64.Quat) error {
 	if a.info.Command != drivers.CommandPose {
@@ -69,8 +70,8 @@ func (a *Arm) WriteEquilibrium(pos mgl64.Vec3, rot mgl64.Quat) error {
 }
 
 // WriteJointTarget implements drivers.JointTargetCommander (ArmConfig.Command
-// "trajectory"): the positions replace any not yet published and the publisher
-// goroutine sends them as a one-point JointTrajectory (zero stamp, time_from_start =
+// "trajectory"): the positions replace any not yet published (with ArmConfig.Queue: wait
+// behind them, as in WriteTorque) and the publisher goroutine sends them as a one-point JointTrajectory (zero stamp, time_from_start =
 // Lookahead); it never waits for the network and allocates nothing.
 func (a *Arm) WriteJointTarget(q []float64) error {
 	if a.info.Command != drivers.CommandJointTarget {
