@@ -282,8 +282,9 @@ func rttSeconds() float64 {
 // robotd (its Arm and a robot-paced loop, in a process of its own: TestRTTResponder) and
 // then rospy (tools/bench/ros_rtt_peer.py) in the responder's seat, both with a queue of
 // rttQueue states. Run with -benchtime 1x. For comparisons: ROBOTD_RTT_MODE=polled runs
-// robotd's other responder, ROBOTD_RTT_PROCS its GOMAXPROCS (default 8, as robotd run),
-// ROBOTD_RTT_PROFILE=dir writes its CPU and heap profiles and an execution trace there.
+// robotd's other responder; ROBOTD_RTT_PROCS and ROBOTD_RTT_GOGC set its GOMAXPROCS and
+// GOGC (default 8 and 400, as robotd run sets them); ROBOTD_RTT_PROFILE=dir writes its
+// CPU and heap profiles and an execution trace there.
 func BenchmarkJointStateRTT(b *testing.B) {
 	n := int(rttSeconds() * 1000)
 	self, err := os.Executable()
@@ -315,7 +316,11 @@ func BenchmarkJointStateRTT(b *testing.B) {
 			if procs == "" { // more Ps than cores, as SETUP.md recommends for robotd
 				procs = "8"
 			}
-			cmd.Env = append(os.Environ(), rttResponder+"="+m.Addr+"|/rtt_robotd|"+mode, "GOMAXPROCS="+procs)
+			gogc := os.Getenv("ROBOTD_RTT_GOGC")
+			if gogc == "" { // as robotd run sets it (fewer collections)
+				gogc = "400"
+			}
+			cmd.Env = append(os.Environ(), rttResponder+"="+m.Addr+"|/rtt_robotd|"+mode, "GOMAXPROCS="+procs, "GOGC="+gogc)
 			report(b, measureRTT(b, m, "/rtt_robotd", cmd, 1000, n))
 		}
 	})
