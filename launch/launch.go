@@ -402,8 +402,21 @@ func Load(path string) (*File, error) {
 	return Parse(path, data)
 }
 
+// LoadWith is Load with command-line overrides: edit runs after the defaults and before
+// validation, so overridden values are checked like the file's own (and a value the
+// override replaces, such as a bundle that does not exist yet, is not).
+func LoadWith(path string, edit func(*File)) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("launch: %w", err)
+	}
+	return parse(path, data, edit)
+}
+
 // Parse decodes launch-file data read from path (used for messages and relative paths).
-func Parse(path string, data []byte) (*File, error) {
+func Parse(path string, data []byte) (*File, error) { return parse(path, data, nil) }
+
+func parse(path string, data []byte, edit func(*File)) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
@@ -423,6 +436,9 @@ func Parse(path string, data []byte) (*File, error) {
 	collectLines(root.Content[0], "", f.lines)
 	f.resolve(filepath.Dir(path))
 	f.defaults(filepath.Base(path))
+	if edit != nil {
+		edit(f)
+	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}

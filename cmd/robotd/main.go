@@ -8,6 +8,8 @@
 //	    the MuJoCo scene served over ROS1 as a ros_control robot would serve it.
 //	robotd record --launch FILE --out DATASET --task TEXT [--episodes N] [--source policy|expert]
 //	    record episodes as a LeRobotDataset v3.0 (docs/episodes.md).
+//	robotd eval --launch FILE [--bundle DIR] [--episodes N] [--seed S]
+//	    success rate of a policy on the simulated pick-and-place task, with video and plot.
 //	robotd replay DATASET --episode N [--launch FILE] [--plot FILE.png]
 //	    send a recorded episode's actions to the arm; report tracking against the recording.
 //	robotd eval-offline DATASET --bundle DIR [--episodes all|I,J] [--plot FILE.png]
@@ -51,6 +53,7 @@ commands:
   sim       serve the MuJoCo scene over ROS as a ros_control robot (launch sim_server)
   record    record episodes (policy or scripted expert) as a LeRobotDataset v3.0
   replay    send a recorded episode's actions to the arm and report tracking
+  eval      closed-loop evaluation of a policy on the simulated pick-and-place task
   eval-offline  run a policy on a dataset's observations; action error per episode
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
@@ -77,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = recordCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdout, stderr)
+	case "eval":
+		err = evalCmd(ctx, args[1:], stdout, stderr)
 	case "eval-offline":
 		err = evalOfflineCmd(args[1:], stdout, stderr)
 	case "policy":

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gonum.org/v1/plot/plotter"
+
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/sim/task"
+	"github.com/robotd/robotd/telemetry"
+)
+
+const evalUsage = `robotd eval --launch FILE [--bundle DIR] [--episodes N] [--seed S] [flags]
+
+Closed-loop evaluation on the simulated pick-and-place task (docs/task.md): N episodes,
+episode i starting from the cube pose of seed S+i, each run in lockstep through the whole
+daemon path a real arm uses (cameras rendered, perception pipeline, policy, chunk
+executor, safety, impedance controller). Reports the success rate with its 95 % Wilson
+interval, time to success, inference latency and executor statistics; writes eval.json,
+a video of the scene camera for the first --videos episodes and a plot (tool against
+target for the first episode, inference latency) into --out.
+
+Robustness: --latency sets the inference latency modelled in lockstep (the chunk computed
+from an observation at t reaches the executor at t + latency), --executor swaps the chunk
+executor, --camera-noise adds Gaussian pixel noise to every camera. --min-success makes
+the command fail (exit 1) below a success rate: CI's gate.
+`
+
+// evalEpisode is one episode's outcome.
+type evalEpisode struct {
+	Seed          int64   `json:"seed"`
+	Success       bool    `json:"success"`
+	TimeToSuccess float64 `json:"time_to_success_s,omitempty"`
+	Duration      float64 `json:"duration_s"`
+	MaxLift       float64 `json:"max_lift_m"`
+	PlaceError    float64 `json:"place_error_m"`
+	Video         string  `json:"video,omitempty"`
+}
+
+// evalReport is eval.json.
+type evalReport struct {
+	Launch      string        `json:"launch"`
+	Bundle      string        `json:"bundle"`
+	Executor    string        `json:"executor"`
+	Latency     string        `json:"lockstep_latency"`
+	CameraNoise float64       `json:"camera_noise"`
+	Seed        int64         `json:"seed"`
+	Episodes    int           `json:"episodes"`
+	Successes   int           `json:"successes"`
+	SuccessRate float64       `json:"success_rate"`
+	Wilson95    [2]float64    `json:"wilson95"`
+	TTSMean     float64       `json:"time_to_success_mean_s"`
+	TTSMedian   float64       `json:"time_to_success_median_s"`
+	Inference   latencyReport `json:"inference"`
+	MaxJump     float64       `json:"executor_max_jump"`
+	Starved     uint64        `json:"executor_starved"`
+	Overruns    uint64        `json:"inference_overruns"`
+	Rejected    uint64        `json:"chunks_rejected"`
+	Clamps      uint64        `json:"safety_clamps"`
+	SafeStops   int           `json:"safe_stops"`
+	Wall        float64       `json:"wall_s"`
+	PerEpisode  []evalEpisode `json:"per_episode"`
+}
+
+type latencyReport struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// wilson is the 95 % Wilson score interval of k successes in n trials.
+func wilson(k, n int) (lo, hi float64) {
+	if n == 0 {
+		return 0, 1
+	}
+	const z = 1.959963984540054
+	p, fn := float64(k)/float64(n), float64(n)
+	den := 1 + z*z/fn
+	c := (p + z*z/(2*fn)) / den
+	h := z / den * math.Sqrt(p*(1-p)/fn+z*z/(4*fn*fn))
+	return max(0, c-h), min(1, c+h)
+}
+
+func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), evalUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	path := fs.String("launch", "launch/pickplace_diffusion.yaml", "launch file (pick-and-place scene with a policy section)")
+	bundle := fs.String("bundle", "", "policy bundle (default: the launch file's)")
+	episodes := fs.Int("episodes", 20, "episodes to run")
+	seed := fs.Int64("seed", 0, "episode i starts from the cube pose of seed+i")
+	out := fs.String("out", "out/eval", "directory for eval.json, videos and the plot")
+	videos := fs.Int("videos", 2, "record the scene camera of the first N episodes")
+	latency := fs.Duration("latency", 0, "modelled inference latency in lockstep (0: the launch file's policy.lockstep_latency)")
+	executor := fs.String("executor", "", "chunk executor: receding, ensemble, async or inpaint (default: the launch file's)")
+	noise := fs.Float64("camera-noise", 0, "Gaussian noise added to every camera, in 8-bit levels")
+	minSuccess := fs.Float64("min-success", 0, "fail (exit 1) when the success rate is below this (0..1)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *episodes < 1:
+		return fmt.Errorf("eval: --episodes %d: want at least 1", *episodes)
+	case *videos < 0:
+		return fmt.Errorf("eval: --videos %d: want 0 or more", *videos)
+	case *minSuccess < 0 || *minSuccess > 1:
+		return fmt.Errorf("eval: --min-success %v: want 0..1", *minSuccess)
+	case *latency < 0:
+		return fmt.Errorf("eval: --latency %v: want >= 0", *latency)
+	}
+	var noPolicy bool
+	f, err := launch.LoadWith(*path, func(f *launch.File) {
+		f.Duration = 0 // episodes end on the task's success or timeout
+		if f.Policy == nil {
+			noPolicy = true
+			return
+		}
+		if *bundle != "" {
+			abs, err := filepath.Abs(*bundle)
+			if err != nil {
+				abs = *bundle
+			}
+			f.Policy.Bundle = abs
+		}
+		if *latency > 0 {
+			f.Policy.LockstepLatency = *latency
+		}
+		if *executor != "" {
+			f.Policy.Executor.Strategy = *executor
+		}
+		for i := range f.Cameras {
+			f.Cameras[i].Noise = max(f.Cameras[i].Noise, *noise)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if noPolicy {
+		return fmt.Errorf("eval: %s has no policy section (robotd eval runs a policy; see launch/pickplace_diffusion.yaml)", f.Path())
+	}
+	if f.Mode != launch.ModeLockstep {
+		return fmt.Errorf("eval: %s runs in %s mode; evaluation runs in lockstep (reproducible, simulated latency)", f.Path(), f.Mode)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, slog.LevelWarn)
+	if err != nil {
+		return err
+	}
+	w, err := wire(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	if w.simArm == nil || filepath.Base(w.simArm.Scene().Model) != task.ModelFile {
+		return fmt.Errorf("eval: %s: the arm must be the simulated pick-and-place scene (arm.driver sim, arm.model sim/models/%s)", f.Path(), task.ModelFile)
+	}
+	eps, err := newTaskEpisodes(w, false, *seed)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	tap := &evalTap{w: w}
+	w.ports.Recorder = tap
+	d, err := w.daemon(f, log, telemetry.NewRegistry())
+	if err != nil {
+		return err
+	}
+	var interrupted atomic.Int32
+	defer stopOnSignals(d, func() { interrupted.Add(1) })()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer w.start(runCtx)()
+	defer cancel()
+
+	rep := evalReport{Launch: f.Path(), Bundle: f.Policy.Bundle, Executor: string(w.ports.Policy.Executor.Strategy),
+		Latency: f.Policy.LockstepLatency.String(), CameraNoise: *noise, Seed: *seed}
+	if rep.Executor == "" {
+		rep.Executor = "default"
+	}
+	fmt.Fprintf(stdout, "evaluating %s on %d pick-and-place episode(s) from seed %d (executor %s, latency %s, camera noise %g)\n",
+		f.Policy.Bundle, *episodes, *seed, rep.Executor, rep.Latency, *noise)
+	start := time.Now()
+	for i := 0; i < *episodes && interrupted.Load() == 0; i++ {
+		if err := eps.reset(i); err != nil {
+			return err
+		}
+		var video string
+		if i < *videos {
+			video = filepath.Join(*out, fmt.Sprintf("episode_%03d.mp4", i))
+		}
+		if err := tap.begin(video, i == 0); err != nil {
+			return err
+		}
+		runErr := d.Run(ctx)
+		if err := tap.end(); err != nil {
+			return err
+		}
+		if runErr != nil {
+			var fault *daemon.Fault
+			if errors.As(runErr, &fault) {
+				return exitError{code: exitFault, err: fmt.Errorf("eval: episode %d (seed %d): %w", i, *seed+int64(i), runErr)}
+			}
+			return runErr
+		}
+		if interrupted.Load() > 0 || eps.ep == nil {
+			break
+		}
+		e := eps.ep
+		r := evalEpisode{Seed: *seed + int64(i), Success: e.Success, Duration: e.Duration.Seconds(),
+			MaxLift: e.MaxLift, PlaceError: e.PlaceError, Video: video}
+		line := fmt.Sprintf("episode %d/%d (seed %d): ", i+1, *episodes, r.Seed)
+		if e.Success {
+			rep.Successes++
+			r.TimeToSuccess = e.TimeToSuccess.Seconds()
+			line += fmt.Sprintf("success after %.1f s", r.TimeToSuccess)
+		} else {
+			line += fmt.Sprintf("failed after %.1f s (max lift %.0f mm, place error %.0f mm)", r.Duration, r.MaxLift*1e3, r.PlaceError*1e3)
+		}
+		rep.PerEpisode = append(rep.PerEpisode, r)
+		n := len(rep.PerEpisode)
+		fmt.Fprintf(stdout, "%s | %d/%d so far (%.0f %%), %v elapsed\n", line, rep.Successes, n,
+			100*float64(rep.Successes)/float64(n), time.Since(start).Round(time.Second))
+	}
+	rep.Wall = time.Since(start).Seconds()
+	rep.Episodes = len(rep.PerEpisode)
+	if rep.Episodes == 0 {
+		return exitError{code: 130, err: errors.New("eval: interrupted before the first episode ended")}
+	}
+	rep.fill(d.Summary())
+	if err := rep.write(stdout, *out, tap); err != nil {
+		return err
+	}
+	if interrupted.Load() > 0 {
+		return exitError{code: 130, err: fmt.Errorf("eval: interrupted after %d episode(s)", rep.Episodes)}
+	}
+	if rep.SuccessRate < *minSuccess {
+		return fmt.Errorf("eval: success rate %.1f %% is below --min-success %.1f %%", 100*rep.SuccessRate, 100**minSuccess)
+	}
+	return nil
+}
+
+// fill computes the aggregates from the episodes and the daemon's summary (cumulative
+// over every episode of the process).
+func (r *evalReport) fill(s *daemon.Summary) {
+	r.SuccessRate = float64(r.Successes) / float64(r.Episodes)
+	r.Wilson95[0], r.Wilson95[1] = wilson(r.Successes, r.Episodes)
+	var tts []float64
+	for _, e := range r.PerEpisode {
+		if e.Success {
+			tts = append(tts, e.TimeToSuccess)
+		}
+	}
+	if len(tts) > 0 {
+		sort.Float64s(tts)
+		var sum float64
+		for _, t := range tts {
+			sum += t
+		}
+		r.TTSMean = sum / float64(len(tts))
+		r.TTSMedian = tts[len(tts)/2]
+		if len(tts)%2 == 0 {
+			r.TTSMedian = (tts[len(tts)/2-1] + tts[len(tts)/2]) / 2
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	r.Inference = latencyReport{Count: s.Inference.Count, P50: ms(s.Inference.Quantile(0.5)),
+		P99: ms(s.Inference.Quantile(0.99)), Max: ms(s.Inference.Max)}
+	r.MaxJump, r.Overruns, r.Rejected, r.SafeStops = s.MaxJump, s.Overruns, s.Rejected, s.SafeStops
+	r.Starved = s.Watchdogs["chunk_starved"]
+	for _, n := range s.Safety {
+		r.Clamps += n
+	}
+}
+
+// write prints the one-screen report and writes eval.json and the plot.
+func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap) error {
+	fmt.Fprintf(stdout, "\nsuccess      %d / %d = %.1f %% (95 %% Wilson interval %.1f .. %.1f %%)\n",
+		r.Successes, r.Episodes, 100*r.SuccessRate, 100*r.Wilson95[0], 100*r.Wilson95[1])
+	if r.Successes > 0 {
+		fmt.Fprintf(stdout, "time to success  mean %.2f s, median %.2f s\n", r.TTSMean, r.TTSMedian)
+	}
+	fmt.Fprintf(stdout, "inference    %d chunks, p50 %.1f ms, p99 %.1f ms, max %.1f ms (wall clock; lockstep models %s)\n",
+		r.Inference.Count, r.Inference.P50, r.Inference.P99, r.Inference.Max, r.Latency)
+	fmt.Fprintf(stdout, "executor     %s: max setpoint jump %.4g, starved %d, overruns %d, chunks rejected %d\n",
+		r.Executor, r.MaxJump, r.Starved, r.Overruns, r.Rejected)
+	fmt.Fprintf(stdout, "safety       %d clamps, %d safe stops; wall time %.0f s\n", r.Clamps, r.SafeStops, r.Wall)
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	jsonPath := filepath.Join(dir, "eval.json")
+	if err := os.WriteFile(jsonPath, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	outputs := []string{jsonPath}
+	for _, e := range r.PerEpisode {
+		if e.Video != "" {
+			outputs = append(outputs, e.Video)
+		}
+	}
+	if len(tap.trace) > 1 {
+		p := filepath.Join(dir, "eval.png")
+		if err := tap.plot(p, r); err != nil {
+			return fmt.Errorf("eval: plot: %w", err)
+		}
+		outputs = append(outputs, p)
+	}
+	fmt.Fprintf(stdout, "wrote        %s\n", strings.Join(outputs, ", "))
+	return nil
+}
+
+// evalTap is the daemon's Recorder during evaluation: it renders the scene camera into
+// the episode's video and keeps the first episode's tool and target for the plot. It
+// runs in the control loop's goroutine (lockstep), which may render the Sim.
+type evalTap struct {
+	w      *wiring
+	video  *videoWriter
+	keep   bool
+	trace  []evalPoint
+	t0     time.Duration
+	videoN int
+}
+
+type evalPoint struct {
+	t            float64
+	tool, target [3]float64
+	grip, cmd    float64
+}
+
+func (e *evalTap) Period() time.Duration { return time.Second / 30 }
+
+func (e *evalTap) begin(video string, keep bool) error {
+	e.keep, e.t0 = keep, -1
+	if video == "" {
+		return nil
+	}
+	v, err := newVideoWriter(e.w.simArm.Sim(), "scene", video, 30)
+	if err != nil {
+		return fmt.Errorf("eval: video: %w", err)
+	}
+	e.video = v
+	return nil
+}
+
+func (e *evalTap) end() error {
+	if e.video == nil {
+		return nil
+	}
+	err := e.video.Close()
+	e.video = nil
+	return err
+}
+
+func (e *evalTap) Record(s *daemon.Sample) bool {
+	if e.t0 < 0 {
+		e.t0 = s.T
+	}
+	t := (s.T - e.t0).Seconds()
+	if e.video != nil {
+		if err := e.video.maybeFrame(t); err != nil {
+			e.video.Close()
+			e.video = nil
+		}
+	}
+	if e.keep {
+		e.trace = append(e.trace, evalPoint{t: t, tool: s.Tool.Pos, target: s.Target.Pos, grip: s.Gripper, cmd: s.GripperCommand})
+	}
+	return true
+}
+
+// plot draws the first episode's tool against its target (x, y, z) and the gripper.
+func (e *evalTap) plot(path string, r *evalReport) error {
+	var panels []panel
+	for k, axis := range []string{"x", "y", "z"} {
+		var tool, tgt plotter.XYs
+		for _, p := range e.trace {
+			tool = append(tool, plotter.XY{X: p.t, Y: p.tool[k]})
+			tgt = append(tgt, plotter.XY{X: p.t, Y: p.target[k]})
+		}
+		panels = append(panels, panel{Title: fmt.Sprintf("episode 0 (seed %d): tool %s", r.Seed, axis), XLabel: "s", YLabel: "m",
+			Lines: []series{{Name: "tool (measured)", XY: tool}, {Name: "target (policy, after safety)", XY: tgt, Dashed: true}}})
+	}
+	var grip, cmd plotter.XYs
+	for _, p := range e.trace {
+		if !math.IsNaN(p.grip) {
+			grip = append(grip, plotter.XY{X: p.t, Y: p.grip})
+		}
+		if !math.IsNaN(p.cmd) {
+			cmd = append(cmd, plotter.XY{X: p.t, Y: p.cmd})
+		}
+	}
+	gp := panel{Title: "gripper opening", XLabel: "s", YLabel: "m"}
+	if len(grip) > 1 {
+		gp.Lines = append(gp.Lines, series{Name: "measured", XY: grip})
+	}
+	if len(cmd) > 1 {
+		gp.Lines = append(gp.Lines, series{Name: "commanded", XY: cmd, Dashed: true})
+	}
+	if len(gp.Lines) > 0 {
+		panels = append(panels, gp)
+	}
+	return plotPanels(path, panels)
+}
