@@ -72,6 +72,12 @@ func (f Feature) MarshalJSON() ([]byte, error) {
 		vi.set("video.g", f.vspec.GOP)
 		vi.set("video.crf", f.vspec.CRF)
 		vi.set("video.preset", f.vspec.Preset)
+		extra := map[string]string{}
+		if f.vspec.Tune != "" && f.vspec.Tune != "none" {
+			extra["tune"] = f.vspec.Tune
+		}
+		vi.set("video.fast_decode", 0)
+		vi.set("video.extra_options", extra)
 		vi.set("has_audio", false)
 		vi.set("is_depth_map", false)
 		o.set("info", vi)

@@ -67,8 +67,14 @@ type VideoSpec struct {
 	// GOP is the keyframe interval in frames (default 2, as LeRobot: its PyAV decoder
 	// seeks to the keyframe before a sample and decodes forward).
 	GOP int
-	// Preset is the libx264 speed preset (default "veryfast").
+	// Preset is the libx264 speed preset (default "ultrafast": CAVLC, no deblocking
+	// filter, the cheapest motion search; about 45 % larger files than "veryfast" at the
+	// same CRF, half the encoder CPU, and faster to decode when training).
 	Preset string
+	// Tune is libx264's tune (default "zerolatency": no lookahead, no mb-tree, which
+	// a recording with no B-frames and GOP 2 gains nothing from; "none" for none). It is
+	// written to info.json as LeRobot's video.extra_options.
+	Tune string
 	// QueueFrames bounds each camera's encoder queue (default: one second of frames).
 	// When it is full AddFrame drops the image instead of waiting; the encoder repeats
 	// the previous image in its place so the video keeps one frame per row, and the drop
@@ -119,7 +125,10 @@ func (s Spec) withDefaults() Spec {
 		s.Video.GOP = 2
 	}
 	if s.Video.Preset == "" {
-		s.Video.Preset = "veryfast"
+		s.Video.Preset = "ultrafast"
+	}
+	if s.Video.Tune == "" {
+		s.Video.Tune = "zerolatency"
 	}
 	if s.Video.QueueFrames == 0 {
 		s.Video.QueueFrames = s.FPS

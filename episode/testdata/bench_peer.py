@@ -2,7 +2,8 @@
 
 Records one episode of 2 cameras 224x224 at 30 fps in real time the way LeRobot's
 StreamingVideoEncoder does (a thread per camera fed through a queue, PyAV libx264 with
-robotd's settings: veryfast, crf 23, g 2, no B-frames, yuv420p, 1 thread), plus the state
+robotd's settings: ultrafast, tune zerolatency, crf 23, g 2, no B-frames, yuv420p, 1 thread;
+PyAV converts the RGB frames to yuv420p with swscale), plus the state
 and action kept as numpy arrays and saved at the end (np.save; Debian has no pyarrow).
 Prints "cpu-%core X close-ms Y dropped Z frames N" (CPU of this process over the
 recording, % of one core).
@@ -37,7 +38,7 @@ dropped = [0]
 
 def encoder(path, q):
     with av.open(path, "w") as c:
-        s = c.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23", "g": "2", "bf": "0", "threads": "1"})
+        s = c.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "tune": "zerolatency", "crf": "23", "g": "2", "bf": "0", "threads": "1"})
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         while True:
             img = q.get()

@@ -47,8 +47,9 @@ printf '| time to close a %s s episode (End: encoders flushed, stats, data/episo
   "$SECS" "$close" "$pclose" "$(ratio "$close" "$pclose")"
 printf '| frames captured > half a period off the 30 fps grid (all rounds; the bench paces with time.Sleep) | %s | | | |\n' "$offgrid"
 echo
-echo "Median of $ROUNDS rounds. robotd: episode.Writer (ffmpeg $ffv, libx264 veryfast crf 23 g 2, no"
-echo "B-frames, yuv420p, one ffmpeg per camera fed over a pipe from a bounded queue), recording a"
+echo "Median of $ROUNDS rounds (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)). robotd: episode.Writer"
+echo "(ffmpeg $ffv, libx264 ultrafast tune zerolatency crf 23 g 2, no B-frames, yuv420p converted"
+echo "from RGB in Go, one ffmpeg per camera fed over a pipe from a bounded queue), recording a"
 echo "second episode into a dataset that already holds one, so End appends to the shared data,"
 echo "episodes and video files. The peer encodes the same kind of frames the way LeRobot's"
 echo "StreamingVideoEncoder does (a PyAV libx264 encoder thread per camera, same settings) and"
