@@ -203,10 +203,16 @@ func (w *masterWatch) register() error {
 // node's slave API that never carries a request; http.Server.Shutdown waits 5 s for such
 // a connection before it counts it idle. Closing the idle connections of the default
 // transport first (they are redialled when needed) lets nodes in this process close at
-// once. Measured: 4 of 12 closes of a pose-mode pair took 5.9-6.5 s without it.
+// once. Measured: 4 of 12 closes of a pose-mode pair took 5.9-6.5 s without it. They
+// are closed again afterwards: the node's last calls to the master leave a keep-alive
+// connection (and its two goroutines) that would otherwise outlive the node.
 func closeNode(n *goroslib.Node) {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
 		t.CloseIdleConnections()
 	}
 	n.Close()
+	if ok {
+		t.CloseIdleConnections()
+	}
 }
