@@ -3,7 +3,13 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 OUT ?= out
 
-.PHONY: setup demo test bench vet
+.PHONY: setup demo test bench vet train eval
+
+# Reproducing the reference policies (tools/train/README.md): demonstrations from the
+# scripted expert, exported for PyTorch, then both policies trained and exported to models/.
+DEMOS ?= $(OUT)/demos
+TRAIN_EPISODES ?= 143
+PY ?= /usr/bin/python3
 
 setup:
 	@scripts/setup.sh
@@ -19,3 +25,20 @@ test: setup
 bench:
 	@scripts/setup.sh bench
 	scripts/bench.sh
+
+train:
+	@scripts/setup.sh train
+	@test ! -e $(DEMOS) || { echo "$(DEMOS) exists: remove it or set DEMOS=..." >&2; exit 1; }
+	$(GO) run ./cmd/robotd record --launch launch/pickplace.yaml --source expert --out $(DEMOS) \
+		--task "pick up the cube and place it in the green zone" --episodes $(TRAIN_EPISODES) --fps 10 --seed 1000
+	$(GO) run ./tools/train/export -dataset $(DEMOS) -out $(DEMOS).npy --force
+	nice -n -5 $(PY) tools/train/train.py diffusion --data $(DEMOS).npy --out models/pickplace_diffusion --force \
+		--steps 2500 --batch 64 --checkpoint $(OUT)/diffusion.pt &
+	nice -n -5 $(PY) tools/train/train.py act --data $(DEMOS).npy --out models/pickplace_act --force \
+		--steps 3000 --batch 32 --checkpoint $(OUT)/act.pt; wait
+
+# 100 seeded episodes of each reference policy (the README's numbers).
+eval:
+	@scripts/setup.sh
+	$(GO) run ./cmd/robotd eval --launch launch/pickplace_diffusion.yaml --episodes 100 --out $(OUT)/eval/diffusion
+	$(GO) run ./cmd/robotd eval --launch launch/pickplace_act.yaml --episodes 100 --out $(OUT)/eval/act

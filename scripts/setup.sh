@@ -3,6 +3,7 @@
 #
 #   scripts/setup.sh          build + test dependencies (Debian packages, ONNX Runtime)
 #   scripts/setup.sh bench    also the benchmark peers and fixture generators
+#   scripts/setup.sh train    the same: what tools/train needs (torch, onnx, OpenBLAS)
 #
 # Idempotent: when everything is present it only checks and returns (well under a second).
 # Recipes and their pitfalls: ../shared/SETUP.md.
@@ -17,13 +18,15 @@ pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config python3-p
 pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
           python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-diagnostic-msgs
           python3-trajectory-msgs)
-pkgs_bench=(python3-torch python3-onnx python3-opencv libmujoco-samples bc)
+# libopenblas0-pthread: Debian's torch calls the system BLAS, which is otherwise the
+# reference BLAS (tools/train's transformer and U-Net steps are several times slower on it).
+pkgs_bench=(python3-torch python3-onnx python3-opencv libmujoco-samples bc libopenblas0-pthread)
 
 want=("${pkgs_run[@]}" "${pkgs_ros[@]}")
 case "$profile" in
   test|demo) ;;
-  bench|all) want+=("${pkgs_bench[@]}") ;;
-  *) echo "setup.sh: unknown profile '$profile' (want: test, demo, bench, all)" >&2; exit 2 ;;
+  bench|train|all) want+=("${pkgs_bench[@]}") ;;
+  *) echo "setup.sh: unknown profile '$profile' (want: test, demo, bench, train, all)" >&2; exit 2 ;;
 esac
 
 # node and npm: the DuckDB check of episode/ (below); Debian's when the machine has none.

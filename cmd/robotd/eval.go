@@ -241,7 +241,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return exitError{code: 130, err: errors.New("eval: interrupted before the first episode ended")}
 	}
 	rep.fill(d.Summary())
-	if err := rep.write(stdout, *out, tap); err != nil {
+	if err := rep.write(stdout, *out, tap, d.Summary().Inference); err != nil {
 		return err
 	}
 	if interrupted.Load() > 0 {
@@ -287,7 +287,7 @@ func (r *evalReport) fill(s *daemon.Summary) {
 }
 
 // write prints the one-screen report and writes eval.json and the plot.
-func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap) error {
+func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap, lat telemetry.Snapshot) error {
 	fmt.Fprintf(stdout, "\nsuccess      %d / %d = %.1f %% (95 %% Wilson interval %.1f .. %.1f %%)\n",
 		r.Successes, r.Episodes, 100*r.SuccessRate, 100*r.Wilson95[0], 100*r.Wilson95[1])
 	if r.Successes > 0 {
@@ -314,7 +314,7 @@ func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap) error {
 	}
 	if len(tap.trace) > 1 {
 		p := filepath.Join(dir, "eval.png")
-		if err := tap.plot(p, r); err != nil {
+		if err := tap.plot(p, r, lat); err != nil {
 			return fmt.Errorf("eval: plot: %w", err)
 		}
 		outputs = append(outputs, p)
@@ -382,8 +382,9 @@ func (e *evalTap) Record(s *daemon.Sample) bool {
 	return true
 }
 
-// plot draws the first episode's tool against its target (x, y, z) and the gripper.
-func (e *evalTap) plot(path string, r *evalReport) error {
+// plot draws the first episode's tool against its target (x, y, z), the gripper, and the
+// distribution of inference latency over every episode.
+func (e *evalTap) plot(path string, r *evalReport, lat telemetry.Snapshot) error {
 	var panels []panel
 	for k, axis := range []string{"x", "y", "z"} {
 		var tool, tgt plotter.XYs
@@ -412,6 +413,14 @@ func (e *evalTap) plot(path string, r *evalReport) error {
 	}
 	if len(gp.Lines) > 0 {
 		panels = append(panels, gp)
+	}
+	if lat.Count > 0 {
+		var cdf plotter.XYs
+		for q := 0.0; q <= 1.0001; q += 0.01 {
+			cdf = append(cdf, plotter.XY{X: float64(lat.Quantile(min(q, 1))) / 1e6, Y: 100 * q})
+		}
+		panels = append(panels, panel{Title: fmt.Sprintf("inference latency, %d chunks (wall clock)", lat.Count), XLabel: "ms", YLabel: "% of chunks at or below",
+			Lines: []series{{Name: "cumulative", XY: cdf}}})
 	}
 	return plotPanels(path, panels)
 }

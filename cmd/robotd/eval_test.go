@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWilson(t *testing.T) {
+	for _, c := range []struct {
+		k, n   int
+		lo, hi float64
+	}{ // reference values: statsmodels' proportion_confint(method="wilson")
+		{0, 10, 0, 0.2775}, {8, 10, 0.4902, 0.9433}, {50, 100, 0.4038, 0.5962}, {100, 100, 0.9630, 1}, {80, 100, 0.7112, 0.8666},
+	} {
+		lo, hi := wilson(c.k, c.n)
+		if math.Abs(lo-c.lo) > 5e-4 || math.Abs(hi-c.hi) > 5e-4 {
+			t.Errorf("wilson(%d, %d) = %.4f .. %.4f, want %.4f .. %.4f", c.k, c.n, lo, hi, c.lo, c.hi)
+		}
+	}
+}
+
+// evalLaunch writes a variant of launch/pickplace_diffusion.yaml with some lines replaced.
+func evalLaunch(t *testing.T, replace ...string) string {
+	t.Helper()
+	src, err := os.ReadFile("../../launch/pickplace_diffusion.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	for i := 0; i < len(replace); i += 2 {
+		if !strings.Contains(s, replace[i]) {
+			t.Fatalf("launch/pickplace_diffusion.yaml has no %q", replace[i])
+		}
+		s = strings.Replace(s, replace[i], replace[i+1], 1)
+	}
+	root, _ := filepath.Abs("../..")
+	s = strings.ReplaceAll(s, "../", root+"/")
+	p := filepath.Join(t.TempDir(), "eval.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A bundle that does not fit the launch file is refused before anything moves, with the
+// feature named.
+func TestEvalRejectsMismatchedBundle(t *testing.T) {
+	noWrist := evalLaunch(t, "  - name: wrist        # observation.images.wrist\n    source: sim\n    sim_camera: wrist\n", "  - name: side\n    source: sim\n    sim_camera: wrist\n")
+	eeState := evalLaunch(t, "state: joint_position", "state: ee_pose")
+	rotvec := evalLaunch(t, "action: ee_pose_6d", "action: ee_pose")
+	for _, c := range []struct {
+		name, launch, want string
+	}{
+		{"missing camera", noWrist, `needs camera "wrist" (feature observation.images.wrist)`},
+		{"state layout", eeState, "observation.state has 8 values; ee_pose for this 7-joint arm has 6 (or 7 with the gripper)"},
+		{"action layout", rotvec, "action has 10 values; ee_pose for this 7-joint arm has 6 (or 7 with the gripper)"},
+		{"no bundle", evalLaunch(t), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"eval", "--launch", c.launch, "--episodes", "1", "--out", t.TempDir()}
+			if c.want == "" {
+				args = append(args, "--bundle", t.TempDir())
+				c.want = "policy.bundle"
+			}
+			code, out, errOut := runCLI(t, args...)
+			if code == 0 || !strings.Contains(errOut, c.want) || strings.Contains(out, "episode 1/1") {
+				t.Errorf("exit %d, want an error naming %q before any episode:\n%s%s", code, c.want, out, errOut)
+			}
+		})
+	}
+}
+
+// evalJSON reads an eval.json.
+func evalJSON(t *testing.T, path string) evalReport {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r evalReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

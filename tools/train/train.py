@@ -1,0 +1,502 @@
+#!/usr/bin/python3
+"""Trains robotd's reference pick-and-place policies from a LeRobotDataset recorded by
+`robotd record` and exports each as a policy bundle (docs/policy-bundle.md).
+
+    go run ./tools/train/export -dataset out/demos -out out/demos.npy
+    /usr/bin/python3 tools/train/train.py diffusion --data out/demos.npy --out models/pickplace_diffusion
+    /usr/bin/python3 tools/train/train.py act       --data out/demos.npy --out models/pickplace_act
+
+(tools/train/README.md has the whole recipe and the numbers.) Debian's python3 with torch
+1.13 (CPU), numpy and onnx; the model blocks and the ONNX export come from
+policy/testdata/gen_fixtures.py, the diffusion schedule from policy/testdata/ref_sampler.py,
+so the training-time forward process is the one robotd's sampler inverts.
+
+Policies (both see the scene and wrist cameras at 96x96 and observation.state = the 7 joint
+angles and the gripper opening; both act in robotd's ee_pose_6d space: the tool target
+x y z, the first two columns of its rotation matrix, and the gripper command):
+
+diffusion  Diffusion Policy (Chi et al.): per-camera CNN with spatial-softmax keypoints, 2
+           observation steps, a conditional 1D U-Net denoising 16 actions (epsilon
+           prediction, 100 squaredcos_cap_v2 steps; DDIM with 10 steps at deploy), 8 executed.
+act        ACT-style (Zhao et al.): per-camera CNN feature maps as tokens with the state
+           token, a transformer encoder-decoder with 16 action queries, L1 loss; deployed
+           with temporal ensembling. The CVAE of ACT is left out (its inference path uses the
+           prior mean z = 0; with one scripted expert the demonstrations are unimodal).
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+# One BLAS thread: torch's own intra-op threads (--threads) do the parallel work; an
+# OpenBLAS pool on top of them oversubscribes two cores (measured: a U-Net step 10x slower).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(ROOT, "policy", "testdata"))
+import gen_fixtures as gf  # noqa: E402
+import ref_sampler as rs  # noqa: E402
+
+CAMERAS = ["observation.images.scene", "observation.images.wrist"]
+STATE = "observation.state"
+ACTION = "action"
+RATE = 10  # Hz: the dataset's fps and the policies' control_rate_hz
+DIFFUSION = dict(gf.UNET_DIFFUSION)  # 100 train steps, squaredcos_cap_v2, epsilon, DDIM 10
+
+
+# ----------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------
+
+def rotvec_matrix(rv):
+    """Rotation vectors [N,3] -> rotation matrices [N,3,3] (Rodrigues), float64."""
+    rv = rv.astype(np.float64)
+    th = np.linalg.norm(rv, axis=1)
+    k = rv / np.maximum(th, 1e-12)[:, None]
+    K = np.zeros((len(rv), 3, 3))
+    K[:, 0, 1], K[:, 0, 2] = -k[:, 2], k[:, 1]
+    K[:, 1, 0], K[:, 1, 2] = k[:, 2], -k[:, 0]
+    K[:, 2, 0], K[:, 2, 1] = -k[:, 1], k[:, 0]
+    s, c = np.sin(th)[:, None, None], np.cos(th)[:, None, None]
+    return np.eye(3)[None] + s * K + (1 - c) * (K @ K)
+
+
+def action_6d(a):
+    """Recorded actions (x y z rx ry rz gripper) -> ee_pose_6d (x y z, r00 r10 r20,
+    r01 r11 r21, gripper): daemon.Pose6DValues' layout."""
+    R = rotvec_matrix(a[:, 3:6])
+    return np.concatenate([a[:, :3], R[:, :, 0], R[:, :, 1], a[:, 6:7]], axis=1).astype(np.float32)
+
+
+class Data:
+    """The exported arrays (tools/train/export) in memory, and training windows over them."""
+
+    def __init__(self, path, episodes=None):
+        meta = json.load(open(os.path.join(path, "meta.json")))
+        if meta["fps"] != RATE:
+            raise SystemExit(f"{path}: recorded at {meta['fps']} fps; these policies run at {RATE} Hz (record with --fps {RATE})")
+        self.meta = meta
+        ranges = meta["episodes"] if episodes is None else [meta["episodes"][i] for i in episodes]
+        rows = np.concatenate([np.arange(s, e) for s, e in ranges])
+        self.state = np.load(os.path.join(path, STATE + ".npy"))[rows]
+        self.action = action_6d(np.load(os.path.join(path, ACTION + ".npy"))[rows])
+        self.images = {}
+        for k in CAMERAS:
+            arr = np.load(os.path.join(path, k + ".npy"), mmap_mode="r")
+            self.images[k] = torch.from_numpy(np.ascontiguousarray(arr[rows]))  # [N,H,W,3] uint8
+        # Per row: its episode's first and last row in this selection.
+        self.start = np.zeros(len(rows), np.int64)
+        self.end = np.zeros(len(rows), np.int64)
+        at = 0
+        for s, e in ranges:
+            n = e - s
+            self.start[at:at + n], self.end[at:at + n] = at, at + n - 1
+            at += n
+        self.episodes = len(ranges)
+        self.n = len(rows)
+
+    def stats(self):
+        """LeRobot-style stats.json content: state and action (min/max/mean/std), images per
+        channel ([3,1,1], in [0, 1])."""
+        def vec(x):
+            return {"min": x.min(0).tolist(), "max": x.max(0).tolist(),
+                    "mean": x.mean(0).tolist(), "std": x.std(0).tolist()}
+        out = {STATE: vec(self.state.astype(np.float64)), ACTION: vec(self.action.astype(np.float64))}
+        rng = np.random.default_rng(0)
+        pick = rng.choice(self.n, size=min(self.n, 2000), replace=False)
+        for k in CAMERAS:
+            px = self.images[k][torch.from_numpy(pick)].numpy().reshape(-1, 3).astype(np.float64) / 255
+            ch = lambda v: [[[float(x)]] for x in v]  # noqa: E731
+            out[k] = {"min": ch(px.min(0)), "max": ch(px.max(0)), "mean": ch(px.mean(0)), "std": ch(px.std(0))}
+        return out
+
+    def window(self, idx, n_obs, horizon):
+        """Row indices of the observation history [B,n_obs] and the action window [B,horizon]
+        starting at the oldest observation (Diffusion Policy's convention), clamped to the
+        episode (repeat the first/last row)."""
+        s, e = self.start[idx][:, None], self.end[idx][:, None]
+        obs = np.clip(idx[:, None] - (n_obs - 1) + np.arange(n_obs)[None], s, e)
+        act = np.clip(idx[:, None] - (n_obs - 1) + np.arange(horizon)[None], s, e)
+        return obs, act
+
+
+class Normalizer:
+    """The runtime's normalization (policy/norm.go): min_max for state and action, mean_std
+    per channel for images."""
+
+    def __init__(self, stats):
+        t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+        self.smin, self.smax = t(stats[STATE]["min"]), t(stats[STATE]["max"])
+        self.amin, self.amax = t(stats[ACTION]["min"]), t(stats[ACTION]["max"])
+        self.img = {k: (t(stats[k]["mean"]), t(stats[k]["std"])) for k in CAMERAS}
+
+    @staticmethod
+    def minmax(x, lo, hi):
+        return (x - lo) / (hi - lo + 1e-8) * 2 - 1
+
+    def state(self, x):
+        return self.minmax(x, self.smin, self.smax)
+
+    def action(self, x):
+        return self.minmax(x, self.amin, self.amax)
+
+    def image(self, k, x):  # x float in [0,1], [..., 3, H, W]
+        m, s = self.img[k]
+        return (x - m) / (s + 1e-8)
+
+
+def random_shift(x, pad):
+    """DrQ's random shift: replicate-pad by pad pixels and crop back at a random offset,
+    per image. x: [N,3,H,W]."""
+    n, _, h, w = x.shape
+    xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    ox = torch.randint(0, 2 * pad + 1, (n,))
+    oy = torch.randint(0, 2 * pad + 1, (n,))
+    return torch.stack([xp[i, :, oy[i]:oy[i] + h, ox[i]:ox[i] + w] for i in range(n)])
+
+
+def batch(data, norm, idx, n_obs, horizon, augment):
+    """Normalized tensors for rows idx: state [B,n_obs,S], images of the latest step
+    {k: [B,1,3,H,W]} (the only ones the encoders look at), actions [B,horizon,A]."""
+    obs, act = data.window(idx, n_obs, horizon)
+    b = len(idx)
+    state = norm.state(torch.from_numpy(data.state[obs]))
+    images = {}
+    for k in CAMERAS:
+        x = data.images[k][torch.from_numpy(obs[:, -1])]  # [B,H,W,3]
+        x = x.permute(0, 3, 1, 2).float().div_(255)
+        if augment:
+            x = random_shift(x, 4)
+        images[k] = norm.image(k, x).reshape(b, 1, *x.shape[1:])
+    actions = norm.action(torch.from_numpy(data.action[act]))
+    return state, images, actions
+
+
+# ----------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------
+
+def conv_gn(cin, cout, k, stride):
+    return [nn.Conv2d(cin, cout, k, stride, k // 2), nn.GroupNorm(8, cout), nn.ReLU()]
+
+
+def stem():
+    """4x4 patches to 32 channels, then a 3x3 conv: [N,3,96,96] -> [N,32,24,24]. A patchify
+    stem costs an eighth of a 5x5 stride-2 one on this CPU (torch 1.13, GroupNorm included)."""
+    return [nn.Conv2d(3, 32, 4, 4), nn.GroupNorm(8, 32), nn.ReLU(), *conv_gn(32, 32, 3, 1)]
+
+
+class KeypointEncoder(nn.Module):
+    """One camera's frames [N,3,96,96] -> [N,feat]: a patchify stem and a strided conv to
+    12x12, spatial softmax keypoints (Levine et al.; Diffusion Policy's robomimic encoder),
+    a linear layer."""
+
+    def __init__(self, hw=96, keypoints=32, feat=64):
+        super().__init__()
+        self.net = nn.Sequential(*stem(), *conv_gn(32, 64, 3, 2))
+        s = hw // 8
+        self.pool = gf.SpatialSoftmax(64, s, s, keypoints)
+        self.out = nn.Sequential(nn.Linear(2 * keypoints, feat), nn.ReLU())
+
+    def forward(self, x):
+        return self.out(self.pool(self.net(x)))
+
+
+class DiffusionEncoder(nn.Module):
+    """encoder.onnx: (observation.images.scene [B,n,3,96,96], observation.images.wrist,
+    observation.state [B,n,8]) -> global_cond. The images of the latest step go through
+    the CNNs; the state history is kept whole: [scene feat, wrist feat, state_1..state_n].
+    (The older step's images would double the CNN cost, which dominates training on a
+    CPU; the state history already carries the motion.)"""
+
+    def __init__(self, n_obs, state_dim, feat=64):
+        super().__init__()
+        self.n_obs = n_obs
+        self.cams = nn.ModuleList([KeypointEncoder(feat=feat) for _ in CAMERAS])
+        self.dim = len(CAMERAS) * feat + n_obs * state_dim
+
+    def forward(self, scene, wrist, state):
+        fs = [enc(x[:, -1]) for enc, x in zip(self.cams, (scene, wrist))]
+        return torch.cat(fs + [state.flatten(1)], dim=-1)
+
+
+class ACTStyle(nn.Module):
+    """policy.onnx: (observation.images.scene [B,3,96,96], observation.images.wrist,
+    observation.state [B,8]) -> action [B,H,A] (normalized). Per-camera CNN to a 6x6 feature
+    map (36 tokens each, 2D sine positions plus a learned camera embedding), a state token
+    and a constant latent token, transformer encoder, decoder with H learned queries."""
+
+    def __init__(self, state_dim, action_dim, horizon, d=128, heads=4, ff=256, enc=2, dec=2):
+        super().__init__()
+        self.cams = nn.ModuleList([nn.Sequential(
+            *stem(), *conv_gn(32, 64, 3, 2), *conv_gn(64, 128, 3, 2), nn.Conv2d(128, d, 1))
+            for _ in CAMERAS])
+        self.register_buffer("img_pos", gf.sine_pos_2d(d, 6, 6)[None], persistent=False)
+        self.cam_embed = nn.Parameter(torch.randn(len(CAMERAS), 1, d) * 0.02)
+        self.state_proj = nn.Linear(state_dim, d)
+        self.latent = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.token_pos = nn.Parameter(torch.randn(1, 2, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, enc, enable_nested_tensor=False)
+        layer = nn.TransformerDecoderLayer(d, heads, ff, dropout=0.1, batch_first=True)
+        self.decoder = nn.TransformerDecoder(layer, dec, norm=nn.LayerNorm(d))
+        self.queries = nn.Parameter(torch.randn(1, horizon, d) * 0.02)
+        self.head = nn.Linear(d, action_dim)
+
+    def forward(self, scene, wrist, state):
+        s = self.state_proj(state).unsqueeze(1)
+        tokens = [torch.cat([self.latent + torch.zeros_like(s), s], dim=1) + self.token_pos]
+        for i, (net, x) in enumerate(zip(self.cams, (scene, wrist))):
+            tokens.append(net(x).flatten(2).transpose(1, 2) + self.img_pos + self.cam_embed[i])
+        memory = self.encoder(torch.cat(tokens, dim=1))
+        return self.head(self.decoder(self.queries + torch.zeros_like(s), memory))
+
+
+class DiffusionPolicy(nn.Module):
+    def __init__(self, n_obs, state_dim, action_dim):
+        super().__init__()
+        self.encoder = DiffusionEncoder(n_obs, state_dim)
+        self.denoiser = gf.ConditionalUnet1D(action_dim, self.encoder.dim, step_embed=64,
+                                             down_dims=(32, 64, 128), kernel_size=5, n_groups=8)
+
+
+class EMA:
+    """Exponential moving average of the weights (Diffusion Policy's EMAModel with a fixed
+    decay after warm-up)."""
+
+    def __init__(self, model, decay=0.995):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model):
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+
+# ----------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------
+
+def lr_at(step, steps, peak, warmup=200):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def train(args):
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    meta = json.load(open(os.path.join(args.data, "meta.json")))
+    eps = list(range(len(meta["episodes"])))
+    succ_path = os.path.join(args.data, "next.success.npy")
+    if os.path.exists(succ_path):  # train on the demonstrations that succeeded
+        succ = np.load(succ_path)[:, 0]
+        eps = [i for i in eps if succ[meta["episodes"][i][1] - 1] > 0.5]
+        print(f"{len(eps)} of {len(meta['episodes'])} episodes succeeded; training on those", flush=True)
+    n_val = max(1, len(eps) // 20) if len(eps) > 1 else 0
+    train_eps, val_eps = eps[:len(eps) - n_val], eps[len(eps) - n_val:]
+    data = Data(args.data, train_eps)
+    val = Data(args.data, val_eps) if val_eps else None
+    stats = data.stats()
+    norm = Normalizer(stats)
+    S, A = data.state.shape[1], data.action.shape[1]
+    diffusion = args.policy == "diffusion"
+    n_obs = 2 if diffusion else 1
+    horizon = 16
+    print(f"train {args.policy}: {data.episodes} episodes / {data.n} frames for training, "
+          f"{len(val_eps)} held out; state {S}, action {A}; {args.steps} steps of batch {args.batch}, "
+          f"{args.threads} thread(s)", flush=True)
+
+    if diffusion:
+        model = DiffusionPolicy(n_obs, S, A)
+        sched = rs.Schedule(**DIFFUSION)
+        abar = sched.alphas_cumprod
+        T = sched.num_train_timesteps
+    else:
+        model = ACTStyle(S, A, horizon)
+    print(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-6 if diffusion else 1e-4)
+    ema = EMA(model)
+    if args.resume:  # continue from a bundle's checkpoint.pt (weights, EMA, optimizer)
+        ck = torch.load(args.resume)
+        model.load_state_dict(ck["model"])
+        ema.shadow, ema.steps = ck["ema"], ck["ema_steps"]
+        opt.load_state_dict(ck["opt"])
+        stats = ck["stats"]  # keep the normalization the weights were trained with
+        norm = Normalizer(stats)
+        print(f"resumed from {args.resume} ({ck['steps']} steps)", flush=True)
+    rng = np.random.default_rng(args.seed)
+
+    def loss_of(m, state, images, actions, gen=None):
+        scene, wrist = images[CAMERAS[0]], images[CAMERAS[1]]
+        if diffusion:
+            # Several noise draws per observation: the encoder (the costly part) runs once
+            # for K denoising examples.
+            k = args.noise_samples
+            cond = m.encoder(scene, wrist, state).repeat_interleave(k, dim=0)
+            actions = actions.repeat_interleave(k, dim=0)
+            b = actions.shape[0]
+            t = torch.randint(0, T, (b,), generator=gen)
+            noise = torch.randn(actions.shape, generator=gen)
+            a = abar[t].view(-1, 1, 1)
+            noisy = a.sqrt() * actions + (1 - a).sqrt() * noise
+            return F.mse_loss(m.denoiser(noisy, t, cond), noise)
+        pred = m(scene[:, 0], wrist[:, 0], state[:, 0])
+        return F.l1_loss(pred, actions)
+
+    def validate():
+        if val is None:
+            return float("nan")
+        ev = (DiffusionPolicy(n_obs, S, A) if diffusion else ACTStyle(S, A, horizon))
+        ev.load_state_dict(ema.shadow)
+        ev.eval()
+        gen = torch.Generator().manual_seed(0)
+        idx = np.arange(0, val.n, max(1, val.n // 256))
+        with torch.no_grad():
+            st, im, ac = batch(val, norm, idx, n_obs, horizon, False)
+            return float(loss_of(ev, st, im, ac, gen))
+
+    prior = torch.load(args.resume)["steps"] if args.resume else 0
+
+    def save(done):
+        """Exports the EMA weights as the bundle and writes the checkpoint (after done steps
+        of this run); the bundle directory is replaced whole (written aside, renamed)."""
+        final = DiffusionPolicy(n_obs, S, A) if diffusion else ACTStyle(S, A, horizon)
+        final.load_state_dict(ema.shadow)
+        final.eval()
+        checkpoint = {"model": model.state_dict(), "ema": ema.shadow, "ema_steps": ema.steps,
+                      "opt": opt.state_dict(), "stats": stats, "steps": prior + done}
+        write_bundle(args, final, stats, S, A, n_obs, horizon, meta, data, log, time.time() - t0, checkpoint)
+        args.force = True  # later saves replace this run's own bundle
+
+    t0 = time.time()
+    model.train()
+    log = []
+    for step in range(args.steps):
+        if args.save_every and step > 0 and step % args.save_every == 0:
+            save(step)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, args.steps, args.lr)
+        idx = rng.integers(0, data.n, args.batch)
+        state, images, actions = batch(data, norm, idx, n_obs, horizon, True)
+        loss = loss_of(model, state, images, actions)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        ema.update(model)
+        if step % args.log_every == 0 or step == args.steps - 1:
+            el = time.time() - t0
+            eta = el / (step + 1) * (args.steps - step - 1)
+            vl = validate() if (step % (args.log_every * 5) == 0 or step == args.steps - 1) else None
+            log.append({"step": step, "loss": float(loss), "val": vl, "seconds": round(el, 1)})
+            print(f"step {step:6d}/{args.steps}  loss {float(loss):.4f}"
+                  + (f"  val {vl:.4f}" if vl is not None else "")
+                  + f"  {el / 60:.1f} min, ETA {eta / 60:.1f} min", flush=True)
+    save(args.steps)
+
+
+# ----------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------------------
+
+def write_bundle(args, model, stats, S, A, n_obs, horizon, meta, data, log, seconds, checkpoint):
+    out = args.out
+    if os.path.exists(out) and not args.force:
+        raise SystemExit(f"{out} exists (use --force to replace it)")
+    tmp = out + ".part"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    hw = data.images[CAMERAS[0]].shape[1:3]
+    img_shape = [3, int(hw[0]), int(hw[1])]
+    feats = {CAMERAS[0]: (img_shape, "mean_std"), CAMERAS[1]: (img_shape, "mean_std"),
+             STATE: ([S], "min_max"), ACTION: ([A], "min_max")}
+    ins = [CAMERAS[0], CAMERAS[1], STATE]
+    diffusion = args.policy == "diffusion"
+    # Not under torch.no_grad: without autograd, torch 1.13 takes nn.Transformer's fused
+    # inference kernel (aten::_transformer_encoder_layer_fwd), which has no ONNX export.
+    if True:
+        if diffusion:
+            b = 1
+            ex = (torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, S))
+            gf.IO["train_encoder"] = (ins, ["global_cond"])
+            gf.IO["train_denoiser"] = (["sample", "timestep", "global_cond"], ["noise_pred"])
+            gf.export(model.encoder, ex, os.path.join(tmp, "encoder.onnx"), "train_encoder")
+            cond = model.encoder(*ex)
+            gf.export(model.denoiser, (torch.zeros(b, horizon, A), torch.zeros(b, dtype=torch.int64), cond),
+                      os.path.join(tmp, "denoiser.onnx"), "train_denoiser")
+            models = {"encoder": "encoder.onnx", "denoiser": "denoiser.onnx"}
+            cfg = dict(rate=RATE, n_obs=n_obs, horizon=horizon, n_action_steps=8)
+            gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_diffusion",
+                                 "diffusion", cfg, feats, models, DIFFUSION,
+                                 comment="Trained by tools/train/train.py diffusion (tools/train/README.md).")
+        else:
+            ex = (torch.zeros(1, *img_shape), torch.zeros(1, *img_shape), torch.zeros(1, S))
+            gf.IO["train_act"] = (ins, ["action"])
+            gf.export(model, ex, os.path.join(tmp, "policy.onnx"), "train_act")
+            cfg = dict(rate=RATE, n_obs=1, horizon=horizon, n_action_steps=1)
+            gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_act",
+                                 "chunked", cfg, feats, {"policy": "policy.onnx"},
+                                 comment="Trained by tools/train/train.py act (tools/train/README.md).")
+    with open(os.path.join(tmp, "stats.json"), "w") as f:
+        json.dump(stats, f, indent=1)
+    if args.checkpoint:
+        torch.save(checkpoint, args.checkpoint)
+    with open(os.path.join(tmp, "training.json"), "w") as f:
+        json.dump({"policy": args.policy, "command": " ".join(sys.argv), "dataset": meta["dataset"],
+                   "episodes": len(meta["episodes"]), "frames": meta["frames"], "steps": args.steps,
+                   "total_steps": checkpoint["steps"], "resumed_from": args.resume or None,
+                   "batch": args.batch, "noise_samples": args.noise_samples, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+                   "seconds": round(seconds, 1), "torch": torch.__version__, "log": log}, f, indent=1)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.rename(tmp, out)
+    print(f"wrote {out} ({seconds / 60:.1f} min of training)", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("policy", choices=["diffusion", "act"])
+    p.add_argument("--data", required=True, help="directory written by tools/train/export")
+    p.add_argument("--out", required=True, help="bundle directory to write (refused if it exists, unless --force)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--name", default="")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-4 diffusion, 1e-4 act)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--noise-samples", type=int, default=4, help="diffusion: noise draws per observation in a batch")
+    p.add_argument("--save-every", type=int, default=0, help="also export the bundle and checkpoint every N steps")
+    p.add_argument("--checkpoint", default="", help="also save the training state here (torch.save) for --resume")
+    p.add_argument("--resume", default="", help="continue training from a --checkpoint file")
+    args = p.parse_args()
+    if args.lr is None:
+        args.lr = 3e-4 if args.policy == "diffusion" else 1e-4
+    if not os.path.exists(os.path.join(args.data, "meta.json")):
+        raise SystemExit(f"{args.data}: no meta.json (write it with: go run ./tools/train/export -dataset DATASET -out {args.data})")
+    if os.path.exists(args.out) and not args.force:
+        raise SystemExit(f"{args.out} exists (use --force to replace it)")
+    train(args)
+
+
+if __name__ == "__main__":
+    main()
