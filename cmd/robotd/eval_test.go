@@ -64,7 +64,7 @@ func TestEvalRejectsMismatchedBundle(t *testing.T) {
 			args := []string{"eval", "--launch", c.launch, "--episodes", "1", "--out", t.TempDir()}
 			if c.want == "" {
 				args = append(args, "--bundle", t.TempDir())
-				c.want = "policy.bundle"
+				c.want = "no policy.yaml or policy.json"
 			}
 			code, out, errOut := runCLI(t, args...)
 			if code == 0 || !strings.Contains(errOut, c.want) || strings.Contains(out, "episode 1/1") {
