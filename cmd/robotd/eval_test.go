@@ -87,3 +87,40 @@ func evalJSON(t *testing.T, path string) evalReport {
 	}
 	return r
 }
+
+// CI's closed-loop gate: the reference policy, trained on the scripted expert's demos
+// (tools/train), solves seeded pick-and-place episodes through the whole daemon path
+// (cameras rendered, perception, ONNX policy, chunk executor, safety, impedance control).
+// The seeds (0..19) are not among the demonstrations' (1000..). The gate is well under
+// the measured rate (README, BENCHMARKS.md) so that float differences between machines
+// do not flip it, and far above what a broken chain gets (0 of 20: an untrained or
+// mis-wired policy never lifts the cube).
+func TestEvalReferencePolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("closed-loop evaluation: about a minute and a half")
+	}
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "eval", "--launch", "../../launch/"+referenceLaunch, "--episodes", "20", "--seed", "0",
+		"--videos", "1", "--out", out, "--min-success", referenceGate)
+	t.Logf("%s", stdout)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r := evalJSON(t, filepath.Join(out, "eval.json"))
+	if r.Episodes != 20 || len(r.PerEpisode) != 20 || r.Successes == 0 || r.Wilson95[0] >= r.SuccessRate || r.Wilson95[1] <= r.SuccessRate {
+		t.Errorf("eval.json: %d episodes (%d listed), %d successes, rate %v, interval %v", r.Episodes, len(r.PerEpisode), r.Successes, r.SuccessRate, r.Wilson95)
+	}
+	for _, f := range []string{"episode_000.mp4", "eval.png"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() < 1000 {
+			t.Errorf("%s not written (%v)", f, err)
+		}
+	}
+}
+
+// The gated policy and its floor. The ACT-style policy solves 9 of these 20 seeds (50 of
+// 100 over seeds 0..99); the diffusion policy does not succeed yet (issue 8's note), so
+// it is not the gated one.
+const (
+	referenceLaunch = "pickplace_act.yaml"
+	referenceGate   = "0.25"
+)
