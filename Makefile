@@ -17,7 +17,7 @@ setup:
 demo: setup
 	$(GO) run ./cmd/robotd demo --out $(OUT)/demo
 	$(GO) run ./cmd/robotd run --launch launch/sim.yaml --summary-json $(OUT)/run.json
-	$(GO) run ./cmd/robotd eval --launch launch/pickplace_diffusion.yaml --episodes 3 --videos 3 --out $(OUT)/demo/policy
+	$(GO) run ./cmd/robotd eval --launch launch/pickplace_act.yaml --episodes 3 --videos 3 --out $(OUT)/demo/policy
 
 test: setup
 	$(GO) vet ./...
@@ -34,9 +34,9 @@ train:
 		--task "pick up the cube and place it in the green zone" --episodes $(TRAIN_EPISODES) --fps 10 --seed 1000
 	$(GO) run ./tools/train/export -dataset $(DEMOS) -out $(DEMOS).npy --force
 	nice -n -5 $(PY) tools/train/train.py diffusion --data $(DEMOS).npy --out models/pickplace_diffusion --force \
-		--steps 2500 --batch 64 --checkpoint $(OUT)/diffusion.pt &
+		--steps 6000 --batch 64 --noise-samples 4 --seed 1 --save-every 500 --checkpoint $(OUT)/diffusion.pt &
 	nice -n -5 $(PY) tools/train/train.py act --data $(DEMOS).npy --out models/pickplace_act --force \
-		--steps 3000 --batch 32 --checkpoint $(OUT)/act.pt; wait
+		--steps 8000 --batch 32 --lr 3e-4 --seed 1 --save-every 500 --checkpoint $(OUT)/act.pt; wait
 
 # 100 seeded episodes of each reference policy (the README's numbers).
 eval:
