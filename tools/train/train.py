@@ -323,16 +323,18 @@ def train(args):
           f"{len(val_eps)} held out; state {S}, action {A}; {args.steps} steps of batch {args.batch}, "
           f"{args.threads} thread(s)", flush=True)
 
+    def build():
+        return DiffusionPolicy(n_obs, S, A) if diffusion else ACTStyle(S, A, horizon)
+
+    model = build()
     if diffusion:
-        model = DiffusionPolicy(n_obs, S, A)
         sched = rs.Schedule(**DIFFUSION)
         abar = sched.alphas_cumprod
         T = sched.num_train_timesteps
-    else:
-        model = ACTStyle(S, A, horizon)
     print(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-6 if diffusion else 1e-4)
     ema = EMA(model)
+    prior = 0  # steps the resumed checkpoint had already trained
     if args.resume:  # continue from a bundle's checkpoint.pt (weights, EMA, optimizer)
         ck = torch.load(args.resume)
         model.load_state_dict(ck["model"])
@@ -340,7 +342,8 @@ def train(args):
         opt.load_state_dict(ck["opt"])
         stats = ck["stats"]  # keep the normalization the weights were trained with
         norm = Normalizer(stats)
-        print(f"resumed from {args.resume} ({ck['steps']} steps)", flush=True)
+        prior = ck["steps"]
+        print(f"resumed from {args.resume} ({prior} steps)", flush=True)
     rng = np.random.default_rng(args.seed)
 
     def loss_of(m, state, images, actions, gen=None):
@@ -363,7 +366,7 @@ def train(args):
     def validate():
         if val is None:
             return float("nan")
-        ev = (DiffusionPolicy(n_obs, S, A) if diffusion else ACTStyle(S, A, horizon))
+        ev = build()
         ev.load_state_dict(ema.shadow)
         ev.eval()
         gen = torch.Generator().manual_seed(0)
@@ -372,12 +375,11 @@ def train(args):
             st, im, ac = batch(val, norm, idx, n_obs, horizon, False)
             return float(loss_of(ev, st, im, ac, gen))
 
-    prior = torch.load(args.resume)["steps"] if args.resume else 0
 
     def save(done):
         """Exports the EMA weights as the bundle and writes the checkpoint (after done steps
         of this run); the bundle directory is replaced whole (written aside, renamed)."""
-        final = DiffusionPolicy(n_obs, S, A) if diffusion else ACTStyle(S, A, horizon)
+        final = build()
         final.load_state_dict(ema.shadow)
         final.eval()
         checkpoint = {"model": model.state_dict(), "ema": ema.shadow, "ema_steps": ema.steps,
@@ -432,29 +434,28 @@ def write_bundle(args, model, stats, S, A, n_obs, horizon, meta, data, log, seco
     diffusion = args.policy == "diffusion"
     # Not under torch.no_grad: without autograd, torch 1.13 takes nn.Transformer's fused
     # inference kernel (aten::_transformer_encoder_layer_fwd), which has no ONNX export.
-    if True:
-        if diffusion:
-            b = 1
-            ex = (torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, S))
-            gf.IO["train_encoder"] = (ins, ["global_cond"])
-            gf.IO["train_denoiser"] = (["sample", "timestep", "global_cond"], ["noise_pred"])
-            gf.export(model.encoder, ex, os.path.join(tmp, "encoder.onnx"), "train_encoder")
-            cond = model.encoder(*ex)
-            gf.export(model.denoiser, (torch.zeros(b, horizon, A), torch.zeros(b, dtype=torch.int64), cond),
-                      os.path.join(tmp, "denoiser.onnx"), "train_denoiser")
-            models = {"encoder": "encoder.onnx", "denoiser": "denoiser.onnx"}
-            cfg = dict(rate=RATE, n_obs=n_obs, horizon=horizon, n_action_steps=8)
-            gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_diffusion",
-                                 "diffusion", cfg, feats, models, DIFFUSION,
-                                 comment="Trained by tools/train/train.py diffusion (tools/train/README.md).")
-        else:
-            ex = (torch.zeros(1, *img_shape), torch.zeros(1, *img_shape), torch.zeros(1, S))
-            gf.IO["train_act"] = (ins, ["action"])
-            gf.export(model, ex, os.path.join(tmp, "policy.onnx"), "train_act")
-            cfg = dict(rate=RATE, n_obs=1, horizon=horizon, n_action_steps=1)
-            gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_act",
-                                 "chunked", cfg, feats, {"policy": "policy.onnx"},
-                                 comment="Trained by tools/train/train.py act (tools/train/README.md).")
+    if diffusion:
+        b = 1
+        ex = (torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, S))
+        gf.IO["train_encoder"] = (ins, ["global_cond"])
+        gf.IO["train_denoiser"] = (["sample", "timestep", "global_cond"], ["noise_pred"])
+        gf.export(model.encoder, ex, os.path.join(tmp, "encoder.onnx"), "train_encoder")
+        cond = model.encoder(*ex)
+        gf.export(model.denoiser, (torch.zeros(b, horizon, A), torch.zeros(b, dtype=torch.int64), cond),
+                  os.path.join(tmp, "denoiser.onnx"), "train_denoiser")
+        models = {"encoder": "encoder.onnx", "denoiser": "denoiser.onnx"}
+        cfg = dict(rate=RATE, n_obs=n_obs, horizon=horizon, n_action_steps=8)
+        gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_diffusion",
+                             "diffusion", cfg, feats, models, DIFFUSION,
+                             comment="Trained by tools/train/train.py diffusion (tools/train/README.md).")
+    else:
+        ex = (torch.zeros(1, *img_shape), torch.zeros(1, *img_shape), torch.zeros(1, S))
+        gf.IO["train_act"] = (ins, ["action"])
+        gf.export(model, ex, os.path.join(tmp, "policy.onnx"), "train_act")
+        cfg = dict(rate=RATE, n_obs=1, horizon=horizon, n_action_steps=1)
+        gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_act",
+                             "chunked", cfg, feats, {"policy": "policy.onnx"},
+                             comment="Trained by tools/train/train.py act (tools/train/README.md).")
     with open(os.path.join(tmp, "stats.json"), "w") as f:
         json.dump(stats, f, indent=1)
     if args.checkpoint:
