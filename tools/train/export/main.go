@@ -17,19 +17,18 @@
 package main
 
 import (
-	"encoding/binary"
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/robotd/robotd/episode"
+	"github.com/robotd/robotd/internal/npy"
 )
 
 func main() {
@@ -79,19 +78,7 @@ func run(dataset, out string, force bool) error {
 	var epIdx, frIdx []int64
 	videos := ds.Info.VideoKeys()
 	sort.Strings(videos)
-	vfiles := map[string]*npyWriter{}
-	for _, key := range videos {
-		f, _ := ds.Info.Feature(key)
-		h, w := f.Shape[0], f.Shape[1]
-		if len(f.Names) == 3 && f.Names[0] == "channels" {
-			h, w = f.Shape[1], f.Shape[2]
-		}
-		vw, err := newNpy(filepath.Join(tmp, key+".npy"), "|u1", []int{ds.Info.TotalFrames, h, w, 3})
-		if err != nil {
-			return err
-		}
-		vfiles[key] = vw
-	}
+	images := map[string][]uint8{}
 	for i := range ds.Episodes {
 		d, err := ds.Episode(i)
 		if err != nil {
@@ -120,10 +107,7 @@ func run(dataset, out string, force bool) error {
 					vr.Close()
 					return err
 				}
-				if _, err := vfiles[key].Write(img); err != nil {
-					vr.Close()
-					return err
-				}
+				images[key] = append(images[key], img...)
 			}
 			vr.Close()
 		}
@@ -131,13 +115,27 @@ func run(dataset, out string, force bool) error {
 	}
 	fmt.Fprintln(os.Stderr)
 	m.Frames = len(epIdx)
+	arrays := []*npy.Array{
+		{Name: "episode_index", Shape: []int{len(epIdx)}, Data: epIdx},
+		{Name: "frame_index", Shape: []int{len(frIdx)}, Data: frIdx},
+	}
 	for _, key := range videos {
-		if err := vfiles[key].Close(); err != nil {
-			return err
+		hw := len(images[key]) / 3 / max(1, m.Frames)
+		f, _ := ds.Info.Feature(key)
+		h, w := f.Shape[0], f.Shape[1]
+		if len(f.Names) == 3 && f.Names[0] == "channels" {
+			h, w = f.Shape[1], f.Shape[2]
 		}
+		if hw != h*w {
+			return fmt.Errorf("%s: decoded %d bytes for %d frames of %dx%d", key, len(images[key]), m.Frames, w, h)
+		}
+		arrays = append(arrays, &npy.Array{Name: key, Shape: []int{m.Frames, h, w, 3}, Data: images[key]})
 	}
 	for key, v := range vectors {
-		if err := writeFloat32(filepath.Join(tmp, key+".npy"), v, dims[key]); err != nil {
+		arrays = append(arrays, &npy.Array{Name: key, Shape: []int{len(v) / dims[key], dims[key]}, Data: v})
+	}
+	for _, a := range arrays {
+		if err := writeNPY(filepath.Join(tmp, a.Name+".npy"), a); err != nil {
 			return err
 		}
 	}
@@ -145,12 +143,6 @@ func run(dataset, out string, force bool) error {
 		if len(f.Names) > 0 && !f.IsVideo() {
 			m.Names[f.Key] = f.Names
 		}
-	}
-	if err := writeInt64(filepath.Join(tmp, "episode_index.npy"), epIdx); err != nil {
-		return err
-	}
-	if err := writeInt64(filepath.Join(tmp, "frame_index.npy"), frIdx); err != nil {
-		return err
 	}
 	b, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
@@ -166,97 +158,20 @@ func run(dataset, out string, force bool) error {
 	return nil
 }
 
-// npyWriter streams a NumPy .npy file (format 1.0, C order) of a declared shape and
-// checks on Close that exactly that many bytes were written.
-type npyWriter struct {
-	f          *os.File
-	path       string
-	wrote, all int64
-}
-
-func newNpy(path, dtype string, shape []int) (*npyWriter, error) {
+// writeNPY writes one array as a .npy file.
+func writeNPY(path string, a *npy.Array) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	dims := make([]string, len(shape))
-	n := int64(1)
-	for i, s := range shape {
-		dims[i] = fmt.Sprint(s)
-		n *= int64(s)
-	}
-	st := strings.Join(dims, ", ")
-	if len(shape) == 1 {
-		st += ","
-	}
-	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", dtype, st)
-	pad := 64 - (10+len(header)+1)%64
-	header += strings.Repeat(" ", pad%64) + "\n"
-	var pre [10]byte
-	copy(pre[:], "\x93NUMPY\x01\x00")
-	binary.LittleEndian.PutUint16(pre[8:], uint16(len(header)))
-	if _, err := f.Write(pre[:]); err != nil {
+	bw := bufio.NewWriter(f)
+	if err := npy.WriteNPY(bw, a); err != nil {
 		f.Close()
-		return nil, err
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if _, err := io.WriteString(f, header); err != nil {
+	if err := bw.Flush(); err != nil {
 		f.Close()
-		return nil, err
-	}
-	var item int64 = 1
-	switch dtype {
-	case "<f4":
-		item = 4
-	case "<i8":
-		item = 8
-	}
-	return &npyWriter{f: f, path: path, all: n * item}, nil
-}
-
-func (w *npyWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.wrote += int64(n)
-	return n, err
-}
-
-func (w *npyWriter) Close() error {
-	if err := w.f.Close(); err != nil {
 		return err
 	}
-	if w.wrote != w.all {
-		return fmt.Errorf("%s: wrote %d bytes of data, the header declares %d", w.path, w.wrote, w.all)
-	}
-	return nil
-}
-
-func writeFloat32(path string, v []float32, dim int) error {
-	w, err := newNpy(path, "<f4", []int{len(v) / dim, dim})
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	if _, err := w.Write(b); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}
-
-func writeInt64(path string, v []int64) error {
-	w, err := newNpy(path, "<i8", []int{len(v)})
-	if err != nil {
-		return err
-	}
-	b := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
-	}
-	if _, err := w.Write(b); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return f.Close()
 }
