@@ -20,7 +20,6 @@ import (
 
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/launch"
-	"github.com/robotd/robotd/sim/task"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -167,10 +166,8 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer w.close()
-	if w.simArm == nil || filepath.Base(w.simArm.Scene().Model) != task.ModelFile {
-		return fmt.Errorf("eval: %s: the arm must be the simulated pick-and-place scene (arm.driver sim, arm.model sim/models/%s)", f.Path(), task.ModelFile)
-	}
-	eps, err := newTaskEpisodes(w, false, *seed)
+	eps, err := newTaskEpisodes(w, false, *seed) // checks for the pick-and-place scene
+
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
@@ -327,12 +324,11 @@ func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap, lat telem
 // the episode's video and keeps the first episode's tool and target for the plot. It
 // runs in the control loop's goroutine (lockstep), which may render the Sim.
 type evalTap struct {
-	w      *wiring
-	video  *videoWriter
-	keep   bool
-	trace  []evalPoint
-	t0     time.Duration
-	videoN int
+	w     *wiring
+	video *videoWriter
+	keep  bool
+	trace []evalPoint
+	t0    time.Duration
 }
 
 type evalPoint struct {
