@@ -64,6 +64,18 @@ func (s Space) width(dof int) (plain, withGripper int) {
 	return 6, 7
 }
 
+// Names are the names of the space's values for an arm with these joints, without the
+// gripper (a recording's info.json names).
+func (s Space) Names(joints []string) []string {
+	switch s {
+	case SpaceJoints:
+		return joints
+	case SpaceEEPose6D:
+		return []string{"x", "y", "z", "r00", "r10", "r20", "r01", "r11", "r21"}
+	}
+	return []string{"x", "y", "z", "rx", "ry", "rz"}
+}
+
 // Pose reads the tool pose from v in this pose space (ee_pose or ee_pose_6d).
 func (s Space) Pose(v []float64) control.Pose {
 	if s == SpaceEEPose6D {

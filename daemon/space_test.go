@@ -129,6 +129,12 @@ func TestParseSpace(t *testing.T) {
 	if _, err := SpaceEEPose6D.checkWidth("action", 10, 7); err != nil {
 		t.Errorf("10-value ee_pose_6d action: %v", err)
 	}
+	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
+	for _, s := range []Space{SpaceEEPose, SpaceEEPose6D, SpaceJoints} {
+		if plain, _ := s.width(len(joints)); len(s.Names(joints)) != plain {
+			t.Errorf("%s: %d names for %d values", s, len(s.Names(joints)), plain)
+		}
+	}
 	if _, err := SpaceEEPose6D.checkWidth("action", 7, 7); err == nil {
 		t.Error("a 7-value action was accepted as ee_pose_6d")
 	}

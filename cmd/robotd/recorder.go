@@ -17,8 +17,8 @@ import (
 
 // The features robotd records (names in info.json). observation.state is, by default,
 // the daemon's joint_position state space with the gripper; when the launch file runs a
-// policy it is that policy's observation.state (joint_position or ee_pose, with or
-// without the gripper), so the recording trains and evaluates the same policy shape.
+// policy it is that policy's observation.state (joint_position, ee_pose or ee_pose_6d,
+// with or without the gripper), so the recording trains and evaluates the same policy shape.
 // action is the ee_pose action space with the gripper.
 var (
 	actionNames = []string{"x", "y", "z", "rx", "ry", "rz", "gripper"}
@@ -61,19 +61,11 @@ func recordState(joints []string, pp *daemon.PolicyPorts) stateLayout {
 		l.gripper = false
 		for _, f := range pp.Policy.Bundle.Observations {
 			if f.Name == episode.KeyState {
-				base := len(joints)
-				if l.space == daemon.SpaceEEPose {
-					base = 6
-				}
-				l.gripper = f.Size == base+1
+				l.gripper = f.Size == len(l.space.Names(joints))+1
 			}
 		}
 	}
-	if l.space == daemon.SpaceEEPose {
-		l.names = append(l.names, poseNames...)
-	} else {
-		l.names = append(l.names, joints...)
-	}
+	l.names = append(l.names, l.space.Names(joints)...)
 	if l.gripper {
 		l.names = append(l.names, "gripper")
 	}
@@ -82,17 +74,15 @@ func recordState(joints []string, pp *daemon.PolicyPorts) stateLayout {
 
 // fill writes the sample's state in this layout.
 func (l stateLayout) fill(dst []float32, s *daemon.Sample) {
-	n := 6
-	if l.space == daemon.SpaceEEPose {
-		daemon.PoseValues(dst, s.Tool)
-	} else {
+	if l.space == daemon.SpaceJoints {
 		for i, q := range s.Q {
 			dst[i] = float32(q)
 		}
-		n = len(s.Q)
+	} else {
+		l.space.PutPose(dst, s.Tool)
 	}
 	if l.gripper {
-		dst[n] = float32(orZero(s.Gripper))
+		dst[len(l.names)-1] = float32(orZero(s.Gripper))
 	}
 }
 
