@@ -311,23 +311,9 @@ func TestConfigErrors(t *testing.T) {
 // counted and dropped, and the good message after them is taken.
 func TestRejectsMalformedStates(t *testing.T) {
 	m := rostest.Start(t)
+	arm, pub := dialWithStatePeer(t, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a", "b"}, IgnoreJoints: []string{"finger"}, StaleLimit: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a", "b"}, IgnoreJoints: []string{"finger"}, StaleLimit: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arm.Close()
-	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "peer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	pub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: node, Topic: "/joint_states", Msg: &sensor_msgs.JointState{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	stamp := func(s int64) std_msgs.Header { return std_msgs.Header{Stamp: time.Unix(s, 0)} }
 	good := func(s int64, q float64) *sensor_msgs.JointState {
 		return &sensor_msgs.JointState{Header: stamp(s), Name: []string{"b", "finger", "a"}, Position: []float64{q, 9, -q}, Velocity: []float64{1, 9, 2}, Effort: []float64{3, 9, 4}}
@@ -394,23 +380,9 @@ func BenchmarkLockstepTick(b *testing.B) {
 // messages, a numbering that goes back as a publisher restart; seq 0 is "not numbered".
 func TestSeqGaps(t *testing.T) {
 	m := rostest.Start(t)
+	arm, pub := dialWithStatePeer(t, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a"}, StaleLimit: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a"}, StaleLimit: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arm.Close()
-	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "peer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	pub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: node, Topic: "/joint_states", Msg: &sensor_msgs.JointState{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	msg := func(seq uint32) *sensor_msgs.JointState {
 		return &sensor_msgs.JointState{Header: std_msgs.Header{Seq: seq, Stamp: time.Unix(1, 0)}, Name: []string{"a"}, Position: []float64{0}}
 	}
@@ -437,4 +409,32 @@ func TestSeqGaps(t *testing.T) {
 	if st := arm.Stats(); st.SeqGaps != 2 || st.SeqRestarts != 1 {
 		t.Errorf("SeqGaps %d, SeqRestarts %d; want 2 and 1", st.SeqGaps, st.SeqRestarts)
 	}
+}
+
+// dialWithStatePeer dials an arm and a peer node ("peer") publishing
+// sensor_msgs/JointState on the arm's state topic; both close when the test ends.
+func dialWithStatePeer(t *testing.T, cfg ros.ArmConfig) (*ros.Arm, *goroslib.Publisher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	arm, err := ros.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { arm.Close() })
+	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: cfg.MasterAddress, Name: "peer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	topic := cfg.StateTopic
+	if topic == "" {
+		topic = "/joint_states"
+	}
+	pub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: node, Topic: topic, Msg: &sensor_msgs.JointState{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	return arm, pub
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 
 	"github.com/robotd/robotd/drivers"
@@ -155,23 +154,9 @@ func TestSimTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	arm, pub := dialWithStatePeer(t, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a"}, StateTopic: "/peer_states", StaleLimit: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: []string{"a"}, StateTopic: "/peer_states", StaleLimit: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arm.Close()
-	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "peer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	pub, err := goroslib.NewPublisher(goroslib.PublisherConf{Node: node, Topic: "/peer_states", Msg: &sensor_msgs.JointState{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	want := time.Duration(srv.Now().UnixNano()) // 1.005 s
 	st := &drivers.State{Q: make([]float64, 1), DQ: make([]float64, 1), Tau: make([]float64, 1), Coriolis: make([]float64, 1)}
 	for st.Time != want {
