@@ -173,15 +173,13 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	tap := &evalTap{w: w}
 	w.ports.Recorder = tap
-	d, err := w.daemon(f, log, telemetry.NewRegistry())
+	// Ctrl-C: the episode under way is stopped and the report covers the ones before it.
+	var interrupted atomic.Int32
+	d, done, err := w.serve(ctx, f, log, func() { interrupted.Add(1) })
 	if err != nil {
 		return err
 	}
-	var interrupted atomic.Int32
-	defer stopOnSignals(d, func() { interrupted.Add(1) })()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer w.start(runCtx)()
-	defer cancel()
+	defer done()
 
 	rep := evalReport{Launch: f.Path(), Bundle: f.Policy.Bundle, Executor: string(w.ports.Policy.Executor.Strategy),
 		Latency: f.Policy.LockstepLatency.String(), CameraNoise: *noise, Seed: *seed}

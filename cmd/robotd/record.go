@@ -136,16 +136,13 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	w.ports.Recorder = rec
-	d, err := w.daemon(f, log, telemetry.NewRegistry())
+	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
+	var interrupted atomic.Int32
+	d, done, err := w.serve(ctx, f, log, func() { interrupted.Add(1) })
 	if err != nil {
 		return err
 	}
-	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
-	var interrupted atomic.Int32
-	defer stopOnSignals(d, func() { interrupted.Add(1) })()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer w.start(runCtx)()
-	defer cancel()
+	defer done()
 
 	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", *episodes, *taskText, *out, *fps, len(w.cams), *source)
 	start := time.Now()

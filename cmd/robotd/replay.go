@@ -101,15 +101,12 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	w.ports.Recorder = tr
-	d, err := w.daemon(f, log, telemetry.NewRegistry())
+	// Ctrl-C ramps to a hold and stops; a second one: safe stop at once.
+	d, done, err := w.serve(ctx, f, log, nil)
 	if err != nil {
 		return err
 	}
-	// Ctrl-C ramps to a hold and stops; a second one: safe stop at once.
-	defer stopOnSignals(d, nil)()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer w.start(runCtx)()
-	defer cancel()
+	defer done()
 	fmt.Fprintf(stdout, "replaying episode %d of %s (%d frames at %d fps, %s actions) on %s\n",
 		*index, dir, len(data.Action), ds.Info.FPS, src.layout, f.Path())
 	runErr := d.Run(ctx)

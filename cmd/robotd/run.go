@@ -259,6 +259,20 @@ func (w *wiring) start(ctx context.Context) (wait func()) {
 	return wg.Wait
 }
 
+// serve is how the episode commands (record, replay, eval) bring the daemon up: built
+// from the wiring with a fresh metrics registry, SIGINT/SIGTERM mapped to its stops
+// (onSignal, when set, is told of each), readers and background work started. done
+// cancels them, waits for them and ends the signal handling, in that order.
+func (w *wiring) serve(ctx context.Context, f *launch.File, log *slog.Logger, onSignal func()) (d *daemon.Daemon, done func(), err error) {
+	if d, err = w.daemon(f, log, telemetry.NewRegistry()); err != nil {
+		return nil, nil, err
+	}
+	stopSignals := stopOnSignals(d, onSignal)
+	runCtx, cancel := context.WithCancel(ctx)
+	wait := w.start(runCtx)
+	return d, func() { cancel(); wait(); stopSignals() }, nil
+}
+
 // stopOnSignals maps SIGINT/SIGTERM to the daemon's stops: the first ramps to a hold and
 // stops, a second one commands the safe stop at once. onSignal, when set, is told of
 // each. The function it returns ends the handling; call it once the run is over, not
