@@ -179,6 +179,7 @@ type Daemon struct {
 	homePose control.Pose // the tool pose at Config.Home
 	pol      *policyLoop
 	rec      *recordTap
+	labeler  Labeler // ports.Source as a Labeler (nil: record the target in force)
 	gripCmd  float64 // the last gripper opening commanded (NaN: none)
 	start    time.Duration
 	lastSeq  uint64
@@ -225,6 +226,9 @@ func New(cfg Config, p Ports) (*Daemon, error) {
 			return nil, fmt.Errorf("daemon: recorder period %v", p.Recorder.Period())
 		}
 		d.rec = newRecordTap(p.Recorder, p.Robot.DoF())
+	}
+	if p.Policy == nil {
+		d.labeler, _ = p.Source.(Labeler)
 	}
 	d.m = newMetrics(cfg.Metrics, cfg.Period)
 	d.gripper, _ = drivers.GripperOf(p.Arm)

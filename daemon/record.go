@@ -18,6 +18,14 @@ type Source interface {
 	Act(now time.Duration, st *drivers.State, tool control.Pose) (target control.Pose, gripper float64, done bool)
 }
 
+// A Labeler is a Source whose recorded action is not the target it executes: DART-style
+// noise injection perturbs the executed target (so demonstrations show the arm off the
+// expert's path) and records the expert's own target, the action that brings the arm
+// back. Label returns that action for the last Act; Sample.Target carries it.
+type Labeler interface {
+	Label() control.Pose
+}
+
 // Sample is what the arm did at one recording instant. The daemon owns it; it is valid
 // during the Recorder.Record call only.
 type Sample struct {
@@ -30,7 +38,8 @@ type Sample struct {
 	Tool control.Pose
 	// Gripper is the measured gripper opening (m); NaN for an arm without a gripper.
 	Gripper float64
-	// Target is the Cartesian target in force (after the safety layer): the action.
+	// Target is the Cartesian target in force (after the safety layer): the action; for a
+	// Source that is a Labeler, its Label instead.
 	Target control.Pose
 	// GripperCommand is the last gripper opening commanded (m); NaN before any.
 	GripperCommand float64
@@ -84,6 +93,9 @@ func (d *Daemon) recordTick(now time.Duration) {
 		s.Gripper = d.gripper.GripperWidth()
 	}
 	s.Target = d.servo.cart.Target()
+	if d.labeler != nil {
+		s.Target = d.labeler.Label()
+	}
 	s.GripperCommand = d.gripCmd
 	if !t.rec.Record(s) {
 		d.m.recordDropped.Inc()

@@ -149,3 +149,58 @@ func TestPolicyAndSourceRefused(t *testing.T) {
 		t.Fatal("a daemon with both a policy and a source was built")
 	}
 }
+
+// labeledSource executes lineSource's path shifted 2 cm in x and labels each step with
+// the unshifted one (DART: the recorded action is the clean target).
+type labeledSource struct {
+	lineSource
+	clean control.Pose
+}
+
+func (s *labeledSource) Act(now time.Duration, st *drivers.State, tool control.Pose) (control.Pose, float64, bool) {
+	p, w, done := s.lineSource.Act(now, st, tool)
+	s.clean = p
+	p.Pos = p.Pos.Add(mgl64.Vec3{0.02, 0, 0})
+	return p, w, done
+}
+
+func (s *labeledSource) Label() control.Pose { return s.clean }
+
+// A Source that is a Labeler has its label recorded as the action while the arm follows
+// the target it executes.
+func TestSourceLabelIsRecorded(t *testing.T) {
+	r := newSimRig(t)
+	src := &labeledSource{}
+	log := &sampleLog{period: time.Second / 10}
+	var runStart time.Duration
+	d, err := New(Config{Lockstep: true, Home: r.home}, Ports{
+		Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: src, Recorder: log,
+		EndWhen: func(now time.Duration) bool {
+			if runStart == 0 {
+				runStart = now
+			}
+			return now-runStart >= 2*time.Second
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := len(log.samples)
+	if n < 19 {
+		t.Fatalf("%d samples in 2 s at 10 fps", n)
+	}
+	for i, s := range log.samples {
+		want, _ := src.at(s.T - src.t0)
+		if e := s.Target.Pos.Sub(want.Pos).Len(); e > 1e-12 {
+			t.Fatalf("sample %d: recorded %v, the label was %v", i, s.Target.Pos, want.Pos)
+		}
+	}
+	// The arm went where it was sent: 2 cm off the recorded action in x.
+	last := log.samples[n-1]
+	if dx := last.Tool.Pos[0] - last.Target.Pos[0]; math.Abs(dx-0.02) > 0.004 {
+		t.Fatalf("tool %.1f mm from the label in x at the end, executed 20 mm off", dx*1e3)
+	}
+}

@@ -17,7 +17,9 @@ import (
 type taskEpisodes struct {
 	w      *wiring
 	task   *task.Task
-	expert *task.Expert // nil: the policy acts
+	expert *task.Expert      // nil: the policy acts
+	noise  *task.TargetNoise // DART noise on the expert's executed target (nil: none)
+	clean  control.Pose      // the expert's own target at the last Act (the recorded action under noise)
 	seed   int64
 
 	ep    *task.Episode // the current episode (nil until running began)
@@ -27,7 +29,7 @@ type taskEpisodes struct {
 
 // newTaskEpisodes binds the task to the launch file's simulated arm and installs the
 // episode end (and the expert, with useExpert) in the daemon's ports.
-func newTaskEpisodes(w *wiring, useExpert bool, seed int64) (*taskEpisodes, error) {
+func newTaskEpisodes(w *wiring, useExpert bool, seed int64, noise *task.TargetNoise) (*taskEpisodes, error) {
 	if w.simArm == nil {
 		return nil, fmt.Errorf("the pick-and-place task needs the embedded simulator (arm.driver: sim)")
 	}
@@ -35,7 +37,10 @@ func newTaskEpisodes(w *wiring, useExpert bool, seed int64) (*taskEpisodes, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w (use a launch file whose arm.model is sim/models/%s, such as launch/pickplace.yaml)", err, task.ModelFile)
 	}
-	e := &taskEpisodes{w: w, task: tk, seed: seed}
+	e := &taskEpisodes{w: w, task: tk, seed: seed, noise: noise}
+	if noise != nil && !useExpert {
+		return nil, fmt.Errorf("expert noise without --source expert: only the scripted expert's target is perturbed")
+	}
 	if useExpert {
 		if w.ports.Policy != nil {
 			return nil, fmt.Errorf("--source expert with a policy in the launch file: remove the policy section or use --source policy")
@@ -48,6 +53,9 @@ func newTaskEpisodes(w *wiring, useExpert bool, seed int64) (*taskEpisodes, erro
 			return nil, err
 		}
 		w.ports.Source = e
+		if noise != nil {
+			w.ports.Source = dartSource{e}
+		}
 	} else if w.ports.Policy == nil {
 		return nil, fmt.Errorf("--source policy but the launch file has no policy section")
 	}
@@ -69,6 +77,9 @@ func (e *taskEpisodes) reset(i int) error {
 	if e.expert != nil {
 		e.expert.Reset()
 	}
+	if e.noise != nil {
+		e.noise.Reset()
+	}
 	return nil
 }
 
@@ -88,5 +99,16 @@ func (e *taskEpisodes) endWhen(now time.Duration) bool {
 // Act is daemon.Source: the scripted expert on the simulator's privileged state.
 func (e *taskEpisodes) Act(now time.Duration, _ *drivers.State, _ control.Pose) (control.Pose, float64, bool) {
 	tgt, w := e.expert.Act(now, e.task.Privileged())
+	e.clean = tgt
+	if e.noise != nil {
+		tgt = e.noise.Apply(now, e.expert.Phase(), tgt)
+	}
 	return tgt, w, false
 }
+
+// dartSource is the expert with DART noise: it executes the perturbed target and labels
+// each recorded step with the expert's clean one (daemon.Labeler).
+type dartSource struct{ *taskEpisodes }
+
+// Label is daemon.Labeler: the expert's target at the last Act, before the noise.
+func (s dartSource) Label() control.Pose { return s.clean }

@@ -24,7 +24,7 @@ func TestExpertEpisodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.close()
-	eps, err := newTaskEpisodes(w, true, 100)
+	eps, err := newTaskEpisodes(w, true, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

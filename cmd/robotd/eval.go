@@ -166,7 +166,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer w.close()
-	eps, err := newTaskEpisodes(w, false, *seed) // checks for the pick-and-place scene
+	eps, err := newTaskEpisodes(w, false, *seed, nil) // checks for the pick-and-place scene
 
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)

@@ -34,7 +34,9 @@ and the cube's pose (observation.environment_state, x y z qw qx qy qz; --env-sta
 leaves it out), which robotd replay restores. LeRobot's policies (ACT, diffusion) take
 observation.environment_state as an input when a dataset has it: that is ground truth a
 camera policy never gets on a robot, so leave it out of the policy's input_features (or
-record without it) to train one.
+record without it) to train one. With --expert-noise (DART) the expert's executed target
+wanders off its path by a smooth random offset while it approaches and carries the cube,
+and action records the expert's own target: the demonstrations then show how to get back.
 
 An existing dataset at --out is appended to (same fps and features; the extra features
 above are left out, with a note, when the dataset was recorded without them); a crashed recording
@@ -54,6 +56,8 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fps := fs.Int("fps", 30, "dataset frame rate")
 	episodeTime := fs.Duration("episode-time", 0, "end each episode after this long (0: the task's end; required for other scenes)")
 	robotType := fs.String("robot-type", "panda", "info.json robot_type")
+	noise := fs.Float64("expert-noise", 0, "with --source expert: DART noise, the standard deviation (m) of a smooth random offset of the executed target in x and y while the expert approaches the cube and carries it; the recorded action stays the expert's own target (0: none; 0.01 is a good start)")
+	yawNoise := fs.Float64("expert-yaw-noise", 0, "with --expert-noise: the offset's standard deviation about the vertical (rad)")
 	envState := fs.Bool("env-state", true, "on the pick-and-place scene, record the cube's pose as observation.environment_state (for replay; LeRobot's ACT and diffusion policies take that feature as an input when a dataset has it)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -69,6 +73,15 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("record: --source %q: want policy or expert", *source)
 	case *fps < 1 || *fps > 1000:
 		return fmt.Errorf("record: --fps %d: want 1..1000", *fps)
+	case (*noise != 0 || *yawNoise != 0) && *source != "expert":
+		return errors.New("record: --expert-noise and --expert-yaw-noise need --source expert")
+	}
+	var dart *task.TargetNoise
+	if *noise != 0 || *yawNoise != 0 {
+		var err error
+		if dart, err = task.NewTargetNoise(*noise, *yawNoise, 0, 0, uint64(*seed)); err != nil {
+			return fmt.Errorf("record: %w", err)
+		}
 	}
 	f, err := launch.Load(*path)
 	if err != nil {
@@ -87,7 +100,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	var eps *taskEpisodes
 	if w.simArm != nil && filepath.Base(w.simArm.Scene().Model) == task.ModelFile {
-		if eps, err = newTaskEpisodes(w, *source == "expert", *seed); err != nil {
+		if eps, err = newTaskEpisodes(w, *source == "expert", *seed, dart); err != nil {
 			return err
 		}
 	} else if *source == "expert" {

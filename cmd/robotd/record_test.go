@@ -549,3 +549,55 @@ func TestOfflineEvalSetupFailureCloses(t *testing.T) {
 		})
 	}
 }
+
+// With DART noise the arm is sent off the expert's path but the recorded action is the
+// expert's own target: until the expert first reacts to the measured arm (reaching the
+// hover point above the cube), the actions of a noisy and a clean recording of the same
+// seed are the same while the measured tool poses are not.
+func TestRecordExpertNoise(t *testing.T) {
+	bin := robotdBinary(t)
+	tmp := t.TempDir()
+	record := func(name string, args ...string) *episode.EpisodeData {
+		dir := filepath.Join(tmp, name)
+		out, err := exec.Command(bin, append([]string{"record", "--launch", "../../launch/pickplace.yaml", "--out", dir,
+			"--task", "put the cube in the zone", "--source", "expert", "--episodes", "1", "--seed", "11"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("record %v: %v\n%s", args, err, out)
+		}
+		if !strings.Contains(string(out), "1 succeeded") {
+			t.Fatalf("record %v: the expert's episode did not succeed:\n%s", args, out)
+		}
+		ep, err := readDataset(t, dir, 1).Episode(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep
+	}
+	clean := record("clean")
+	noisy := record("noisy", "--expert-noise", "0.012", "--expert-yaw-noise", "0.15")
+	const frames = 30 // 1 s: the expert is still on its way to the hover point
+	var poseDiff float64
+	for i := 0; i < frames; i++ {
+		for j := range clean.Action[i] {
+			if clean.Action[i][j] != noisy.Action[i][j] {
+				t.Fatalf("frame %d: action %v with noise, %v without: the label is not the expert's target", i, noisy.Action[i], clean.Action[i])
+			}
+		}
+		a, b := clean.Vectors["observation.ee_pose"][i], noisy.Vectors["observation.ee_pose"][i]
+		poseDiff = max(poseDiff, math.Hypot(float64(a[0]-b[0]), float64(a[1]-b[1])))
+	}
+	if poseDiff < 0.002 {
+		t.Fatalf("the noisy run's tool stayed within %.2f mm of the clean run's: no noise executed", poseDiff*1e3)
+	}
+	t.Logf("first %d frames: same actions, tool up to %.1f mm apart", frames, poseDiff*1e3)
+	out, err := exec.Command(bin, "record", "--launch", "../../launch/pickplace.yaml", "--out", filepath.Join(tmp, "bad"),
+		"--task", "x", "--expert-noise", "0.01").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--expert-noise and --expert-yaw-noise need --source expert") {
+		t.Fatalf("noise without the expert: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "record", "--launch", "../../launch/pickplace.yaml", "--out", filepath.Join(tmp, "bad"),
+		"--task", "x", "--source", "expert", "--expert-noise", "0.5").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "target noise 0.5 m: want 0..0.05") {
+		t.Fatalf("noise 0.5 m: %v\n%s", err, out)
+	}
+}

@@ -32,7 +32,8 @@ def main():
     p.add_argument("--robotd", default="go run ./cmd/robotd")
     args = p.parse_args()
     ck = torch.load(args.checkpoint)
-    data = T.Data(args.data)
+    meta = T.json.load(open(os.path.join(args.data, "meta.json")))
+    data = T.Data([(args.data, range(len(meta["episodes"])))])
     norm = T.Normalizer(ck["stats"])
     S, A = data.state.shape[1], data.action.shape[1]
     diffusion = args.policy == "diffusion"
@@ -61,7 +62,7 @@ def main():
                 np.save(os.path.join(tmp, "noise.npy"), noise)
                 cmd += ["--noise", os.path.join(tmp, "noise.npy")]
                 cond = model.encoder(imgs[0], imgs[1], state)
-                cfg = dict(T.DIFFUSION)
+                cfg = dict(T.DIFFUSION, prediction_type=ck.get("prediction", "epsilon"))
                 ref = T.rs.sample_diffusion(lambda x, t: model.denoiser(x, t, cond),
                                             torch.from_numpy(noise), cfg)["final"]
             else:

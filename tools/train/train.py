@@ -76,32 +76,62 @@ def action_6d(a):
     return np.concatenate([a[:, :3], R[:, :, 0], R[:, :, 1], a[:, 6:7]], axis=1).astype(np.float32)
 
 
-class Data:
-    """The exported arrays (tools/train/export) in memory, and training windows over them."""
+def aux_target(env):
+    """The cube's pose (observation.environment_state: x y z qw qx qy qz) as the auxiliary
+    target the image encoders learn to predict: the position scaled to about [-1, 1] over
+    the start region, and the yaw as cos 4yaw, sin 4yaw (a cube looks the same every
+    quarter turn, so only 4yaw is visible)."""
+    x, y, z = env[:, 0], env[:, 1], env[:, 2]
+    qw, qx, qy, qz = env[:, 3], env[:, 4], env[:, 5], env[:, 6]
+    yaw = np.arctan2(2 * (qx * qy + qw * qz), 1 - 2 * (qy * qy + qz * qz))
+    return np.stack([(x - 0.5) / 0.1, (y + 0.12) / 0.1, (z - 0.025) / 0.1,
+                     np.cos(4 * yaw), np.sin(4 * yaw)], axis=1).astype(np.float32)
 
-    def __init__(self, path, episodes=None):
-        meta = json.load(open(os.path.join(path, "meta.json")))
-        if meta["fps"] != RATE:
-            raise SystemExit(f"{path}: recorded at {meta['fps']} fps; these policies run at {RATE} Hz (record with --fps {RATE})")
-        self.meta = meta
-        ranges = meta["episodes"] if episodes is None else [meta["episodes"][i] for i in episodes]
-        rows = np.concatenate([np.arange(s, e) for s, e in ranges])
-        self.state = np.load(os.path.join(path, STATE + ".npy"))[rows]
-        self.action = action_6d(np.load(os.path.join(path, ACTION + ".npy"))[rows])
-        self.images = {}
-        for k in CAMERAS:
-            arr = np.load(os.path.join(path, k + ".npy"), mmap_mode="r")
-            self.images[k] = torch.from_numpy(np.ascontiguousarray(arr[rows]))  # [N,H,W,3] uint8
-        # Per row: its episode's first and last row in this selection.
-        self.start = np.zeros(len(rows), np.int64)
-        self.end = np.zeros(len(rows), np.int64)
+
+AUX = 5  # aux_target's size
+
+
+class Data:
+    """The exported arrays (tools/train/export) of one or more datasets in memory, and
+    training windows over them. sources: [(export directory, [episode index])]."""
+
+    def __init__(self, sources):
+        state, action, aux, images = [], [], [], {k: [] for k in CAMERAS}
+        self.start, self.end = [], []
         at = 0
-        for s, e in ranges:
-            n = e - s
-            self.start[at:at + n], self.end[at:at + n] = at, at + n - 1
-            at += n
-        self.episodes = len(ranges)
-        self.n = len(rows)
+        for path, episodes in sources:
+            meta = json.load(open(os.path.join(path, "meta.json")))
+            if meta["fps"] != RATE:
+                raise SystemExit(f"{path}: recorded at {meta['fps']} fps; these policies run at {RATE} Hz (record with --fps {RATE})")
+            ranges = [meta["episodes"][i] for i in episodes]
+            if not ranges:
+                continue
+            rows = np.concatenate([np.arange(s, e) for s, e in ranges])
+            state.append(np.load(os.path.join(path, STATE + ".npy"))[rows])
+            action.append(action_6d(np.load(os.path.join(path, ACTION + ".npy"))[rows]))
+            env = os.path.join(path, "observation.environment_state.npy")
+            if os.path.exists(env):
+                aux.append(aux_target(np.load(env)[rows]))
+            else:  # recorded without the cube's pose: no auxiliary target (NaN: masked)
+                aux.append(np.full((len(rows), AUX), np.nan, np.float32))
+            for k in CAMERAS:
+                arr = np.load(os.path.join(path, k + ".npy"), mmap_mode="r")
+                images[k].append(torch.from_numpy(np.ascontiguousarray(arr[rows])))  # [N,H,W,3] uint8
+            # Per row: its episode's first and last row in this selection.
+            for s, e in ranges:
+                n = e - s
+                self.start.append(np.full(n, at, np.int64))
+                self.end.append(np.full(n, at + n - 1, np.int64))
+                at += n
+        if at == 0:
+            raise SystemExit("no episodes to train on")
+        self.state = np.concatenate(state)
+        self.action = np.concatenate(action)
+        self.aux = np.concatenate(aux)
+        self.images = {k: torch.cat(v) for k, v in images.items()}
+        self.start, self.end = np.concatenate(self.start), np.concatenate(self.end)
+        self.episodes = sum(len(e) for _, e in sources)
+        self.n = at
 
     def stats(self):
         """LeRobot-style stats.json content: state and action (min/max/mean/std), images per
@@ -165,7 +195,8 @@ def random_shift(x, pad):
 
 def batch(data, norm, idx, n_obs, horizon, augment):
     """Normalized tensors for rows idx: state [B,n_obs,S], images of the latest step
-    {k: [B,1,3,H,W]} (the only ones the encoders look at), actions [B,horizon,A]."""
+    {k: [B,1,3,H,W]} (the only ones the encoders look at), actions [B,horizon,A], and the
+    auxiliary target of the latest step [B,AUX] (NaN where the dataset has none)."""
     obs, act = data.window(idx, n_obs, horizon)
     b = len(idx)
     state = norm.state(torch.from_numpy(data.state[obs]))
@@ -177,7 +208,7 @@ def batch(data, norm, idx, n_obs, horizon, augment):
             x = random_shift(x, 4)
         images[k] = norm.image(k, x).reshape(b, 1, *x.shape[1:])
     actions = norm.action(torch.from_numpy(data.action[act]))
-    return state, images, actions
+    return state, images, actions, torch.from_numpy(data.aux[obs[:, -1]])
 
 
 # ----------------------------------------------------------------------------------------
@@ -222,10 +253,15 @@ class DiffusionEncoder(nn.Module):
         self.n_obs = n_obs
         self.cams = nn.ModuleList([KeypointEncoder(feat=feat) for _ in CAMERAS])
         self.dim = len(CAMERAS) * feat + n_obs * state_dim
+        # Training only (not exported): the cube's pose from the image features.
+        self.aux = nn.Sequential(nn.Linear(len(CAMERAS) * feat, 128), nn.ReLU(), nn.Linear(128, AUX))
 
     def forward(self, scene, wrist, state):
+        return self.forward_aux(scene, wrist, state)[0]
+
+    def forward_aux(self, scene, wrist, state):
         fs = [enc(x[:, -1]) for enc, x in zip(self.cams, (scene, wrist))]
-        return torch.cat(fs + [state.flatten(1)], dim=-1)
+        return torch.cat(fs + [state.flatten(1)], dim=-1), self.aux(torch.cat(fs, dim=-1))
 
 
 class ACTStyle(nn.Module):
@@ -250,14 +286,20 @@ class ACTStyle(nn.Module):
         self.decoder = nn.TransformerDecoder(layer, dec, norm=nn.LayerNorm(d))
         self.queries = nn.Parameter(torch.randn(1, horizon, d) * 0.02)
         self.head = nn.Linear(d, action_dim)
+        # Training only (not exported): the cube's pose from the encoded image tokens.
+        self.aux = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, AUX))
 
     def forward(self, scene, wrist, state):
+        return self.forward_aux(scene, wrist, state)[0]
+
+    def forward_aux(self, scene, wrist, state):
         s = self.state_proj(state).unsqueeze(1)
         tokens = [torch.cat([self.latent + torch.zeros_like(s), s], dim=1) + self.token_pos]
         for i, (net, x) in enumerate(zip(self.cams, (scene, wrist))):
             tokens.append(net(x).flatten(2).transpose(1, 2) + self.img_pos + self.cam_embed[i])
         memory = self.encoder(torch.cat(tokens, dim=1))
-        return self.head(self.decoder(self.queries + torch.zeros_like(s), memory))
+        actions = self.head(self.decoder(self.queries + torch.zeros_like(s), memory))
+        return actions, self.aux(memory[:, 2:].mean(1))
 
 
 class DiffusionPolicy(nn.Module):
@@ -302,17 +344,23 @@ def train(args):
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
-    meta = json.load(open(os.path.join(args.data, "meta.json")))
-    eps = list(range(len(meta["episodes"])))
-    succ_path = os.path.join(args.data, "next.success.npy")
-    if os.path.exists(succ_path):  # train on the demonstrations that succeeded
-        succ = np.load(succ_path)[:, 0]
-        eps = [i for i in eps if succ[meta["episodes"][i][1] - 1] > 0.5]
-        print(f"{len(eps)} of {len(meta['episodes'])} episodes succeeded; training on those", flush=True)
-    n_val = max(1, len(eps) // 20) if len(eps) > 1 else 0
-    train_eps, val_eps = eps[:len(eps) - n_val], eps[len(eps) - n_val:]
-    data = Data(args.data, train_eps)
-    val = Data(args.data, val_eps) if val_eps else None
+    train_src, val_src, metas = [], [], []
+    for path in args.data:
+        meta = json.load(open(os.path.join(path, "meta.json")))
+        metas.append(meta)
+        eps = list(range(len(meta["episodes"])))
+        succ_path = os.path.join(path, "next.success.npy")
+        if os.path.exists(succ_path):  # train on the demonstrations that succeeded
+            succ = np.load(succ_path)[:, 0]
+            eps = [i for i in eps if succ[meta["episodes"][i][1] - 1] > 0.5]
+            print(f"{path}: {len(eps)} of {len(meta['episodes'])} episodes succeeded; training on those", flush=True)
+        # The last 5 % of each dataset's episodes are held out for the validation loss.
+        n_val = max(1, len(eps) // 20) if len(eps) > 1 else 0
+        train_src.append((path, eps[:len(eps) - n_val]))
+        val_src.append((path, eps[len(eps) - n_val:]))
+    data = Data(train_src)
+    val = Data(val_src) if any(e for _, e in val_src) else None
+    val_eps = [e for _, s in val_src for e in s]
     stats = data.stats()
     norm = Normalizer(stats)
     S, A = data.state.shape[1], data.action.shape[1]
@@ -328,6 +376,7 @@ def train(args):
 
     model = build()
     if diffusion:
+        DIFFUSION["prediction_type"] = args.prediction
         sched = rs.Schedule(**DIFFUSION)
         abar = sched.alphas_cumprod
         T = sched.num_train_timesteps
@@ -346,22 +395,31 @@ def train(args):
         print(f"resumed from {args.resume} ({prior} steps)", flush=True)
     rng = np.random.default_rng(args.seed)
 
-    def loss_of(m, state, images, actions, gen=None):
+    def aux_loss(pred, target):
+        ok = ~torch.isnan(target[:, 0])
+        if not ok.any():
+            return pred.sum() * 0
+        return F.mse_loss(pred[ok], target[ok])
+
+    def loss_of(m, state, images, actions, aux, gen=None):
+        """(policy loss, auxiliary loss)"""
         scene, wrist = images[CAMERAS[0]], images[CAMERAS[1]]
         if diffusion:
             # Several noise draws per observation: the encoder (the costly part) runs once
             # for K denoising examples.
             k = args.noise_samples
-            cond = m.encoder(scene, wrist, state).repeat_interleave(k, dim=0)
+            cond, aux_pred = m.encoder.forward_aux(scene, wrist, state)
+            cond = cond.repeat_interleave(k, dim=0)
             actions = actions.repeat_interleave(k, dim=0)
             b = actions.shape[0]
             t = torch.randint(0, T, (b,), generator=gen)
             noise = torch.randn(actions.shape, generator=gen)
             a = abar[t].view(-1, 1, 1)
             noisy = a.sqrt() * actions + (1 - a).sqrt() * noise
-            return F.mse_loss(m.denoiser(noisy, t, cond), noise)
-        pred = m(scene[:, 0], wrist[:, 0], state[:, 0])
-        return F.l1_loss(pred, actions)
+            target = noise if args.prediction == "epsilon" else actions
+            return F.mse_loss(m.denoiser(noisy, t, cond), target), aux_loss(aux_pred, aux)
+        pred, aux_pred = m.forward_aux(scene[:, 0], wrist[:, 0], state[:, 0])
+        return F.l1_loss(pred, actions), aux_loss(aux_pred, aux)
 
     def validate():
         if val is None:
@@ -372,8 +430,8 @@ def train(args):
         gen = torch.Generator().manual_seed(0)
         idx = np.arange(0, val.n, max(1, val.n // 256))
         with torch.no_grad():
-            st, im, ac = batch(val, norm, idx, n_obs, horizon, False)
-            return float(loss_of(ev, st, im, ac, gen))
+            st, im, ac, ax = batch(val, norm, idx, n_obs, horizon, False)
+            return [float(x) for x in loss_of(ev, st, im, ac, ax, gen)]
 
 
     def save(done):
@@ -383,8 +441,9 @@ def train(args):
         final.load_state_dict(ema.shadow)
         final.eval()
         checkpoint = {"model": model.state_dict(), "ema": ema.shadow, "ema_steps": ema.steps,
-                      "opt": opt.state_dict(), "stats": stats, "steps": prior + done}
-        write_bundle(args, final, stats, S, A, n_obs, horizon, meta, data, log, time.time() - t0, checkpoint)
+                      "opt": opt.state_dict(), "stats": stats, "steps": prior + done,
+                      "prediction": args.prediction}
+        write_bundle(args, final, stats, S, A, n_obs, horizon, metas, data, log, time.time() - t0, checkpoint)
         args.force = True  # later saves replace this run's own bundle
 
     t0 = time.time()
@@ -396,8 +455,9 @@ def train(args):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
         idx = rng.integers(0, data.n, args.batch)
-        state, images, actions = batch(data, norm, idx, n_obs, horizon, True)
-        loss = loss_of(model, state, images, actions)
+        state, images, actions, aux = batch(data, norm, idx, n_obs, horizon, True)
+        main, aux = loss_of(model, state, images, actions, aux)
+        loss = main + args.aux_weight * aux
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -407,9 +467,10 @@ def train(args):
             el = time.time() - t0
             eta = el / (step + 1) * (args.steps - step - 1)
             vl = validate() if (step % (args.log_every * 5) == 0 or step == args.steps - 1) else None
-            log.append({"step": step, "loss": float(loss), "val": vl, "seconds": round(el, 1)})
-            print(f"step {step:6d}/{args.steps}  loss {float(loss):.4f}"
-                  + (f"  val {vl:.4f}" if vl is not None else "")
+            log.append({"step": step, "loss": float(main), "aux": float(aux), "val": vl and vl[0],
+                        "val_aux": vl and vl[1], "seconds": round(el, 1)})
+            print(f"step {step:6d}/{args.steps}  loss {float(main):.4f} aux {float(aux):.4f}"
+                  + (f"  val {vl[0]:.4f} aux {vl[1]:.4f}" if vl is not None else "")
                   + f"  {el / 60:.1f} min, ETA {eta / 60:.1f} min", flush=True)
     save(args.steps)
 
@@ -419,7 +480,7 @@ def train(args):
 # Export
 # ----------------------------------------------------------------------------------------
 
-def write_bundle(args, model, stats, S, A, n_obs, horizon, meta, data, log, seconds, checkpoint):
+def write_bundle(args, model, stats, S, A, n_obs, horizon, metas, data, log, seconds, checkpoint):
     out = args.out
     if os.path.exists(out) and not args.force:
         raise SystemExit(f"{out} exists (use --force to replace it)")
@@ -461,8 +522,9 @@ def write_bundle(args, model, stats, S, A, n_obs, horizon, meta, data, log, seco
     if args.checkpoint:
         torch.save(checkpoint, args.checkpoint)
     with open(os.path.join(tmp, "training.json"), "w") as f:
-        json.dump({"policy": args.policy, "command": " ".join(sys.argv), "dataset": meta["dataset"],
-                   "episodes": len(meta["episodes"]), "frames": meta["frames"], "steps": args.steps,
+        json.dump({"policy": args.policy, "command": " ".join(sys.argv), "datasets": [m["dataset"] for m in metas],
+                   "episodes": sum(len(m["episodes"]) for m in metas), "frames": sum(m["frames"] for m in metas),
+                   "steps": args.steps, "aux_weight": args.aux_weight,
                    "total_steps": checkpoint["steps"], "resumed_from": args.resume or None,
                    "batch": args.batch, "noise_samples": args.noise_samples, "lr": args.lr, "seed": args.seed, "threads": args.threads,
                    "seconds": round(seconds, 1), "torch": torch.__version__, "log": log}, f, indent=1)
@@ -475,7 +537,7 @@ def write_bundle(args, model, stats, S, A, n_obs, horizon, meta, data, log, seco
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("policy", choices=["diffusion", "act"])
-    p.add_argument("--data", required=True, help="directory written by tools/train/export")
+    p.add_argument("--data", required=True, nargs="+", help="directories written by tools/train/export (one per dataset)")
     p.add_argument("--out", required=True, help="bundle directory to write (refused if it exists, unless --force)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--name", default="")
@@ -485,6 +547,10 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--aux-weight", type=float, default=1.0,
+                   help="weight of the auxiliary loss: the image encoders predict the cube's pose (observation.environment_state, training only; 0: off)")
+    p.add_argument("--prediction", choices=["epsilon", "sample"], default="epsilon",
+                   help="diffusion: what the denoiser predicts, the noise (Diffusion Policy's default) or the clean actions")
     p.add_argument("--noise-samples", type=int, default=4, help="diffusion: noise draws per observation in a batch")
     p.add_argument("--save-every", type=int, default=0, help="also export the bundle and checkpoint every N steps")
     p.add_argument("--checkpoint", default="", help="also save the training state here (torch.save) for --resume")
@@ -492,8 +558,9 @@ def main():
     args = p.parse_args()
     if args.lr is None:
         args.lr = 3e-4 if args.policy == "diffusion" else 1e-4
-    if not os.path.exists(os.path.join(args.data, "meta.json")):
-        raise SystemExit(f"{args.data}: no meta.json (write it with: go run ./tools/train/export -dataset DATASET -out {args.data})")
+    for path in args.data:
+        if not os.path.exists(os.path.join(path, "meta.json")):
+            raise SystemExit(f"{path}: no meta.json (write it with: go run ./tools/train/export -dataset DATASET -out {path})")
     if os.path.exists(args.out) and not args.force:
         raise SystemExit(f"{args.out} exists (use --force to replace it)")
     train(args)
