@@ -343,7 +343,7 @@ func (d *Daemon) controlLoop() (err error) {
 			d.log.Warn("control loop: realtime setup partly refused; running with normal scheduling", "refused", rt.Refused,
 				"sched_fifo", rt.FIFO, "mlockall", rt.MemLocked, "timer_slack_1ns", rt.Slack)
 		} else {
-			d.log.Info("control loop: realtime", "sched_fifo", rt.FIFO, "mlockall", rt.MemLocked)
+			d.log.Info("control loop: realtime", "sched_fifo", rt.FIFO, "mlockall", rt.MemLocked, "other_threads_nice", rt.Nice)
 		}
 		d.summary.RT = rt
 	}

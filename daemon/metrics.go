@@ -231,7 +231,7 @@ func (s *Summary) Write(w io.Writer) error {
 
 func rtString(r rtReport) string {
 	if r.Refused == "" {
-		return fmt.Sprintf("SCHED_FIFO %d, memory locked", r.FIFO)
+		return fmt.Sprintf("SCHED_FIFO %d, memory locked, other threads nice %d", r.FIFO, r.Nice)
 	}
 	return fmt.Sprintf("SCHED_FIFO %d, memory locked %v (refused: %s)", r.FIFO, r.MemLocked, r.Refused)
 }
@@ -261,7 +261,7 @@ func (s *Summary) JSON() map[string]any {
 		"deadline_misses": s.Misses, "periods_over_2ms": s.Over2ms, "inference_us": q(s.Inference),
 		"inference_overruns": s.Overruns, "chunks_rejected": s.Rejected, "observations_dropped": s.Dropped,
 		"max_jump_m": s.MaxJump, "watchdogs": s.Watchdogs, "safety": s.Safety, "safe_stops": s.SafeStops, "arm_errors": s.ArmErrors,
-		"final_joint_speed": s.FinalSpeed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked,
+		"final_joint_speed": s.FinalSpeed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked, "threads_nice": s.RT.Nice,
 		"heap_bytes": s.Heap, "mallocs": s.Mallocs, "gc_pause_us": q(s.GCPauses),
 	}
 }
