@@ -383,21 +383,16 @@ func (l *policyLoop) receive(r *result, now time.Duration) {
 	l.push(r, now)
 }
 
-// push installs a chunk, measuring the setpoint jump it causes.
+// push installs a chunk, measuring the setpoint jump where it takes over.
 func (l *policyLoop) push(r *result, now time.Duration) {
 	d := l.d
-	had := l.exec.Setpoint(now, l.sp)
 	if err := l.exec.Push(now, &r.chunk); err != nil {
 		d.m.chunksRejected.Inc()
 	} else {
 		d.m.chunkAge(now - r.t)
-		if had {
-			before := l.sp[:3]
-			var after [16]float64
-			if len(l.sp) <= len(after) && l.exec.Setpoint(now, after[:len(l.sp)]) {
-				dx, dy, dz := after[0]-before[0], after[1]-before[1], after[2]-before[2]
-				d.m.jump(math.Sqrt(dx*dx + dy*dy + dz*dz))
-			}
+		var dv [16]float64
+		if len(l.sp) <= len(dv) && l.exec.Jump(dv[:len(l.sp)]) {
+			d.m.jump(math.Sqrt(dv[0]*dv[0] + dv[1]*dv[1] + dv[2]*dv[2]))
 		}
 		if l.paused {
 			l.paused = false

@@ -85,6 +85,9 @@ type Executor struct {
 	head   int
 	n      int
 	tmp    []float64 // Dim scratch for blending
+	jump   []float64 // Dim: the setpoint change where the newest chunk took over
+	jumped bool      // jump holds a value (the newest chunk replaced a plan)
+	tmp2   []float64 // Dim scratch for Push's jump
 	weight []float64 // ensemble: exp(-k*i) for each ring position
 	stats  Stats
 	err    Error // the reason for the last refusal, returned by Push
@@ -167,6 +170,8 @@ func New(cfg Config) (*Executor, error) {
 		hold:  cfg.Interp == Hold,
 		slots: make([]slot, capacity),
 		tmp:   make([]float64, cfg.Dim),
+		tmp2:  make([]float64, cfg.Dim),
+		jump:  make([]float64, cfg.Dim),
 	}
 	storage := make([]float64, capacity*cfg.Horizon*cfg.Dim)
 	for i := range e.slots {
@@ -250,6 +255,18 @@ func (e *Executor) Push(now time.Duration, c *Chunk) error {
 	}
 	s.end = s.t0 + time.Duration(s.n)*s.dt
 	e.stats.Pushed++
+	// The setpoint change where the chunk takes over: the plan without it, then with it.
+	e.jumped = e.n > 1
+	if e.jumped {
+		e.n--
+		e.eval(s.from, e.jump)
+		e.n++
+		after := e.tmp2
+		e.eval(s.from, after)
+		for i := range e.jump {
+			e.jump[i] = after[i] - e.jump[i]
+		}
+	}
 	return nil
 }
 
@@ -309,13 +326,26 @@ func (e *Executor) Plan(t0 time.Duration, n int, out []float64) int {
 	return n
 }
 
+// Jump writes into out (Dim values) how much the setpoint changed where the newest chunk
+// took over: its setpoint at that instant minus what the plan it replaced gave there (the
+// instant is the push for every strategy but inpaint, whose chunk takes over at its first
+// action not yet due). A smooth executor keeps it near zero. false when the newest chunk
+// replaced nothing (the first one after New or Reset).
+func (e *Executor) Jump(out []float64) bool {
+	if !e.jumped {
+		return false
+	}
+	copy(out[:e.cfg.Dim], e.jump)
+	return true
+}
+
 // Stats returns the counters.
 func (e *Executor) Stats() Stats { return e.stats }
 
 // Reset drops every chunk: Setpoint is false and Want true until the next Push. The
 // counters keep counting.
 func (e *Executor) Reset() {
-	e.head, e.n = 0, 0
+	e.head, e.n, e.jumped = 0, 0, false
 }
 
 // slot returns the i-th oldest chunk in the ring.

@@ -535,3 +535,38 @@ func BenchmarkSetpoint(b *testing.B) {
 		})
 	}
 }
+
+// Jump is the setpoint change where the newest chunk takes over: for receding at the
+// push, for inpaint at its first action not yet due (where a prefix frozen to the plan
+// makes it zero, and a chunk that ignores the plan shows its offset there).
+func TestJump(t *testing.T) {
+	out := make([]float64, 1)
+	e := mustNew(t, Config{Strategy: Receding, Horizon: 8, Dim: 1, Dt: 100 * ms, NActionSteps: 4})
+	e.Push(0, ramp(0, 8, 1, 0))
+	if e.Jump(out) {
+		t.Fatal("Jump after the first chunk: it replaced nothing")
+	}
+	e.Push(250*ms, constant(250*ms, 8, 10)) // the plan gives 2.5 at 250 ms
+	if !e.Jump(out) || !near(out[0], 7.5) {
+		t.Fatalf("receding jump %v, want 7.5", out[0])
+	}
+	e.Reset()
+	if e.Jump(out) {
+		t.Fatal("Jump after Reset")
+	}
+
+	in := mustNew(t, Config{Strategy: Inpaint, Horizon: 8, Dim: 1, Dt: 100 * ms, NActionSteps: 4})
+	in.Push(20*ms, ramp(0, 8, 1, 0)) // action i = i
+	prefix := make([]float64, 3)
+	in.Plan(400*ms, 3, prefix)
+	next := ramp(400*ms, 8, 1, 14)
+	copy(next.Actions, prefix)
+	in.Push(480*ms, next) // takes over at its action 1, due at 500 ms, frozen to the plan
+	if !in.Jump(out) || !near(out[0], 0) {
+		t.Fatalf("inpaint jump with the prefix frozen: %v, want 0", out[0])
+	}
+	in.Push(520*ms, ramp(500*ms, 8, 1, 9)) // ignores the plan: takes over at 600 ms with 10 where the plan has 6
+	if !in.Jump(out) || !near(out[0], 4) {
+		t.Fatalf("inpaint jump of an unfrozen chunk: %v, want 4", out[0])
+	}
+}
