@@ -8,8 +8,11 @@ OUT ?= out
 # Reproducing the reference policies (tools/train/README.md): demonstrations from the
 # scripted expert, exported for PyTorch, then both policies trained and exported to models/.
 DEMOS ?= $(OUT)/demos
-TRAIN_EPISODES ?= 143
 PY ?= /usr/bin/python3
+TASK = pick up the cube and place it in the green zone
+DART = --launch launch/pickplace.yaml --source expert --task "$(TASK)" --fps 10 \
+	--expert-noise 0.012 --expert-yaw-noise 0.15
+TRAIN_DATA = $(DEMOS).npy $(DEMOS)_dart.npy $(DEMOS)_dart2.npy $(DEMOS)_dart3.npy
 
 setup:
 	@scripts/setup.sh
@@ -29,14 +32,23 @@ bench:
 
 train:
 	@scripts/setup.sh train
-	@test ! -e $(DEMOS) || { echo "$(DEMOS) exists: remove it or set DEMOS=..." >&2; exit 1; }
-	$(GO) run ./cmd/robotd record --launch launch/pickplace.yaml --source expert --out $(DEMOS) \
-		--task "pick up the cube and place it in the green zone" --episodes $(TRAIN_EPISODES) --fps 10 --seed 1000
-	$(GO) run ./tools/train/export -dataset $(DEMOS) -out $(DEMOS).npy --force
-	nice -n -5 $(PY) tools/train/train.py diffusion --data $(DEMOS).npy --out models/pickplace_diffusion --force \
-		--steps 6000 --batch 64 --noise-samples 4 --seed 1 --save-every 500 --checkpoint $(OUT)/diffusion.pt &
-	nice -n -5 $(PY) tools/train/train.py act --data $(DEMOS).npy --out models/pickplace_act --force \
-		--steps 8000 --batch 32 --lr 3e-4 --seed 1 --save-every 500 --checkpoint $(OUT)/act.pt; wait
+	@for d in $(DEMOS) $(DEMOS)_dart $(DEMOS)_dart2 $(DEMOS)_dart3; do \
+		test ! -e $$d || { echo "$$d exists: remove it or set DEMOS=..." >&2; exit 1; }; done
+	$(GO) build -o $(OUT)/robotd ./cmd/robotd
+	# 143 clean demonstrations, then 303 with DART noise on the executed target (three
+	# datasets recorded side by side: a dataset's episode close grows with its video files).
+	$(OUT)/robotd record --launch launch/pickplace.yaml --source expert --out $(DEMOS) \
+		--task "$(TASK)" --episodes 143 --fps 10 --seed 1000
+	$(OUT)/robotd record $(DART) --out $(DEMOS)_dart --episodes 123 --seed 2000 & \
+	$(OUT)/robotd record $(DART) --out $(DEMOS)_dart2 --episodes 90 --seed 2200 & \
+	$(OUT)/robotd record $(DART) --out $(DEMOS)_dart3 --episodes 90 --seed 2300; wait
+	for d in $(DEMOS) $(DEMOS)_dart $(DEMOS)_dart2 $(DEMOS)_dart3; do \
+		$(GO) run ./tools/train/export -dataset $$d -out $$d.npy --force || exit 1; done
+	nice -n -5 $(PY) tools/train/train.py diffusion --data $(TRAIN_DATA) --out models/pickplace_diffusion --force \
+		--prediction sample --steps 7000 --batch 64 --noise-samples 4 --lr 3e-4 --seed 1 --save-every 1000 \
+		--checkpoint $(OUT)/diffusion.pt & \
+	nice -n -5 $(PY) tools/train/train.py act --data $(TRAIN_DATA) --out models/pickplace_act --force \
+		--steps 10000 --batch 32 --lr 3e-4 --seed 1 --save-every 1000 --checkpoint $(OUT)/act.pt; wait
 
 # 100 seeded episodes of each reference policy (the README's numbers).
 eval:

@@ -16,12 +16,17 @@ angles and the gripper opening; both act in robotd's ee_pose_6d space: the tool 
 x y z, the first two columns of its rotation matrix, and the gripper command):
 
 diffusion  Diffusion Policy (Chi et al.): per-camera CNN with spatial-softmax keypoints, 2
-           observation steps, a conditional 1D U-Net denoising 16 actions (epsilon
-           prediction, 100 squaredcos_cap_v2 steps; DDIM with 10 steps at deploy), 8 executed.
+           observation steps, a conditional 1D U-Net denoising 16 actions (--prediction:
+           the noise or the clean actions; 100 squaredcos_cap_v2 steps; DDIM with 10 steps at
+           deploy), 8 executed.
 act        ACT-style (Zhao et al.): per-camera CNN feature maps as tokens with the state
            token, a transformer encoder-decoder with 16 action queries, L1 loss; deployed
            with temporal ensembling. The CVAE of ACT is left out (its inference path uses the
            prior mean z = 0; with one scripted expert the demonstrations are unimodal).
+
+Both train an auxiliary head (not exported) that predicts the cube's pose from the image
+features where the dataset recorded it (observation.environment_state): the deployed
+policies see images and joint state only.
 """
 import argparse
 import json
