@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gonum.org/v1/plot/plotter"
 
+	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/policy"
@@ -111,9 +113,10 @@ type offlineEval struct {
 	pol    *policy.Policy
 	names  []string
 	dim    int
-	stride int // dataset frames per policy step
-	keep   int // predicted actions compared per step
-	state  int // observation index of observation.state (-1: none)
+	to6D   bool // the recorded actions (x y z rx ry rz gripper) are compared as ee_pose_6d
+	stride int  // dataset frames per policy step
+	keep   int  // predicted actions compared per step
+	state  int  // observation index of observation.state (-1: none)
 	vecs   []offlineVec
 	cams   []offlineCam
 	obs    policy.Observation
@@ -163,10 +166,19 @@ func newOfflineEval(ds *episode.Dataset, pol *policy.Policy) (ev *offlineEval, e
 	if !ok {
 		return nil, fmt.Errorf("eval-offline: %s has no action feature", ds.Dir)
 	}
-	if act.Dim() != b.ActionDim() {
-		return nil, fmt.Errorf("eval-offline: the policy's action has %d values, the dataset's %d (%q)", b.ActionDim(), act.Dim(), act.Names)
-	}
 	ev = &offlineEval{ds: ds, pol: pol, names: act.Names, dim: act.Dim(), state: -1}
+	if act.Dim() != b.ActionDim() {
+		// A policy acting in ee_pose_6d (10 values) on robotd's recorded actions (x y z rx
+		// ry rz gripper): the recorded ones are compared in the policy's space. (Compared
+		// as rotation vectors they would be wrong by 2 pi wherever a downward tool's
+		// rotation vector flips sign.)
+		if b.ActionDim() != 10 || !slices.Equal(act.Names, actionNames) {
+			return nil, fmt.Errorf("eval-offline: the policy's action has %d values, the dataset's %d (%q)", b.ActionDim(), act.Dim(), act.Names)
+		}
+		ev.to6D = true
+		ev.names = append(daemon.SpaceEEPose6D.Names(nil), "gripper")
+		ev.dim = 10
+	}
 	built := ev // the error returns below clear ev
 	defer func() {
 		if err != nil {
@@ -280,7 +292,16 @@ func (ev *offlineEval) episode(i int, keepPlot bool) (offlineResult, error) {
 	frames := make([]perception.Frame, len(ev.cams))
 	r := offlineResult{dimSq: make([]float64, ev.dim)}
 	ev.pol.Reset()
-	n := len(data.Action)
+	rec := data.Action
+	if ev.to6D {
+		rec = make([][]float32, len(data.Action))
+		for f, a := range data.Action {
+			rec[f] = make([]float32, 10)
+			daemon.Pose6DValues(rec[f], daemon.ValuesPose(a))
+			rec[f][9] = a[6]
+		}
+	}
+	n := len(rec)
 	for k := 0; k < n; k++ {
 		for c := range ev.cams {
 			img, err := readers[c].Next()
@@ -320,7 +341,7 @@ func (ev *offlineEval) episode(i int, keepPlot bool) (offlineResult, error) {
 				break
 			}
 			for d := 0; d < ev.dim; d++ {
-				e := float64(actions[j*ev.dim+d] - data.Action[f][d])
+				e := float64(actions[j*ev.dim+d] - rec[f][d])
 				r.sq += e * e
 				r.dimSq[d] += e * e
 				r.max = max(r.max, math.Abs(e))
@@ -330,7 +351,7 @@ func (ev *offlineEval) episode(i int, keepPlot bool) (offlineResult, error) {
 		}
 		if keepPlot {
 			ev.pred = append(ev.pred, append([]float32(nil), actions[:ev.dim]...))
-			ev.rec = append(ev.rec, data.Action[k])
+			ev.rec = append(ev.rec, rec[k])
 			ev.times = append(ev.times, ev.obs.Time.Seconds())
 		}
 	}

@@ -601,3 +601,49 @@ func TestRecordExpertNoise(t *testing.T) {
 		t.Fatalf("noise 0.5 m: %v\n%s", err, out)
 	}
 }
+
+// eval-offline scores a policy acting in ee_pose_6d (the reference ACT bundle) against
+// robotd's recorded actions (x y z rx ry rz gripper) in the policy's space: on the
+// expert's episode the errors are those of a policy that imitates it (centimetres, a
+// fraction of the rotation columns' unit range), not the 2 pi of rotation vectors that
+// flip sign at a downward tool.
+func TestEvalOfflinePose6D(t *testing.T) {
+	bin := robotdBinary(t)
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, err := exec.Command(bin, "record", "--launch", "../../launch/pickplace.yaml", "--out", dir, "--task", "put the cube in the zone",
+		"--source", "expert", "--episodes", "1", "--seed", "1500", "--fps", "10").CombinedOutput()
+	if err != nil {
+		t.Fatalf("record: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "eval-offline", dir, "--bundle", "../../models/pickplace_act").CombinedOutput()
+	if err != nil {
+		t.Fatalf("eval-offline: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	line := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "all: ") {
+			line = l
+		}
+	}
+	_, dims, ok := strings.Cut(line, "RMS per dimension ")
+	if !ok {
+		t.Fatalf("no per-dimension RMS in:\n%s", out)
+	}
+	dims, _, _ = strings.Cut(dims, ";")
+	rms := map[string]float64{}
+	for _, f := range strings.Split(dims, ", ") {
+		name, v, _ := strings.Cut(f, " ")
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", f, err)
+		}
+		rms[name] = x
+	}
+	for name, limit := range map[string]float64{"x": 0.05, "y": 0.05, "z": 0.05, "r00": 0.3, "r10": 0.3, "r20": 0.3, "r01": 0.3, "r11": 0.3, "r21": 0.3, "gripper": 0.02} {
+		v, ok := rms[name]
+		if !ok || v > limit {
+			t.Errorf("%s: RMS %v (present %v), want below %v", name, v, ok, limit)
+		}
+	}
+}
