@@ -20,7 +20,7 @@ setup:
 demo: setup
 	$(GO) run ./cmd/robotd demo --out $(OUT)/demo
 	$(GO) run ./cmd/robotd run --launch launch/sim.yaml --summary-json $(OUT)/run.json
-	$(GO) run ./cmd/robotd eval --launch launch/pickplace_act.yaml --episodes 3 --seed 37 --videos 3 --out $(OUT)/demo/policy
+	$(GO) run ./cmd/robotd eval --launch launch/pickplace_diffusion.yaml --episodes 3 --seed 35 --videos 3 --out $(OUT)/demo/policy
 
 test: setup
 	$(GO) vet ./...
