@@ -54,14 +54,10 @@ func (l *sampleLog) Record(s *Sample) bool {
 	return true
 }
 
-// A scripted source drives the arm while a recorder samples it at 30 fps; EndWhen ends
-// the episode after 2 s; the same daemon runs a second episode after the arm is put back.
-// Each episode's samples are evenly spaced from the moment running began, carry the
-// source's action as the target in force and the gripper command, and the arm follows.
-func TestSourceRecordEpisodes(t *testing.T) {
-	r := newSimRig(t)
-	src := &lineSource{}
-	log := &sampleLog{period: time.Second / 30}
+// sourceDaemon is a lockstep daemon on r driven by src and recorded by log whose runs end
+// 2 s after running begins; restart readies it for another run.
+func (r *simRig) sourceDaemon(t *testing.T, src Source, log Recorder) (d *Daemon, restart func()) {
+	t.Helper()
 	var runStart time.Duration
 	d, err := New(Config{Lockstep: true, Home: r.home}, Ports{
 		Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: src, Recorder: log,
@@ -75,9 +71,22 @@ func TestSourceRecordEpisodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, func() { runStart = 0 }
+}
+
+// A scripted source drives the arm while a recorder samples it at 30 fps; EndWhen ends
+// the episode after 2 s; the same daemon runs a second episode after the arm is put back.
+// Each episode's samples are evenly spaced from the moment running began, carry the
+// source's action as the target in force and the gripper command, and the arm follows.
+func TestSourceRecordEpisodes(t *testing.T) {
+	r := newSimRig(t)
+	src := &lineSource{}
+	log := &sampleLog{period: time.Second / 30}
+	d, restart := r.sourceDaemon(t, src, log)
 	var finals []mgl64.Vec3
 	for ep := 0; ep < 2; ep++ {
-		log.samples, src.begun, runStart = nil, false, 0
+		log.samples, src.begun = nil, false
+		restart()
 		if err := r.arm.SetJointPositions(r.home); err != nil {
 			t.Fatal(err)
 		}
@@ -172,19 +181,7 @@ func TestSourceLabelIsRecorded(t *testing.T) {
 	r := newSimRig(t)
 	src := &labeledSource{}
 	log := &sampleLog{period: time.Second / 10}
-	var runStart time.Duration
-	d, err := New(Config{Lockstep: true, Home: r.home}, Ports{
-		Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: src, Recorder: log,
-		EndWhen: func(now time.Duration) bool {
-			if runStart == 0 {
-				runStart = now
-			}
-			return now-runStart >= 2*time.Second
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := r.sourceDaemon(t, src, log)
 	if err := d.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

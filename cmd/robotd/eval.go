@@ -157,11 +157,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, slog.LevelWarn)
-	if err != nil {
-		return err
-	}
-	w, err := wire(ctx, f, log)
+	w, log, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim/task"
-	"github.com/robotd/robotd/telemetry"
 )
 
 const recordUsage = `robotd record --launch FILE --out DATASET --task TEXT [flags]
@@ -88,11 +87,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.Duration = *episodeTime
-	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, slog.LevelWarn)
-	if err != nil {
-		return err
-	}
-	w, err := wire(ctx, f, log)
+	w, log, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim/task"
-	"github.com/robotd/robotd/telemetry"
 )
 
 const replayUsage = `robotd replay DATASET --episode N [--launch FILE] [flags]
@@ -66,11 +65,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.Policy, f.Duration = nil, 0
-	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, slog.LevelWarn)
-	if err != nil {
-		return err
-	}
-	w, err := wire(ctx, f, log)
+	w, log, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
 	if err != nil {
 		return err
 	}

@@ -74,11 +74,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // runLaunch wires the launch file's components and runs the daemon until the run ends.
 func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, stderr io.Writer) error {
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[f.Telemetry.LogLevel]
-	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, level)
-	if err != nil {
-		return err
-	}
-	w, err := wire(ctx, f, log)
+	w, log, err := wireLogged(ctx, f, stderr, level)
 	if err != nil {
 		return err
 	}
@@ -304,6 +300,17 @@ func (w *wiring) close() {
 	for i := len(w.closers) - 1; i >= 0; i-- {
 		w.closers[i]()
 	}
+}
+
+// wireLogged makes the logger the launch file asks for (writing to stderr, at level) and
+// wires the launch file's parts with it.
+func wireLogged(ctx context.Context, f *launch.File, stderr io.Writer, level slog.Level) (*wiring, *slog.Logger, error) {
+	log, err := telemetry.NewLogger(stderr, f.Telemetry.LogFormat, level)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := wire(ctx, f, log)
+	return w, log, err
 }
 
 // wire builds the arm, the cameras and the policy; everything is checked before anything
