@@ -29,6 +29,7 @@
 // # HTTP and logs
 //
 // [Serve] listens on an address and serves the registry and the health endpoints until
-// its context ends; [NewLogger] builds the daemon's slog.Logger; [FormatSummary] prints
+// its context ends; an address without a host (":9102", ":0") means loopback, because
+// POST /stop has no authentication; [NewLogger] builds the daemon's slog.Logger; [FormatSummary] prints
 // the one-screen summary at exit.
 package telemetry

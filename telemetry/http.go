@@ -37,13 +37,18 @@ type Server struct {
 	err       error         // written before done is closed
 }
 
-// Serve listens on addr (host:port; ":0" picks a free port) and serves, until ctx ends:
+// Serve listens on addr and serves, until ctx ends:
 //
 //	GET /metrics   reg in the Prometheus text format (Content-Type [ContentType])
 //	GET /healthz   200 "ok" while the process is alive
 //	GET /readyz    200 "ready" when h.Ready says so, else 503 and the reason
 //	POST /stop     calls h.Stop with "POST /stop from ADDR[: reason]" (the reason from
 //	               the form or query value "reason"), answers 202
+//
+// POST /stop has no authentication, so addr is bound as [ListenAddr] says: an address
+// without a host (":9102"; ":0" picks a free port) listens on the loopback interface
+// only; any other interface must be named (0.0.0.0:9102, a host's address). Use
+// [Server.Loopback] to warn when it is not loopback.
 //
 // Other methods get 405 with an Allow header, other paths 404. Serve returns once the
 // listener is bound, or an error naming addr. The server's goroutines end when ctx ends
@@ -52,7 +57,7 @@ func Serve(ctx context.Context, addr string, reg *Registry, h Handlers) (*Server
 	if reg == nil {
 		return nil, errors.New("telemetry: Serve: nil registry")
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", ListenAddr(addr))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: listen on %q: %w", addr, err)
 	}
@@ -85,8 +90,32 @@ func Serve(ctx context.Context, addr string, reg *Registry, h Handlers) (*Server
 	return s, nil
 }
 
+// LoopbackHost is the host an address without one (":9102", ":0") is bound to.
+const LoopbackHost = "127.0.0.1"
+
+// ListenAddr is the address [Serve] binds for addr: addr with [LoopbackHost] as its host when
+// it names none (":9102" -> "127.0.0.1:9102"), else addr as given ("0.0.0.0:9102",
+// "[::]:9102", "192.0.2.7:9102", "localhost:9102"). Go's own ":PORT" means every
+// interface; here it does not, so that an unauthenticated POST /stop reaches the network
+// only when an address says so.
+func ListenAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" {
+		return addr // net.Listen reports a malformed address
+	}
+	return net.JoinHostPort(LoopbackHost, port)
+}
+
 // Addr returns the address the server listens on, with the port it bound.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Loopback reports whether the server listens on a loopback address only (reachable
+// from this machine alone). When it does not, anyone who can reach the address can stop
+// the robot: callers log a warning.
+func (s *Server) Loopback() bool {
+	a, ok := s.ln.Addr().(*net.TCPAddr)
+	return ok && a.IP.IsLoopback()
+}
 
 // Wait blocks until the server has stopped (its context ended or Close was called) and
 // its goroutines have returned. It returns nil after a clean shutdown.

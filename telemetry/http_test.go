@@ -171,20 +171,30 @@ func TestServe(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
-// TestServeAnyAddress checks ":0" (all interfaces, a free port) and Close.
-func TestServeAnyAddress(t *testing.T) {
+// TestServeHostlessIsLoopback: ":0" binds 127.0.0.1 and a free port (not every
+// interface, as Go's net.Listen would): a connection to another of this machine's
+// addresses is refused. Close may be called twice.
+func TestServeHostlessIsLoopback(t *testing.T) {
 	before := runtime.NumGoroutine()
 	srv, err := Serve(context.Background(), ":0", NewRegistry(), Handlers{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port, err := net.SplitHostPort(srv.Addr())
-	if err != nil || port == "0" {
-		t.Fatalf("Addr() = %q, %v", srv.Addr(), err)
+	host, port, err := net.SplitHostPort(srv.Addr())
+	if err != nil || port == "0" || host != "127.0.0.1" || !srv.Loopback() {
+		t.Fatalf("Addr() = %q, Loopback() = %v, %v: want 127.0.0.1 and a port", srv.Addr(), srv.Loopback(), err)
 	}
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	if res := do(t, c, "GET", "http://127.0.0.1:"+port+"/healthz", nil); res.code != 200 {
 		t.Errorf("GET /healthz = %d", res.code)
+	}
+	if ip := nonLoopbackIP(); ip != nil {
+		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), port), 2*time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s:%s accepted a connection: the server listens beyond loopback", ip, port)
+		}
+	} else {
+		t.Log("no non-loopback address on this machine: only the bound address is checked")
 	}
 	for range 2 {
 		if err := srv.Close(); err != nil {
@@ -195,6 +205,70 @@ func TestServeAnyAddress(t *testing.T) {
 		t.Errorf("Wait after Close = %v", err)
 	}
 	waitGoroutines(t, before)
+}
+
+// nonLoopbackIP is an IPv4 address of this machine other than loopback, or nil.
+func nonLoopbackIP() net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP
+		}
+	}
+	return nil
+}
+
+// An explicit host is honoured: 0.0.0.0 listens on every interface (Loopback false, the
+// caller warns), 127.0.0.1 and localhost on loopback.
+func TestServeExplicitHost(t *testing.T) {
+	for _, c := range []struct {
+		addr     string
+		loopback bool
+	}{
+		{"0.0.0.0:0", false},
+		{"127.0.0.1:0", true},
+		{"localhost:0", true},
+	} {
+		srv, err := Serve(context.Background(), c.addr, NewRegistry(), Handlers{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.addr, err)
+		}
+		if srv.Loopback() != c.loopback {
+			t.Errorf("Serve(%q): Addr %s, Loopback() = %v, want %v", c.addr, srv.Addr(), srv.Loopback(), c.loopback)
+		}
+		if !c.loopback {
+			if ip := nonLoopbackIP(); ip != nil {
+				_, port, _ := net.SplitHostPort(srv.Addr())
+				conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), port), 2*time.Second)
+				if err != nil {
+					t.Errorf("Serve(%q): %s:%s refused: %v", c.addr, ip, port, err)
+				} else {
+					conn.Close()
+				}
+			}
+		}
+		srv.Close()
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		":0":             "127.0.0.1:0",
+		":9102":          "127.0.0.1:9102",
+		"0.0.0.0:9102":   "0.0.0.0:9102",
+		"[::]:9102":      "[::]:9102",
+		"192.0.2.7:9102": "192.0.2.7:9102",
+		"localhost:9102": "localhost:9102",
+		"127.0.0.1:9102": "127.0.0.1:9102",
+		"nonsense":       "nonsense",
+	} {
+		if got := ListenAddr(in); got != want {
+			t.Errorf("ListenAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 // TestServeSlowRequestAtShutdown: a request in flight when the context ends is finished,
