@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // Scene names the parts of a simulation model that robotd drives. Zero fields take the
 // defaults of robotd's reference scene (sim/models/scene.xml).
 type Scene struct {
-	// Model is the MJCF file. Default: ReferenceModel().
+	// Model is the MJCF file. Default: ReferenceModel() (see FindModels).
 	Model string
 	// Keyframe is the initial state. Default "home".
 	Keyframe string
@@ -57,25 +59,73 @@ func (s Scene) WithDefaults() Scene {
 // ModelsEnv names the environment variable that overrides where the models live.
 const ModelsEnv = "ROBOTD_MODELS"
 
-// ModelsDir returns the directory of robotd's MJCF models: $ROBOTD_MODELS if set, else
-// sim/models found by walking up from the working directory (so it works from the
-// repository root and from any package directory in tests).
+// ModelsDir returns the directory of robotd's MJCF models as FindModels() finds it, or
+// sim/models (relative to the working directory) when it finds none.
 func ModelsDir() string {
-	if d := os.Getenv(ModelsEnv); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
+	d, err := FindModels()
 	if err != nil {
 		return filepath.Join("sim", "models")
 	}
+	return d
+}
+
+// FindModels returns the directory of robotd's MJCF models: $ROBOTD_MODELS if set, else
+// the first sim/models holding scene.xml found walking up from each start directory in
+// turn (a launch file's directory), then from the working directory (tests in any
+// package directory, `go run`), then from the executable's directory (an installed or
+// built robotd next to its repository, whatever the working directory). The error, when
+// none has one, names every directory walked up from and the way out.
+func FindModels(starts ...string) (string, error) {
+	if d := os.Getenv(ModelsEnv); d != "" {
+		return d, nil
+	}
+	var looked []string
+	for _, dir := range searchStarts(starts) {
+		looked = append(looked, dir)
+		if d, ok := walkUp(dir, filepath.Join("sim", "models"), "scene.xml"); ok {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("sim: %w: no sim/models/scene.xml in %s or any of their parents (set $%s to the models directory, or give the MJCF file's path)",
+		ErrNoModel, strings.Join(looked, ", "), ModelsEnv)
+}
+
+// searchStarts is starts (absolute, empty ones dropped), then the working directory,
+// then the executable's directory, without repeats.
+func searchStarts(starts []string) []string {
+	var out []string
+	add := func(d string, err error) {
+		if err != nil || d == "" {
+			return
+		}
+		if a, err := filepath.Abs(d); err == nil && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, s := range starts {
+		add(s, nil)
+	}
+	add(os.Getwd())
+	if exe, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+		add(filepath.Dir(exe), nil)
+	}
+	return out
+}
+
+// walkUp looks for dir/sub/file in dir and each of its parents and returns the first
+// dir/sub that has it.
+func walkUp(dir, sub, file string) (string, bool) {
 	for {
-		cand := filepath.Join(dir, "sim", "models")
-		if st, err := os.Stat(filepath.Join(cand, "scene.xml")); err == nil && !st.IsDir() {
-			return cand
+		cand := filepath.Join(dir, sub)
+		if st, err := os.Stat(filepath.Join(cand, file)); err == nil && !st.IsDir() {
+			return cand, true
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return filepath.Join("sim", "models")
+			return "", false
 		}
 		dir = parent
 	}
@@ -83,6 +133,16 @@ func ModelsDir() string {
 
 // ReferenceModel is the path of robotd's reference scene.
 func ReferenceModel() string { return filepath.Join(ModelsDir(), "scene.xml") }
+
+// FindReferenceModel is the reference scene found from the start directories as
+// FindModels looks for it.
+func FindReferenceModel(starts ...string) (string, error) {
+	d, err := FindModels(starts...)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "scene.xml"), nil
+}
 
 // ErrNoModel is wrapped when a scene's model file does not exist.
 var ErrNoModel = errors.New("model file not found")
