@@ -4,9 +4,12 @@
 // forward pass is one cgo call and no Go allocation.
 //
 // The shared library is ONNX Runtime 1.24.3 from the npm package onnxruntime-node, put in
-// .cache/onnxruntime/ by scripts/setup.sh. Library looks for it, in order: Options.Library,
-// $ROBOTD_ONNXRUNTIME, then .cache/onnxruntime/libonnxruntime.so in the working directory,
-// its parents and the executable's directory and parents.
+// .cache/onnxruntime/ of the repository by scripts/setup.sh. Library looks for it, in
+// order: Options.Library, $ROBOTD_ONNXRUNTIME, then .cache/onnxruntime/libonnxruntime.so
+// (or .so.1) in each of Options.Search (a launch file's directory), the working directory
+// and the executable's directory, each walked up to the root: a robotd built into the
+// repository (bin/robotd) or run from any directory of it finds the repository's copy.
+// When none has it, the error names every place looked and the setup command.
 package onnx
 
 import (
@@ -15,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -29,6 +33,9 @@ const EnvLibrary = "ROBOTD_ONNXRUNTIME"
 type Options struct {
 	// Library is the path of libonnxruntime.so; empty searches (see the package doc).
 	Library string
+	// Search are directories where the search starts, before the working directory and
+	// the executable's (a launch file's directory). Each is walked up to the root.
+	Search []string
 	// Threads is ONNX Runtime's intra-op thread count; 0 means 1, which leaves the other
 	// cores to the control loop and the cameras.
 	Threads int
@@ -40,8 +47,14 @@ var (
 	initLib  string
 )
 
-// Library resolves the shared library path without loading it.
-func Library(explicit string) (string, error) {
+// libraryNames are the file names looked for in each .cache/onnxruntime: setup's symlink,
+// then the name the npm package ships.
+var libraryNames = []string{"libonnxruntime.so", "libonnxruntime.so.1"}
+
+// Library resolves the shared library path without loading it: explicit when given, else
+// $ROBOTD_ONNXRUNTIME, else the search of the package doc starting in search, then the
+// working directory and the executable's directory.
+func Library(explicit string, search ...string) (string, error) {
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
 			return "", fmt.Errorf("onnx: runtime library: %w", err)
@@ -54,18 +67,14 @@ func Library(explicit string) (string, error) {
 		}
 		return p, nil
 	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
+	starts := searchStarts(search)
 	for _, dir := range starts {
 		for {
-			p := filepath.Join(dir, ".cache", "onnxruntime", "libonnxruntime.so")
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
+			for _, name := range libraryNames {
+				p := filepath.Join(dir, ".cache", "onnxruntime", name)
+				if st, err := os.Stat(p); err == nil && !st.IsDir() {
+					return p, nil
+				}
 			}
 			parent := filepath.Dir(dir)
 			if parent == dir {
@@ -74,13 +83,44 @@ func Library(explicit string) (string, error) {
 			dir = parent
 		}
 	}
-	return "", fmt.Errorf("onnx: ONNX Runtime shared library not found: run `make setup` (scripts/setup.sh installs it in .cache/onnxruntime/) or set $%s to libonnxruntime.so", EnvLibrary)
+	return "", fmt.Errorf("onnx: ONNX Runtime shared library not found: looked for .cache/onnxruntime/%s in %s and each of their parents, "+
+		"and $%s is unset; run scripts/setup.sh (make setup) in the repository to install it there, "+
+		"or set $%s or the launch file's policy.library to libonnxruntime.so",
+		strings.Join(libraryNames, " or "), strings.Join(starts, ", "), EnvLibrary, EnvLibrary)
 }
 
-// Init loads ONNX Runtime once per process; later calls return the first call's result
-// (a different library path is then an error).
-func Init(library string) error {
-	path, err := Library(library)
+// searchStarts is search (made absolute), the working directory and the executable's
+// directory (symlinks resolved), without repeats.
+func searchStarts(search []string) []string {
+	var out []string
+	add := func(d string) {
+		if d == "" {
+			return
+		}
+		if a, err := filepath.Abs(d); err == nil && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, d := range search {
+		add(d)
+	}
+	if wd, err := os.Getwd(); err == nil {
+		add(wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+		add(filepath.Dir(exe))
+	}
+	return out
+}
+
+// Init loads ONNX Runtime once per process, from the library Library(library, search...)
+// finds; later calls return the first call's result (a different library path is then an
+// error).
+func Init(library string, search ...string) error {
+	path, err := Library(library, search...)
 	if err != nil {
 		return err
 	}
@@ -112,7 +152,7 @@ type Model struct {
 // Open reads the model's inputs and outputs (and so checks that ONNX Runtime can parse
 // it). Sessions are created by Bind.
 func Open(path string, opts Options) (*Model, error) {
-	if err := Init(opts.Library); err != nil {
+	if err := Init(opts.Library, opts.Search...); err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(path)

@@ -420,3 +420,42 @@ func TestStepAllocs(t *testing.T) {
 		}
 	}
 }
+
+// Library finds .cache/onnxruntime from a search directory's parents whatever the
+// working directory, and from the working directory's parents; when nothing has it the
+// error names every place looked and the setup command.
+func TestLibrarySearch(t *testing.T) {
+	t.Setenv(onnx.EnvLibrary, "")
+	repo := t.TempDir()
+	lib := filepath.Join(repo, ".cache", "onnxruntime", "libonnxruntime.so")
+	nested := filepath.Join(repo, "deploy", "launch")
+	for _, d := range []string{filepath.Dir(lib), nested} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(lib, nil, 0o644); err != nil { // Library only looks, it does not load
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	t.Chdir(elsewhere)
+	if got, err := onnx.Library("", nested); err != nil || got != lib {
+		t.Errorf("Library(\"\", %s) = %q, %v; want %s", nested, got, err, lib)
+	}
+	t.Chdir(nested)
+	if got, err := onnx.Library(""); err != nil || got != lib {
+		t.Errorf("Library(\"\") from %s = %q, %v; want %s", nested, got, err, lib)
+	}
+	t.Chdir(elsewhere)
+	search := filepath.Join(elsewhere, "launch")
+	_, err := onnx.Library("", search)
+	if err == nil {
+		t.Fatal("Library found a runtime where there is none")
+	}
+	exe, _ := os.Executable()
+	for _, want := range []string{search, elsewhere, filepath.Dir(exe), "scripts/setup.sh", "$" + onnx.EnvLibrary, "policy.library"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not name %s", err, want)
+		}
+	}
+}
