@@ -31,7 +31,7 @@ func BenchmarkCartesianTick(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c.Update(tau, in, 1e-3)
-		s.Torque(tau, in)
+		s.Torque(tau, in, 0.001)
 	}
 }
 

@@ -78,7 +78,7 @@ func TestCartesianUpdateAllocatesNothing(t *testing.T) {
 		t.Errorf("joint Update allocates %v times per tick", a)
 	}
 	s, _ := NewSafety(r, SafetyConfig{})
-	if a := testing.AllocsPerRun(200, func() { s.Torque(tau, in); s.Target(c.Target()) }); a != 0 {
+	if a := testing.AllocsPerRun(200, func() { s.Torque(tau, in, 0.001); s.Target(c.Target()) }); a != 0 {
 		t.Errorf("safety allocates %v times per tick", a)
 	}
 }

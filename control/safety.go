@@ -41,6 +41,11 @@ type SafetyConfig struct {
 	// VelocitySoft is the fraction of each velocity limit from which the joint is braked;
 	// at the limit the brake is the joint's full torque limit. Default 0.85.
 	VelocitySoft float64
+	// MaxTorqueRate (Nm/s) bounds how fast every joint's command (gravity excluded) may
+	// change between consecutive calls of Torque or Release: the controllers' output,
+	// the joint-limit walls, the velocity brakes and the safe stop's damping alike.
+	// Default 1000 (franka_ros' 1 Nm per 1 ms tick).
+	MaxTorqueRate float64
 }
 
 // SafetyCounters counts what the safety layer stopped or changed. Each field only grows.
@@ -51,6 +56,7 @@ type SafetyCounters struct {
 	PositionWall    uint64 // ticks in which a joint-limit wall pushed
 	VelocityBrake   uint64 // ticks in which a joint was braked near its velocity limit
 	TorqueClamped   uint64 // ticks in which a torque was cut to its limit
+	RateLimited     uint64 // ticks in which a joint's change was cut to the torque-rate limit
 }
 
 // Safety stands between every controller and the motors: it vets targets (finite, unit
@@ -65,6 +71,12 @@ type Safety struct {
 	Counters SafetyCounters
 
 	last Pose // last accepted Cartesian target
+
+	// The torque-rate limit: the last command sent, gravity excluded, and whether there
+	// is one (after Reset the next command starts from zero).
+	prev    []float64
+	peak    []float64 // largest |change| per joint between consecutive commands (Nm)
+	started bool
 }
 
 // NewSafety builds the safety layer for r. Every joint of r must have position, velocity
@@ -79,6 +91,9 @@ func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
 	if cfg.VelocitySoft == 0 {
 		cfg.VelocitySoft = 0.85
 	}
+	if cfg.MaxTorqueRate == 0 {
+		cfg.MaxTorqueRate = 1000
+	}
 	for i := 0; i < 3; i++ {
 		if !(cfg.Workspace.Min[i] < cfg.Workspace.Max[i]) || !finite(cfg.Workspace.Min[i]) || !finite(cfg.Workspace.Max[i]) {
 			return nil, fmt.Errorf("control: safety: workspace axis %d is [%g, %g]: want finite and min < max",
@@ -91,6 +106,9 @@ func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
 	if !(cfg.VelocitySoft > 0 && cfg.VelocitySoft < 1) {
 		return nil, fmt.Errorf("control: safety: velocity soft fraction %g: want in (0, 1)", cfg.VelocitySoft)
 	}
+	if !(cfg.MaxTorqueRate > 0) || math.IsInf(cfg.MaxTorqueRate, 0) {
+		return nil, fmt.Errorf("control: safety: max torque rate %g Nm/s: want finite and > 0", cfg.MaxTorqueRate)
+	}
 	for _, j := range r.Joints {
 		if !j.Limited || !(j.VelocityLimit > 0) || !(j.TorqueLimit > 0) {
 			return nil, fmt.Errorf("control: safety: joint %q lacks limits (position limited=%v, velocity %g, torque %g)",
@@ -101,8 +119,22 @@ func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
 				j.Name, j.Lower, j.Upper, cfg.PositionMargin)
 		}
 	}
-	return &Safety{robot: r, cfg: cfg}, nil
+	n := len(r.Joints)
+	return &Safety{robot: r, cfg: cfg, prev: make([]float64, n), peak: make([]float64, n)}, nil
 }
+
+// Reset forgets the last command: the next one is rate-limited from zero, the command an
+// arm has before robotd first writes to it (call it when taking over the arm).
+func (s *Safety) Reset() {
+	clear(s.prev)
+	s.started = false
+}
+
+// PeakTorqueStep is the largest change of each joint's command (gravity excluded, Nm)
+// between consecutive commands since the Safety was built; it never exceeds
+// MaxTorqueRate times the largest dt passed (the torque limit clamp aside, which can only
+// move a command toward zero). The slice is the Safety's: read it between ticks.
+func (s *Safety) PeakTorqueStep() []float64 { return s.peak }
 
 // Config returns the configuration in use, defaults filled.
 func (s *Safety) Config() SafetyConfig { return s.cfg }
@@ -145,11 +177,13 @@ func (s *Safety) JointTarget(dst, q []float64) bool {
 	return true
 }
 
-// Torque bounds tau in place for the measured state in. Non-finite state or torque
-// replaces the command by gravity compensation alone (zero where gravity is unknown or
-// itself non-finite). Then, per joint: a spring-damper wall inside each position limit,
-// a brake above the soft velocity limit, and the torque limit.
-func (s *Safety) Torque(tau []float64, in *Input) {
+// Torque bounds tau in place for the measured state in, dt seconds after the previous
+// command. Non-finite state or torque replaces the command by gravity compensation alone
+// (zero where gravity is unknown or itself non-finite). Then, per joint: a spring-damper
+// wall inside each position limit, a brake above the soft velocity limit, the torque
+// limit, and last the torque-rate limit, which bounds the change from the previous
+// command (gravity excluded) to MaxTorqueRate*dt whatever asked for it.
+func (s *Safety) Torque(tau []float64, in *Input, dt float64) {
 	n := len(s.robot.Joints)
 	if len(tau) != n || len(in.Q) != n || len(in.DQ) != n {
 		panic(fmt.Sprintf("control: safety: %d torques, %d positions, %d velocities for %d joints", len(tau), len(in.Q), len(in.DQ), n))
@@ -198,6 +232,7 @@ func (s *Safety) Torque(tau []float64, in *Input) {
 			tau[i], clamp = -lim, true
 		}
 	}
+	s.limitRate(tau, in.Gravity, dt)
 	if wall {
 		s.Counters.PositionWall++
 	}
@@ -207,4 +242,80 @@ func (s *Safety) Torque(tau []float64, in *Input) {
 	if clamp {
 		s.Counters.TorqueClamped++
 	}
+}
+
+// gravityAt is joint i's gravity torque in in (zero when the arm compensates gravity, or
+// the value is not finite).
+func gravityAt(g []float64, i int) float64 {
+	if g == nil || !finite(g[i]) {
+		return 0
+	}
+	return g[i]
+}
+
+// limitRate bounds each joint's change of command (gravity excluded) to MaxTorqueRate*dt
+// from the previous one, keeps the torque limit, and records the command and its step.
+func (s *Safety) limitRate(tau, gravity []float64, dt float64) {
+	step := s.cfg.MaxTorqueRate * dt
+	if !(step > 0) {
+		step = 0 // a zero or invalid dt: hold the previous command
+	}
+	limited := false
+	for i, j := range s.robot.Joints {
+		g := gravityAt(gravity, i)
+		cmd := tau[i] - g
+		if s.started {
+			d := cmd - s.prev[i]
+			if d > step {
+				cmd, limited = s.prev[i]+step, true
+			} else if d < -step {
+				cmd, limited = s.prev[i]-step, true
+			}
+		} else if math.Abs(cmd) > step {
+			cmd, limited = math.Copysign(step, cmd), true
+		}
+		// The torque limit holds over everything; gravity beyond it is not added.
+		cmd = math.Max(-j.TorqueLimit-g, math.Min(j.TorqueLimit-g, cmd))
+		s.record(i, cmd)
+		tau[i] = cmd + g
+	}
+	s.started = true
+	if limited {
+		s.Counters.RateLimited++
+	}
+}
+
+// record makes cmd joint i's previous command, tracking the largest step.
+func (s *Safety) record(i int, cmd float64) {
+	if d := math.Abs(cmd - s.prev[i]); d > s.peak[i] {
+		s.peak[i] = d
+	}
+	s.prev[i] = cmd
+}
+
+// Release writes into tau the next command of the ramp from the previous command to the
+// hold command, dt seconds later: gravity alone for an arm that does not compensate it
+// (in.Gravity), zero for one that does. Each joint moves toward it by at most
+// MaxTorqueRate*dt; nothing else is added (no joint-limit wall, no damping: this is the
+// command an arm keeps once robotd stops commanding it, and a robot-side effort
+// controller applies it for ever). done reports that tau is the hold command exactly.
+func (s *Safety) Release(tau []float64, in *Input, dt float64) (done bool) {
+	step := s.cfg.MaxTorqueRate * dt
+	if !(step > 0) {
+		step = 0
+	}
+	done = true
+	for i := range s.robot.Joints {
+		cmd := s.prev[i]
+		if !s.started || math.Abs(cmd) <= step || !finite(cmd) {
+			cmd = 0
+		} else {
+			cmd -= math.Copysign(step, cmd)
+			done = false
+		}
+		s.record(i, cmd)
+		tau[i] = cmd + gravityAt(in.Gravity, i)
+	}
+	s.started = true
+	return done
 }

@@ -47,13 +47,14 @@ func TestSafetyTargets(t *testing.T) {
 
 func TestSafetyTorques(t *testing.T) {
 	r := panda(t)
-	s, _ := NewSafety(r, SafetyConfig{})
+	// A rate limit that never binds here: TestSafetyTorqueRate tests it.
+	s, _ := NewSafety(r, SafetyConfig{MaxTorqueRate: 1e6})
 	in := zeroInput(append([]float64(nil), ready...))
 	for i := range in.Gravity {
 		in.Gravity[i] = float64(i)
 	}
 	tau := []float64{1000, -1000, 0, 0, 50, -50, math.NaN()}
-	s.Torque(tau, in)
+	s.Torque(tau, in, 1)
 	// NaN anywhere: the whole command is replaced by gravity compensation.
 	for i := range tau {
 		if tau[i] != in.Gravity[i] {
@@ -61,7 +62,7 @@ func TestSafetyTorques(t *testing.T) {
 		}
 	}
 	tau = []float64{1000, -1000, 0, 0, 50, -50, 1}
-	s.Torque(tau, in)
+	s.Torque(tau, in, 1)
 	want := []float64{87, -87, 0, 0, 12, -12, 1}
 	for i := range tau {
 		if tau[i] != want[i] {
@@ -71,7 +72,7 @@ func TestSafetyTorques(t *testing.T) {
 	// NaN state: no wall or brake can be computed, gravity only.
 	in.Q[2] = math.NaN()
 	tau = []float64{5, 5, 5, 5, 5, 5, 5}
-	s.Torque(tau, in)
+	s.Torque(tau, in, 1)
 	if tau[0] != 0 || tau[6] != 6 {
 		t.Errorf("NaN state: tau = %v, want gravity", tau)
 	}
@@ -80,7 +81,7 @@ func TestSafetyTorques(t *testing.T) {
 	in.Q[0] = r.Joints[0].Upper
 	clear(tau)
 	clear(in.Gravity)
-	s.Torque(tau, in)
+	s.Torque(tau, in, 1)
 	if math.Abs(tau[0]+87) > 1e-9 {
 		t.Errorf("at the limit, tau[0] = %g, want -87", tau[0])
 	}
@@ -88,7 +89,7 @@ func TestSafetyTorques(t *testing.T) {
 	in.Q[0] = 0
 	in.DQ[4] = r.Joints[4].VelocityLimit
 	clear(tau)
-	s.Torque(tau, in)
+	s.Torque(tau, in, 1)
 	if math.Abs(tau[4]+12) > 1e-9 {
 		t.Errorf("at the velocity limit, tau[4] = %g, want the full brake -12", tau[4])
 	}
@@ -105,6 +106,8 @@ func TestSafetyRejectsBadConfig(t *testing.T) {
 		{Workspace: Box{Min: mgl64.Vec3{0, 0, math.NaN()}, Max: mgl64.Vec3{1, 1, 1}}},
 		{PositionMargin: -1},
 		{VelocitySoft: 1.5},
+		{MaxTorqueRate: -1},
+		{MaxTorqueRate: math.Inf(1)},
 	} {
 		if _, err := NewSafety(r, cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
@@ -116,4 +119,94 @@ func TestSafetyRejectsBadConfig(t *testing.T) {
 	if _, err := NewSafety(&unlimited, SafetyConfig{}); err == nil {
 		t.Error("a joint without a torque limit was accepted")
 	}
+}
+
+// The torque-rate limit bounds every change of command, the joint-limit wall's included
+// (an independent arm saw the wall take joint 4 from 0.86 to 76.8 Nm within 5 ms), and
+// Release ramps back to the hold command at the same rate, adding nothing.
+func TestSafetyTorqueRate(t *testing.T) {
+	r := panda(t)
+	s, err := NewSafety(r, SafetyConfig{}) // 1000 Nm/s
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dt = 0.001
+	in := zeroInput(append([]float64(nil), ready...))
+	in.Q[3] = r.Joints[3].Upper // at joint 4's limit: the wall wants its full -87 Nm
+	tau := make([]float64, 7)
+	var seen []float64
+	for range 200 {
+		clear(tau)
+		s.Torque(tau, in, dt)
+		seen = append(seen, tau[3])
+	}
+	for k, v := range seen {
+		prev := 0.0
+		if k > 0 {
+			prev = seen[k-1]
+		}
+		if math.Abs(v-prev) > 1+1e-9 {
+			t.Fatalf("tick %d: joint 4 went %g -> %g Nm, more than 1 Nm per 1 ms tick", k, prev, v)
+		}
+	}
+	if math.Abs(seen[9]+10) > 1e-9 || math.Abs(seen[199]+87) > 1e-9 {
+		t.Errorf("the wall reached %g Nm after 10 ticks and %g after 200; want -10 and -87", seen[9], seen[199])
+	}
+	if p := s.PeakTorqueStep()[3]; math.Abs(p-1) > 1e-9 {
+		t.Errorf("peak step of joint 4 = %g Nm, want 1", p)
+	}
+	if s.Counters.RateLimited == 0 || s.Counters.PositionWall != 200 {
+		t.Errorf("counters %+v", s.Counters)
+	}
+	// Release: from -87 back to zero (the arm compensates gravity) at 1 Nm per tick, with
+	// the joint still inside the wall's margin: no wall force is left.
+	for k := 1; ; k++ {
+		done := s.Release(tau, in, dt)
+		if want := math.Min(0, -87+float64(k)); math.Abs(tau[3]-want) > 1e-9 {
+			t.Fatalf("release tick %d: joint 4 at %g Nm, want %g", k, tau[3], want)
+		}
+		if done {
+			if k != 87 {
+				t.Fatalf("release done after %d ticks, want 87", k)
+			}
+			break
+		}
+		if k > 100 {
+			t.Fatal("release never done")
+		}
+	}
+	for i, v := range tau {
+		if v != 0 {
+			t.Fatalf("hold command of an arm that compensates gravity: joint %d = %g, want exactly 0", i+1, v)
+		}
+	}
+	// An arm that does not compensate gravity is left with gravity alone.
+	in.Gravity = []float64{0, -20, 1, 15, 0, 2, 0}
+	if !s.Release(tau, in, dt) || !slicesEqual(tau, in.Gravity) {
+		t.Errorf("hold command = %v, want gravity %v", tau, in.Gravity)
+	}
+	// After Reset the first command starts from zero.
+	s.Reset()
+	in.Gravity = nil
+	in.Q[3] = -1.5
+	tau = []float64{50, 0, 0, 0, 0, 0, -50}
+	s.Torque(tau, in, dt)
+	if tau[0] != 1 || tau[6] != -1 {
+		t.Errorf("first command after Reset = %v, want +-1 Nm from zero", tau)
+	}
+	if a := testing.AllocsPerRun(100, func() { s.Torque(tau, in, dt); s.Release(tau, in, dt) }); a != 0 {
+		t.Errorf("%v allocations per Torque+Release", a)
+	}
+}
+
+func slicesEqual(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -259,8 +259,8 @@ func TestDaemonPoseArm(t *testing.T) {
 
 	// A torque reaching this arm would have failed the run (WriteTorque refuses), and the
 	// daemon counts refusals: none.
-	if s.ArmErrors != 0 {
-		t.Fatalf("%d arm errors", s.ArmErrors)
+	if s.ArmReadErrors+s.ArmWriteErrors != 0 {
+		t.Fatalf("%d arm errors", s.ArmReadErrors+s.ArmWriteErrors)
 	}
 	if !errors.Is(arm.WriteTorque(nil), drivers.ErrCommandKind) {
 		t.Fatal("robot side accepts torques")

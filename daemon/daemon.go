@@ -64,9 +64,15 @@ type Config struct {
 	// (the arm's ReadState succeeds: a driver reports a state older than its stale limit
 	// as an error). robotd run sets it to the ROS arm's connect_timeout. Default 10 s.
 	StartTimeout time.Duration
-	// StopRamp is how long the pose is held after a stop request before the loop ends.
+	// StopRamp is how long the pose is held after a stop request before the release.
 	// Default 500 ms.
 	StopRamp time.Duration
+	// BrakeTimeout bounds a safe stop's braking (joint damping from fresh states, or the
+	// ramp to the hold command while none arrive) before the release. Default 1 s.
+	BrakeTimeout time.Duration
+	// FlushTimeout bounds the wait, after the run, for the arm's driver to confirm it sent
+	// the last command (drivers with a Flush method: ROS). Default 1 s.
+	FlushTimeout time.Duration
 	// StateStale: no new joint state for this long (control clock) is a fault: the arm
 	// is put in its safe stop. Default 5 ms.
 	StateStale time.Duration
@@ -95,6 +101,12 @@ func (c *Config) defaults() {
 	}
 	if c.StopRamp == 0 {
 		c.StopRamp = 500 * time.Millisecond
+	}
+	if c.BrakeTimeout == 0 {
+		c.BrakeTimeout = time.Second
+	}
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = time.Second
 	}
 	if c.StateStale == 0 {
 		c.StateStale = 5 * time.Millisecond
@@ -142,10 +154,10 @@ type StatusSink interface {
 }
 
 // Fault is why a run ended in the safe stop (or, for start_stale, before the arm was
-// taken over).
+// taken over). docs/daemon.md has the table of faults: what robotd does for each.
 type Fault struct {
 	// Kind is one of state_stale, start_stale, home_timeout, panic, stop_now,
-	// step_error, policy.
+	// step_error, policy, release (the arm's driver did not confirm the last command).
 	Kind string
 	Err  error
 }
@@ -174,6 +186,12 @@ type Daemon struct {
 	stopWhy  atomic.Pointer[string]
 	faultReq atomic.Pointer[Fault] // a fault raised outside the control loop (a panic)
 	braking  *Fault                // the fault whose safe stop is braking the arm (control loop)
+	// The release ending every run that commanded the arm (control loop): the run's
+	// result, and how many ticks the hold command has been written.
+	releasing bool
+	endErr    error
+	held      int
+	faultAt   time.Duration // when the safe stop began, after the run's start
 	events   chan event
 	gripper  drivers.Gripper
 	homePose control.Pose // the tool pose at Config.Home
@@ -292,7 +310,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.stopReq.Store(0)
 	d.stopWhy.Store(nil)
 	d.faultReq.Store(nil)
-	d.braking = nil
+	d.braking, d.releasing, d.endErr, d.held, d.faultAt = nil, false, nil, 0, 0
 	d.state.Store(int32(Idle))
 	if d.pol != nil {
 		d.pol.reset()
@@ -319,23 +337,18 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	go func() { ctl <- d.controlLoop() }()
 	err = <-ctl
 	stopPol()
+	if ferr := d.flush(); ferr != nil && err == nil {
+		err = ferr
+	}
 	d.summary.Fault = nil
 	if f := (*Fault)(nil); errors.As(err, &f) {
-		d.summary.Fault = &FaultReport{Kind: f.Kind, Message: f.Err.Error()}
+		d.summary.Fault = &FaultReport{Kind: f.Kind, Message: f.Err.Error(), At: d.faultAt.Seconds()}
 	}
 	return err
 }
 
 // controlLoop runs on its own locked OS thread until the run ends.
 func (d *Daemon) controlLoop() (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			d.safeStop(false)
-			err = &Fault{Kind: "panic", Err: fmt.Errorf("control loop: %v\n%s", r, debug.Stack())}
-			d.transition(Faulted, "panic in the control loop")
-			d.finishSummary()
-		}
-	}()
 	if !d.cfg.Lockstep {
 		rt := setupRealtime(d.cfg.RTPriority)
 		defer runtime.UnlockOSThread()
@@ -383,12 +396,14 @@ func (d *Daemon) controlLoop() (err error) {
 		t0 := monoNow()
 		now := d.ports.Clock()
 
-		if done, err := d.tick(now, dt); done {
+		if done, err := d.safeTick(now, dt); done {
 			d.finishSummary()
 			return err
 		}
 		if d.ports.Step != nil {
 			if err := d.ports.Step(period); err != nil {
+				// The simulator cannot go on: one step of the release is all that can
+				// still be commanded.
 				d.safeStop(false)
 				d.transition(Faulted, "simulator step failed")
 				d.finishSummary()
@@ -441,17 +456,61 @@ func (d *Daemon) startServo() (done bool, err error) {
 	}
 }
 
+// safeTick is tick with a panic turned into a fault, which then ends the run as any
+// other does: braking (damping) while the state is fresh, then the release. A panic while
+// braking goes straight to the release; one during the release ends the run at once,
+// after one more try of a release step.
+func (d *Daemon) safeTick(now time.Duration, dt float64) (done bool, err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		f := &Fault{Kind: "panic", Err: fmt.Errorf("control loop: %v\n%s", r, debug.Stack())}
+		if d.endErr != nil || d.braking != nil {
+			f = &Fault{Kind: "panic", Err: fmt.Errorf("%w; then, while stopping: %v", d.faultOf(), r)}
+		}
+		d.transition(Faulted, "panic in the control loop")
+		switch {
+		case d.releasing:
+			d.releasing = false
+			func() {
+				defer func() { _ = recover() }()
+				_, _ = d.servo.Release(dt)
+			}()
+			done, err = true, f
+		case d.braking != nil:
+			d.braking = nil
+			done, err = d.beginRelease(f)
+		default:
+			done, err = d.beginBrake(f, "panic in the control loop", true)
+		}
+	}()
+	return d.tick(now, dt)
+}
+
+// faultOf is the fault the run is ending with (braking or releasing), or nil.
+func (d *Daemon) faultOf() error {
+	if d.braking != nil {
+		return d.braking
+	}
+	return d.endErr
+}
+
 // tick runs one control period at control-clock time now. done ends the loop.
 func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
+	if d.releasing {
+		return d.releaseTick(dt)
+	}
 	if d.braking != nil {
 		return d.brake(now)
 	}
 	if f := d.faultReq.Load(); f != nil {
-		return d.beginBrake(f, f.Kind)
+		return d.beginBrake(f, f.Kind, true)
 	}
 	switch d.stopReq.Load() {
 	case 2:
-		return d.beginBrake(&Fault{Kind: "stop_now", Err: errors.New(*d.stopWhy.Load())}, "immediate stop: "+*d.stopWhy.Load())
+		return d.beginBrake(&Fault{Kind: "stop_now", Err: errors.New(*d.stopWhy.Load())}, "immediate stop: "+*d.stopWhy.Load(), true)
 	case 1:
 		if s := d.State(); s != Stopping && s != Idle {
 			d.beginStop(now, *d.stopWhy.Load())
@@ -464,15 +523,17 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 	// Watchdog: joint state.
 	st := d.servo.State()
 	if err := d.servo.Read(); err != nil {
-		d.m.armErrors.Inc()
+		d.m.armReadErrors.Inc()
 	}
 	if st.Seq != d.lastSeq {
 		d.lastSeq, d.lastNew = st.Seq, now
+		d.m.speed(st.DQ)
 	} else if now-d.lastNew > d.cfg.StateStale {
 		d.m.watchdog(wdState)
-		d.safeStop(false)
-		d.transition(Faulted, "joint state stale")
-		return true, &Fault{Kind: "state_stale", Err: fmt.Errorf("no new joint state for %v (limit %v)", now-d.lastNew, d.cfg.StateStale)}
+		// Braking goes on with the states that still come (a delayed publisher); while
+		// none does, the command ramps to the hold command.
+		return d.beginBrake(&Fault{Kind: "state_stale", Err: fmt.Errorf("no new joint state for %v (limit %v)", now-d.lastNew, d.cfg.StateStale)},
+			"joint state stale", false)
 	}
 
 	switch d.State() {
@@ -490,12 +551,12 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 				d.rec.begin(now)
 			}
 		} else if now-d.phaseAt > d.cfg.HomeTimeout {
-			return d.beginBrake(&Fault{Kind: "home_timeout", Err: fmt.Errorf("home not reached within %v (tolerance %v rad)", d.cfg.HomeTimeout, d.cfg.HomeTolerance)}, "homing timed out")
+			return d.beginBrake(&Fault{Kind: "home_timeout", Err: fmt.Errorf("home not reached within %v (tolerance %v rad)", d.cfg.HomeTimeout, d.cfg.HomeTolerance)}, "homing timed out", true)
 		}
 	case Running:
 		if d.pol != nil {
 			if err := d.pol.control(now); err != nil {
-				return d.beginBrake(&Fault{Kind: "policy", Err: err}, "policy loop failed")
+				return d.beginBrake(&Fault{Kind: "policy", Err: err}, "policy failed", true)
 			}
 		} else if d.ports.Source != nil {
 			tgt, w, done := d.ports.Source.Act(now, st, d.servo.Tool())
@@ -514,8 +575,7 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 	case Stopping:
 		if now-d.phaseAt >= d.cfg.StopRamp {
 			d.transition(Idle, "stopped")
-			d.release()
-			return true, nil
+			return d.beginRelease(nil)
 		}
 	}
 
@@ -531,7 +591,7 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 // write sends the computed torques, counting refusals.
 func (d *Daemon) write() {
 	if err := d.servo.Write(); err != nil {
-		d.m.armErrors.Inc()
+		d.m.armWriteErrors.Inc()
 	}
 }
 
@@ -582,60 +642,113 @@ func (d *Daemon) beginStop(now time.Duration, why string) {
 // stillSpeed (rad/s, max over joints) ends a safe stop's braking: the arm is at rest.
 const stillSpeed = 0.0005
 
-// beginBrake commands the safe stop for fault f with the state trustworthy: gravity (when
-// the arm does not compensate it) and joint damping, then brake runs the following ticks
-// until the arm is still.
-func (d *Daemon) beginBrake(f *Fault, why string) (done bool, err error) {
-	d.safeStop(true)
+// holdRepeat is how many ticks the hold command is written once the release reached it,
+// so that a lost message does not leave the previous one on the arm.
+const holdRepeat = 20
+
+// beginBrake commands the safe stop for fault f: joint damping (plus gravity when the arm
+// does not compensate it) when the state is fresh, else the ramp to the hold command; brake
+// runs the following ticks until the arm is at rest, then the release ends the run with f.
+func (d *Daemon) beginBrake(f *Fault, why string, fresh bool) (done bool, err error) {
+	d.faultAt = d.ports.Clock() - d.start
+	d.safeStop(fresh)
 	d.transition(Faulted, why)
 	d.braking = f
 	return false, nil
 }
 
-// brake is a tick of a safe stop's braking: the safe stop again from a new state (a
-// single damping torque would otherwise stay on arms whose controller repeats the last
-// command, ros_control's effort controllers among them, and push the arm on after robotd
-// is gone), until the arm is still, Config.StopRamp has passed or the state is stale.
-// Then the last command is released (release) and the run ends with the fault.
+// brake is a tick of a safe stop's braking: damping from each fresh state (a single
+// damping torque would otherwise stay on arms whose controller repeats the last command,
+// ros_control's effort controllers among them, and push the arm on after robotd is gone),
+// and while no fresh state arrives (the state_stale fault, a delayed or vanished
+// publisher) the ramp to the hold command, nothing computed from an old state. Braking
+// ends when a fresh state shows the arm still, or after Config.BrakeTimeout; the release
+// follows.
 func (d *Daemon) brake(now time.Duration) (done bool, err error) {
 	st := d.servo.State()
 	if err := d.servo.Read(); err != nil {
-		d.m.armErrors.Inc()
+		d.m.armReadErrors.Inc()
 	}
 	if st.Seq != d.lastSeq {
 		d.lastSeq, d.lastNew = st.Seq, now
+		d.m.speed(st.DQ)
 	}
+	fresh := now-d.lastNew <= d.cfg.StateStale
 	speed := 0.0
 	for _, v := range st.DQ {
 		speed = max(speed, math.Abs(v))
 	}
-	if now-d.lastNew > d.cfg.StateStale || !(speed >= stillSpeed) || now-d.phaseAt >= d.cfg.StopRamp {
-		d.release()
+	if (fresh && !(speed >= stillSpeed)) || now-d.phaseAt >= d.cfg.BrakeTimeout {
 		f := d.braking
 		d.braking = nil
-		return true, f
+		return d.beginRelease(f)
 	}
-	d.servo.SafeStop(true)
+	if err := d.servo.SafeStop(fresh, d.cfg.Period.Seconds()); err != nil {
+		d.m.armWriteErrors.Inc()
+	}
 	return false, nil
 }
 
-// release writes the last command of a run: nothing that moves the arm once robotd stops
-// commanding it. For torque arms that is gravity alone (zero for arms that compensate
-// it), neither a hold's stiffness torque nor damping, which an effort controller that
-// repeats its last command would keep applying to an arm no longer measured; pose and
+// beginRelease starts the release that ends every run which commanded the arm, with the
+// run's result err: the command ramps at the torque-rate limit to the hold command (zero
+// effort for an arm that compensates gravity, gravity torques otherwise; never a wall's
+// spring or damping, which an effort controller that repeats its last command would keep
+// applying to an arm no longer measured), which is then written holdRepeat times. Pose and
 // joint-target arms keep their last command, which their own controllers hold.
-func (d *Daemon) release() {
-	if err := d.servo.SafeStop(false); err != nil {
-		d.m.armErrors.Inc()
-	}
+func (d *Daemon) beginRelease(err error) (done bool, _ error) {
+	d.releasing, d.endErr, d.held = true, err, 0
+	return d.releaseTick(d.cfg.Period.Seconds())
 }
 
-// safeStop commands the arm's safe stop: no motion terms, only what holds the arm
-// against gravity when the arm does not do it itself, plus joint damping when the state
-// is trustworthy. The command goes through the driver's usual checks.
+// releaseTick is a tick of the release.
+func (d *Daemon) releaseTick(dt float64) (done bool, err error) {
+	if err := d.servo.Read(); err != nil {
+		d.m.armReadErrors.Inc()
+	}
+	at, werr := d.servo.Release(dt)
+	if werr != nil {
+		d.m.armWriteErrors.Inc()
+	}
+	if at {
+		d.held++
+	}
+	if d.held < holdRepeat && d.servo.Command() == drivers.CommandTorque {
+		return false, nil
+	}
+	d.releasing = false
+	return true, d.endErr
+}
+
+// safeStop commands one tick of the arm's safe stop (Servo.SafeStop) and counts it.
 func (d *Daemon) safeStop(fresh bool) {
-	d.servo.SafeStop(fresh)
+	if err := d.servo.SafeStop(fresh, d.cfg.Period.Seconds()); err != nil {
+		d.m.armWriteErrors.Inc()
+	}
 	d.summary.SafeStops++
+}
+
+// flusher is a driver that can confirm its last command left the process (the ROS arm:
+// handed to the publisher).
+type flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// flush waits, up to Config.FlushTimeout, for the arm's driver to confirm the run's last
+// command (the hold command) was sent. It fails loudly: the arm may keep an older command.
+func (d *Daemon) flush() error {
+	fl, ok := d.ports.Arm.(flusher)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.FlushTimeout)
+	defer cancel()
+	if err := fl.Flush(ctx); err != nil {
+		d.log.Error("the arm's driver did not confirm the last command (the hold command) within the flush timeout: the arm may still apply an older one",
+			"arm", d.ports.ArmName, "timeout", d.cfg.FlushTimeout, "err", err)
+		d.summary.Unconfirmed = true
+		return &Fault{Kind: "release", Err: fmt.Errorf("%s: last command not confirmed within %v: %w", d.ports.ArmName, d.cfg.FlushTimeout, err)}
+	}
+	return nil
 }
 
 // transition records a state change and hands it to the logger goroutine.
@@ -668,24 +781,28 @@ func (d *Daemon) logEvents(ctx context.Context) {
 	for {
 		select {
 		case e := <-d.events:
-			if e.from < 0 {
-				d.log.Warn(e.why, "t", e.at.Round(time.Microsecond))
-				continue
-			}
-			lvl := slog.LevelInfo
-			if e.to == Faulted {
-				lvl = slog.LevelError
-			}
-			d.log.Log(context.Background(), lvl, "state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", e.at.Round(time.Microsecond))
+			d.logEvent(e)
 		case <-ctx.Done():
 			for {
 				select {
 				case e := <-d.events:
-					d.log.Info("state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", e.at.Round(time.Microsecond))
+					d.logEvent(e)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+func (d *Daemon) logEvent(e event) {
+	if e.from < 0 {
+		d.log.Warn(e.why, "t", e.at.Round(time.Microsecond))
+		return
+	}
+	lvl := slog.LevelInfo
+	if e.to == Faulted {
+		lvl = slog.LevelError
+	}
+	d.log.Log(context.Background(), lvl, "state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", e.at.Round(time.Microsecond))
 }

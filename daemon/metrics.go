@@ -43,12 +43,14 @@ type metrics struct {
 	chunksRejected *telemetry.Counter
 	ageH           *telemetry.Histogram
 	jumpH          *telemetry.Histogram
-	armErrors      *telemetry.Counter
+	armReadErrors  *telemetry.Counter
+	armWriteErrors *telemetry.Counter
 	recordDropped  *telemetry.Counter
 	watchdogs      [numWatchdogs]*telemetry.Counter
 
 	late, per, work, infer telemetry.Quantiles
 	maxJump                float64
+	peakSpeed              float64 // max |joint velocity| over every new state read (rad/s)
 }
 
 func newMetrics(r *telemetry.Registry, period time.Duration) *metrics {
@@ -71,7 +73,8 @@ func newMetrics(r *telemetry.Registry, period time.Duration) *metrics {
 		chunksRejected: r.Counter("robotd_executor_chunks_rejected_total", "Chunks the executor refused (non-finite, malformed)."),
 		ageH:           r.Histogram("robotd_chunk_age_seconds", "Age of a chunk (now - observation time) when it reached the executor.", telemetry.ExponentialBuckets(0.001, 1.5, 16)),
 		jumpH:          r.Histogram("robotd_executor_jump_meters", "Setpoint position jump when a new chunk takes over.", telemetry.ExponentialBuckets(1e-5, 2, 16)),
-		armErrors:      r.Counter("robotd_arm_errors_total", "Arm reads (stale states included) or writes that failed."),
+		armReadErrors:  r.Counter("robotd_arm_errors_total", "Arm reads or commands that failed, by direction (a read fails while the newest state is older than the driver's stale limit).", telemetry.Label{Name: "op", Value: "read"}),
+		armWriteErrors: r.Counter("robotd_arm_errors_total", "Arm reads or commands that failed, by direction (a read fails while the newest state is older than the driver's stale limit).", telemetry.Label{Name: "op", Value: "write"}),
 		recordDropped:  r.Counter("robotd_record_dropped_total", "Recording samples the recorder could not take (realtime)."),
 	}
 	for k, name := range watchdogNames {
@@ -123,6 +126,15 @@ func (m *metrics) jump(dist float64) {
 
 func (m *metrics) watchdog(kind int) { m.watchdogs[kind].Inc() }
 
+// speed records a new state's joint velocities for the peak joint speed.
+func (m *metrics) speed(dq []float64) {
+	for _, v := range dq {
+		if a := math.Abs(v); a > m.peakSpeed {
+			m.peakSpeed = a
+		}
+	}
+}
+
 // Summary is what a run did, for the one-screen report at exit.
 type Summary struct {
 	Ticks      uint64
@@ -142,10 +154,25 @@ type Summary struct {
 	Watchdogs  map[string]uint64
 	Safety     map[string]uint64
 	SafeStops  int
-	ArmErrors  uint64 // reads and commands the arm refused
-	Final      State
-	Fault      *FaultReport // why the last run ended in a fault; nil when it did not
-	FinalSpeed float64      // max |joint velocity| (rad/s) at the end: ~0 when the arm is held
+	// PolicyErrors counts policy steps that failed (other than for stale cameras).
+	PolicyErrors uint64
+	// ArmReadErrors counts reads that returned an error: for the ROS arm, every tick while
+	// the newest joint state is older than its stale limit (the watchdog's own limit
+	// decides the fault). ArmWriteErrors counts commands the driver refused (wrong size
+	// or kind, a gripper command that failed).
+	ArmReadErrors, ArmWriteErrors uint64
+	Final                         State
+	Fault                         *FaultReport // why the last run ended in a fault; nil when it did not
+	FinalSpeed                    float64      // max |joint velocity| (rad/s) of the last state read: ~0 when the arm is held
+	// PeakSpeed is the largest |joint velocity| (rad/s) of any new state read, over every
+	// run of the daemon.
+	PeakSpeed float64
+	// PeakTorqueStep is, per joint, the largest change of torque command between two
+	// consecutive ticks (Nm, gravity excluded), walls, brakes, safe stops and the
+	// release included: at most the torque-rate limit times the period.
+	PeakTorqueStep []float64
+	// Unconfirmed: the arm's driver did not confirm the last command (a release fault).
+	Unconfirmed bool
 	RT         rtReport
 	Heap       uint64 // bytes in use at exit
 	GCPauses   telemetry.Snapshot
@@ -156,6 +183,9 @@ type Summary struct {
 type FaultReport struct {
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
+	// At is when the safe stop began (seconds of control time after the run's start; 0
+	// for faults before the arm was taken over).
+	At float64 `json:"at_s"`
 }
 
 // finishSummary fills the summary at the end of the control loop.
@@ -177,8 +207,12 @@ func (d *Daemon) finishSummary() {
 	s.Safety = map[string]uint64{
 		"targets_rejected": c.TargetsRejected, "targets_clamped": c.TargetsClamped, "non_finite": c.NonFinite,
 		"position_wall": c.PositionWall, "velocity_brake": c.VelocityBrake, "torque_clamped": c.TorqueClamped,
+		"torque_rate_limited": c.RateLimited,
 	}
-	s.ArmErrors = d.m.armErrors.Value()
+	s.PolicyErrors = m.policyErrors.Value()
+	s.ArmReadErrors, s.ArmWriteErrors = m.armReadErrors.Value(), m.armWriteErrors.Value()
+	s.PeakSpeed = m.peakSpeed
+	s.PeakTorqueStep = slices.Clone(d.servo.Safety().PeakTorqueStep())
 	s.Final = d.State()
 	s.FinalSpeed = 0
 	for _, v := range d.servo.State().DQ {
@@ -192,7 +226,10 @@ func (d *Daemon) Summary() *Summary { return &d.summary }
 // Write prints the one-screen summary.
 func (s *Summary) Write(w io.Writer) error {
 	rows := []telemetry.SummaryRow{
-		{Name: "final state", Value: fmt.Sprintf("%s, max joint speed %.4f rad/s", s.Final, s.FinalSpeed)},
+		{Name: "final state", Value: fmt.Sprintf("%s, joint speed at the end %.4f rad/s (peak %.3f rad/s)", s.Final, s.FinalSpeed, s.PeakSpeed)},
+	}
+	if s.Unconfirmed {
+		rows = append(rows, telemetry.SummaryRow{Name: "LAST COMMAND", Value: "NOT CONFIRMED by the arm's driver: the arm may still apply an older command"})
 	}
 	if s.Fault != nil {
 		msg, _, _ := strings.Cut(s.Fault.Message, "\n") // a panic's stack is in the log
@@ -214,19 +251,37 @@ func (s *Summary) Write(w io.Writer) error {
 	rows = append(rows,
 		telemetry.SummaryRow{Name: "inferences", Value: s.Inference.String()},
 		telemetry.SummaryRow{Name: "inference overruns", Value: strconv.FormatUint(s.Overruns, 10)},
+		telemetry.SummaryRow{Name: "policy errors", Value: strconv.FormatUint(s.PolicyErrors, 10)},
 		telemetry.SummaryRow{Name: "chunks rejected", Value: strconv.FormatUint(s.Rejected, 10)},
 		telemetry.SummaryRow{Name: "observations dropped", Value: strconv.FormatUint(s.Dropped, 10)},
 		telemetry.SummaryRow{Name: "max chunk-switch jump", Value: fmt.Sprintf("%.2f mm", s.MaxJump*1000)},
 		telemetry.SummaryRow{Name: "watchdog trips", Value: countsString(s.Watchdogs)},
 		telemetry.SummaryRow{Name: "safety interventions", Value: countsString(s.Safety)},
 		telemetry.SummaryRow{Name: "safe stops", Value: strconv.Itoa(s.SafeStops)},
-		telemetry.SummaryRow{Name: "arm errors", Value: strconv.FormatUint(s.ArmErrors, 10)},
+		telemetry.SummaryRow{Name: "peak torque step", Value: torqueSteps(s.PeakTorqueStep)},
+		telemetry.SummaryRow{Name: "arm errors", Value: fmt.Sprintf("%d reads (stale states), %d commands refused", s.ArmReadErrors, s.ArmWriteErrors)},
 	)
 	if s.Heap > 0 {
 		rows = append(rows, telemetry.SummaryRow{Name: "Go heap / GC", Value: fmt.Sprintf("%.1f MiB in use; %d allocations in the run (all goroutines); GC pauses %s",
 			float64(s.Heap)/(1<<20), s.Mallocs, s.GCPauses.String())})
 	}
 	return telemetry.FormatSummary(w, rows)
+}
+
+// torqueSteps prints per-joint torque steps: "max 1.00 Nm (joint 4); 0.41 1.00 ...".
+func torqueSteps(v []float64) string {
+	if len(v) == 0 {
+		return "none"
+	}
+	j := 0
+	var b strings.Builder
+	for i, x := range v {
+		if x > v[j] {
+			j = i
+		}
+		fmt.Fprintf(&b, " %.2f", x)
+	}
+	return fmt.Sprintf("max %.2f Nm per tick (joint %d); per joint:%s", v[j], j+1, b.String())
 }
 
 func rtString(r rtReport) string {
@@ -260,8 +315,10 @@ func (s *Summary) JSON() map[string]any {
 		"lockstep": s.Lockstep, "wake_lateness_us": q(s.Late), "period_jitter_us": q(s.Jitter), "tick_work_us": q(s.Work),
 		"deadline_misses": s.Misses, "periods_over_2ms": s.Over2ms, "inference_us": q(s.Inference),
 		"inference_overruns": s.Overruns, "chunks_rejected": s.Rejected, "observations_dropped": s.Dropped,
-		"max_jump_m": s.MaxJump, "watchdogs": s.Watchdogs, "safety": s.Safety, "safe_stops": s.SafeStops, "arm_errors": s.ArmErrors,
-		"final_joint_speed": s.FinalSpeed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked, "threads_nice": s.RT.Nice,
+		"max_jump_m": s.MaxJump, "watchdogs": s.Watchdogs, "safety": s.Safety, "safe_stops": s.SafeStops,
+		"arm_read_errors": s.ArmReadErrors, "arm_write_errors": s.ArmWriteErrors, "policy_errors": s.PolicyErrors,
+		"final_joint_speed": s.FinalSpeed, "peak_joint_speed": s.PeakSpeed, "peak_torque_step_nm": s.PeakTorqueStep,
+		"last_command_unconfirmed": s.Unconfirmed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked, "threads_nice": s.RT.Nice,
 		"heap_bytes": s.Heap, "mallocs": s.Mallocs, "gc_pause_us": q(s.GCPauses),
 	}
 }

@@ -38,6 +38,15 @@ type PolicyPorts struct {
 	MaxSkew time.Duration
 	// LockstepLatency is the modelled inference time in lockstep. Default 20 ms.
 	LockstepLatency time.Duration
+	// MaxFailures consecutive failed policy steps (an error from the policy, or a chunk
+	// the executor refuses: non-finite, malformed) end the run with the policy fault.
+	// Stale cameras do not count: they pause the policy (camera_stale watchdog).
+	// Default 3.
+	MaxFailures int
+	// ChunkTimeout: no valid chunk for this long while running (control clock; counted
+	// from the start of Running and from each valid chunk, pauses for stale cameras
+	// included) ends the run with the policy fault. Default 5 s.
+	ChunkTimeout time.Duration
 }
 
 // obsRequest is one observation the control loop hands to the policy goroutine; infer asks
@@ -88,6 +97,9 @@ type policyLoop struct {
 	plan                 []float64
 	starved, starvedSeen uint64
 	jtgt                 []float64
+	failures             int           // consecutive failed steps
+	lastValid            time.Duration // when the last valid chunk arrived (or Running began)
+	lastFailure          error         // the newest failure, for the fault's message
 
 	// Owned by the policy goroutine.
 	obs    policy.Observation
@@ -108,6 +120,15 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 	}
 	if pp.LockstepLatency == 0 {
 		pp.LockstepLatency = 20 * time.Millisecond
+	}
+	if pp.MaxFailures == 0 {
+		pp.MaxFailures = 3
+	}
+	if pp.ChunkTimeout == 0 {
+		pp.ChunkTimeout = 5 * time.Second
+	}
+	if pp.MaxFailures < 0 || pp.ChunkTimeout < 0 {
+		return nil, fmt.Errorf("daemon: policy max failures %d and chunk timeout %v must be positive", pp.MaxFailures, pp.ChunkTimeout)
 	}
 	if len(pp.Preprocess) != len(pp.Cameras) {
 		return nil, fmt.Errorf("daemon: %d cameras but %d preprocessors", len(pp.Cameras), len(pp.Preprocess))
@@ -234,6 +255,7 @@ func (l *policyLoop) reset() {
 		l.pending = nil
 	}
 	l.inflight, l.paused = false, false
+	l.failures, l.lastFailure = 0, nil
 	l.exec.Reset()
 	l.pol.Reset()
 }
@@ -241,6 +263,7 @@ func (l *policyLoop) reset() {
 // begin starts the policy at control-clock time now (entering Running).
 func (l *policyLoop) begin(now time.Duration) {
 	l.nextObs = now
+	l.lastValid, l.failures = now, 0
 	if l.pp.Action == SpaceJoints {
 		l.d.servo.SetMode(ModeJoint)
 	}
@@ -278,6 +301,19 @@ func (l *policyLoop) control(now time.Duration) error {
 			l.nextObs = now + l.dt
 		}
 		l.observe(now)
+	}
+	if l.failures >= l.pp.MaxFailures {
+		return fmt.Errorf("%d policy steps failed in a row, the last: %w", l.failures, l.lastFailure)
+	}
+	if now-l.lastValid > l.pp.ChunkTimeout {
+		why := "no step failed"
+		if l.paused {
+			why = "paused: cameras stale"
+		}
+		if l.lastFailure != nil {
+			why = "last failure: " + l.lastFailure.Error()
+		}
+		return fmt.Errorf("no valid chunk for %v (limit %v; %s)", now-l.lastValid, l.pp.ChunkTimeout, why)
 	}
 	if l.paused {
 		return nil
@@ -366,7 +402,7 @@ func (l *policyLoop) receive(r *result, now time.Duration) {
 			}
 		} else {
 			d.m.policyErrors.Inc()
-			d.note("policy step failed: " + r.err.Error())
+			l.fail(r.err)
 		}
 		l.freeRes <- r
 		return
@@ -388,7 +424,9 @@ func (l *policyLoop) push(r *result, now time.Duration) {
 	d := l.d
 	if err := l.exec.Push(now, &r.chunk); err != nil {
 		d.m.chunksRejected.Inc()
+		l.fail(fmt.Errorf("chunk rejected: %w", err))
 	} else {
+		l.failures, l.lastValid = 0, now
 		d.m.chunkAge(now - r.t)
 		var dv [16]float64
 		if len(l.sp) <= len(dv) && l.exec.Jump(dv[:len(l.sp)]) {
@@ -400,6 +438,16 @@ func (l *policyLoop) push(r *result, now time.Duration) {
 		}
 	}
 	l.freeRes <- r
+}
+
+// fail counts a failed policy step (it allocates: failures are rare, and the first of a
+// row is logged).
+func (l *policyLoop) fail(err error) {
+	l.failures++
+	l.lastFailure = err
+	if l.failures == 1 {
+		l.d.note("policy step failed: " + err.Error())
+	}
 }
 
 // run is the policy goroutine: observations in, chunks out.

@@ -113,6 +113,6 @@ func (d *Daemon) setGripper(w float64) {
 	if err := d.gripper.SetGripperWidth(w); err == nil {
 		d.gripCmd = w
 	} else {
-		d.m.armErrors.Inc()
+		d.m.armWriteErrors.Inc()
 	}
 }

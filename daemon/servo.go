@@ -140,6 +140,7 @@ func (s *Servo) Start(mode Mode) error {
 	}
 	s.cart.Start(s.state.Q)
 	s.joint.Start(s.state.Q)
+	s.safety.Reset()
 	if s.qcmd != nil {
 		copy(s.qcmd, s.state.Q)
 	}
@@ -213,7 +214,7 @@ func (s *Servo) Compute(dt float64) {
 	} else {
 		s.joint.Update(s.tau, &s.in, dt)
 	}
-	s.safety.Torque(s.tau, &s.in)
+	s.safety.Torque(s.tau, &s.in, dt)
 }
 
 // Write sends this tick's command to the arm, in the kind the arm takes
@@ -268,15 +269,17 @@ func (s *Servo) writeJointTarget() error {
 	return s.jointer.WriteJointTarget(s.qcmd)
 }
 
-// SafeStop commands the safe stop: no target, no stiffness; only gravity for an arm that
-// does not compensate it (from the last state read), and, when fresh says the state can
-// be trusted, joint damping against the measured velocities, so the arm comes to rest
-// where it is. The torques still pass the safety layer's bounds.
+// SafeStop commands one tick of the safe stop, dt seconds after the last command. With
+// fresh (the state can be trusted) a torque arm gets joint damping against the measured
+// velocities plus gravity when it does not compensate it, through the safety layer (walls,
+// brakes, torque and torque-rate limits), so the arm comes to rest where it is. Without a
+// fresh state it gets the next step of Release: nothing is computed from a state that may
+// be old.
 //
 // Arms that take poses or joint targets have their own controllers: their safe stop is
 // holding where they are, the measured tool pose (joint positions) when fresh, and
 // otherwise no command at all (the robot keeps its last one).
-func (s *Servo) SafeStop(fresh bool) error {
+func (s *Servo) SafeStop(fresh bool, dt float64) error {
 	switch s.command {
 	case drivers.CommandPose:
 		if !fresh || !allFinite(s.state.Q) {
@@ -291,18 +294,37 @@ func (s *Servo) SafeStop(fresh bool) error {
 		}
 		return s.jointer.WriteJointTarget(s.qcmd)
 	}
+	if !fresh {
+		_, err := s.Release(dt)
+		return err
+	}
 	damping := s.joint.Config().Damping
 	for i := range s.tau {
 		s.tau[i] = 0
 		if s.state.Gravity != nil {
 			s.tau[i] = s.state.Gravity[i]
 		}
-		if fresh && !math.IsNaN(s.state.DQ[i]) {
+		if !math.IsNaN(s.state.DQ[i]) {
 			s.tau[i] -= damping[i] * s.state.DQ[i]
 		}
 	}
-	s.safety.Torque(s.tau, &s.in)
+	s.safety.Torque(s.tau, &s.in, dt)
 	return s.arm.WriteTorque(s.tau)
+}
+
+// Release writes one tick of the ramp to the hold command, the last command of every run
+// (control.Safety.Release): gravity alone for an arm that does not compensate it, zero for
+// one that does, reached at the torque-rate limit with nothing added (no wall spring, no
+// damping: a robot-side effort controller keeps applying the last command after robotd
+// has gone). done reports that the command written was the hold command. Pose and
+// joint-target arms keep their last command, which their own controllers hold: done at
+// once, nothing written.
+func (s *Servo) Release(dt float64) (done bool, err error) {
+	if s.command != drivers.CommandTorque {
+		return true, nil
+	}
+	done = s.safety.Release(s.tau, &s.in, dt)
+	return done, s.arm.WriteTorque(s.tau)
 }
 
 // Tool is the tool pose at the last Compute (or Start) in Cartesian mode, and at the
