@@ -2,8 +2,15 @@
 // gains, limits and watchdogs a `robotd run` (or `robotd sim`) uses. Decoding is strict:
 // an unknown key is an error naming the file and line. Defaults live here, next to each
 // field's doc comment; Validate checks ranges and names the offending key (with its line
-// when the value came from a file). Relative paths in a file are relative to the file's
-// directory.
+// when the value came from a file). Every path in a file (arm.model, policy.bundle,
+// policy.library, a video camera's device) is relative to the file's directory, and what
+// is looked for by default (the reference model, ONNX Runtime) is searched from the
+// file's directory too, then the working and the executable's directories: a launch file
+// means the same from any working directory.
+//
+// A ROS arm's joint names need not be the robot model's: arm.ros.joint_map maps each of
+// the robot's joints (franka_ros' panda_joint1 ...) to the model joint it is (joint1 ...);
+// File.ROSJoints checks the map against the model before anything connects.
 //
 // The files shipped in launch/ (sim.yaml, sim_realtime.yaml, ros.yaml, sim_ros.yaml) are
 // loaded by this package's tests.
@@ -26,6 +33,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/sim"
 )
 
 // Modes of the control loop's clock.
@@ -97,9 +105,14 @@ type File struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	// SimServer configures `robotd sim`: the simulator served over ROS.
 	SimServer *SimServer `yaml:"sim_server"`
+	// Task is the pick-and-place task over ROS (docs/task.md, "The task over ROS"):
+	// `robotd sim` serves it next to the scene, `robotd eval` with the ros driver takes
+	// its episodes from it.
+	Task *Task `yaml:"task"`
 
-	path  string
-	lines map[string]int // key path -> line, for Validate's errors
+	path     string
+	lines    map[string]int // key path -> line, for Validate's errors
+	modelErr error          // why the default arm.model was not found
 }
 
 // Arm selects and configures the arm driver.
@@ -107,7 +120,9 @@ type Arm struct {
 	// Driver is sim or ros. Default sim.
 	Driver string `yaml:"driver"`
 	// Model is the MJCF scene of the sim driver and the kinematic model robotd's
-	// controller uses for any driver. Default: sim/models/scene.xml.
+	// controller uses for any driver. Default: the reference scene sim/models/scene.xml,
+	// found walking up from the launch file's directory, then the working directory,
+	// then the executable's ($ROBOTD_MODELS overrides; sim.FindModels).
 	Model string `yaml:"model"`
 	// Tool is the MJCF site of the end effector. Default "tcp".
 	Tool string `yaml:"tool"`
@@ -122,7 +137,15 @@ type ROSArm struct {
 	Master string `yaml:"master"`
 	// Node is robotd's node name. Default "robotd".
 	Node string `yaml:"node"`
-	// Joints are the arm's joints, in the robot model's order. Default: the model's.
+	// JointMap maps each of the robot's joint names (as its sensor_msgs/JointState and
+	// command topics name them) to the robot model's joint it is, when the two differ:
+	// {panda_joint1: joint1, panda_joint2: joint2, ...}. Every model joint must be mapped
+	// exactly once (File.ROSJoints checks it against the model before connecting).
+	// Absent: the robot's joints have the model's names.
+	JointMap map[string]string `yaml:"joint_map"`
+	// Joints are the arm's joints in the robot model's order when the robot uses the
+	// model's names (no joint_map; they must then be the model's names in its order).
+	// Default: the model's, or the joint_map's keys in the model's order.
 	Joints []string `yaml:"joints"`
 	// IgnoreJoints are other joints the state topic carries (gripper fingers).
 	IgnoreJoints []string `yaml:"ignore_joints"`
@@ -232,7 +255,9 @@ type Control struct {
 	Stiffness []float64 `yaml:"stiffness"`
 	// NullspaceStiffness (Nm/rad). Default 0.5; [0, 100].
 	NullspaceStiffness float64 `yaml:"nullspace_stiffness"`
-	// MaxTorqueRate (Nm/s) bounds how fast commanded torques change. Default 1000; (0, 10000].
+	// MaxTorqueRate (Nm/s) bounds how fast commanded torques change: the controllers'
+	// output and, in the safety layer, every command (walls, brakes, safe stop, the
+	// release to the hold command). Default 1000 (1 Nm per 1 ms tick); (0, 10000].
 	MaxTorqueRate float64 `yaml:"max_torque_rate"`
 	// FilterRate is the target filter per millisecond. Default 0.005; (0, 1].
 	FilterRate float64 `yaml:"filter_rate"`
@@ -283,6 +308,14 @@ type Watchdog struct {
 	CameraFrozen Switchable `yaml:"camera_frozen"`
 	// MaxSkew is the largest spread of capture times within one observation. Default 50ms.
 	MaxSkew time.Duration `yaml:"max_skew"`
+	// PolicyFailures consecutive failed policy steps (an error, or a chunk the executor
+	// refuses as non-finite or malformed) end the run with the policy fault. 0: the
+	// daemon's default, 3 (daemon.PolicyPorts.MaxFailures); [1, 1000].
+	PolicyFailures int `yaml:"policy_failures"`
+	// ChunkTimeout: no valid chunk for this long while running (paused for stale cameras
+	// included) ends the run with the policy fault. 0: the daemon's default, 5s
+	// (daemon.PolicyPorts.ChunkTimeout); at most 10m.
+	ChunkTimeout time.Duration `yaml:"chunk_timeout"`
 }
 
 // Camera is one entry of the cameras list.
@@ -331,7 +364,9 @@ type Policy struct {
 	// simulated time. Default 20ms.
 	LockstepLatency time.Duration `yaml:"lockstep_latency"`
 	// Library is the ONNX Runtime shared library. Default: $ROBOTD_ONNXRUNTIME, then the
-	// copy `make setup` fetched.
+	// copy scripts/setup.sh fetched into the repository's .cache/onnxruntime, found walking
+	// up from the launch file's directory, the working directory and the executable's
+	// (policy/onnx.Library).
 	Library string `yaml:"library"`
 }
 
@@ -352,8 +387,11 @@ type Executor struct {
 
 // Telemetry is the telemetry section.
 type Telemetry struct {
-	// Listen is the address of /metrics, /healthz, /readyz and POST /stop. Default
-	// 127.0.0.1:9102; "off" disables the server.
+	// Listen is the address of /metrics, /healthz, /readyz and POST /stop. POST /stop has
+	// no authentication, so an address without a host (":9102", ":0" for a free port)
+	// means loopback (127.0.0.1); another interface must be named ("0.0.0.0:9102", a
+	// host's address) and robotd then warns. Default 127.0.0.1:9102; "off" disables
+	// the server.
 	Listen string `yaml:"listen"`
 	// LogFormat is text or json. Default text.
 	LogFormat string `yaml:"log_format"`
@@ -385,6 +423,33 @@ type SimServer struct {
 	Cameras []Camera `yaml:"cameras"`
 	// CameraPrefix is the topic prefix. Default "/camera".
 	CameraPrefix string `yaml:"camera_prefix"`
+}
+
+// Task is the task section: the pick-and-place task's ROS topics (drivers/ros task.go has
+// the convention). robotd sim serves them when the file also has a sim_server section;
+// robotd eval with the ros driver resets the task and reads its status through them.
+type Task struct {
+	// Namespace holds the topics: <ns>/reset, <ns>/status, <ns>/debug/cube_pose,
+	// <ns>/debug/score. Default "/task".
+	Namespace string `yaml:"namespace"`
+	// RateHz is how often robotd sim publishes the status and the debug topics (and at
+	// once after a reset and when an episode ends). Default 50.
+	RateHz float64 `yaml:"rate_hz"`
+	// Seed is the episode robotd sim sets up at start, before any reset request. Default 0.
+	Seed int64 `yaml:"seed"`
+}
+
+// defaults fills a task section (nothing when t is nil).
+func (t *Task) defaults() {
+	if t == nil {
+		return
+	}
+	if t.Namespace == "" {
+		t.Namespace = "/task"
+	}
+	if t.RateHz == 0 {
+		t.RateHz = 50
+	}
 }
 
 // unknownField matches yaml.v3's message for a key that has no field.
@@ -435,7 +500,7 @@ func parse(path string, data []byte, edit func(*File)) (*File, error) {
 	}
 	collectLines(root.Content[0], "", f.lines)
 	f.resolve(filepath.Dir(path))
-	f.defaults(filepath.Base(path))
+	f.defaults(filepath.Base(path), filepath.Dir(path))
 	if edit != nil {
 		edit(f)
 	}
@@ -477,7 +542,7 @@ func sectionName(goType string) string {
 		"launch.Control": "control", "launch.Safety": "safety", "launch.Box": "a box",
 		"launch.Watchdog": "watchdog", "launch.Camera": "a camera", "launch.Policy": "policy",
 		"launch.Executor": "policy.executor", "launch.Telemetry": "telemetry",
-		"launch.SimServer": "sim_server", "perception.PipelineConfig": "a camera pipeline",
+		"launch.SimServer": "sim_server", "launch.Task": "task", "perception.PipelineConfig": "a camera pipeline",
 		"perception.CropConfig": "pipeline.crop", "perception.ResizeConfig": "pipeline.resize",
 	}
 	if n, ok := names[goType]; ok {
@@ -510,6 +575,19 @@ func collectLines(n *yaml.Node, prefix string, dst map[string]int) {
 // Path is the file the launch configuration was read from ("" when built in code).
 func (f *File) Path() string { return f.path }
 
+// Dir is the absolute directory of the launch file, where searches for what the file
+// leaves to defaults (the model, ONNX Runtime) start; "" when built in code.
+func (f *File) Dir() string {
+	if f.path == "" {
+		return ""
+	}
+	d, err := filepath.Abs(filepath.Dir(f.path))
+	if err != nil {
+		return filepath.Dir(f.path)
+	}
+	return d
+}
+
 func (f *File) resolve(dir string) {
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
@@ -530,15 +608,25 @@ func (f *File) resolve(dir string) {
 	}
 }
 
-// Default fills a File built in code (Load does it for files).
-func (f *File) Default() { f.defaults(f.Name) }
+// Default fills a File built in code (Load does it for files); the default model is
+// searched from the working and executable directories.
+func (f *File) Default() { f.defaults(f.Name, "") }
 
-func (f *File) defaults(base string) {
+// defaults fills the zero fields; dir is the launch file's directory ("" for a File
+// built in code).
+func (f *File) defaults(base, dir string) {
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
 	if f.Arm.Driver == "" {
 		f.Arm.Driver = DriverSim
+	}
+	if f.Arm.Model == "" {
+		var starts []string
+		if dir != "" {
+			starts = append(starts, dir)
+		}
+		f.Arm.Model, f.modelErr = sim.FindReferenceModel(starts...)
 	}
 	if f.Mode == "" {
 		f.Mode = ModeLockstep
@@ -680,6 +768,7 @@ func (f *File) defaults(base string) {
 			s.Cameras[i].defaults(DriverSim)
 		}
 	}
+	f.Task.defaults()
 }
 
 func (c *Camera) defaults(driver string) {
@@ -754,6 +843,9 @@ func (f *File) Validate() error {
 	if f.Arm.Driver == DriverROS {
 		v.rosArm(&f.Arm.ROS)
 	}
+	if f.modelErr != nil && f.Arm.Model == "" {
+		v.fail("arm.model", "not given, and the reference model was not found: %v", f.modelErr)
+	}
 	if f.Arm.Model != "" {
 		_, err := os.Stat(f.Arm.Model)
 		v.check("arm.model", err == nil, "%v", err)
@@ -795,6 +887,8 @@ func (f *File) Validate() error {
 	v.check("watchdog.state_stale", w.StateStale >= time.Millisecond && w.StateStale <= time.Second, "%v: want 1ms..1s", w.StateStale)
 	v.check("watchdog.state_stale", w.StateStale >= c.Period(), "%v: shorter than the control period %v", w.StateStale, c.Period())
 	v.check("watchdog.camera_stale", w.CameraStale > 0, "%v: must be > 0", w.CameraStale)
+	v.check("watchdog.policy_failures", w.PolicyFailures >= 0 && w.PolicyFailures <= 1000, "%d: want 1..1000 (0: default 3)", w.PolicyFailures)
+	v.check("watchdog.chunk_timeout", w.ChunkTimeout >= 0 && w.ChunkTimeout <= 10*time.Minute, "%v: want > 0 and at most 10m (0: default 5s)", w.ChunkTimeout)
 	v.check("watchdog.camera_frozen", w.CameraFrozen > 0 || w.CameraFrozen == -1, "%v: must be > 0, or off", time.Duration(w.CameraFrozen))
 	v.check("watchdog.max_skew", w.MaxSkew >= 0, "%v: must be >= 0", w.MaxSkew)
 	names := map[string]bool{}
@@ -843,6 +937,11 @@ func (f *File) Validate() error {
 			v.camera(fmt.Sprintf("sim_server.cameras.%d", i), &s.Cameras[i], DriverSim)
 			v.check(fmt.Sprintf("sim_server.cameras.%d.source", i), s.Cameras[i].Source == SourceSim, "%q: the simulator serves sim cameras only", s.Cameras[i].Source)
 		}
+	}
+	if t := f.Task; t != nil {
+		v.check("task.namespace", rosName(t.Namespace) && strings.HasPrefix(t.Namespace, "/"), "%q: want an absolute ROS name", t.Namespace)
+		v.check("task.rate_hz", t.RateHz >= 1 && t.RateHz <= 1000, "%v: want 1..1000", t.RateHz)
+		v.check("task.seed", t.Seed >= 0 && t.Seed < 1<<53, "%d: want 0..2^53 (the status carries it as a float64)", t.Seed)
 	}
 	return v.err
 }
@@ -893,6 +992,7 @@ func (v *validator) oneOf(key, val string, allowed ...string) {
 func rosName(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\n") }
 
 func (v *validator) rosArm(r *ROSArm) {
+	v.jointMap(r)
 	v.oneOf("arm.ros.command", r.Command, ROSCommandEffort, ROSCommandPose, ROSCommandTrajectory)
 	v.check("arm.ros.controller", rosName(r.Controller), "%q: not a ROS name", r.Controller)
 	v.check("arm.ros.state_topic", rosName(r.StateTopic), "%q: not a ROS name", r.StateTopic)
@@ -948,4 +1048,105 @@ func (v *validator) camera(key string, c *Camera, driver string) {
 			v.fail(key+".pipeline", "%v", err)
 		}
 	}
+}
+
+// jointMap checks what arm.ros.joint_map and arm.ros.joints say without the model (names
+// given, none twice, not both keys, none ignored); ROSJoints checks them against it.
+func (v *validator) jointMap(r *ROSArm) {
+	if r.JointMap != nil {
+		v.check("arm.ros.joints", len(r.Joints) == 0,
+			"give the robot's joints in arm.ros.joint_map (robot name: model joint) or, when they have the model's names, in arm.ros.joints; not both")
+		v.check("arm.ros.joint_map", len(r.JointMap) > 0, "empty: map each of the robot's joints to the model's joint it is")
+		robot := v.f.jointMapKeys(r)
+		modelUse := map[string]string{}
+		for _, name := range robot {
+			key := "arm.ros.joint_map." + name
+			model := r.JointMap[name]
+			v.check(key, rosName(name) && rosName(model), "%q: %q: want a robot joint name and the model joint it is", name, model)
+			if prev, ok := modelUse[model]; ok {
+				v.fail(key, "model joint %q is already %q's: map each model joint exactly once", model, prev)
+			}
+			modelUse[model] = name
+			v.check(key, !slices.Contains(r.IgnoreJoints, name), "%q is also in arm.ros.ignore_joints", name)
+		}
+	}
+	seen := map[string]bool{}
+	for i, j := range r.Joints {
+		v.check(fmt.Sprintf("arm.ros.joints.%d", i), rosName(j) && !seen[j], "%q: empty or named twice", j)
+		seen[j] = true
+	}
+}
+
+// jointMapKeys is the robot's joint names of arm.ros.joint_map in the file's order (by
+// line; sorted by name for a File built in code).
+func (f *File) jointMapKeys(r *ROSArm) []string {
+	keys := make([]string, 0, len(r.JointMap))
+	for k := range r.JointMap {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		la, lb := f.lines["arm.ros.joint_map."+a], f.lines["arm.ros.joint_map."+b]
+		if la != lb {
+			return la - lb
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
+}
+
+// ROSJoints returns the ROS arm's joint names (as the robot's topics name them) in the
+// order of model, the robot model's joint names: from arm.ros.joint_map when given (each
+// model joint must be mapped exactly once, to a joint the model has), else
+// arm.ros.joints (which must then be model itself), else model. A mismatch is an *Error
+// naming the key and its line in the file. Call it with the model before connecting.
+func (f *File) ROSJoints(model []string) ([]string, error) {
+	r := &f.Arm.ROS
+	v := validator{f: f}
+	out := make([]string, len(model))
+	switch {
+	case r.JointMap != nil:
+		index := map[string]int{}
+		for i, m := range model {
+			index[m] = i
+		}
+		for _, name := range f.jointMapKeys(r) {
+			m := r.JointMap[name]
+			i, ok := index[m]
+			if !ok {
+				v.fail("arm.ros.joint_map."+name, "%q is not a joint of the robot model %s (its joints: %s)", m, f.Arm.Model, strings.Join(model, ", "))
+				return nil, v.err
+			}
+			if out[i] != "" {
+				v.fail("arm.ros.joint_map."+name, "model joint %q is already %q's: map each model joint exactly once", m, out[i])
+				return nil, v.err
+			}
+			out[i] = name
+		}
+		var missing []string
+		for i, m := range model {
+			if out[i] == "" {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) > 0 {
+			v.fail("arm.ros.joint_map", "model joints %s not mapped: map every joint of %s (%s) exactly once", strings.Join(missing, ", "), f.Arm.Model, strings.Join(model, ", "))
+			return nil, v.err
+		}
+	case len(r.Joints) > 0:
+		if len(r.Joints) != len(model) {
+			v.fail("arm.ros.joints", "%d joints, the robot model %s has %d (%s)", len(r.Joints), f.Arm.Model, len(model), strings.Join(model, ", "))
+			return nil, v.err
+		}
+		for i, j := range r.Joints {
+			if j != model[i] {
+				v.fail(fmt.Sprintf("arm.ros.joints.%d", i), "%q, but the model's joint %d is %q: when the robot's joint names are not the model's, map them in arm.ros.joint_map (%s: %s, ...)",
+					j, i, model[i], j, model[i])
+				return nil, v.err
+			}
+		}
+		copy(out, r.Joints)
+	default:
+		copy(out, model)
+	}
+	return out, nil
 }

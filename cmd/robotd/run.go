@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/trace"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -41,7 +42,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	path := fs.String("launch", defaultLaunch, "launch file (launch/*.yaml; keys documented in launch/launch.go)")
 	duration := fs.Duration("duration", -1, "override the launch file's duration (0: until stopped)")
-	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off)")
+	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off; no host means 127.0.0.1, 0.0.0.0:PORT every interface)")
 	summaryJSON := fs.String("summary-json", "", "also write the exit summary as JSON to this file")
 	traceFile := fs.String("trace", "", "write a Go execution trace of the run to this file (go tool trace; for latency hunts)")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -98,6 +99,10 @@ func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, 
 		}
 		defer srv.Wait()
 		log.Info("telemetry", "metrics", "http://"+srv.Addr()+"/metrics")
+		if !srv.Loopback() {
+			log.Warn("telemetry: listening beyond loopback: anyone who reaches this address can POST /stop (no authentication)",
+				"listen", srv.Addr())
+		}
 	}
 	defer stopOnSignals(d, nil)()
 	defer w.start(runCtx)()
@@ -153,7 +158,8 @@ func daemonConfig(f *launch.File, w *wiring, log *slog.Logger, reg *telemetry.Re
 				FilterRate:         f.Control.FilterRate,
 			},
 			Joint:  control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
-			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft},
+			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft,
+				MaxTorqueRate: f.Control.MaxTorqueRate},
 		},
 		Home:          w.home,
 		HomeTolerance: f.Control.HomeTolerance,
@@ -314,7 +320,10 @@ func wireLogged(ctx context.Context, f *launch.File, stderr io.Writer, level slo
 }
 
 // wire builds the arm, the cameras and the policy; everything is checked before anything
-// moves.
+// moves. Every resource is loaded and checked before robotd connects to a ROS arm, so
+// that a missing file fails before robotd appears on the robot's ROS graph: the robot
+// model (and the joint names' mapping onto it), the policy bundle on ONNX Runtime, the
+// camera pipelines; the ROS connection comes last.
 func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err error) {
 	w := &wiring{}
 	defer func() {
@@ -323,11 +332,27 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 		}
 	}()
 	scene := sim.Scene{Model: f.Arm.Model, Tool: f.Arm.Tool}.WithDefaults()
+	if err := scene.CheckModel(); err != nil {
+		return nil, err
+	}
 	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
 	if err != nil {
 		return nil, err
 	}
 	w.ports.Robot = robot
+	if f.Arm.Driver == launch.DriverROS {
+		joints, err := f.ROSJoints(robot.JointNames())
+		if err != nil {
+			return nil, err
+		}
+		w.ports.Robot = robotNamed(robot, joints)
+	}
+	var policyCams []string
+	if f.Policy != nil {
+		if policyCams, err = wirePolicy(f, w); err != nil {
+			return nil, err
+		}
+	}
 	var simCams []*simCamera
 	switch f.Arm.Driver {
 	case launch.DriverSim:
@@ -409,12 +434,28 @@ func wire(ctx context.Context, f *launch.File, log *slog.Logger) (_ *wiring, err
 		w.cams = append(w.cams, c.latest)
 	}
 	w.cams = append(w.cams, w.readers...)
-	if f.Policy != nil {
-		if err := wirePolicy(f, w, w.cams); err != nil {
+	if w.ports.Policy != nil {
+		if err := attachPolicyCameras(w.ports.Policy, policyCams, w.cams); err != nil {
 			return nil, err
 		}
 	}
 	return w, nil
+}
+
+// robotNamed returns robot with its joints named as the arm names them (names[i] is
+// model joint i, launch.File.ROSJoints): the servo's check of the arm's joints, the
+// safety layer's messages and recorded datasets then use the robot's names, while the
+// kinematics and the limits stay the model's. robot itself is not changed.
+func robotNamed(robot *control.Robot, names []string) *control.Robot {
+	if slices.Equal(robot.JointNames(), names) {
+		return robot
+	}
+	r := *robot
+	r.Joints = slices.Clone(robot.Joints)
+	for i := range r.Joints {
+		r.Joints[i].Name = names[i]
+	}
+	return &r
 }
 
 func freshness(f *launch.File) perception.Freshness {
@@ -460,51 +501,66 @@ func simStepper(ctx context.Context, arm *mujoco.Arm, cams []*simCamera) func(ti
 	}
 }
 
-// wirePolicy loads the bundle on ONNX Runtime and builds the camera preprocessing.
-func wirePolicy(f *launch.File, w *wiring, cams []*perception.Latest) error {
+// wirePolicy loads the bundle on ONNX Runtime (searched from the launch file's directory
+// first, policy/onnx.Library) and builds the preprocessing of each camera the policy
+// reads, before any camera or arm is connected. It returns the names of those cameras,
+// in the order of w.ports.Policy.Preprocess, for attachPolicyCameras.
+func wirePolicy(f *launch.File, w *wiring) (cameras []string, err error) {
 	p := f.Policy
 	opts := onnx.Options{Library: p.Library, Threads: p.Threads}
+	if d := f.Dir(); d != "" {
+		opts.Search = []string{d}
+	}
 	pol, err := policy.Load(p.Bundle, onnx.Opener(opts), policy.Options{Seed: p.Seed})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	w.closers = append(w.closers, func() { pol.Close() })
 	action, err := daemon.ParseSpace(p.Action)
 	if err != nil {
-		return fmt.Errorf("policy.action: %w", err)
+		return nil, fmt.Errorf("policy.action: %w", err)
 	}
 	state, err := daemon.ParseSpace(p.State)
 	if err != nil {
-		return fmt.Errorf("policy.state: %w", err)
+		return nil, fmt.Errorf("policy.state: %w", err)
 	}
 	pp := &daemon.PolicyPorts{
 		Policy: pol, Action: action, State: state,
 		MaxSkew: f.Watchdog.MaxSkew, LockstepLatency: p.LockstepLatency,
+		MaxFailures: f.Watchdog.PolicyFailures, ChunkTimeout: f.Watchdog.ChunkTimeout,
 		Executor: chunk.Config{
 			Strategy: chunk.Strategy(p.Executor.Strategy), NActionSteps: p.Executor.NActionSteps,
 			EnsembleK: p.Executor.EnsembleK, Blend: chunk.Blend(p.Executor.Blend),
 			BlendWindow: p.Executor.BlendWindow, Interp: chunk.Interp(p.Executor.Interp),
 		},
 	}
-	byName := map[string]launch.Camera{}
 	for _, c := range f.Cameras {
-		byName[c.Name] = c
-	}
-	for _, l := range cams {
-		c := byName[l.Name()]
 		feat := findFeature(pol.Bundle, "observation.images."+c.Name)
 		if feat == nil {
 			continue
 		}
 		pl, err := featurePipeline(feat, c.Pipeline, c.Width, c.Height)
 		if err != nil {
-			return fmt.Errorf("camera %s: %w", c.Name, err)
+			return nil, fmt.Errorf("camera %s: %w", c.Name, err)
 		}
 		w.closers = append(w.closers, func() { pl.Close() })
-		pp.Cameras = append(pp.Cameras, l)
 		pp.Preprocess = append(pp.Preprocess, pl)
+		cameras = append(cameras, c.Name)
 	}
 	w.ports.Policy = pp
+	return cameras, nil
+}
+
+// attachPolicyCameras hands the policy the cameras wirePolicy built preprocessing for
+// (names, in that order), from cams, once they exist.
+func attachPolicyCameras(pp *daemon.PolicyPorts, names []string, cams []*perception.Latest) error {
+	for _, name := range names {
+		i := slices.IndexFunc(cams, func(l *perception.Latest) bool { return l.Name() == name })
+		if i < 0 {
+			return fmt.Errorf("camera %s: the policy reads it but it was not set up", name)
+		}
+		pp.Cameras = append(pp.Cameras, cams[i])
+	}
 	return nil
 }
 
