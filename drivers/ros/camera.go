@@ -41,7 +41,13 @@ type CameraConfig struct {
 	Node string
 	// Backoff as in ArmConfig.
 	Backoff time.Duration
-	// Logger receives the once-per-kind reports of rejected messages. Default slog.Default().
+	// MasterCheck as in ArmConfig: how often the camera checks that the master still
+	// knows it, and subscribes again after a master restart (default 250 ms; negative:
+	// no check). Without it, a camera driver that starts after a master restart is never
+	// found.
+	MasterCheck time.Duration
+	// Logger receives the once-per-kind reports of rejected messages (and the master
+	// watch's). Default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -53,8 +59,8 @@ const (
 
 // WithDefaults returns the config with its zero fields filled.
 func (c CameraConfig) WithDefaults() CameraConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Logger: c.Logger}.WithDefaults()
-	c.MasterAddress, c.Backoff, c.Logger = a.MasterAddress, a.Backoff, a.Logger
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Logger: c.Logger, MasterCheck: c.MasterCheck}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.Logger, c.MasterCheck = a.MasterAddress, a.Backoff, a.Logger, a.MasterCheck
 	base := strings.TrimSuffix(c.Topic, "/compressed")
 	if c.Transport == "" {
 		c.Transport = TransportRaw
@@ -134,6 +140,8 @@ type CameraStats struct {
 	Delivered uint64                  // frames returned by Read
 	Dropped   uint64                  // accepted messages replaced by a newer one before any Read took them
 	Rejected  [numImageRejects]uint64 // dropped as malformed, by ImageReject
+	// Reregistrations counts registrations with a restarted master (CameraConfig.MasterCheck).
+	Reregistrations uint64
 }
 
 // ErrCameraClosed is returned by Read after Close.
@@ -175,11 +183,16 @@ type pending struct {
 // Malformed messages (see ImageReject) are counted per kind and the first of each kind is
 // logged. Read allocates nothing once dst.Data has held a frame of the stream's size (the
 // decoded image of a compressed frame lives in OpenCV's memory until it is copied out).
+//
+// After a master restart the camera subscribes again (within CameraConfig.MasterCheck of
+// the master's return), so a camera driver that starts afterwards is found; a driver
+// connected before the restart stays connected (see masterWatch).
 type Camera struct {
 	cfg     CameraConfig
 	log     *slog.Logger
 	node    *goroslib.Node
 	sub     *goroslib.Subscriber
+	watch   *masterWatch
 	simTime bool
 	base    time.Time // wall time with a monotonic reading, for Now without /use_sim_time
 
@@ -217,8 +230,13 @@ func DialCamera(ctx context.Context, cfg CameraConfig) (*Camera, error) {
 		cb = c.onCompressed
 	}
 	if c.sub, err = goroslib.NewSubscriber(goroslib.SubscriberConf{Node: node, Topic: cfg.Topic, Callback: cb}); err != nil {
-		node.Close()
+		closeNode(node)
 		return nil, fmt.Errorf("ros: camera %s: subscribe %s: %w", cfg.Name, cfg.Topic, err)
+	}
+	if c.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
+		c.sub.Close()
+		closeNode(node)
+		return nil, fmt.Errorf("ros: camera %s: %w", cfg.Name, err)
 	}
 	return c, nil
 }
@@ -244,15 +262,17 @@ func (c *Camera) Now() time.Duration {
 func (c *Camera) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
+		c.watch.stop()
 		c.sub.Close()
-		c.node.Close()
+		closeNode(c.node)
 	})
 	return nil
 }
 
 // Stats returns the message counters.
 func (c *Camera) Stats() CameraStats {
-	st := CameraStats{Received: c.received.Load(), Delivered: c.delivered.Load(), Dropped: c.dropped.Load()}
+	st := CameraStats{Received: c.received.Load(), Delivered: c.delivered.Load(), Dropped: c.dropped.Load(),
+		Reregistrations: c.watch.reregistrations()}
 	for i := range st.Rejected {
 		st.Rejected[i] = c.rejects[i].Load()
 	}

@@ -56,12 +56,16 @@ type SimCamerasConfig struct {
 	Epoch time.Time
 	// Backoff as in ArmConfig.
 	Backoff time.Duration
+	// MasterCheck as in ArmConfig: how often the node checks that the master still
+	// knows it, and advertises the cameras' topics again after a master restart
+	// (default 250 ms; negative: no check).
+	MasterCheck time.Duration
 }
 
 // WithDefaults returns the config with its zero fields filled (Cameras are copied).
 func (c SimCamerasConfig) WithDefaults() SimCamerasConfig {
-	s := SimServerConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Epoch: c.Epoch}.WithDefaults()
-	c.MasterAddress, c.Backoff, c.Epoch = s.MasterAddress, s.Backoff, s.Epoch
+	s := SimServerConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Epoch: c.Epoch, MasterCheck: c.MasterCheck}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.Epoch, c.MasterCheck = s.MasterAddress, s.Backoff, s.Epoch, s.MasterCheck
 	if c.Node == "" {
 		c.Node = "robotd_sim_cameras"
 	}
@@ -116,6 +120,8 @@ func (c SimCamerasConfig) Validate() error {
 type SimCamerasStats struct {
 	Rendered  uint64 // images drawn by Publish (a colour image and its depth image count once)
 	Published uint64 // images handed to goroslib; a rendered image replaced by a newer one of its camera before the publisher took it is not published
+	// Reregistrations counts registrations with a restarted master (SimCamerasConfig.MasterCheck).
+	Reregistrations uint64
 }
 
 // shot is one render, passed from the stepping goroutine to the publisher goroutine.
@@ -151,12 +157,17 @@ type simCam struct {
 // SimCameras' own goroutine builds the messages and writes them (goroslib's
 // Publisher.Write blocks), taking the newest render of each camera through a latest-value
 // mailbox.
+//
+// After a master restart the topics are advertised again (within
+// SimCamerasConfig.MasterCheck of the master's return), so subscribers that start
+// afterwards find them.
 type SimCameras struct {
-	cfg  SimCamerasConfig
-	sim  *mujoco.Sim
-	r    *mujoco.Renderer
-	node *goroslib.Node
-	cams []*simCam
+	cfg   SimCamerasConfig
+	sim   *mujoco.Sim
+	r     *mujoco.Renderer
+	node  *goroslib.Node
+	watch *masterWatch
+	cams  []*simCam
 
 	rendered  atomic.Uint64
 	published atomic.Uint64
@@ -218,6 +229,10 @@ func NewSimCameras(ctx context.Context, s *mujoco.Sim, cfg SimCamerasConfig) (*S
 			}
 			c.pubs = append(c.pubs, p)
 		}
+	}
+	if sc.watch, err = watchMaster(sc.node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil); err != nil {
+		sc.closeGraph()
+		return nil, fmt.Errorf("ros: sim cameras: %w", err)
 	}
 	var pctx context.Context
 	pctx, sc.cancel = context.WithCancel(context.Background())
@@ -316,11 +331,13 @@ func (sc *SimCameras) run(ctx context.Context) {
 
 // Stats returns the counters.
 func (sc *SimCameras) Stats() SimCamerasStats {
-	return SimCamerasStats{Rendered: sc.rendered.Load(), Published: sc.published.Load()}
+	return SimCamerasStats{Rendered: sc.rendered.Load(), Published: sc.published.Load(),
+		Reregistrations: sc.watch.reregistrations()}
 }
 
 // Close stops the publisher goroutine, leaves the ROS graph and frees the renderer.
 func (sc *SimCameras) Close() {
+	sc.watch.stop()
 	sc.cancel()
 	<-sc.done
 	sc.closeGraph()
@@ -333,6 +350,6 @@ func (sc *SimCameras) closeGraph() {
 		}
 		c.pubs = nil
 	}
-	sc.node.Close()
+	closeNode(sc.node)
 	sc.r.Close()
 }

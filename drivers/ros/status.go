@@ -44,12 +44,16 @@ type StatusConfig struct {
 	MaxKeyValues int
 	// Backoff as in ArmConfig.
 	Backoff time.Duration
+	// MasterCheck as in ArmConfig: how often the publisher checks that the master still
+	// knows it, and advertises its topics again after a master restart (default 250 ms;
+	// negative: no check).
+	MasterCheck time.Duration
 }
 
 // WithDefaults returns the config with its zero fields filled.
 func (c StatusConfig) WithDefaults() StatusConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff}.WithDefaults()
-	c.MasterAddress, c.Backoff = a.MasterAddress, a.Backoff
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.MasterCheck = a.MasterAddress, a.Backoff, a.MasterCheck
 	if c.Node == "" {
 		c.Node = "robotd_status"
 	}
@@ -126,6 +130,8 @@ type StatusStats struct {
 	Modes       uint64 // mode changes published
 	Diagnostics uint64 // DiagnosticArray messages published
 	Truncated   uint64 // SetDiagnostics calls with more than MaxKeyValues pairs
+	// Reregistrations counts registrations with a restarted master (StatusConfig.MasterCheck).
+	Reregistrations uint64
 }
 
 type setpoint struct {
@@ -155,12 +161,18 @@ type diagSnapshot struct {
 // method is for one goroutine at a time (SetSetpoint for the control loop; SetMode and
 // SetDiagnostics may be called from other goroutines, one each). Publishing happens on
 // the StatusPublisher's own goroutine, which runs until Close.
+//
+// After a master restart the three topics are advertised again (within
+// StatusConfig.MasterCheck of the master's return), so subscribers that start afterwards
+// find them, and the latched mode reaches them; subscribers connected before stay
+// connected (see masterWatch).
 type StatusPublisher struct {
-	cfg  StatusConfig
-	node *goroslib.Node
-	sp   *goroslib.Publisher
-	mode *goroslib.Publisher
-	diag *goroslib.Publisher
+	cfg   StatusConfig
+	node  *goroslib.Node
+	sp    *goroslib.Publisher
+	mode  *goroslib.Publisher
+	diag  *goroslib.Publisher
+	watch *masterWatch
 
 	setpoints *triple[*setpoint]
 	modes     *triple[*modeValue]
@@ -211,6 +223,10 @@ func NewStatusPublisher(ctx context.Context, cfg StatusConfig) (*StatusPublisher
 			return nil, fmt.Errorf("ros: status: advertise %s: %w", a.topic, err)
 		}
 	}
+	if p.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil); err != nil {
+		p.closePublishers()
+		return nil, fmt.Errorf("ros: status: %w", err)
+	}
 	var rctx context.Context
 	rctx, p.cancel = context.WithCancel(context.Background())
 	go p.run(rctx)
@@ -220,6 +236,7 @@ func NewStatusPublisher(ctx context.Context, cfg StatusConfig) (*StatusPublisher
 // Close stops publishing and leaves the ROS graph. Values set but not yet published
 // are dropped.
 func (p *StatusPublisher) Close() {
+	p.watch.stop()
 	p.cancel()
 	<-p.done
 	p.closePublishers()
@@ -231,7 +248,7 @@ func (p *StatusPublisher) closePublishers() {
 			pub.Close()
 		}
 	}
-	p.node.Close()
+	closeNode(p.node)
 }
 
 // SetSetpoint hands over the setpoint the controller tracks: the tool position (m) and
@@ -276,6 +293,7 @@ func (p *StatusPublisher) Stats() StatusStats {
 	return StatusStats{
 		Setpoints: p.nSetpoints.Load(), Modes: p.nModes.Load(),
 		Diagnostics: p.nDiags.Load(), Truncated: p.nTruncated.Load(),
+		Reregistrations: p.watch.reregistrations(),
 	}
 }
 

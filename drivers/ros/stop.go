@@ -22,12 +22,17 @@ type StopConfig struct {
 	Namespace string
 	// Backoff as in ArmConfig.
 	Backoff time.Duration
+	// MasterCheck as in ArmConfig: how often the listener checks that the master still
+	// knows it, and registers its subscriptions again after a master restart (default
+	// 250 ms; negative: no check). Without it, stop requests from peers that start after
+	// a master restart never arrive.
+	MasterCheck time.Duration
 }
 
 // WithDefaults returns the config with its zero fields filled.
 func (c StopConfig) WithDefaults() StopConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff}.WithDefaults()
-	c.MasterAddress, c.Backoff = a.MasterAddress, a.Backoff
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.MasterCheck = a.MasterAddress, a.Backoff, a.MasterCheck
 	if c.Node == "" {
 		c.Node = "robotd_stop"
 	}
@@ -72,10 +77,15 @@ type StopFunc func(reason string, immediate bool)
 //
 // Every message is a request (there is no "resume"); repeated ones are harmless. The
 // StopFunc runs on goroslib's callback goroutine: it must not block.
+//
+// After a master restart the listener registers its two subscriptions again (within
+// StopConfig.MasterCheck of the master's return), so peers that start afterwards reach
+// it; publishers connected before the restart stay connected (see masterWatch).
 type StopListener struct {
 	cfg       StopConfig
 	node      *goroslib.Node
 	stop, now *goroslib.Subscriber
+	watch     *masterWatch
 	fn        StopFunc
 	stops     atomic.Uint64
 	stopNows  atomic.Uint64
@@ -104,6 +114,9 @@ func NewStopListener(ctx context.Context, cfg StopConfig, fn StopFunc) (*StopLis
 		l.now, err = goroslib.NewSubscriber(goroslib.SubscriberConf{Node: node, Topic: cfg.StopNowTopic(),
 			Callback: func(m *std_msgs.String) { l.request(cfg.StopNowTopic(), m.Data, true) }})
 	}
+	if err == nil {
+		l.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil)
+	}
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("ros: stop listener: %w", err)
@@ -128,8 +141,13 @@ func (l *StopListener) request(topic, reason string, immediate bool) {
 // Stats returns how many graceful and immediate stop requests arrived.
 func (l *StopListener) Stats() (stops, stopNows uint64) { return l.stops.Load(), l.stopNows.Load() }
 
+// Reregistrations counts the listener's registrations with a restarted master (see
+// StopConfig.MasterCheck). It is not in Stats, whose two results callers already take.
+func (l *StopListener) Reregistrations() uint64 { return l.watch.reregistrations() }
+
 // Close unsubscribes and leaves the ROS graph.
 func (l *StopListener) Close() {
+	l.watch.stop()
 	for _, s := range []*goroslib.Subscriber{l.now, l.stop} {
 		if s != nil {
 			s.Close()
