@@ -4,9 +4,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/sim"
 )
 
 // Every file shipped in launch/ loads and validates.
@@ -47,6 +52,16 @@ func TestShippedFilesLoad(t *testing.T) {
 	}
 	if r.Mode != ModeRealtime || r.Cameras[0].Source != SourceROS || !*r.Telemetry.ROSStatus {
 		t.Errorf("ros.yaml: mode %s camera source %s ros_status %v", r.Mode, r.Cameras[0].Source, *r.Telemetry.ROSStatus)
+	}
+	// ros.yaml maps franka_ros' joint names onto the reference model's, in its order.
+	robot, err := control.ParseMJCF(r.Arm.Model, r.Arm.Tool)
+	if err != nil {
+		t.Fatalf("ros.yaml: model %s: %v", r.Arm.Model, err)
+	}
+	joints, err := r.ROSJoints(robot.JointNames())
+	want := []string{"panda_joint1", "panda_joint2", "panda_joint3", "panda_joint4", "panda_joint5", "panda_joint6", "panda_joint7"}
+	if err != nil || !slices.Equal(joints, want) {
+		t.Errorf("ros.yaml: ROSJoints(%q) = %q, %v; want %q", robot.JointNames(), joints, err, want)
 	}
 }
 
@@ -98,6 +113,15 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"gripper unknown key", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      widht: 0.05\n", `bad.yaml:6: unknown key "widht" (in a gripper section)`},
 		{"sim_server command", "sim_server:\n  command: torque\n", `bad.yaml:2: sim_server.command: "torque": want one of effort, pose, trajectory`},
 		{"sim_server gripper", "sim_server:\n  gripper:\n    command: width\n    max_width: 3\n", `bad.yaml:4: sim_server.gripper.max_width: 3: want (0, 1] m`},
+		{"joint_map and joints", "arm:\n  driver: ros\n  ros:\n    joint_map: {a1: joint1}\n    joints: [joint1]\n", `bad.yaml:5: arm.ros.joints: give the robot's joints in arm.ros.joint_map`},
+		{"joint_map model joint twice", "arm:\n  driver: ros\n  ros:\n    joint_map:\n      a1: joint1\n      a2: joint1\n", `bad.yaml:6: arm.ros.joint_map.a2: model joint "joint1" is already "a1"'s: map each model joint exactly once`},
+		{"joint_map robot joint twice", "arm:\n  driver: ros\n  ros:\n    joint_map:\n      a1: joint1\n      a1: joint2\n", `bad.yaml:6:`},
+		{"joint_map ignored joint", "arm:\n  driver: ros\n  ros:\n    ignore_joints: [f1]\n    joint_map:\n      f1: joint1\n", `bad.yaml:6: arm.ros.joint_map.f1: "f1" is also in arm.ros.ignore_joints`},
+		{"joint_map empty name", "arm:\n  driver: ros\n  ros:\n    joint_map:\n      a1: \"\"\n", `bad.yaml:5: arm.ros.joint_map.a1: "a1": "": want a robot joint name`},
+		{"joint_map empty", "arm:\n  driver: ros\n  ros:\n    joint_map: {}\n", `bad.yaml:4: arm.ros.joint_map: empty`},
+		{"joint_map a list", "arm:\n  driver: ros\n  ros:\n    joint_map: [a1, joint1]\n", `bad.yaml:4:`},
+		{"joints twice", "arm:\n  driver: ros\n  ros:\n    joints: [a, b, a]\n", `bad.yaml:4: arm.ros.joints.2: "a": empty or named twice`},
+		{"listen", "telemetry:\n  listen: localhost\n", `bad.yaml:2: telemetry.listen: "localhost": want host:port, :port or off`},
 		{"empty", "", `empty launch file`},
 		{"not yaml", "a: [1, 2\n", `bad.yaml`},
 	}
@@ -194,5 +218,203 @@ func TestSimServerDefaults(t *testing.T) {
 	}
 	if g := s.Gripper; g.State != "joints" || len(g.Fingers) != 0 || g.CommandTopic != "/gripper/command" {
 		t.Errorf("sim_server gripper %+v: want joints state, the scene's fingers, /gripper/command", g)
+	}
+}
+
+// ROSJoints checks arm.ros.joint_map (or joints) against the model's joints and returns
+// the robot's names in the model's order; errors name the key and its line.
+func TestROSJoints(t *testing.T) {
+	model := []string{"joint1", "joint2", "joint3"}
+	cases := []struct {
+		name, ros string
+		want      []string
+		err       string
+	}{
+		{"no names", "", model, ""},
+		{"the model's names", "    joints: [joint1, joint2, joint3]\n", model, ""},
+		{"map in another order", "    joint_map:\n      b3: joint3\n      b1: joint1\n      b2: joint2\n", []string{"b1", "b2", "b3"}, ""},
+		{"map to an unknown joint", "    joint_map:\n      b1: joint1\n      b2: joint2\n      b3: joint9\n",
+			nil, `bad.yaml:7: arm.ros.joint_map.b3: "joint9" is not a joint of the robot model`},
+		{"a model joint unmapped", "    joint_map:\n      b1: joint1\n      b3: joint3\n",
+			nil, `bad.yaml:4: arm.ros.joint_map: model joints joint2 not mapped: map every joint of`},
+		{"robot names without a map", "    joints: [b1, b2, b3]\n",
+			nil, `bad.yaml:4: arm.ros.joints.0: "b1", but the model's joint 0 is "joint1": when the robot's joint names are not the model's, map them in arm.ros.joint_map (b1: joint1, ...)`},
+		{"another order without a map", "    joints: [joint1, joint3, joint2]\n", nil, `bad.yaml:4: arm.ros.joints.1: "joint3", but the model's joint 1 is "joint2"`},
+		{"too few joints", "    joints: [joint1]\n", nil, `bad.yaml:4: arm.ros.joints: 1 joints, the robot model`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Load(writeFile(t, "arm:\n  driver: ros\n  ros:\n"+c.ros))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.ROSJoints(model)
+			if c.err != "" {
+				var le *Error
+				if err == nil || !strings.Contains(err.Error(), c.err) || !errors.As(err, &le) {
+					t.Fatalf("ROSJoints = %q, %v; want a *launch.Error containing %q", got, err, c.err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, c.want) {
+				t.Fatalf("ROSJoints = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+// pathKeys are the launch keys that hold a path; resolve makes each relative one
+// relative to the launch file. TestPathKeysResolved fails when a new path-like key is
+// added without being resolved.
+// sim_server.cameras are sim cameras only (Validate refuses another source): their
+// device is never read.
+var pathKeys = []string{"arm.model", "policy.bundle", "policy.library", "cameras.device", "sim_server.cameras.device"}
+
+// Every path-like key of a launch file is in pathKeys (and so resolved against the file).
+func TestPathKeysResolved(t *testing.T) {
+	var found []string
+	var walk func(typ reflect.Type, prefix string)
+	walk = func(typ reflect.Type, prefix string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct {
+			return
+		}
+		for i := range typ.NumField() {
+			fld := typ.Field(i)
+			key, _, _ := strings.Cut(fld.Tag.Get("yaml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if fld.Type.Kind() == reflect.String && regexpPathLike(key) {
+				found = append(found, key)
+			}
+			walk(fld.Type, key)
+		}
+	}
+	walk(reflect.TypeOf(File{}), "")
+	for _, k := range found {
+		if !slices.Contains(pathKeys, k) {
+			t.Errorf("launch key %s looks like a path: resolve it against the launch file (File.resolve) and add it to pathKeys", k)
+		}
+	}
+}
+
+func regexpPathLike(key string) bool {
+	last := key[strings.LastIndexByte(key, '.')+1:]
+	for _, w := range []string{"model", "bundle", "library", "device", "file", "path", "dir", "calib"} {
+		if strings.Contains(last, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Every path in a launch file resolves against the file, not the working directory: the
+// file is loaded from another working directory, by an absolute and a relative path.
+func TestPathsResolveFromAnotherWorkingDirectory(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"launch", "bundle", "models", "lib", "videos"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"models/arm.xml", "lib/libonnxruntime.so", "videos/wrist.mp4"} {
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := `arm:
+  model: ../models/arm.xml
+cameras:
+  - name: wrist
+    source: video
+    device: ../videos/wrist.mp4
+policy:
+  bundle: ../bundle
+  library: ../lib/libonnxruntime.so
+`
+	file := filepath.Join(root, "launch", "run.yaml")
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "work")
+	if err := os.Mkdir(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(elsewhere)
+	rel, err := filepath.Rel(elsewhere, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{file, rel} {
+		f, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load(%s) from %s: %v", path, elsewhere, err)
+		}
+		for key, got := range map[string]string{
+			"arm.model":      f.Arm.Model,
+			"policy.bundle":  f.Policy.Bundle,
+			"policy.library": f.Policy.Library,
+			"cameras.device": f.Cameras[0].Device,
+		} {
+			want := map[string]string{
+				"arm.model": "models/arm.xml", "policy.bundle": "bundle",
+				"policy.library": "lib/libonnxruntime.so", "cameras.device": "videos/wrist.mp4",
+			}[key]
+			if got != filepath.Join(root, want) {
+				t.Errorf("Load(%s): %s = %q, want %q", path, key, got, filepath.Join(root, want))
+			}
+		}
+		if f.Dir() != filepath.Join(root, "launch") {
+			t.Errorf("Load(%s): Dir() = %q", path, f.Dir())
+		}
+	}
+}
+
+// Without arm.model, the reference model is searched from the launch file's directory
+// first: a launch file beside a models tree finds it from any working directory; with
+// none anywhere the error names arm.model and every place looked.
+func TestDefaultModelFollowsTheFile(t *testing.T) {
+	t.Setenv(sim.ModelsEnv, "")
+	root := t.TempDir()
+	for _, d := range []string{"launch", "sim/models"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scene := filepath.Join(root, "sim", "models", "scene.xml")
+	if err := os.WriteFile(scene, []byte("<mujoco/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "launch", "run.yaml")
+	if err := os.WriteFile(file, []byte("name: run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	t.Chdir(elsewhere)
+	f, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Arm.Model != scene {
+		t.Errorf("arm.model = %q, want %q (found from the launch file)", f.Arm.Model, scene)
+	}
+	lonely := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(lonely, []byte("name: run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(lonely)
+	if err == nil {
+		t.Fatal("Load found a model where there is none")
+	}
+	for _, want := range []string{"arm.model: not given", filepath.Dir(lonely), elsewhere, "$" + sim.ModelsEnv} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not name %s", err, want)
+		}
 	}
 }

@@ -15,13 +15,12 @@ import (
 )
 
 // wireROS connects to the ROS arm (and its cameras): the master must answer and a first
-// joint state arrive within arm.ros.connect_timeout, before anything moves.
+// joint state arrive within arm.ros.connect_timeout, before anything moves. wire calls
+// it last, once every other resource is loaded; w.ports.Robot's joints then carry the
+// robot's names (launch.File.ROSJoints).
 func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) error {
 	r := f.Arm.ROS
-	joints := r.Joints
-	if len(joints) == 0 {
-		joints = w.ports.Robot.JointNames()
-	}
+	joints := w.ports.Robot.JointNames()
 	cctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
 	cfg := ros.ArmConfig{
