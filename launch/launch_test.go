@@ -35,6 +35,15 @@ func TestShippedFilesLoad(t *testing.T) {
 		if f.Policy != nil && !filepath.IsAbs(f.Policy.Bundle) {
 			t.Errorf("%s: policy bundle %q not resolved against the file's directory", name, f.Policy.Bundle)
 		}
+		// A ROS arm's joint names fit the file's model (as wire checks before connecting).
+		if f.Arm.Driver == DriverROS {
+			robot, err := control.ParseMJCF(f.Arm.Model, f.Arm.Tool)
+			if err != nil {
+				t.Errorf("%s: model: %v", name, err)
+			} else if _, err := f.ROSJoints(robot.JointNames()); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
 	}
 	f, err := Load("sim.yaml")
 	if err != nil {
