@@ -187,52 +187,63 @@ func (w *masterWatch) run() {
 	defer w.tr.CloseIdleConnections()
 	t := time.NewTicker(w.period)
 	defer t.Stop()
-	down, foreign, healthy := false, false, 0
+	var st watchState
 	for {
 		select {
 		case <-w.ctx.Done():
 			return
 		case <-t.C:
 		}
-		url, err := w.master.LookupNode(w.name)
-		if w.ctx.Err() != nil {
-			return
-		}
-		switch {
-		case err != nil && !isMasterAnswer(err):
-			// Master unreachable: nothing to do until it is back.
-			if !down {
-				w.log.Warn("ros: master unreachable; will register again when it is back", "node", w.name, "err", err)
-			}
-			down = true
-			continue
-		case err == nil && url != w.url:
-			if !foreign {
-				w.log.Error("ros: another node registered under this node's name; this one no longer receives or sends (give each process its own node names)",
-					"node", w.name, "url", w.url, "other", url)
-			}
-			foreign = true
-			continue
-		case err == nil && !down:
-			foreign = false
-			if healthy++; healthy%w.every == 0 {
-				w.snapshot() // a failure keeps the previous record
-			}
-			if err := w.keep(); err != nil && w.ctx.Err() == nil {
-				w.log.Warn("ros: handing back publishers the master does not list failed; retrying", "node", w.name, "err", err)
-			}
-			continue
-		}
-		if err := w.register(); err != nil {
-			if w.ctx.Err() != nil {
-				return
-			}
-			w.log.Warn("ros: registering with the master again failed; retrying", "node", w.name, "err", err)
-			down = true
-			continue
-		}
-		down, foreign, healthy = false, false, 0
+		w.check(&st)
 	}
+}
+
+// watchState is what a watch remembers from one check to the next.
+type watchState struct {
+	down    bool // the master was unreachable, or registering failed
+	foreign bool // another node has this node's name
+	healthy int  // checks since the last registration that found the master knowing the node
+}
+
+// check asks the master about the node once and registers it again when needed.
+func (w *masterWatch) check(st *watchState) {
+	url, err := w.master.LookupNode(w.name)
+	if w.ctx.Err() != nil {
+		return
+	}
+	switch {
+	case err != nil && !isMasterAnswer(err):
+		// Master unreachable: nothing to do until it is back.
+		if !st.down {
+			w.log.Warn("ros: master unreachable; will register again when it is back", "node", w.name, "err", err)
+		}
+		st.down = true
+		return
+	case err == nil && url != w.url:
+		if !st.foreign {
+			w.log.Error("ros: another node registered under this node's name; this one stays unregistered, so new peers do not find it (give each process its own node names)",
+				"node", w.name, "url", w.url, "other", url)
+		}
+		st.foreign = true
+		return
+	case err == nil && !st.down:
+		st.foreign = false
+		if st.healthy++; st.healthy%w.every == 0 {
+			w.snapshot() // a failure keeps the previous record
+		}
+		if err := w.keep(); err != nil && w.ctx.Err() == nil {
+			w.log.Warn("ros: handing back publishers the master does not list failed; retrying", "node", w.name, "err", err)
+		}
+		return
+	}
+	if err := w.register(); err != nil {
+		if w.ctx.Err() == nil {
+			w.log.Warn("ros: registering with the master again failed; retrying", "node", w.name, "err", err)
+		}
+		st.down = true
+		return
+	}
+	*st = watchState{}
 }
 
 // isMasterAnswer reports whether err is the master's own refusal (it answered), rather
