@@ -157,7 +157,7 @@ func daemonConfig(f *launch.File, w *wiring, log *slog.Logger, reg *telemetry.Re
 				MaxTorqueRate:      f.Control.MaxTorqueRate,
 				FilterRate:         f.Control.FilterRate,
 			},
-			Joint:  control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
+			Joint: control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
 			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft,
 				MaxTorqueRate: f.Control.MaxTorqueRate},
 		},
