@@ -81,6 +81,33 @@ type ArmConfig struct {
 	// ReadState still returns the newest state. Default 0: latest values only, what a
 	// clock-paced loop wants (an older state or an unsent older command is obsolete).
 	Queue int
+	// EstimateVelocity: a JointState without a velocity array gets velocities estimated
+	// from its positions and header stamps (a backward difference through a first-order
+	// low-pass at VelocityCutoff; see DefaultVelocityCutoff), instead of being refused.
+	// Without it such a message is rejected (RejectNoVelocity): robotd damps the arm with
+	// the measured velocities and never reads a missing array as zero; WaitState and
+	// ReadState then return a *RefusedError naming the topic and the missing field. The
+	// first message (and the first after a stamp that went back) primes the difference
+	// and is not taken. Measured velocities, when a message has them, are used as they are.
+	EstimateVelocity bool
+	// VelocityCutoff is the estimator's low-pass cutoff (Hz). Default DefaultVelocityCutoff.
+	VelocityCutoff float64
+	// Lower and Upper are the joints' position limits (rad), in the order of Joints, from
+	// the robot model (±Inf for an unlimited joint); empty: no check. A JointState with a
+	// position beyond a limit by more than LimitMargin is rejected (RejectLimit): such a
+	// state comes from another robot or a broken driver, not from this arm.
+	Lower, Upper []float64
+	// LimitMargin is how far beyond Lower/Upper a reported position may be (rad): a real
+	// Franka reports positions slightly past q_min/q_max (its soft limits sit inside the
+	// hard stops, and the reported position overshoots them by encoder ticks to
+	// hundredths of a radian when the arm is pushed into a limit). Default 0.05 rad.
+	LimitMargin float64
+	// RTPriority is the SCHED_FIFO priority of the threads that receive joint states (one
+	// per publisher connection; see stateSub). 0: normal scheduling (the default); robotd
+	// run passes control.rt_priority, the control loop's.
+	RTPriority int
+
+	trace *stateTrace // set by BenchmarkStateLatency (latency_test.go)
 }
 
 // WithDefaults returns the config with its zero fields filled.
@@ -120,6 +147,12 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 	if c.Backoff == 0 {
 		c.Backoff = 100 * time.Millisecond
 	}
+	if c.VelocityCutoff == 0 {
+		c.VelocityCutoff = DefaultVelocityCutoff
+	}
+	if c.LimitMargin == 0 {
+		c.LimitMargin = 0.05
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -137,6 +170,20 @@ func (c ArmConfig) Validate() error {
 			return fmt.Errorf("ros: arm config: joint name %q empty or repeated in Joints/IgnoreJoints", j)
 		}
 		seen[j] = true
+	}
+	if len(c.Lower) != len(c.Upper) || (len(c.Lower) != 0 && len(c.Lower) != len(c.Joints)) {
+		return fmt.Errorf("ros: arm config: %d lower and %d upper limits for %d joints, want one of each per joint (or none)", len(c.Lower), len(c.Upper), len(c.Joints))
+	}
+	for i := range c.Lower {
+		if !(c.Lower[i] <= c.Upper[i]) {
+			return fmt.Errorf("ros: arm config: joint %q limits [%v, %v]: want lower <= upper", c.Joints[i], c.Lower[i], c.Upper[i])
+		}
+	}
+	if !(c.LimitMargin >= 0) || !(c.VelocityCutoff > 0) || math.IsInf(c.VelocityCutoff, 0) {
+		return fmt.Errorf("ros: arm config: LimitMargin %v must be >= 0 and VelocityCutoff %v Hz > 0", c.LimitMargin, c.VelocityCutoff)
+	}
+	if c.RTPriority < 0 || c.RTPriority > 99 {
+		return fmt.Errorf("ros: arm config: RTPriority %d, want 0 (normal scheduling) or 1..99", c.RTPriority)
 	}
 	if c.Queue < 0 {
 		return fmt.Errorf("ros: arm config: Queue %d must be >= 0", c.Queue)
@@ -189,6 +236,20 @@ func (e *StaleError) Error() string {
 // Unwrap makes errors.Is(err, ErrStale) true.
 func (e *StaleError) Unwrap() error { return ErrStale }
 
+// ErrRefused is wrapped by the error of WaitState and ReadState when the arm's joint
+// states cannot be used at all (no velocity array; see ArmConfig.EstimateVelocity).
+var ErrRefused = errors.New("joint states refused")
+
+// RefusedError says why the arm's joint states were refused; its message names the
+// topic and what was missing, e.g. "/joint_states: JointState has no velocity array (3
+// names, 0 velocities): ...".
+type RefusedError struct{ msg string }
+
+func (e *RefusedError) Error() string { return e.msg }
+
+// Unwrap makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Unwrap() error { return ErrRefused }
+
 // Reject is why a JointState message was dropped.
 type Reject int
 
@@ -198,10 +259,15 @@ const (
 	RejectDuplicateJoint               // a name twice in one message
 	RejectSize                         // position/velocity/effort length does not match the names
 	RejectNonFinite                    // NaN or Inf in a value of an arm joint
+	RejectNoVelocity                   // no velocity array, and ArmConfig.EstimateVelocity is off
+	RejectLimit                        // a position beyond the model's limits by more than ArmConfig.LimitMargin
+	RejectPublisher                    // from a publisher other than the one whose states were taken first
+	RejectStamp                        // estimating velocities: a header stamp not after the previous one
 	numRejects
 )
 
-var rejectNames = [numRejects]string{"unknown joint", "missing joint", "duplicate joint", "array size", "non-finite value"}
+var rejectNames = [numRejects]string{"unknown joint", "missing joint", "duplicate joint", "array size", "non-finite value",
+	"no velocity", "beyond joint limit", "second publisher", "stamp not increasing"}
 
 func (r Reject) String() string { return rejectNames[r] }
 
@@ -254,7 +320,7 @@ type Arm struct {
 	kindErr [3]error // preallocated refusals of the command kinds the arm does not take
 
 	node *goroslib.Node
-	sub  *goroslib.Subscriber
+	sub  *stateSub
 	pub  *goroslib.Publisher
 
 	// subscriber side (producer of states)
@@ -270,7 +336,12 @@ type Arm struct {
 	lastSeq uint32 // header seq of the previous message (guarded by mu)
 	gaps    atomic.Uint64
 	resets  atomic.Uint64
-	everGot bool // consumer side: a state has been taken
+	everGot bool                         // consumer side: a state has been taken
+	owner   string                       // callerid of the publisher whose states are taken (guarded by mu)
+	est     *velocityEstimator           // ArmConfig.EstimateVelocity; guarded by mu
+	lower   []float64                    // ArmConfig.Lower - LimitMargin (nil: no check)
+	upper   []float64                    // ArmConfig.Upper + LimitMargin
+	refused atomic.Pointer[RefusedError] // set when states are refused (no velocity array)
 
 	// in-order states for NextState (ArmConfig.Queue > 0; nil otherwise)
 	queue    *ring[*sample]
@@ -291,6 +362,7 @@ type Arm struct {
 
 	grip  *gripperClient
 	watch *masterWatch
+	trace *stateTrace // per-state timestamps for BenchmarkStateLatency; nil otherwise
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -315,10 +387,11 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 		states: newTriple(func() *sample {
 			return &sample{q: make([]float64, n), dq: make([]float64, n), tau: make([]float64, n)}
 		}),
-		cmds: newTriple(func() *command { return &command{tau: make([]float64, n)} }),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
-		born: time.Now(),
+		cmds:  newTriple(func() *command { return &command{tau: make([]float64, n)} }),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		born:  time.Now(),
+		trace: cfg.trace,
 	}
 	if cfg.Queue > 0 {
 		a.queue = newRing(cfg.Queue, func() *sample {
@@ -331,6 +404,13 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	}
 	for i, j := range cfg.Joints {
 		a.index[j] = i
+	}
+	if cfg.EstimateVelocity {
+		a.est = newVelocityEstimator(n, cfg.VelocityCutoff)
+	}
+	for i := range cfg.Lower {
+		a.lower = append(a.lower, cfg.Lower[i]-cfg.LimitMargin)
+		a.upper = append(a.upper, cfg.Upper[i]+cfg.LimitMargin)
 	}
 	for _, j := range cfg.IgnoreJoints {
 		a.ignore[j] = true
@@ -349,7 +429,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 			a.pub.Close()
 		}
 		if a.sub != nil {
-			a.sub.Close()
+			a.sub.close()
 		}
 		node.Close()
 		return nil, err
@@ -357,11 +437,8 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	if a.grip, err = newGripperClient(node, cfg, a.log); err != nil {
 		return fail(err)
 	}
-	a.sub, err = goroslib.NewSubscriber(goroslib.SubscriberConf{
-		Node: node, Topic: cfg.StateTopic, Callback: a.onState,
-	})
-	if err != nil {
-		return fail(fmt.Errorf("ros: subscribe %s: %w", cfg.StateTopic, err))
+	if a.sub, err = newStateSub(cfg.MasterAddress, cfg.Node, cfg.StateTopic, cfg.RTPriority, a.log, a.onState); err != nil {
+		return fail(err)
 	}
 	a.pub, err = goroslib.NewPublisher(goroslib.PublisherConf{
 		Node: node, Topic: cfg.CommandTopic(), Msg: commandMessage(cfg.Command),
@@ -410,18 +487,27 @@ func (a *Arm) Close() {
 	<-a.done
 	a.grip.close()
 	a.pub.Close()
-	a.sub.Close()
+	a.sub.close()
 	closeNode(a.node)
 }
 
 // Info implements drivers.Arm.
 func (a *Arm) Info() drivers.Info { return a.info }
 
-// onState is the subscriber callback: it validates and maps a message into the state
-// mailbox.
-func (a *Arm) onState(m *sensor_msgs.JointState) {
+// onState is the subscriber callback (stateSub; from is the publisher's callerid): it
+// validates and maps a message into the state mailbox. m is the subscriber's, reused for
+// the next message.
+func (a *Arm) onState(from string, m *sensor_msgs.JointState) {
+	var entry time.Time
+	if a.trace != nil {
+		entry = time.Now()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.owner != "" && from != a.owner {
+		a.reject(RejectPublisher, fmt.Sprintf("publisher %s on %s; the arm's states come from %s, taken first", from, a.cfg.StateTopic, a.owner))
+		return
+	}
 	a.checkSeq(m.Header.Seq)
 	nm := len(m.Name)
 	switch {
@@ -430,6 +516,10 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 		len(m.Effort) != 0 && len(m.Effort) != nm:
 		a.reject(RejectSize, fmt.Sprintf("%d names, %d positions, %d velocities, %d efforts (want equal, or no velocities/efforts)",
 			nm, len(m.Position), len(m.Velocity), len(m.Effort)))
+		return
+	case len(m.Velocity) == 0 && a.est == nil:
+		a.refuse(fmt.Sprintf("%s: JointState has no velocity array (%d names, 0 velocities): robotd needs measured velocities to damp the arm; "+
+			"set arm.ros.estimate_velocity: true to estimate them from positions", a.cfg.StateTopic, nm))
 		return
 	}
 	clear(a.seen)
@@ -470,16 +560,46 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 			return
 		}
 	}
-	s.recv = time.Now()
+	for j := range a.lower {
+		if q := s.q[j]; q < a.lower[j] || q > a.upper[j] {
+			a.reject(RejectLimit, fmt.Sprintf("joint %q at %.4f rad from %s, limits [%.4f, %.4f] with a margin of %v rad",
+				a.cfg.Joints[j], q, from, a.cfg.Lower[j], a.cfg.Upper[j], a.cfg.LimitMargin))
+			return
+		}
+	}
 	stamp := m.Header.Stamp
 	if stamp.IsZero() || stamp.Equal(time.Unix(0, 0)) {
 		// Unset stamp: the receipt time on the node's ROS clock (/clock under /use_sim_time).
 		stamp = a.node.TimeNow()
 	}
 	s.time = time.Duration(stamp.UnixNano())
+	if len(m.Velocity) == 0 {
+		back := a.est.state != 0 && s.time < a.est.prevT
+		switch a.est.update(s.time, s.q, s.dq) {
+		case estNotAfter:
+			a.reject(RejectStamp, fmt.Sprintf("stamp %v repeats the previous message's", stamp))
+			return
+		case estPrimed:
+			if back {
+				a.reject(RejectStamp, fmt.Sprintf("stamp %v before the previous message's %v: velocity estimate restarted",
+					stamp, time.Unix(0, int64(a.est.prevT))))
+			}
+			return
+		}
+	} else if a.est != nil {
+		a.est.reset() // measured velocities: an estimate later starts afresh
+	}
+	if a.owner == "" {
+		a.owner = from
+		a.log.Debug("ros: taking joint states from their first publisher; others on the topic are rejected", "topic", a.cfg.StateTopic, "publisher", from)
+	}
+	s.recv = time.Now()
 	s.seq = a.accepts.Add(1)
 	a.lastT.Store(int64(s.time))
 	a.lastRecv.Store(int64(max(1, s.recv.Sub(a.born))))
+	if a.trace != nil {
+		a.trace.accepted(s.seq, m.Header.Stamp, entry, s.recv)
+	}
 	if a.queue != nil {
 		a.enqueue(s) // before Publish hands s to the consumer
 	}
@@ -491,6 +611,15 @@ func (a *Arm) onState(m *sensor_msgs.JointState) {
 		}
 	}
 	a.grip.fingersDone()
+}
+
+// refuse rejects a message that makes the arm's states unusable (RejectNoVelocity): the
+// reason is kept for WaitState and ReadState, which return it while no state was taken.
+func (a *Arm) refuse(why string) {
+	if a.refused.Load() == nil {
+		a.refused.Store(&RefusedError{msg: why})
+	}
+	a.reject(RejectNoVelocity, why)
 }
 
 // enqueue copies an accepted state into NextState's queue, or counts the drop.
@@ -549,8 +678,14 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 	}
 	if a.states.Take() {
 		a.everGot = true
+		if a.trace != nil {
+			a.trace.taken(a.states.Front().seq)
+		}
 	}
 	if !a.everGot {
+		if r := a.refused.Load(); r != nil {
+			return r
+		}
 		return &StaleError{Age: -1, Limit: a.cfg.StaleLimit}
 	}
 	s := a.states.Front()
@@ -753,9 +888,14 @@ func (a *Arm) Flush(ctx context.Context) error {
 	return nil
 }
 
-// WaitState waits until a JointState with Time >= t has been accepted (t = 0: any).
+// WaitState waits until a JointState with Time >= t has been accepted (t = 0: any). While
+// none has been, a refusal of the arm's states (a *RefusedError: no velocity array) ends
+// the wait at once.
 func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
 	for a.accepts.Load() == 0 || time.Duration(a.lastT.Load()) < t {
+		if r := a.refused.Load(); r != nil && a.accepts.Load() == 0 {
+			return r
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("ros: waiting for a JointState on %s at or after %v: %w", a.cfg.StateTopic, t, ctx.Err())

@@ -326,11 +326,12 @@ func TestRejectsMalformedStates(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	bad := map[ros.Reject]*sensor_msgs.JointState{
-		ros.RejectUnknownJoint:   {Header: stamp(2), Name: []string{"a", "b", "c"}, Position: []float64{1, 2, 3}},
-		ros.RejectMissingJoint:   {Header: stamp(2), Name: []string{"a"}, Position: []float64{1}},
-		ros.RejectDuplicateJoint: {Header: stamp(2), Name: []string{"a", "a"}, Position: []float64{1, 2}},
+		ros.RejectUnknownJoint:   {Header: stamp(2), Name: []string{"a", "b", "c"}, Position: []float64{1, 2, 3}, Velocity: []float64{0, 0, 0}},
+		ros.RejectMissingJoint:   {Header: stamp(2), Name: []string{"a"}, Position: []float64{1}, Velocity: []float64{0}},
+		ros.RejectDuplicateJoint: {Header: stamp(2), Name: []string{"a", "a"}, Position: []float64{1, 2}, Velocity: []float64{0, 0}},
 		ros.RejectSize:           {Header: stamp(2), Name: []string{"a", "b"}, Position: []float64{1, 2}, Velocity: []float64{1}},
-		ros.RejectNonFinite:      {Header: stamp(2), Name: []string{"a", "b"}, Position: []float64{1, math.NaN()}},
+		ros.RejectNonFinite:      {Header: stamp(2), Name: []string{"a", "b"}, Position: []float64{1, math.NaN()}, Velocity: []float64{0, 0}},
+		ros.RejectNoVelocity:     {Header: stamp(2), Name: []string{"a", "b"}, Position: []float64{1, 2}},
 	}
 	for _, msg := range bad {
 		pub.Write(msg)
@@ -384,7 +385,7 @@ func TestSeqGaps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	msg := func(seq uint32) *sensor_msgs.JointState {
-		return &sensor_msgs.JointState{Header: std_msgs.Header{Seq: seq, Stamp: time.Unix(1, 0)}, Name: []string{"a"}, Position: []float64{0}}
+		return &sensor_msgs.JointState{Header: std_msgs.Header{Seq: seq, Stamp: time.Unix(1, 0)}, Name: []string{"a"}, Position: []float64{0}, Velocity: []float64{0}}
 	}
 	for arm.Stats().Accepted == 0 { // unnumbered until connected
 		if ctx.Err() != nil {

@@ -164,7 +164,7 @@ func TestSimTime(t *testing.T) {
 			t.Fatalf("unstamped state time %v, want the /clock time %v", st.Time, want)
 		}
 		srv.Publish() // /clock again, for a subscriber that joined late
-		pub.Write(&sensor_msgs.JointState{Name: []string{"a"}, Position: []float64{0.5}})
+		pub.Write(&sensor_msgs.JointState{Name: []string{"a"}, Position: []float64{0.5}, Velocity: []float64{0}})
 		time.Sleep(5 * time.Millisecond)
 		arm.ReadState(st)
 	}

@@ -48,7 +48,7 @@ func newStatePeer(t *testing.T, m *rostest.Master) *statePeer {
 // state is a JointState stamped k ms after 1 s, carrying k as joint a's position.
 func (p *statePeer) state(k int) {
 	p.pub.Write(&sensor_msgs.JointState{Header: std_msgs.Header{Seq: uint32(k), Stamp: time.Unix(1, 0).Add(time.Duration(k) * time.Millisecond)},
-		Name: []string{"a", "b"}, Position: []float64{float64(k), 0}})
+		Name: []string{"a", "b"}, Position: []float64{float64(k), 0}, Velocity: []float64{0, 0}})
 }
 
 func dialQueued(t *testing.T, m *rostest.Master, queue int, stale time.Duration) *ros.Arm {

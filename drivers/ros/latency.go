@@ -1,0 +1,28 @@
+package ros
+
+import "time"
+
+// stateTrace records, for each accepted JointState (by Arm's seq), its header stamp, when
+// onState began, when it was accepted and when the control loop's ReadState took it (all
+// Unix ns), for BenchmarkStateLatency's per-stage distributions. Preallocated; states past
+// its capacity are not recorded. The callback writes the first three, the control loop
+// the last; they are read after both have stopped.
+type stateTrace struct {
+	stamp, entry, accept, take []int64
+}
+
+func newStateTrace(n int) *stateTrace {
+	return &stateTrace{stamp: make([]int64, n+1), entry: make([]int64, n+1), accept: make([]int64, n+1), take: make([]int64, n+1)}
+}
+
+func (t *stateTrace) accepted(seq uint64, stamp, entry, accept time.Time) {
+	if seq < uint64(len(t.stamp)) {
+		t.stamp[seq], t.entry[seq], t.accept[seq] = stamp.UnixNano(), entry.UnixNano(), accept.UnixNano()
+	}
+}
+
+func (t *stateTrace) taken(seq uint64) {
+	if seq < uint64(len(t.take)) {
+		t.take[seq] = time.Now().UnixNano()
+	}
+}
