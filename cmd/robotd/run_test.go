@@ -152,7 +152,8 @@ func TestRunSimLaunch(t *testing.T) {
 	}
 	out := p.stdout.String()
 	t.Logf("\n%s", out)
-	for _, want := range []string{"final state            idle", "ticks                  10500 over 10.5s", "safe stops             0", "chunks rejected        0"} {
+	// 10 s, the 0.5 s stop ramp, then the release: the hold command written 20 times.
+	for _, want := range []string{"final state            idle", "ticks                  10519 over 10.519s", "safe stops             0", "chunks rejected        0", "policy errors          0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q", want)
 		}
