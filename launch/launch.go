@@ -178,6 +178,12 @@ type ROSArm struct {
 	// ConnectTimeout bounds the wait for the master and the first joint state before
 	// anything moves. Default 10s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// EstimateVelocity: joint states without a velocity array (sensor_msgs/JointState
+	// allows it) get velocities estimated from their positions and header stamps (a
+	// backward difference through a 50 Hz first-order low-pass; drivers/ros
+	// ArmConfig.EstimateVelocity). Default false: such states are refused when robotd
+	// connects, with an error naming the topic and the missing field; never read as zero.
+	EstimateVelocity bool `yaml:"estimate_velocity"`
 }
 
 // ROSGripper is the arm.ros.gripper section.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -23,11 +25,19 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	joints := w.ports.Robot.JointNames()
 	cctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
+	var lower, upper []float64 // the model's position limits, for the driver's input check (±Inf: unlimited)
+	for _, j := range w.ports.Robot.Joints {
+		lo, hi := math.Inf(-1), math.Inf(1)
+		if j.Limited {
+			lo, hi = j.Lower, j.Upper
+		}
+		lower, upper = append(lower, lo), append(upper, hi)
+	}
 	cfg := ros.ArmConfig{
 		MasterAddress: r.Master, Node: r.Node, Joints: joints, IgnoreJoints: r.IgnoreJoints,
 		StateTopic: r.StateTopic, Command: r.Command, Controller: r.Controller, FrameID: r.FrameID,
 		Lookahead: r.Lookahead, Gripper: rosGripper(r.Gripper), StaleLimit: f.Watchdog.StateStale,
-		Logger: log,
+		Logger: log, EstimateVelocity: r.EstimateVelocity, Lower: lower, Upper: upper, RTPriority: *f.Control.RTPriority,
 	}.WithDefaults()
 	arm, err := ros.Dial(cctx, cfg)
 	if err != nil {
@@ -43,6 +53,9 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 			"seq_restarts", st.SeqRestarts, "commands", st.Published, "reregistrations", st.Reregistrations)
 	})
 	if err := arm.WaitState(cctx, 0); err != nil {
+		if errors.Is(err, ros.ErrRefused) { // e.g. no velocity array: the message names the topic and the field
+			return fmt.Errorf("arm.ros: %w", err)
+		}
 		return fmt.Errorf("arm.ros: no joint state on %s within %v: %w", r.StateTopic, r.ConnectTimeout, err)
 	}
 	w.ports.Arm = arm

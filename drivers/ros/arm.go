@@ -462,6 +462,7 @@ func connect(ctx context.Context, master, name string, backoff time.Duration) (*
 		Name:            name,
 		LogLevel:        goroslib.LogLevelWarn,
 		LogDestinations: goroslib.LogDestinationConsole,
+		ReadTimeout:     nodeTimeout, // each XML-RPC call: bounds Close with a hung master (reconnect.go)
 	}
 	wait := backoff
 	for attempt := 1; ; attempt++ {
@@ -681,6 +682,8 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 		if a.trace != nil {
 			a.trace.taken(a.states.Front().seq)
 		}
+	} else if a.trace != nil {
+		a.trace.notNew()
 	}
 	if !a.everGot {
 		if r := a.refused.Load(); r != nil {

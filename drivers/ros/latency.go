@@ -7,12 +7,18 @@ import "time"
 // Unix ns), for BenchmarkStateLatency's per-stage distributions. Preallocated; states past
 // its capacity are not recorded. The callback writes the first three, the control loop
 // the last; they are read after both have stopped.
+//
+// It also records what the daemon's state_stale watchdog sees: at each ReadState that
+// finds no new state, the time since the loop last took one (ages, in us).
 type stateTrace struct {
 	stamp, entry, accept, take []int64
+	lastTake                   int64
+	ages                       []int32
 }
 
 func newStateTrace(n int) *stateTrace {
-	return &stateTrace{stamp: make([]int64, n+1), entry: make([]int64, n+1), accept: make([]int64, n+1), take: make([]int64, n+1)}
+	return &stateTrace{stamp: make([]int64, n+1), entry: make([]int64, n+1), accept: make([]int64, n+1), take: make([]int64, n+1),
+		ages: make([]int32, 0, 2*n)}
 }
 
 func (t *stateTrace) accepted(seq uint64, stamp, entry, accept time.Time) {
@@ -22,7 +28,16 @@ func (t *stateTrace) accepted(seq uint64, stamp, entry, accept time.Time) {
 }
 
 func (t *stateTrace) taken(seq uint64) {
+	now := time.Now().UnixNano()
 	if seq < uint64(len(t.take)) {
-		t.take[seq] = time.Now().UnixNano()
+		t.take[seq] = now
+	}
+	t.lastTake = now
+}
+
+// notNew records a ReadState without a new state.
+func (t *stateTrace) notNew() {
+	if t.lastTake != 0 && len(t.ages) < cap(t.ages) {
+		t.ages = append(t.ages, int32((time.Now().UnixNano()-t.lastTake)/1e3))
 	}
 }

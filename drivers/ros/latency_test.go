@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/goroslib/v2"
+	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
+
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/drivers/ros/rostest"
@@ -36,6 +39,11 @@ import (
 //	                      (default 20, as a robot's realtime driver; 0: normal scheduling)
 //	ROBOTD_LAT_LOAD       busy processes to run beside it (default 0)
 //	ROBOTD_LAT_GOGC       GOGC (default 400, robotd run's)
+//	ROBOTD_LAT_RX_PRIO    ArmConfig.RTPriority, the receiving threads' SCHED_FIFO priority
+//	                      (default 80, control.rt_priority's default, as robotd run passes it)
+//	ROBOTD_LAT_GOROSLIB   1: also a goroslib subscriber on the topic in the same process,
+//	                      whose callback entry is the "goroslib" stage (the Arm's path
+//	                      before stateSub), for a comparison within one run
 //	ROBOTD_LAT_TRACE      file for an execution trace of the first run
 //
 // Each run logs its stage distributions; the metrics are over all runs.
@@ -46,6 +54,8 @@ func BenchmarkStateLatency(b *testing.B) {
 	pubFIFO := int(envFloat("ROBOTD_LAT_PUB_FIFO", 20))
 	load := int(envFloat("ROBOTD_LAT_LOAD", 0))
 	gogc := int(envFloat("ROBOTD_LAT_GOGC", 400))
+	rxPrio := int(envFloat("ROBOTD_LAT_RX_PRIO", 80))
+	withGoroslib := os.Getenv("ROBOTD_LAT_GOROSLIB") == "1"
 	if pubFIFO > 0 && exec.Command("chrt", "-f", strconv.Itoa(pubFIFO), "true").Run() != nil {
 		b.Logf("SCHED_FIFO %d refused for the publisher: normal scheduling", pubFIFO)
 		pubFIFO = 0
@@ -71,7 +81,8 @@ func BenchmarkStateLatency(b *testing.B) {
 	trips := 0
 	for b.Loop() {
 		for r := range runs {
-			lr := measureStateLatency(b, m, robot, secs, stale, pubFIFO, r == 0 && os.Getenv("ROBOTD_LAT_TRACE") != "")
+			lr := measureStateLatency(b, m, robot, latencySetup{secs: secs, stale: stale, pubFIFO: pubFIFO, rxPrio: rxPrio,
+				goroslib: withGoroslib, trace: r == 0 && os.Getenv("ROBOTD_LAT_TRACE") != ""})
 			b.Logf("run %d/%d (load %s): %s", r+1, runs, loadavg(), lr.summary())
 			if lr.fault != "" {
 				trips++
@@ -82,6 +93,9 @@ func BenchmarkStateLatency(b *testing.B) {
 	all.sortAll()
 	b.Logf("all runs: %s", all.summary())
 	for _, st := range all.stages() {
+		if len(st.d) == 0 {
+			continue
+		}
 		b.ReportMetric(us(pct(st.d, 0.5)), st.name+"-p50-us")
 		b.ReportMetric(us(pct(st.d, 0.99)), st.name+"-p99-us")
 		b.ReportMetric(us(pct(st.d, 0.999)), st.name+"-p999-us")
@@ -99,6 +113,8 @@ func BenchmarkStateLatency(b *testing.B) {
 // latencyRun is one run's (or all runs') per-stage samples.
 type latencyRun struct {
 	toCallback, inCallback, toRead, total, readGap, pubGap []time.Duration
+	staleAge                                               []time.Duration // at each read without a new state: time since the last new one (the watchdog's now - lastNew)
+	goroslib                                               []time.Duration // stamp -> a goroslib subscriber's callback (ROBOTD_LAT_GOROSLIB)
 	states, skipped, gcs                                   int
 	gcPauseMax                                             time.Duration
 	pubMax                                                 float64 // the publisher's own largest gap between publishes (ms)
@@ -114,7 +130,7 @@ type stage struct {
 
 func (r *latencyRun) stages() []stage {
 	return []stage{{"stamp-callback", r.toCallback}, {"callback", r.inCallback}, {"callback-read", r.toRead},
-		{"stamp-read", r.total}, {"read-gap", r.readGap}, {"stamp-gap", r.pubGap}}
+		{"stamp-read", r.total}, {"read-gap", r.readGap}, {"stamp-gap", r.pubGap}, {"watchdog-age", r.staleAge}, {"goroslib-stamp-callback", r.goroslib}}
 }
 
 func (r *latencyRun) add(o latencyRun) {
@@ -124,6 +140,8 @@ func (r *latencyRun) add(o latencyRun) {
 	r.total = append(r.total, o.total...)
 	r.readGap = append(r.readGap, o.readGap...)
 	r.pubGap = append(r.pubGap, o.pubGap...)
+	r.goroslib = append(r.goroslib, o.goroslib...)
+	r.staleAge = append(r.staleAge, o.staleAge...)
 	r.states += o.states
 	r.skipped += o.skipped
 	r.gcs += o.gcs
@@ -154,6 +172,9 @@ func (r *latencyRun) summary() string {
 		fmt.Fprintf(&b, "; FAULT %s", r.fault)
 	}
 	for _, s := range r.stages() {
+		if len(s.d) == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, "\n  %-15s p50 %7.0f us  p99 %7.0f us  p99.9 %7.0f us  max %7.0f us", s.name,
 			us(pct(s.d, 0.5)), us(pct(s.d, 0.99)), us(pct(s.d, 0.999)), us(pct(s.d, 1)))
 	}
@@ -187,7 +208,15 @@ func us(d time.Duration) float64 { return float64(d) / 1e3 }
 
 // measureStateLatency is one run: a publisher process, an Arm with a trace, a daemon
 // holding the arm for secs; then the trace cut into stages.
-func measureStateLatency(b *testing.B, m *rostest.Master, robot *control.Robot, secs float64, stale time.Duration, pubFIFO int, withTrace bool) latencyRun {
+type latencySetup struct {
+	secs            float64
+	stale           time.Duration
+	pubFIFO, rxPrio int
+	goroslib, trace bool
+}
+
+func measureStateLatency(b *testing.B, m *rostest.Master, robot *control.Robot, ls latencySetup) latencyRun {
+	secs, stale, pubFIFO, withTrace := ls.secs, ls.stale, ls.pubFIFO, ls.trace
 	names := robot.JointNames()
 	q0 := make([]string, len(names))
 	for i, j := range robot.Joints {
@@ -233,11 +262,37 @@ func measureStateLatency(b *testing.B, m *rostest.Master, robot *control.Robot, 
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	arm, err := Dial(ctx, ArmConfig{MasterAddress: m.Addr, Node: "lat_robotd", Joints: names, StateTopic: "/lat/joint_states",
-		Controller: "/lat/effort_controller", StaleLimit: stale, Logger: log, trace: tr})
+		Controller: "/lat/effort_controller", StaleLimit: stale, Logger: log, RTPriority: ls.rxPrio, trace: tr})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer arm.Close()
+	var probe []int64 // goroslib callback entry - stamp, stamp (ns), by message
+	closeProbe := func() {}
+	if ls.goroslib {
+		probe = make([]int64, 0, n)
+		var pmu sync.Mutex
+		node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "lat_goroslib",
+			LogLevel: goroslib.LogLevelWarn, LogDestinations: goroslib.LogDestinationConsole})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sub, err := goroslib.NewSubscriber(goroslib.SubscriberConf{Node: node, Topic: "/lat/joint_states",
+			Callback: func(js *sensor_msgs.JointState) {
+				now := time.Now().UnixNano()
+				pmu.Lock()
+				if len(probe) < cap(probe) {
+					probe = append(probe, now-js.Header.Stamp.UnixNano(), js.Header.Stamp.UnixNano())
+				}
+				pmu.Unlock()
+			}})
+		if err != nil {
+			node.Close()
+			b.Fatal(err)
+		}
+		closeProbe = func() { sub.Close(); node.Close(); closeProbe = func() {} }
+		defer func() { closeProbe() }()
+	}
 	if err := arm.WaitState(ctx, 0); err != nil {
 		b.Fatal(err)
 	}
@@ -263,6 +318,7 @@ func measureStateLatency(b *testing.B, m *rostest.Master, robot *control.Robot, 
 		r.fault = err.Error()
 	}
 	runtime.ReadMemStats(&ms1)
+	closeProbe()
 	last := arm.Stats().Accepted
 	stopPub()
 	arm.Close()
@@ -322,6 +378,17 @@ func measureStateLatency(b *testing.B, m *rostest.Master, robot *control.Robot, 
 			}
 		}
 		prevTake = tr.take[s]
+	}
+	// The watchdog's view from the same point on: the ages recorded after 'from'
+	// (approximately: the first second of reads is skipped by count).
+	skip := min(len(tr.ages), 1000)
+	for _, a := range tr.ages[skip:] {
+		r.staleAge = append(r.staleAge, time.Duration(a)*time.Microsecond)
+	}
+	for i := 0; i+1 < len(probe); i += 2 {
+		if probe[i+1] >= from {
+			r.goroslib = append(r.goroslib, time.Duration(probe[i]))
+		}
 	}
 	r.sortAll()
 	return r
