@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +53,7 @@ import (
 // then logs it and does not register, which would shut the other one down in turn.
 //
 // Each XML-RPC call the watch makes times out after the period plus a second; stop
-// waits for at most the call in flight.
+// cancels the call in flight.
 type masterWatch struct {
 	name   string // absolute node name
 	url    string // the node's slave API
@@ -94,10 +96,13 @@ func watchMaster(node *goroslib.Node, master, name string, period time.Duration,
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	abs := "/" + name
+	ctx, cancel := context.WithCancel(context.Background())
 	w := &masterWatch{
 		name:   abs,
-		hc:     &http.Client{Timeout: period + time.Second, Transport: tr},
+		hc:     &http.Client{Timeout: period + time.Second, Transport: &cancelTransport{ctx: ctx, base: tr}},
 		tr:     tr,
+		ctx:    ctx,
+		cancel: cancel,
 		period: period,
 		every:  max(1, int(snapshotPeriod/period)),
 		log:    log,
@@ -108,15 +113,16 @@ func watchMaster(node *goroslib.Node, master, name string, period time.Duration,
 	w.master = apimaster.NewClient(master, abs, w.hc)
 	var err error
 	if w.url, err = w.master.LookupNode(abs); err != nil {
+		cancel()
 		tr.CloseIdleConnections()
 		return nil, fmt.Errorf("ros: master %s does not know node %s: %w", master, abs, err)
 	}
 	w.self = apislave.NewClient(urlHost(w.url), abs, w.hc)
 	if err := w.snapshot(); err != nil {
+		cancel()
 		tr.CloseIdleConnections()
 		return nil, fmt.Errorf("ros: node %s: %w", abs, err)
 	}
-	w.ctx, w.cancel = context.WithCancel(context.Background())
 	go w.run()
 	return w, nil
 }
@@ -129,7 +135,7 @@ func urlHost(u string) string {
 	return strings.TrimRight(strings.TrimPrefix(u, "http://"), "/")
 }
 
-// stop ends the watch; it returns once the call in flight, if any, has ended.
+// stop ends the watch, cancelling the call in flight, if any.
 func (w *masterWatch) stop() {
 	if w == nil {
 		return
@@ -193,6 +199,9 @@ func (w *masterWatch) run() {
 		case <-w.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if w.ctx.Err() != nil { // both were ready
+			return
 		}
 		w.check(&st)
 	}
@@ -448,6 +457,74 @@ func sameSet(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// nodeTimeout bounds each XML-RPC call of a node robotd makes (goroslib's default is 10
+// s). Closing a node's subscribers and publishers unregisters each with the master, one
+// call each: with a master that hangs (stopped, or a remote host gone) a StopListener's
+// Close took 32 s with the default; closeAll also makes those calls at once.
+const nodeTimeout = 2 * time.Second
+
+// closeAll runs the closers at once and waits for them all: goroslib's Subscriber.Close
+// and Publisher.Close each wait for an unregistration at the master, which takes up to
+// nodeTimeout when the master does not answer. Nil closers are skipped.
+func closeAll(closers ...func()) {
+	var wg sync.WaitGroup
+	for _, c := range closers {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); c() }()
+	}
+	wg.Wait()
+}
+
+// cancelTransport ends a watch's requests when the watch stops (ctx ends), as well as at
+// the client's timeout: goroslib's XML-RPC clients take no context.
+type cancelTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t *cancelTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(r.Context()) // r's carries the client's deadline
+	unhook := context.AfterFunc(t.ctx, cancel)
+	release := func() { unhook(); cancel() }
+	resp, err := t.base.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		release()
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+	return resp, nil
+}
+
+// releasingBody releases its request's context once read and closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}
+
+// subClose and pubClose are closers for closeAll (nil for nil).
+func subClose(s *goroslib.Subscriber) func() {
+	if s == nil {
+		return nil
+	}
+	return s.Close
+}
+
+func pubClose(p *goroslib.Publisher) func() {
+	if p == nil {
+		return nil
+	}
+	return p.Close
 }
 
 // closeNode closes a goroslib node without the 5 s stall net/http can add: goroslib's

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -245,7 +247,9 @@ func TestMasterRestartCamera(t *testing.T) {
 	const topic = "/restart/image_raw"
 	cam := dialCamera(t, m, ros.CameraConfig{Topic: topic, MasterCheck: restartCheck})
 	image := func(v byte) func() any {
-		return func() any { return &sensor_msgs.Image{Width: 2, Height: 1, Encoding: "mono8", Step: 2, Data: []byte{v, v}} }
+		return func() any {
+			return &sensor_msgs.Image{Width: 2, Height: 1, Encoding: "mono8", Step: 2, Data: []byte{v, v}}
+		}
 	}
 	// from reads frames until one from publisher v arrives.
 	from := func(v byte, what string) time.Duration {
@@ -369,5 +373,39 @@ func TestMasterRestartCloseBounded(t *testing.T) {
 		} else {
 			t.Logf("%s.Close without a master: %v", c.what, d)
 		}
+	}
+}
+
+// TestMasterHungCloseBounded: with a master that accepts connections but never answers
+// (SIGSTOP: a hung process, or a remote host gone), a StopListener's Close, which
+// unregisters its topics with the master, still returns within a few seconds (each call
+// times out after 2 s, and the subscriptions close at once; goroslib's default took 32 s).
+func TestMasterHungCloseBounded(t *testing.T) {
+	m := rostest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := ros.NewStopListener(ctx, ros.StopConfig{MasterAddress: m.Addr, MasterCheck: restartCheck}, func(string, bool) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := xmlrpc(m.URI, "getPid", "/rostest")
+	pid := regexp.MustCompile(`<int>(\d+)</int>\s*</value>\s*</data>`).FindStringSubmatch(body)
+	if err != nil || pid == nil {
+		l.Close()
+		t.Fatalf("master's getPid: %q, %v", body, err)
+	}
+	n, _ := strconv.Atoi(pid[1])
+	if err := syscall.Kill(n, syscall.SIGSTOP); err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	defer syscall.Kill(n, syscall.SIGCONT)
+	time.Sleep(3 * restartCheck) // the watch's check is in flight
+	t0 := time.Now()
+	l.Close()
+	if d := time.Since(t0); d > 8*time.Second {
+		t.Errorf("StopListener.Close with a hung master took %v, want < 8 s", d)
+	} else {
+		t.Logf("StopListener.Close with a hung master: %v", d)
 	}
 }

@@ -344,12 +344,14 @@ func (sc *SimCameras) Close() {
 }
 
 func (sc *SimCameras) closeGraph() {
+	var closers []func()
 	for _, c := range sc.cams {
 		for _, p := range c.pubs {
-			p.Close()
+			closers = append(closers, p.Close)
 		}
 		c.pubs = nil
 	}
+	closeAll(closers...)
 	closeNode(sc.node)
 	sc.r.Close()
 }

@@ -243,11 +243,7 @@ func (p *StatusPublisher) Close() {
 }
 
 func (p *StatusPublisher) closePublishers() {
-	for _, pub := range []*goroslib.Publisher{p.diag, p.mode, p.sp} {
-		if pub != nil {
-			pub.Close()
-		}
-	}
+	closeAll(pubClose(p.diag), pubClose(p.mode), pubClose(p.sp))
 	closeNode(p.node)
 }
 

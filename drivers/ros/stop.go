@@ -148,10 +148,6 @@ func (l *StopListener) Reregistrations() uint64 { return l.watch.reregistrations
 // Close unsubscribes and leaves the ROS graph.
 func (l *StopListener) Close() {
 	l.watch.stop()
-	for _, s := range []*goroslib.Subscriber{l.now, l.stop} {
-		if s != nil {
-			s.Close()
-		}
-	}
+	closeAll(subClose(l.now), subClose(l.stop))
 	closeNode(l.node)
 }
