@@ -682,6 +682,8 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 		if a.trace != nil {
 			a.trace.taken(a.states.Front().seq)
 		}
+	} else if a.trace != nil {
+		a.trace.notNew()
 	}
 	if !a.everGot {
 		if r := a.refused.Load(); r != nil {
