@@ -41,9 +41,23 @@
 // (franka_gripper's gripper_action), and reads the opening from two finger joints of a
 // JointState (possibly the arm's own) or a Float64 width topic.
 //
-// Dial retries the master with backoff until its context ends. A watch re-registers the
-// node's topics when the master restarts (goroslib registers them only once; see
-// masterWatch).
+// Dial retries the master with backoff until its context ends.
+//
+// # Master restarts
+//
+// goroslib registers a node's topics with the master only once. Every node this package
+// makes (Arm, StopListener, StatusPublisher, Camera, SimServer, SimCameras) therefore has
+// a watch that asks the master every MasterCheck (a field of each config: default 250
+// ms, negative disables) whether it still knows the node, and after a restart registers
+// its publications and subscriptions again and hands its subscribers the new master's
+// publishers; each Stats counts these re-registrations (StopListener.Reregistrations).
+// Peers that start after the restart then find the node (stop requests, the status
+// topics, camera drivers, the sim's joint states and images). Connections made before
+// the restart carry on throughout, and publishers connected before it are kept although
+// the new master does not list them (rospy and roscpp never register again); a latched
+// one among them may deliver its message once more when the new master's update drops
+// it and the watch hands it back. Each XML-RPC call of a node times out after 2 s, so
+// Close returns within seconds even when the master hangs. See masterWatch.
 //
 // # Cameras
 //
