@@ -26,12 +26,21 @@ import (
 const evalUsage = `robotd eval --launch FILE [--bundle DIR] [--episodes N] [--seed S] [flags]
 
 Closed-loop evaluation on the simulated pick-and-place task (docs/task.md): N episodes,
-episode i starting from the cube pose of seed S+i, each run in lockstep through the whole
-daemon path a real arm uses (cameras rendered, perception pipeline, policy, chunk
-executor, safety, impedance controller). Reports the success rate with its 95 % Wilson
-interval, time to success, inference latency and executor statistics; writes eval.json,
-a video of the scene camera for the first --videos episodes and a plot (tool against
-target for the first episode, inference latency) into --out.
+episode i starting from the cube pose of seed S+i, each run through the whole daemon path
+a real arm uses (cameras, perception pipeline, policy, chunk executor, safety, impedance
+controller). Reports the success rate with its 95 % Wilson interval, time to success,
+inference latency and executor statistics; writes eval.json, a video of the scene camera
+for the first --videos episodes and a plot (tool against target for the first episode,
+inference latency) into --out.
+
+Where the episodes come from follows the launch file's arm driver:
+  sim  the embedded simulator in lockstep (reproducible; inference latency modelled),
+       e.g. launch/pickplace_diffusion.yaml;
+  ros  in real time over ROS against a task served by robotd sim (or a workcell that
+       follows docs/task.md's task topics), reset over ROS between episodes, e.g.
+       launch/pickplace_ros.yaml next to robotd sim --launch launch/pickplace_ros.yaml.
+       eval.json then adds a "ros" section (state age at read, stale trips, control
+       jitter, reset times); no videos.
 
 Robustness: --latency sets the inference latency modelled in lockstep (the chunk computed
 from an observation at t reaches the executor at t + latency), --executor swaps the chunk
@@ -71,8 +80,11 @@ type evalReport struct {
 	Rejected    uint64        `json:"chunks_rejected"`
 	Clamps      uint64        `json:"safety_clamps"`
 	SafeStops   int           `json:"safe_stops"`
-	Wall        float64       `json:"wall_s"`
-	PerEpisode  []evalEpisode `json:"per_episode"`
+	// PeakSpeed is the largest |joint velocity| (rad/s) at any running tick of any episode.
+	PeakSpeed  float64       `json:"peak_joint_speed_rad_s"`
+	Wall       float64       `json:"wall_s"`
+	ROS        *rosReport    `json:"ros,omitempty"` // evaluations over ROS only
+	PerEpisode []evalEpisode `json:"per_episode"`
 }
 
 type latencyReport struct {
@@ -151,8 +163,17 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if noPolicy {
 		return fmt.Errorf("eval: %s has no policy section (robotd eval runs a policy; see launch/pickplace_diffusion.yaml)", f.Path())
 	}
-	if f.Mode != launch.ModeLockstep {
-		return fmt.Errorf("eval: %s runs in %s mode; evaluation runs in lockstep (reproducible, simulated latency)", f.Path(), f.Mode)
+	overROS := f.Arm.Driver == launch.DriverROS
+	switch {
+	case overROS && f.Task == nil:
+		return fmt.Errorf("eval: %s drives a ROS arm but has no task section: over ROS the episodes come from the task's topics (see launch/pickplace_ros.yaml)", f.Path())
+	case overROS && *latency > 0:
+		return fmt.Errorf("eval: --latency models inference latency in lockstep; over ROS (%s) the latency is real", f.Path())
+	case !overROS && f.Mode != launch.ModeLockstep:
+		return fmt.Errorf("eval: %s runs the embedded simulator in %s mode; evaluation runs it in lockstep (reproducible, simulated latency), or in real time over ROS (launch/pickplace_ros.yaml)", f.Path(), f.Mode)
+	}
+	if overROS {
+		*videos = 0 // the scene is rendered in robotd sim
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("eval: %w", err)
@@ -162,11 +183,22 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer w.close()
-	eps, err := newTaskEpisodes(w, false, *seed, nil) // checks for the pick-and-place scene
-
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+	var eps episodeSource
+	var overROSEps *rosEpisodes
+	if overROS {
+		if overROSEps, err = newROSEpisodes(ctx, w, f, *seed, log); err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		eps = overROSEps
+	} else {
+		te, err := newTaskEpisodes(w, false, *seed, nil) // checks for the pick-and-place scene
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		eps = &simEpisodes{taskEpisodes: te}
 	}
+	probe := &evalProbe{inner: w.ports.EndWhen, stamps: overROS}
+	w.ports.EndWhen = probe.endWhen
 	tap := &evalTap{w: w}
 	w.ports.Recorder = tap
 	// Ctrl-C: the episode under way is stopped and the report covers the ones before it.
@@ -176,17 +208,21 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer done()
+	probe.st = d.Servo().State() // read by the control loop only, after Run began
 
 	rep := evalReport{Launch: f.Path(), Bundle: f.Policy.Bundle, Executor: string(w.ports.Policy.Executor.Strategy),
 		Latency: f.Policy.LockstepLatency.String(), CameraNoise: *noise, Seed: *seed}
 	if rep.Executor == "" {
 		rep.Executor = "default"
 	}
+	if overROS {
+		rep.Latency = "real (over ROS)"
+	}
 	fmt.Fprintf(stdout, "evaluating %s on %d pick-and-place episode(s) from seed %d (executor %s, latency %s, camera noise %g)\n",
 		f.Policy.Bundle, *episodes, *seed, rep.Executor, rep.Latency, *noise)
 	start := time.Now()
 	for i := 0; i < *episodes && interrupted.Load() == 0; i++ {
-		if err := eps.reset(i); err != nil {
+		if err := eps.begin(ctx, i); err != nil {
 			return err
 		}
 		var video string
@@ -207,16 +243,17 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			return runErr
 		}
-		if interrupted.Load() > 0 || eps.ep == nil {
+		r, ended, err := eps.outcome(ctx)
+		if err != nil {
+			return err
+		}
+		if interrupted.Load() > 0 || !ended {
 			break
 		}
-		e := eps.ep
-		r := evalEpisode{Seed: *seed + int64(i), Success: e.Success, Duration: e.Duration.Seconds(),
-			MaxLift: e.MaxLift, PlaceError: e.PlaceError, Video: video}
+		r.Video = video
 		line := fmt.Sprintf("episode %d/%d (seed %d): ", i+1, *episodes, r.Seed)
-		if e.Success {
+		if r.Success {
 			rep.Successes++
-			r.TimeToSuccess = e.TimeToSuccess.Seconds()
 			line += fmt.Sprintf("success after %.1f s", r.TimeToSuccess)
 		} else {
 			line += fmt.Sprintf("failed after %.1f s (max lift %.0f mm, place error %.0f mm)", r.Duration, r.MaxLift*1e3, r.PlaceError*1e3)
@@ -232,6 +269,10 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return exitError{code: 130, err: errors.New("eval: interrupted before the first episode ended")}
 	}
 	rep.fill(d.Summary())
+	rep.PeakSpeed = probe.peak
+	if overROSEps != nil {
+		rep.ROS = newROSReport(d.Summary(), probe, overROSEps)
+	}
 	if err := rep.write(stdout, *out, tap, d.Summary().Inference); err != nil {
 		return err
 	}
@@ -288,7 +329,15 @@ func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap, lat telem
 		r.Inference.Count, r.Inference.P50, r.Inference.P99, r.Inference.Max, r.Latency)
 	fmt.Fprintf(stdout, "executor     %s: max setpoint jump %.4g, starved %d, overruns %d, chunks rejected %d\n",
 		r.Executor, r.MaxJump, r.Starved, r.Overruns, r.Rejected)
-	fmt.Fprintf(stdout, "safety       %d clamps, %d safe stops; wall time %.0f s\n", r.Clamps, r.SafeStops, r.Wall)
+	fmt.Fprintf(stdout, "safety       %d clamps, %d safe stops, peak joint speed %.2f rad/s; wall time %.0f s\n", r.Clamps, r.SafeStops, r.PeakSpeed, r.Wall)
+	if x := r.ROS; x != nil {
+		fmt.Fprintf(stdout, "over ROS     state age at read p50 %.2f ms, p99 %.2f ms, max %.1f ms; %d state_stale, %d camera_stale trips\n",
+			x.StateAge.P50, x.StateAge.P99, x.StateAge.Max, x.StaleTrips, x.CameraStale)
+		fmt.Fprintf(stdout, "control loop period jitter p50 %.3f ms, p99 %.3f ms, max %.1f ms; %d periods over 2 ms, %d deadline misses of %d ticks\n",
+			x.PeriodJitter.P50, x.PeriodJitter.P99, x.PeriodJitter.Max, x.LatePeriods, x.Misses, x.Ticks)
+		fmt.Fprintf(stdout, "task resets  %d, acknowledged p50 %.0f ms (max %.0f ms), new frames p50 %.0f ms later\n",
+			x.Reset.Count, x.Reset.P50, x.Reset.Max, x.Frames.P50)
+	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -325,6 +374,10 @@ type evalTap struct {
 	t0    time.Duration
 }
 
+// evalTraceLen bounds the first episode's plotted trace: 2 minutes at the tap's 30 Hz
+// (the task times out after 30 s).
+const evalTraceLen = 30 * 120
+
 type evalPoint struct {
 	t            float64
 	tool, target [3]float64
@@ -335,6 +388,10 @@ func (e *evalTap) Period() time.Duration { return time.Second / 30 }
 
 func (e *evalTap) begin(video string, keep bool) error {
 	e.keep, e.t0 = keep, -1
+	if keep && e.trace == nil {
+		// Record runs in the control loop in real time: no allocation there.
+		e.trace = make([]evalPoint, 0, evalTraceLen)
+	}
 	if video == "" {
 		return nil
 	}
@@ -366,7 +423,7 @@ func (e *evalTap) Record(s *daemon.Sample) bool {
 			e.video = nil
 		}
 	}
-	if e.keep {
+	if e.keep && len(e.trace) < cap(e.trace) {
 		e.trace = append(e.trace, evalPoint{t: t, tool: s.Tool.Pos, target: s.Target.Pos, grip: s.Gripper, cmd: s.GripperCommand})
 	}
 	return true

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/telemetry"
 )
 
 // mirrorRenderer renders the embedded simulator's cameras off the control loop (realtime
@@ -24,8 +27,14 @@ type mirrorRenderer struct {
 	mu    sync.Mutex
 	qpos  []float64 // guarded by mu: the state to render
 	t     float64
+	at    time.Time // when the snapshot was taken
 	due   []bool
 	ready chan struct{} // a snapshot is waiting (capacity 1)
+
+	// The render goroutine's figures: from a snapshot to the start of its render (the
+	// wait for a core), and the render itself.
+	waited, took telemetry.Quantiles
+	renders      atomic.Uint64
 }
 
 func newMirrorRenderer(src, mirror *mujoco.Sim, cams []*simCamera) *mirrorRenderer {
@@ -52,6 +61,7 @@ func (m *mirrorRenderer) offer(now time.Duration) {
 	}
 	copy(m.qpos, m.src.Qpos())
 	m.t = m.src.Time()
+	m.at = time.Now()
 	m.mu.Unlock()
 	select {
 	case m.ready <- struct{}{}:
@@ -73,18 +83,28 @@ func (m *mirrorRenderer) run(ctx context.Context) {
 		m.mirror.SetTime(m.t)
 		copy(due, m.due)
 		clear(m.due)
+		at := m.at
 		m.mu.Unlock()
+		t0 := time.Now()
+		m.waited.Record(t0.Sub(at))
 		if m.mirror.Kinematics() != nil {
 			continue
 		}
 		if m.render != nil {
 			_ = m.render() // publishing failures are counted by the publisher
-			continue
-		}
-		for i, c := range m.cams {
-			if due[i] {
-				_ = c.latest.Step(ctx) // read errors are counted by Latest
+		} else {
+			for i, c := range m.cams {
+				if due[i] {
+					_ = c.latest.Step(ctx) // read errors are counted by Latest
+				}
 			}
 		}
+		m.took.Record(time.Since(t0))
+		m.renders.Add(1)
 	}
+}
+
+// report is the render goroutine's figures for robotd sim's exit lines.
+func (m *mirrorRenderer) report() string {
+	return fmt.Sprintf("%d render passes; wait for the render goroutine %s; render %s", m.renders.Load(), m.waited.Snapshot(), m.took.Snapshot())
 }

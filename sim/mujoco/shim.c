@@ -207,6 +207,7 @@ int rd_kinematics(rd_sim* s) {
   RD_GUARD(s->err, rd_recover(s));
   mj_kinematics(s->m, s->d);
   mj_comPos(s->m, s->d);
+  mj_camlight(s->m, s->d);  // camera poses: mj_kinematics leaves cam_xpos/cam_xmat alone
   RD_UNGUARD();
   return 0;
 }

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/drivers/ros"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/telemetry"
+)
+
+// episodeSource is where robotd eval's episodes come from: the embedded simulator's task
+// in lockstep (simEpisodes) or a task served over ROS next to a ROS arm (rosEpisodes:
+// robotd sim --launch launch/pickplace_ros.yaml, or any workcell that follows the task
+// topics' convention in docs/task.md).
+type episodeSource interface {
+	// begin sets up episode i (the start of seed+i) and returns once the scene is there.
+	begin(ctx context.Context, i int) error
+	// outcome is the episode's result once its run has ended; ok is false when the run
+	// ended before the task's done (a stop request).
+	outcome(ctx context.Context) (evalEpisode, bool, error)
+}
+
+// simEpisodes are the embedded simulator's task episodes (lockstep).
+type simEpisodes struct {
+	*taskEpisodes
+	i int
+}
+
+func (s *simEpisodes) begin(_ context.Context, i int) error { s.i = i; return s.reset(i) }
+
+func (s *simEpisodes) outcome(context.Context) (evalEpisode, bool, error) {
+	e := s.ep
+	if e == nil || !e.Done {
+		return evalEpisode{}, false, nil
+	}
+	r := evalEpisode{Seed: s.seed + int64(s.i), Success: e.Success, Duration: e.Duration.Seconds(), MaxLift: e.MaxLift, PlaceError: e.PlaceError}
+	if e.Success {
+		r.TimeToSuccess = e.TimeToSuccess.Seconds()
+	}
+	return r, true, nil
+}
+
+// rosEpisodeGuard ends an episode whose task never reports done (its status stopped
+// arriving) this long after it began; the task's own timeout is 30 s.
+const rosEpisodeGuard = 90 * time.Second
+
+// rosResetTimeout bounds the wait for a reset's acknowledgement and the first frames after it.
+const rosResetTimeout = 30 * time.Second
+
+// rosEpisodes runs episodes of a task served over ROS (ros.TaskClient): begin resets the
+// task to the episode's seed over ROS and waits for its acknowledgement and for camera
+// frames of the new scene; the daemon's run ends when the task's status says done
+// (endWhen, on the control loop: an atomic load).
+type rosEpisodes struct {
+	client *ros.TaskClient
+	cams   []*perception.Latest
+	clock  func() time.Duration
+	seed   int64
+	log    *slog.Logger
+
+	i       int
+	episode uint64        // the task's episode count acknowledging the reset
+	t0      time.Duration // control-clock time of the first running tick (-1 before)
+	guarded bool          // the run ended by rosEpisodeGuard
+	resets  telemetry.Quantiles
+	frames  telemetry.Quantiles // from the acknowledgement to every camera's first frame of the new scene
+}
+
+// newROSEpisodes connects to the launch file's task topics and installs the episode end
+// in the daemon's ports.
+func newROSEpisodes(ctx context.Context, w *wiring, f *launch.File, seed int64, log *slog.Logger) (*rosEpisodes, error) {
+	cctx, cancel := context.WithTimeout(ctx, f.Arm.ROS.ConnectTimeout)
+	defer cancel()
+	c, err := ros.DialTask(cctx, ros.TaskClientConfig{MasterAddress: f.Arm.ROS.Master, Node: f.Arm.ROS.Node + "_task", Namespace: f.Task.Namespace, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("task: %w", err)
+	}
+	w.closers = append(w.closers, c.Close)
+	e := &rosEpisodes{client: c, cams: w.cams, clock: w.ports.Clock, seed: seed, log: log, t0: -1}
+	w.ports.EndWhen = e.endWhen
+	return e, nil
+}
+
+func (e *rosEpisodes) begin(ctx context.Context, i int) error {
+	ctx, cancel := context.WithTimeout(ctx, rosResetTimeout)
+	defer cancel()
+	seed := e.seed + int64(i)
+	t := time.Now()
+	st, err := e.client.Reset(ctx, seed)
+	if err != nil {
+		return fmt.Errorf("eval: episode %d: %w (is robotd sim serving the task? robotd sim --launch launch/pickplace_ros.yaml)", i, err)
+	}
+	e.resets.Record(time.Since(t))
+	e.i, e.episode, e.t0, e.guarded = i, st.Episode, -1, false
+	// The policy's first observation must show the new scene: wait for a frame of every
+	// camera captured after the reset (stamps and the control clock share ROS time).
+	t = time.Now()
+	after := time.Duration(st.Stamp.UnixNano())
+	var fr perception.Frame
+	for _, l := range e.cams {
+		for {
+			if err := l.Get(e.clock(), &fr); err == nil && fr.Time >= after {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("eval: episode %d: no frame of camera %s after the task's reset within %v", i, l.Name(), rosResetTimeout)
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	e.frames.Record(time.Since(t))
+	return nil
+}
+
+// endWhen is daemon.Ports.EndWhen: the run ends when the task's status for this episode
+// says done. It neither blocks nor allocates.
+func (e *rosEpisodes) endWhen(now time.Duration) bool {
+	if e.t0 < 0 {
+		e.t0 = now
+	}
+	if st, _, ok := e.client.Status(); ok && st.Episode == e.episode && st.Done {
+		return true
+	}
+	if now-e.t0 > rosEpisodeGuard {
+		e.guarded = true
+		return true
+	}
+	return false
+}
+
+func (e *rosEpisodes) outcome(ctx context.Context) (evalEpisode, bool, error) {
+	st, _, ok := e.client.Status()
+	if e.guarded {
+		return evalEpisode{}, false, fmt.Errorf("eval: episode %d (seed %d): no done from the task within %v (last status %+v)", e.i, e.seed+int64(e.i), rosEpisodeGuard, st)
+	}
+	if !ok || st.Episode != e.episode || !st.Done {
+		return evalEpisode{}, false, nil
+	}
+	r := evalEpisode{Seed: st.Seed, Success: st.Success, Duration: st.Elapsed.Seconds()}
+	if st.Success {
+		r.TimeToSuccess = st.TimeToSuccess.Seconds()
+	}
+	// The debug score of the episode's end (its own topic: it may trail the status).
+	deadline := time.Now().Add(time.Second)
+	for {
+		if sc, ok := e.client.Score(); ok && sc.Episode == e.episode && sc.Done {
+			r.MaxLift, r.PlaceError = sc.MaxLift, sc.PlaceError
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			e.log.Warn("eval: no debug score for the episode's end (max lift and place error left 0)", "episode", e.i)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r, true, nil
+}
+
+// evalProbe measures at every running tick what eval reports from the control loop: the
+// peak joint speed and, over ROS, the age of the joint state the tick acts on (the
+// control clock minus the state's header stamp: both ROS time). It wraps ports.EndWhen,
+// which the control loop calls after reading the state; it allocates nothing.
+type evalProbe struct {
+	st     *drivers.State // the servo's state, set once the daemon exists
+	stamps bool           // State.Time is a ROS stamp on the control clock's time base
+	inner  func(time.Duration) bool
+	peak   float64
+	age    telemetry.Quantiles
+}
+
+func (p *evalProbe) endWhen(now time.Duration) bool {
+	if st := p.st; st != nil {
+		for _, v := range st.DQ {
+			p.peak = max(p.peak, v, -v)
+		}
+		if p.stamps {
+			p.age.Record(now - st.Time)
+		}
+	}
+	return p.inner(now)
+}
+
+// rosReport is eval.json's "ros" section: the real-time figures of an evaluation over ROS.
+type rosReport struct {
+	// StateAge is, at every running tick, the control clock minus the stamp of the joint
+	// state the tick acts on: publishing, the ROS hop, the driver's mailbox and the wait
+	// for the tick.
+	StateAge latencyReport `json:"state_age_at_read"`
+	// CommandRoundTrip is not measured: an effort command (Float64MultiArray) carries no
+	// stamp or sequence number for the robot to echo.
+	CommandRoundTrip *latencyReport `json:"command_round_trip"`
+	StaleTrips       uint64         `json:"state_stale_trips"`
+	CameraStale      uint64         `json:"camera_stale_trips"`
+	// PeriodJitter is |wake-to-wake period - control period| of the 1 kHz loop; Late its
+	// wake-up lateness; LatePeriods the wake-to-wake periods over 2 ms; Misses the ticks
+	// whose work ended after the next period began.
+	PeriodJitter latencyReport `json:"control_period_jitter"`
+	Late         latencyReport `json:"control_wake_lateness"`
+	LatePeriods  uint64        `json:"control_periods_over_2ms"`
+	Misses       uint64        `json:"control_deadline_misses"`
+	Ticks        uint64        `json:"control_ticks"`
+	// Reset is the time from the reset request to its acknowledgement; Frames from the
+	// acknowledgement to a frame of the new scene from every camera.
+	Reset  latencyReport `json:"task_reset"`
+	Frames latencyReport `json:"first_frames_after_reset"`
+}
+
+func latencyOf(s telemetry.Snapshot) latencyReport {
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return latencyReport{Count: s.Count, P50: ms(s.Quantile(0.5)), P99: ms(s.Quantile(0.99)), Max: ms(s.Max)}
+}
+
+// newROSReport gathers the ros section from the daemon's summary (every episode's), the
+// probe and the episode source.
+func newROSReport(s *daemon.Summary, p *evalProbe, e *rosEpisodes) *rosReport {
+	return &rosReport{
+		StateAge: latencyOf(p.age.Snapshot()), StaleTrips: s.Watchdogs["state_stale"], CameraStale: s.Watchdogs["camera_stale"],
+		PeriodJitter: latencyOf(s.Jitter), Late: latencyOf(s.Late), LatePeriods: s.Over2ms, Misses: s.Misses, Ticks: s.Ticks,
+		Reset: latencyOf(e.resets.Snapshot()), Frames: latencyOf(e.frames.Snapshot()),
+	}
+}
