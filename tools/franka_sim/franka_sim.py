@@ -25,8 +25,9 @@ ros_control, so robotd can be tested against a robot it was not written with.
 Variants, as real drivers show them: --no-fingers (7 joints), --shuffle (another joint
 order), --no-velocity / --no-effort (empty arrays).
 
-Observability: --report FILE gets a JSON report on SIGTERM/SIGINT (then the node exits 0)
-and on SIGUSR1 (the node keeps running). See README.md for its fields.
+Observability: --report FILE gets a JSON report once 200 joint states are out (reason
+"started"), on SIGUSR1 (the node keeps running) and on SIGTERM/SIGINT (then the node
+exits 0). See README.md for its fields.
 
 Run with Debian's python3 and ROS_MASTER_URI set:
   /usr/bin/python3 tools/franka_sim/franka_sim.py --report /tmp/franka.json
@@ -54,11 +55,15 @@ Q_MIN = [-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973]
 Q_MAX = [2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973]
 DQ_MAX = [2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61]
 TAU_MAX = [87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0]
-# The dynamics: diagonal inertia (kg m^2, smaller towards the hand) and viscous friction
-# (N m s/rad): small, so a leftover torque of a few hundredths of a N m really moves a
-# joint (about 0.1 rad/s^2 on joint 7).
-INERTIA = [1.5, 1.4, 1.2, 1.0, 0.6, 0.45, 0.3]
-FRICTION = [0.05] * 7
+# The dynamics: diagonal inertia (kg m^2, link plus reflected rotor inertia, smaller
+# towards the hand; a Panda's mass matrix diagonal at the ready pose is about 0.6, 1.6,
+# 1.0, 1.0, 0.15, 0.15, 0.1: the wrist here is twice as heavy as that, the base a bit
+# lighter, so a controller's model never matches it exactly) and viscous friction
+# (N m s/rad) with a 0.5 s time constant per joint: a coasting joint slows down within
+# about 2 s, while a leftover torque still moves it for good: 0.02 N m holds joint 7 at
+# 0.05 rad/s, well over the 0.01 rad/s of "still".
+INERTIA = [1.0, 1.5, 1.0, 1.0, 0.3, 0.3, 0.2]
+FRICTION = [2.0 * i for i in INERTIA]
 # franka_ros' "ready" pose.
 READY = [0.0, -0.785398, 0.0, -2.356194, 0.0, 1.570796, 0.785398]
 # The other joint order of --shuffle (fixed, so runs compare).
@@ -69,6 +74,8 @@ DT = 0.001          # the integration step (s)
 CATCH_UP = 0.1      # at most this much missed wall time is integrated after a stall (s)
 TRACE_WINDOW = 0.05  # speed trace: one entry per window (s)
 TRACE_KEEP = 1200    # entries kept: the last 60 s
+GAPS = (0.005, 0.01, 0.02, 0.05)  # publisher gaps counted over these (s)
+STARTED = 200        # the first report is written after this many JointState messages
 W, H = 640, 480
 
 
@@ -91,6 +98,8 @@ def parse_args(argv):
     p.add_argument("--no-effort", action="store_true", help="publish an empty effort array")
     p.add_argument("--report", default="", help="write the JSON report here on SIGTERM/SIGINT/SIGUSR1")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rt-priority", type=int, default=70,
+                   help="SCHED_FIFO priority for every thread of the node (0: normal scheduling)")
     a = p.parse_args(argv)
     a.q0 = [float(v) for v in a.q0.split(",")]
     if len(a.q0) != 7:
@@ -101,13 +110,21 @@ def parse_args(argv):
     return a
 
 
-def set_timer_slack():
-    """1 ns timer slack: time.sleep wakes within tens of microseconds, not 50+."""
+def realtime(priority):
+    """1 ns timer slack (time.sleep wakes within tens of microseconds, not 50+) and, like a
+    robot's own control process, SCHED_FIFO, before any thread starts so that rospy's
+    threads inherit it: at normal priority beside robotd's realtime loop on two busy
+    cores, this node was measured to stall for over 100 ms. Refusal is reported, not fatal."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK
     except Exception:
         pass
+    if priority > 0:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as e:
+            sys.stderr.write("franka_sim: SCHED_FIFO %d refused (%s): normal scheduling\n" % (priority, e))
 
 
 class Arm:
@@ -292,7 +309,7 @@ class Trace:
 
 def main(argv):
     a = parse_args(argv)
-    set_timer_slack()
+    realtime(a.rt_priority)
     rospy.init_node(a.node, anonymous=False, disable_signals=True)
     arm = Arm(a.q0)
 
@@ -332,6 +349,7 @@ def main(argv):
     ticks = published = stalls = 0
     stall_time = 0.0
     max_gap = 0.0
+    gaps = [0] * len(GAPS)
     done = False
     while not done:
         nxt += period
@@ -345,6 +363,10 @@ def main(argv):
         last = now
         if gap > max_gap:
             max_gap = gap
+        if gap > 0.005:
+            for k, lim in enumerate(GAPS):
+                if gap > lim:
+                    gaps[k] += 1
         # Integrate the elapsed wall time in 1 ms steps, at most CATCH_UP of it: a longer
         # stall (the process stopped) freezes the robot's time.
         if gap > CATCH_UP:
@@ -372,6 +394,8 @@ def main(argv):
         except rospy.ROSException:
             break
 
+        if published == STARTED and a.report:
+            write_report(a, arm, trace, cam, {"reason": "started", "start_wall": start_wall})
         while requests:
             sig = requests.pop(0)
             if a.report:
@@ -379,6 +403,7 @@ def main(argv):
                     "reason": signal.Signals(sig).name, "start_wall": start_wall,
                     "seconds": now - t0, "ticks": ticks, "published": published,
                     "stalls": stalls, "stall_seconds": stall_time, "max_gap_ms": max_gap * 1e3,
+                    "gaps_over_ms": {"%g" % (g * 1e3): n for g, n in zip(GAPS, gaps)},
                 })
             if sig != signal.SIGUSR1:
                 done = True

