@@ -22,12 +22,13 @@ import (
 )
 
 // quietCamera is a Camera connected to a real master on a topic nobody publishes: tests
-// feed its subscriber callback directly, so that nothing else allocates or races.
+// feed its subscriber callback directly, so that nothing else allocates or races (no
+// master watch either).
 func quietCamera(t testing.TB, m *rostest.Master, topic string) *Camera {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := DialCamera(ctx, CameraConfig{MasterAddress: m.Addr, Topic: topic})
+	c, err := DialCamera(ctx, CameraConfig{MasterAddress: m.Addr, Topic: topic, MasterCheck: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,8 @@ func TestStatusRostopicEcho(t *testing.T) {
 // allocate nothing. The publication periods are long, so that the publisher goroutine
 // (which allocates every message) stays idle while allocations are counted.
 func TestStatusSetNoAllocs(t *testing.T) {
-	p := newStatus(t, rostest.Start(t), ros.StatusConfig{SetpointPeriod: time.Hour, DiagnosticsPeriod: time.Hour, MaxKeyValues: 4})
+	// No master watch: AllocsPerRun counts the whole process, and its checks allocate.
+	p := newStatus(t, rostest.Start(t), ros.StatusConfig{SetpointPeriod: time.Hour, DiagnosticsPeriod: time.Hour, MaxKeyValues: 4, MasterCheck: -1})
 	kv := []ros.KeyValue{{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}, {"e", 5}}
 	modes := []string{"hold", "run"}
 	var i int
