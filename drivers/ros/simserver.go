@@ -343,27 +343,15 @@ func (s *SimServer) Close() {
 		<-s.asyncDone
 	}
 	s.watch.stop()
+	closers := []func(){subClose(s.sub), pubClose(s.clk), pubClose(s.pub)}
 	if g := s.grip; g != nil {
 		g.closing.Store(true)
 		if g.sas != nil {
-			g.sas.Close()
+			closers = append(closers, g.sas.Close)
 		}
-		if g.sub != nil {
-			g.sub.Close()
-		}
-		if g.pub != nil {
-			g.pub.Close()
-		}
+		closers = append(closers, subClose(g.sub), pubClose(g.pub))
 	}
-	if s.sub != nil {
-		s.sub.Close()
-	}
-	if s.clk != nil {
-		s.clk.Close()
-	}
-	if s.pub != nil {
-		s.pub.Close()
-	}
+	closeAll(closers...) // each unregisters at the master: at once, bounded when it hangs
 	if s.node != nil {
 		closeNode(s.node)
 	}
