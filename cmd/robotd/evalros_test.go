@@ -24,7 +24,7 @@ func pickplaceROSLaunch(t *testing.T) string {
 	}
 	s := string(data)
 	for _, r := range [][2]string{
-		{"\n  state_stale: 50ms\n", "\n  state_stale: 1s\n"},
+		{"\n  state_stale: 200ms\n", "\n  state_stale: 1s\n"},
 		{"\n  camera_stale: 150ms\n", "\n  camera_stale: 1s\n"},
 		{"\n  max_skew: 100ms\n", "\n  max_skew: 1s\n"},
 	} {
