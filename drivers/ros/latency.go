@@ -13,12 +13,13 @@ import "time"
 type stateTrace struct {
 	stamp, entry, accept, take []int64
 	lastTake                   int64
-	ages                       []int32
+	ages                       []int32 // us
+	ageAt                      []int64 // when each age was seen (Unix ns)
 }
 
 func newStateTrace(n int) *stateTrace {
 	return &stateTrace{stamp: make([]int64, n+1), entry: make([]int64, n+1), accept: make([]int64, n+1), take: make([]int64, n+1),
-		ages: make([]int32, 0, 2*n)}
+		ages: make([]int32, 0, 2*n), ageAt: make([]int64, 0, 2*n)}
 }
 
 func (t *stateTrace) accepted(seq uint64, stamp, entry, accept time.Time) {
@@ -38,6 +39,8 @@ func (t *stateTrace) taken(seq uint64) {
 // notNew records a ReadState without a new state.
 func (t *stateTrace) notNew() {
 	if t.lastTake != 0 && len(t.ages) < cap(t.ages) {
-		t.ages = append(t.ages, int32((time.Now().UnixNano()-t.lastTake)/1e3))
+		now := time.Now().UnixNano()
+		t.ages = append(t.ages, int32((now-t.lastTake)/1e3))
+		t.ageAt = append(t.ageAt, now)
 	}
 }

@@ -379,11 +379,11 @@ func measureStateLatency(b *testing.B, m *rostest.Master, robot *control.Robot, 
 		}
 		prevTake = tr.take[s]
 	}
-	// The watchdog's view from the same point on: the ages recorded after 'from'
-	// (approximately: the first second of reads is skipped by count).
-	skip := min(len(tr.ages), 1000)
-	for _, a := range tr.ages[skip:] {
-		r.staleAge = append(r.staleAge, time.Duration(a)*time.Microsecond)
+	// The watchdog's view from the same point on.
+	for i, a := range tr.ages {
+		if tr.ageAt[i] >= from {
+			r.staleAge = append(r.staleAge, time.Duration(a)*time.Microsecond)
+		}
 	}
 	for i := 0; i+1 < len(probe); i += 2 {
 		if probe[i+1] >= from {
