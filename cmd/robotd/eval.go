@@ -57,6 +57,9 @@ type evalEpisode struct {
 	MaxLift       float64 `json:"max_lift_m"`
 	PlaceError    float64 `json:"place_error_m"`
 	Video         string  `json:"video,omitempty"`
+	// Fault is the daemon fault that ended the episode over ROS (state_stale), which
+	// counts as a failure; evaluation goes on with the next episode.
+	Fault string `json:"fault,omitempty"`
 }
 
 // evalReport is eval.json.
@@ -80,6 +83,7 @@ type evalReport struct {
 	Rejected    uint64        `json:"chunks_rejected"`
 	Clamps      uint64        `json:"safety_clamps"`
 	SafeStops   int           `json:"safe_stops"`
+	Faulted     int           `json:"episodes_faulted"` // over ROS: episodes ended by a state_stale fault
 	// PeakSpeed is the largest |joint velocity| (rad/s) at any running tick of any episode.
 	PeakSpeed  float64       `json:"peak_joint_speed_rad_s"`
 	Wall       float64       `json:"wall_s"`
@@ -236,23 +240,33 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := tap.end(); err != nil {
 			return err
 		}
-		if runErr != nil {
-			var fault *daemon.Fault
+		var r evalEpisode
+		var fault *daemon.Fault
+		ended := true
+		switch {
+		case runErr != nil && overROS && errors.As(runErr, &fault) && fault.Kind == "state_stale" && interrupted.Load() == 0:
+			// Over ROS a late joint state is the machine's, not the policy's: the arm got
+			// its safe stop; the episode counts as failed and the next one is reset.
+			r = evalEpisode{Seed: *seed + int64(i), Fault: fault.Kind}
+			rep.Faulted++
+		case runErr != nil:
 			if errors.As(runErr, &fault) {
 				return exitError{code: exitFault, err: fmt.Errorf("eval: episode %d (seed %d): %w", i, *seed+int64(i), runErr)}
 			}
 			return runErr
-		}
-		r, ended, err := eps.outcome(ctx)
-		if err != nil {
-			return err
+		default:
+			if r, ended, err = eps.outcome(ctx); err != nil {
+				return err
+			}
 		}
 		if interrupted.Load() > 0 || !ended {
 			break
 		}
 		r.Video = video
 		line := fmt.Sprintf("episode %d/%d (seed %d): ", i+1, *episodes, r.Seed)
-		if r.Success {
+		if r.Fault != "" {
+			line += "ended by a " + r.Fault + " fault (counted as failed)"
+		} else if r.Success {
 			rep.Successes++
 			line += fmt.Sprintf("success after %.1f s", r.TimeToSuccess)
 		} else {
@@ -275,6 +289,9 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := rep.write(stdout, *out, tap, d.Summary().Inference); err != nil {
 		return err
+	}
+	if rep.Faulted > 0 {
+		fmt.Fprintf(stdout, "faults       %d episode(s) ended by a state_stale fault (counted as failed; see the ros section)\n", rep.Faulted)
 	}
 	if interrupted.Load() > 0 {
 		return exitError{code: 130, err: fmt.Errorf("eval: interrupted after %d episode(s)", rep.Episodes)}
