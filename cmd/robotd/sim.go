@@ -152,7 +152,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		st := srv.Stats()
 		fmt.Fprintf(stdout, "robotd sim: stopped at t=%v: %d commands received, %d rejected, %d gripper commands, %d states dropped (publisher behind)\n",
 			arm.Now().Round(time.Millisecond), st.Received, srv.Rejected(), st.GripperReceived, st.Dropped)
-		fmt.Fprintf(stdout, "robotd sim: %d steps, %d of them catching up %d periods after stalls (longest %v), %d stalls over %v skipped\n",
+		fmt.Fprintf(stdout, "robotd sim: %d steps, %d of them catching up %d periods after stalls (longest %v), %d stalls over %v skipped (the physics stood still)\n",
 			pace.steps, pace.catchUps, pace.caughtUp, pace.longest.Round(time.Microsecond), pace.skipped, simFarBehind)
 		fmt.Fprintf(stdout, "robotd sim: wake lateness %s; step work (physics, task, publish) %s\n", pace.late.Snapshot(), pace.work.Snapshot())
 		if mirror != nil {
@@ -171,7 +171,12 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		sleepUntilWall(next.Add(period))
 		t0 := time.Now()
 		pace.late.Record(t0.Sub(next.Add(period)))
-		d := pace.due(&next, period)
+		d, skip := pace.due(&next, period)
+		if skip > 0 {
+			// The physics stood still through the stall; its clock does not lag the
+			// wall clock for it (camera and state stamps stay current).
+			arm.Sim().SetTime(arm.Sim().Time() + skip.Seconds())
+		}
 		if err := srv.Step(d); err != nil {
 			return fmt.Errorf("sim: %w", err)
 		}
@@ -199,11 +204,12 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // its state publisher stalls); a longer stall is caught up over the next steps.
 const simMaxCatchUp = 20
 
-// simFarBehind is a stall the simulation does not catch up: the simulation clock then
-// falls behind the wall clock by that much. Catching up runs the physics with the last
-// command held, as a robot does while its controller stalls; after a whole-machine freeze
-// of 0.9 s (measured with other jobs holding both cores) that replayed 0.9 s of a held
-// torque and a joint reached 47 rad/s. So only stalls up to 100 ms are caught up.
+// simFarBehind is a stall the simulation does not catch up: the physics stands still
+// through it and the simulation clock jumps over it. Catching up runs the physics with the
+// last command held, as a robot does while its controller stalls; after a whole-machine
+// freeze of 0.9 s (measured with other jobs holding both cores) that replayed 0.9 s of a
+// held torque and a joint reached 47 rad/s. Letting the clock lag instead made every later
+// camera frame look 100 ms old to robotd eval (policy paused until its chunk timeout).
 const simFarBehind = 100 * time.Millisecond
 
 // simPacing keeps robotd sim's simulation clock level with the wall clock: each step
@@ -217,12 +223,14 @@ type simPacing struct {
 	late, work                         telemetry.Quantiles
 }
 
-// due returns how far to step after waking for the period after *next, and advances *next.
-func (p *simPacing) due(next *time.Time, period time.Duration) time.Duration {
+// due returns how far to step after waking for the period after *next, and how much of a
+// long stall to skip (advance the clock without physics), and advances *next.
+func (p *simPacing) due(next *time.Time, period time.Duration) (step, skip time.Duration) {
 	behind := time.Since(*next)
 	if behind > simFarBehind {
 		p.skipped++
-		*next = time.Now().Add(-period)
+		skip = (behind - period).Truncate(period)
+		*next = next.Add(skip)
 		behind = period
 	}
 	n := min(max(1, int(behind/period)), simMaxCatchUp)
@@ -234,7 +242,7 @@ func (p *simPacing) due(next *time.Time, period time.Duration) time.Duration {
 	}
 	d := time.Duration(n) * period
 	*next = next.Add(d)
-	return d
+	return d, skip
 }
 
 // simHeapLimit is robotd sim's Go heap soft limit: the collector runs when the heap
