@@ -151,8 +151,9 @@ func TestNoVelocityRefused(t *testing.T) {
 
 // TestEstimateVelocityRospy: the same robot with EstimateVelocity: its states are taken
 // with velocities estimated from positions and stamps, close to the sine's own
-// derivative (0.63 rad/s peak at 1 Hz; 0.05 rad/s allows the filter's 3.7 ms lag,
-// 0.015 rad/s, and the stamps' jitter).
+// derivative (0.63 rad/s peak at 1 Hz; 0.1 rad/s allows the filter's 3.7 ms lag, 0.015
+// rad/s, and the publisher's pauses under load: after a gap the estimate is the mean
+// velocity over it, 0.06 rad/s off the end's for a 30 ms gap).
 func TestEstimateVelocityRospy(t *testing.T) {
 	t.Parallel()
 	m := rostest.Start(t)
@@ -183,8 +184,8 @@ func TestEstimateVelocityRospy(t *testing.T) {
 		}
 	}
 	t.Logf("estimated velocities: worst error %.4f rad/s, peak %.3f rad/s (true peak %.3f)", worst, peak, 0.1*w)
-	if worst > 0.05 || peak < 0.5 {
-		t.Errorf("worst error %.4f rad/s (want <= 0.05), peak %.3f rad/s (want the sine's 0.63, not zero)", worst, peak)
+	if worst > 0.1 || peak < 0.5 {
+		t.Errorf("worst error %.4f rad/s (want <= 0.1), peak %.3f rad/s (want the sine's 0.63, not zero)", worst, peak)
 	}
 	if s := arm.Stats(); s.Rejected[ros.RejectNoVelocity] != 0 {
 		t.Errorf("stats %+v: nothing refused with EstimateVelocity", s)
