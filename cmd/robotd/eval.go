@@ -83,7 +83,13 @@ type evalReport struct {
 	Rejected    uint64        `json:"chunks_rejected"`
 	Clamps      uint64        `json:"safety_clamps"`
 	SafeStops   int           `json:"safe_stops"`
-	Faulted     int           `json:"episodes_faulted"` // over ROS: episodes ended by a state_stale fault
+	// Faulted counts the episodes ended by a fault that fails the episode and lets the
+	// evaluation go on: the policy fault (the policy's steps failed, or it gave no valid
+	// chunk for watchdog.chunk_timeout), and over ROS state_stale (the machine late with
+	// the joint states). PolicyFaults is how many were the policy's: eval then exits 3.
+	Faulted      int    `json:"episodes_faulted"`
+	PolicyFaults int    `json:"episodes_policy_fault"`
+	PolicyErrors uint64 `json:"policy_errors"` // failed policy steps over every episode
 	// PeakSpeed is the largest |joint velocity| (rad/s) at any running tick of any episode.
 	PeakSpeed  float64       `json:"peak_joint_speed_rad_s"`
 	Wall       float64       `json:"wall_s"`
@@ -244,11 +250,17 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		var fault *daemon.Fault
 		ended := true
 		switch {
-		case runErr != nil && overROS && errors.As(runErr, &fault) && fault.Kind == "state_stale" && interrupted.Load() == 0:
-			// Over ROS a late joint state is the machine's, not the policy's: the arm got
-			// its safe stop; the episode counts as failed and the next one is reset.
+		case runErr != nil && errors.As(runErr, &fault) && interrupted.Load() == 0 &&
+			(fault.Kind == "policy" || overROS && fault.Kind == "state_stale"):
+			// The policy failing, or over ROS a late joint state (the machine's, not the
+			// policy's): the arm got its safe stop; the episode counts as failed and the
+			// next one is reset.
 			r = evalEpisode{Seed: *seed + int64(i), Fault: fault.Kind}
 			rep.Faulted++
+			if fault.Kind == "policy" {
+				rep.PolicyFaults++
+				fmt.Fprintf(stdout, "episode %d: %v\n", i+1, runErr)
+			}
 		case runErr != nil:
 			if errors.As(runErr, &fault) {
 				return exitError{code: exitFault, err: fmt.Errorf("eval: episode %d (seed %d): %w", i, *seed+int64(i), runErr)}
@@ -291,10 +303,13 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if rep.Faulted > 0 {
-		fmt.Fprintf(stdout, "faults       %d episode(s) ended by a state_stale fault (counted as failed; see the ros section)\n", rep.Faulted)
+		fmt.Fprintf(stdout, "faults       %d episode(s) ended by a fault (%d policy; counted as failed; see per_episode in eval.json)\n", rep.Faulted, rep.PolicyFaults)
 	}
 	if interrupted.Load() > 0 {
 		return exitError{code: 130, err: fmt.Errorf("eval: interrupted after %d episode(s)", rep.Episodes)}
+	}
+	if rep.PolicyFaults > 0 {
+		return exitError{code: exitFault, err: fmt.Errorf("eval: %d of %d episode(s) ended by the policy fault (see eval.json)", rep.PolicyFaults, rep.Episodes)}
 	}
 	if rep.SuccessRate < *minSuccess {
 		return fmt.Errorf("eval: success rate %.1f %% is below --min-success %.1f %%", 100*rep.SuccessRate, 100**minSuccess)
@@ -329,6 +344,7 @@ func (r *evalReport) fill(s *daemon.Summary) {
 	r.Inference = latencyReport{Count: s.Inference.Count, P50: ms(s.Inference.Quantile(0.5)),
 		P99: ms(s.Inference.Quantile(0.99)), Max: ms(s.Inference.Max)}
 	r.MaxJump, r.Overruns, r.Rejected, r.SafeStops = s.MaxJump, s.Overruns, s.Rejected, s.SafeStops
+	r.PolicyErrors = s.PolicyErrors
 	r.Starved = s.Watchdogs["chunk_starved"]
 	for _, n := range s.Safety {
 		r.Clamps += n
