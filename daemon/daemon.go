@@ -196,18 +196,18 @@ type Daemon struct {
 	endErr    error
 	held      int
 	faultAt   time.Duration // when the safe stop began, after the run's start
-	events   chan event
-	gripper  drivers.Gripper
-	homePose control.Pose // the tool pose at Config.Home
-	pol      *policyLoop
-	rec      *recordTap
-	labeler  Labeler // ports.Source as a Labeler (nil: record the target in force)
-	gripCmd  float64 // the last gripper opening commanded (NaN: none)
-	start    time.Duration
-	lastSeq  uint64
-	lastNew  time.Duration // control-clock time of the newest new state
-	phaseAt  time.Duration // when the current state began
-	summary  Summary
+	events    chan event
+	gripper   drivers.Gripper
+	homePose  control.Pose // the tool pose at Config.Home
+	pol       *policyLoop
+	rec       *recordTap
+	labeler   Labeler // ports.Source as a Labeler (nil: record the target in force)
+	gripCmd   float64 // the last gripper opening commanded (NaN: none)
+	start     time.Duration
+	lastSeq   uint64
+	lastNew   time.Duration // control-clock time of the newest new state
+	phaseAt   time.Duration // when the current state began
+	summary   Summary
 }
 
 // New checks the ports against each other and builds the servo and the policy loop.

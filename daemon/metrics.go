@@ -137,23 +137,23 @@ func (m *metrics) speed(dq []float64) {
 
 // Summary is what a run did, for the one-screen report at exit.
 type Summary struct {
-	Ticks      uint64
-	SimTime    time.Duration // control-clock time the run covered
-	Wall       time.Duration
-	Lockstep   bool
-	Late       telemetry.Snapshot // realtime only: wake-up time minus deadline
-	Jitter     telemetry.Snapshot // realtime only: |wake-to-wake period - control period|
-	Work       telemetry.Snapshot
-	Misses     uint64
-	Over2ms    uint64
-	Inference  telemetry.Snapshot
-	Overruns   uint64
-	Rejected   uint64
-	Dropped    uint64
-	MaxJump    float64
-	Watchdogs  map[string]uint64
-	Safety     map[string]uint64
-	SafeStops  int
+	Ticks     uint64
+	SimTime   time.Duration // control-clock time the run covered
+	Wall      time.Duration
+	Lockstep  bool
+	Late      telemetry.Snapshot // realtime only: wake-up time minus deadline
+	Jitter    telemetry.Snapshot // realtime only: |wake-to-wake period - control period|
+	Work      telemetry.Snapshot
+	Misses    uint64
+	Over2ms   uint64
+	Inference telemetry.Snapshot
+	Overruns  uint64
+	Rejected  uint64
+	Dropped   uint64
+	MaxJump   float64
+	Watchdogs map[string]uint64
+	Safety    map[string]uint64
+	SafeStops int
 	// PolicyErrors counts policy steps that failed (other than for stale cameras).
 	PolicyErrors uint64
 	// ArmReadErrors counts reads that returned an error: for the ROS arm, every tick while
@@ -173,10 +173,10 @@ type Summary struct {
 	PeakTorqueStep []float64
 	// Unconfirmed: the arm's driver did not confirm the last command (a release fault).
 	Unconfirmed bool
-	RT         rtReport
-	Heap       uint64 // bytes in use at exit
-	GCPauses   telemetry.Snapshot
-	Mallocs    uint64 // Go heap allocations during the run, every goroutine of the process
+	RT          rtReport
+	Heap        uint64 // bytes in use at exit
+	GCPauses    telemetry.Snapshot
+	Mallocs     uint64 // Go heap allocations during the run, every goroutine of the process
 }
 
 // FaultReport is a fault as the summary reports it: Fault.Kind and its message.

@@ -22,7 +22,7 @@ type loggingArm struct {
 	*mujoco.Arm
 	st          *drivers.State
 	motion      [][]float64
-	raw         [][]float64 // the commands as written
+	raw         [][]float64   // the commands as written
 	gapFrom     time.Duration // states withheld in [gapFrom, gapTo) of simulated time
 	gapTo       time.Duration
 	readsDuring int
@@ -80,7 +80,7 @@ func (s *panicSource) Act(now time.Duration, st *drivers.State, tool control.Pos
 func TestEveryEndLeavesTheHoldCommand(t *testing.T) {
 	cases := []struct {
 		name  string
-		fault string // "" for a normal end
+		fault string                                              // "" for a normal end
 		setup func(d *Daemon, arm *loggingArm, now time.Duration) // called each step once running
 		src   Source
 	}{
