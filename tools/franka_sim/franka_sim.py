@@ -144,9 +144,14 @@ class Arm:
         self.rejected = 0
         self.first_cmd_wall = None
         self.last_cmd_wall = None
+        self.last_cmd_mono = None
+        self.max_cmd_gap = 0.0
+        self.cmd_gaps = [0] * len(GAPS)
         self.at_stop = [False] * 7
         # Counters.
         self.max_dq = [0.0] * 7
+        self.max_dq_at = [0.0] * 7  # wall time (s) of each peak
+        self.now = 0.0              # wall time of the current step, set by the loop
         self.vel_violations = [0] * 7
         self.stop_hits = [0] * 7
         self.clips = [0] * 7
@@ -162,6 +167,15 @@ class Arm:
             rospy.logerr_throttle(1.0, "command: want 7 finite values (panda_joint1..7), got %d: ignored" % len(d))
             return
         now = time.time()
+        mono = time.monotonic()
+        if self.last_cmd_mono is not None:
+            gap = mono - self.last_cmd_mono
+            if gap > self.max_cmd_gap:
+                self.max_cmd_gap = gap
+            for k, lim in enumerate(GAPS):
+                if gap > lim:
+                    self.cmd_gaps[k] += 1
+        self.last_cmd_mono = mono
         raw = tuple(d)
         if self.prev_raw is not None:
             for i in range(7):
@@ -215,6 +229,7 @@ class Arm:
             a = abs(v)
             if a > self.max_dq[i]:
                 self.max_dq[i] = a
+                self.max_dq_at[i] = self.now
             if a > DQ_MAX[i]:
                 self.vel_violations[i] += 1
             if a > top:
@@ -328,7 +343,7 @@ def main(argv):
     msg.effort = [] if a.no_effort else eff
 
     pub = rospy.Publisher(a.state_topic, JointState, queue_size=50)
-    rospy.Subscriber(a.command_topic, Float64MultiArray, arm.on_command, queue_size=10, tcp_nodelay=True)
+    rospy.Subscriber(a.command_topic, Float64MultiArray, arm.on_command, queue_size=1000, tcp_nodelay=True)
 
     stop = threading.Event()
     cam = None
@@ -350,6 +365,7 @@ def main(argv):
     stall_time = 0.0
     max_gap = 0.0
     gaps = [0] * len(GAPS)
+    max_publish = 0.0
     done = False
     while not done:
         nxt += period
@@ -357,7 +373,8 @@ def main(argv):
         if d > 0:
             time.sleep(d)
         now = time.monotonic()
-        if now - nxt > CATCH_UP:  # stalled (SIGSTOP, a loaded machine): start afresh
+        late = now - nxt
+        if late > CATCH_UP:  # stalled (SIGSTOP, a loaded machine): start afresh
             nxt = now
         gap = now - last
         last = now
@@ -373,6 +390,7 @@ def main(argv):
             stalls += 1
             stall_time += gap
             gap = CATCH_UP
+        arm.now = time.time()
         steps = max(1, int(round(gap / DT)))
         top = 0.0
         for _ in range(steps):
@@ -388,11 +406,20 @@ def main(argv):
                 eff[k] = tau[j]
         msg.header.stamp = rospy.Time.now()
         msg.header.seq = published
+        p0 = time.monotonic()
         try:
             pub.publish(msg)
             published += 1
         except rospy.ROSException:
             break
+        p1 = time.monotonic()
+        if p1 - p0 > max_publish:
+            max_publish = p1 - p0
+        # Where a long gap came from: the wake-up (sleep overshoot, preemption: the
+        # machine) or the publish call (rospy).
+        if late > 0.02 or p1 - p0 > 0.02:
+            sys.stderr.write("franka_sim: %.3f: the loop woke %.1f ms late, publish took %.1f ms\n"
+                             % (time.time(), late * 1e3, (p1 - p0) * 1e3))
 
         if published == STARTED and a.report:
             write_report(a, arm, trace, cam, {"reason": "started", "start_wall": start_wall})
@@ -402,7 +429,7 @@ def main(argv):
                 write_report(a, arm, trace, cam, {
                     "reason": signal.Signals(sig).name, "start_wall": start_wall,
                     "seconds": now - t0, "ticks": ticks, "published": published,
-                    "stalls": stalls, "stall_seconds": stall_time, "max_gap_ms": max_gap * 1e3,
+                    "stalls": stalls, "stall_seconds": stall_time, "max_gap_ms": max_gap * 1e3, "max_publish_ms": max_publish * 1e3,
                     "gaps_over_ms": {"%g" % (g * 1e3): n for g, n in zip(GAPS, gaps)},
                 })
             if sig != signal.SIGUSR1:
@@ -425,6 +452,7 @@ def write_report(a, arm, trace, cam, extra):
         "limits": {"q_min": Q_MIN, "q_max": Q_MAX, "dq_max": DQ_MAX, "tau_max": TAU_MAX},
         "q": arm.q, "dq": arm.dq, "q_min_seen": arm.min_q, "q_max_seen": arm.max_q,
         "max_abs_velocity": arm.max_dq,
+        "max_abs_velocity_at": arm.max_dq_at,
         "velocity_limit_violations": arm.vel_violations,
         "hard_stop_hits": arm.stop_hits,
         "commands": {
@@ -435,6 +463,8 @@ def write_report(a, arm, trace, cam, extra):
             "torque_clips": arm.clips,
             "max_abs_torque": arm.max_tau,
             "max_torque_change": arm.max_dtau,
+            "max_gap_ms": arm.max_cmd_gap * 1e3,
+            "gaps_over_ms": {"%g" % (g * 1e3): n for g, n in zip(GAPS, arm.cmd_gaps)},
         },
         "camera_frames": cam.published if cam else 0,
         "speed_trace": {"window_s": TRACE_WINDOW, "end": list(trace.t), "max_speed": list(trace.v)},
