@@ -197,7 +197,7 @@ func TestRunSignal(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "to=stopping") || !strings.Contains(out, "final state            idle") {
 		t.Fatalf("no ramp to a hold after SIGINT\nstdout:\n%s\nstderr:\n%s", out, p.stderr.String())
 	}
-	m := regexp.MustCompile(`max joint speed ([0-9.]+) rad/s`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`joint speed at the end ([0-9.]+) rad/s`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("summary lacks the final joint speed")
 	}
