@@ -2,6 +2,7 @@ package control
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/go-gl/mathgl/mgl64"
@@ -182,7 +183,7 @@ func TestSafetyTorqueRate(t *testing.T) {
 	}
 	// An arm that does not compensate gravity is left with gravity alone.
 	in.Gravity = []float64{0, -20, 1, 15, 0, 2, 0}
-	if !s.Release(tau, in, dt) || !slicesEqual(tau, in.Gravity) {
+	if !s.Release(tau, in, dt) || !slices.Equal(tau, in.Gravity) {
 		t.Errorf("hold command = %v, want gravity %v", tau, in.Gravity)
 	}
 	// After Reset the first command starts from zero.
@@ -197,16 +198,4 @@ func TestSafetyTorqueRate(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { s.Torque(tau, in, dt); s.Release(tau, in, dt) }); a != 0 {
 		t.Errorf("%v allocations per Torque+Release", a)
 	}
-}
-
-func slicesEqual(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

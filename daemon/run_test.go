@@ -7,7 +7,6 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -428,86 +427,4 @@ func TestSummaryFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("", "")
-}
-
-// A run leaves the arm at rest under a command that does not move it: a ros_control
-// effort controller keeps applying the last command after robotd stops sending (robotd
-// sim's does, the robot compensating gravity itself). The tool is moving at 10 cm/s (a
-// scripted source) when the stop comes: the graceful stop ramps to a hold, the immediate
-// one brakes (safe stop: damping) until the arm is still; then the last command is
-// gravity alone. Repeating its motion part (the command less the gravity the daemon
-// added) for a second over the robot's own gravity compensation, as such a controller
-// would, must leave the tool where it was.
-func TestStopLeavesArmHeld(t *testing.T) {
-	for _, immediate := range []bool{false, true} {
-		t.Run(map[bool]string{false: "stop", true: "stop_now"}[immediate], func(t *testing.T) {
-			r := newSimRig(t)
-			var d *Daemon
-			var reqAt time.Duration
-			step := r.step
-			r.step = func(dt time.Duration) error {
-				if reqAt == 0 && d.State() == Running && r.arm.Now() >= 500*time.Millisecond {
-					reqAt = r.arm.Now()
-					d.Stop("test", immediate)
-				}
-				return step(dt)
-			}
-			var err error
-			d, err = New(Config{Lockstep: true, Home: r.home, Metrics: telemetry.NewRegistry()},
-				Ports{Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: &lineSource{}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = d.Run(context.Background())
-			s := d.Summary()
-			if immediate {
-				var f *Fault
-				if !errors.As(err, &f) || f.Kind != "stop_now" || s.SafeStops != 1 {
-					t.Fatalf("Run = %v, %d safe stops; want a stop_now fault, 1 safe stop", err, s.SafeStops)
-				}
-			} else if err != nil || s.SafeStops != 0 {
-				t.Fatalf("Run = %v, %d safe stops; want nil, none", err, s.SafeStops)
-			}
-			took := s.SimTime - reqAt
-			t.Logf("stopped %v after the request; max joint speed then %.4f rad/s", took, s.FinalSpeed)
-			if took > 501*time.Millisecond+brakeAndReleaseBound || s.FinalSpeed > 0.01 {
-				t.Fatalf("stopped %v after the request at %.4f rad/s: want at rest within the 500 ms ramp", took, s.FinalSpeed)
-			}
-			// The motion part of the last command, repeated over gravity compensation.
-			st := drivers.NewState(r.arm.Info())
-			if err := r.arm.ReadState(st); err != nil {
-				t.Fatal(err)
-			}
-			motion := slices.Clone(d.Servo().Torque())
-			for i := range motion {
-				motion[i] -= st.Gravity[i]
-			}
-			for i, m := range motion {
-				if math.Abs(m) > 1e-9 {
-					t.Errorf("joint %d: the last command is gravity %+.6f Nm: want gravity alone", i, m)
-				}
-			}
-			p0, _ := r.arm.ToolPose()
-			tau := make([]float64, len(motion))
-			for range 1000 {
-				if err := r.arm.ReadState(st); err != nil {
-					t.Fatal(err)
-				}
-				for i := range tau {
-					tau[i] = motion[i] + st.Gravity[i] + st.Coriolis[i]
-				}
-				if err := r.arm.WriteTorque(tau); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := r.arm.Tick(time.Millisecond); err != nil {
-					t.Fatal(err)
-				}
-			}
-			p1, _ := r.arm.ToolPose()
-			t.Logf("the tool moved %.3f mm in 1 s under the last command", p1.Sub(p0).Len()*1000)
-			if dist := p1.Sub(p0).Len(); dist > 0.5e-3 {
-				t.Fatalf("the tool moved %.2f mm in 1 s under the run's last command: not held", dist*1000)
-			}
-		})
-	}
 }
