@@ -190,6 +190,7 @@ type Daemon struct {
 	stopWhy  atomic.Pointer[string]
 	faultReq atomic.Pointer[Fault] // a fault raised outside the control loop (a panic)
 	braking  *Fault                // the fault whose safe stop is braking the arm (control loop)
+	settling bool                  // a graceful stop's braking after the hold (control loop)
 	// The release ending every run that commanded the arm (control loop): the run's
 	// result, and how many ticks the hold command has been written.
 	releasing bool
@@ -314,7 +315,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.stopReq.Store(0)
 	d.stopWhy.Store(nil)
 	d.faultReq.Store(nil)
-	d.braking, d.releasing, d.endErr, d.held, d.faultAt = nil, false, nil, 0, 0
+	d.braking, d.settling, d.releasing, d.endErr, d.held, d.faultAt = nil, false, false, nil, 0, 0
 	d.state.Store(int32(Idle))
 	if d.pol != nil {
 		d.pol.reset()
@@ -483,8 +484,8 @@ func (d *Daemon) safeTick(now time.Duration, dt float64) (done bool, err error) 
 				_, _ = d.servo.Release(dt)
 			}()
 			done, err = true, f
-		case d.braking != nil:
-			d.braking = nil
+		case d.braking != nil || d.settling:
+			d.braking, d.settling = nil, false
 			done, err = d.beginRelease(f)
 		default:
 			done, err = d.beginBrake(f, "panic in the control loop", true)
@@ -506,7 +507,7 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 	if d.releasing {
 		return d.releaseTick(dt)
 	}
-	if d.braking != nil {
+	if d.braking != nil || d.settling {
 		return d.brake(now)
 	}
 	if f := d.faultReq.Load(); f != nil {
@@ -578,8 +579,16 @@ func (d *Daemon) tick(now time.Duration, dt float64) (done bool, err error) {
 		}
 	case Stopping:
 		if now-d.phaseAt >= d.cfg.StopRamp {
-			d.transition(Idle, "stopped")
-			return d.beginRelease(nil)
+			// The hold may leave the arm settling: it is braked (damping, as in a safe
+			// stop) until still before the release, else an effort controller that
+			// repeats the hold command would let it coast (an independent arm measured
+			// 0.013-0.024 rad/s after robotd exited).
+			if d.still() {
+				d.transition(Idle, "stopped")
+				return d.beginRelease(nil)
+			}
+			d.settling, d.phaseAt = true, now
+			return d.brake(now)
 		}
 	}
 
@@ -661,7 +670,7 @@ func (d *Daemon) beginBrake(f *Fault, why string, fresh bool) (done bool, err er
 	return false, nil
 }
 
-// brake is a tick of a safe stop's braking: damping from each fresh state (a single
+// brake is a tick of a safe stop's braking (and of a graceful stop's, after the hold): damping from each fresh state (a single
 // damping torque would otherwise stay on arms whose controller repeats the last command,
 // ros_control's effort controllers among them, and push the arm on after robotd is gone),
 // and while no fresh state arrives (the state_stale fault, a delayed or vanished
@@ -678,19 +687,30 @@ func (d *Daemon) brake(now time.Duration) (done bool, err error) {
 		d.m.speed(st.DQ)
 	}
 	fresh := now-d.lastNew <= d.cfg.StateStale
-	speed := 0.0
-	for _, v := range st.DQ {
-		speed = max(speed, math.Abs(v))
-	}
-	if (fresh && !(speed >= stillSpeed)) || now-d.phaseAt >= d.cfg.BrakeTimeout {
+	if (fresh && d.still()) || now-d.phaseAt >= d.cfg.BrakeTimeout {
 		f := d.braking
 		d.braking = nil
+		if d.settling { // a graceful stop
+			d.settling = false
+			d.transition(Idle, "stopped")
+			return d.beginRelease(nil)
+		}
 		return d.beginRelease(f)
 	}
 	if err := d.servo.SafeStop(fresh, d.cfg.Period.Seconds()); err != nil {
 		d.m.armWriteErrors.Inc()
 	}
 	return false, nil
+}
+
+// still reports whether the last state read shows every joint under stillSpeed.
+func (d *Daemon) still() bool {
+	for _, v := range d.servo.State().DQ {
+		if !(math.Abs(v) < stillSpeed) {
+			return false
+		}
+	}
+	return true
 }
 
 // beginRelease starts the release that ends every run which commanded the arm, with the

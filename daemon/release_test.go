@@ -83,9 +83,16 @@ func TestEveryEndLeavesTheHoldCommand(t *testing.T) {
 		fault string                                              // "" for a normal end
 		setup func(d *Daemon, arm *loggingArm, now time.Duration) // called each step once running
 		src   Source
+		ramp  time.Duration // Config.StopRamp (0: the default)
 	}{
 		{name: "duration", src: &lineSource{}},
 		{name: "stop", src: &lineSource{}, setup: func(d *Daemon, _ *loggingArm, now time.Duration) {
+			if now >= 500*time.Millisecond {
+				d.Stop("test", false)
+			}
+		}},
+		// A hold too short to stop the arm: it is braked until still, then released.
+		{name: "stop with a 10 ms hold", src: &lineSource{}, ramp: 10 * time.Millisecond, setup: func(d *Daemon, _ *loggingArm, now time.Duration) {
 			if now >= 500*time.Millisecond {
 				d.Stop("test", false)
 			}
@@ -125,7 +132,7 @@ func TestEveryEndLeavesTheHoldCommand(t *testing.T) {
 				return step(dt)
 			}
 			var err error
-			d, err = New(Config{Lockstep: true, Duration: 900 * time.Millisecond, StateStale: 5 * time.Millisecond, Metrics: telemetry.NewRegistry()},
+			d, err = New(Config{Lockstep: true, Duration: 900 * time.Millisecond, StateStale: 5 * time.Millisecond, StopRamp: c.ramp, Metrics: telemetry.NewRegistry()},
 				Ports{Arm: arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: c.src})
 			if err != nil {
 				t.Fatal(err)
