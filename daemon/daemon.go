@@ -74,11 +74,15 @@ type Config struct {
 	// the last command (drivers with a Flush method: ROS). Default 1 s.
 	FlushTimeout time.Duration
 	// StateStale: no new joint state for this long (control clock) is a fault: the arm
-	// is put in its safe stop. Default 50 ms: against a rospy publisher at 1 kHz on a
+	// is put in its safe stop. Default 100 ms: against a rospy publisher at 1 kHz on a
 	// loaded 2-core machine the publisher itself pauses up to ~30 ms, and 5 ms and 20 ms
 	// tripped in most runs; drivers/ros's own receive path delivers p99.9 within 1-5 ms
-	// (BENCHMARKS.md, "ROS joint state receive latency"); a publisher that stops is caught
-	// within the limit plus a tick (drivers/ros TestStaleOnFrozenPublisher).
+	// (BENCHMARKS.md, "ROS joint state receive latency"), and ten 30 s runs beside a busy
+	// process saw at most 29 ms without a new state; but a full robotd run (policy,
+	// 640x480 camera) against the independent rospy arm saw 51 ms once in about 33 runs
+	// with the arm's own publisher never pausing over 7.4 ms, so 50 ms is not enough
+	// margin here. A publisher that stops is caught within the limit plus a tick
+	// (drivers/ros TestStaleOnFrozenPublisher).
 	StateStale time.Duration
 	// RTPriority is the SCHED_FIFO priority asked for in realtime mode (0: none).
 	RTPriority int
@@ -113,7 +117,7 @@ func (c *Config) defaults() {
 		c.FlushTimeout = time.Second
 	}
 	if c.StateStale == 0 {
-		c.StateStale = 50 * time.Millisecond
+		c.StateStale = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

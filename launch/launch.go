@@ -304,7 +304,7 @@ type Box struct {
 // Watchdog is the watchdog section.
 type Watchdog struct {
 	// StateStale: a joint state older than this (control clock) puts the arm in its safe
-	// stop and faults the run. Default 50ms (daemon.Config.StateStale says why); [1ms, 1s].
+	// stop and faults the run. Default 100ms (daemon.Config.StateStale says why); [1ms, 1s].
 	StateStale time.Duration `yaml:"state_stale"`
 	// CameraStale: a camera frame older than this pauses the policy (the arm holds its
 	// pose). Default 100ms.
@@ -708,7 +708,7 @@ func (f *File) defaults(base, dir string) {
 	}
 	w := &f.Watchdog
 	if w.StateStale == 0 {
-		w.StateStale = 50 * time.Millisecond
+		w.StateStale = 100 * time.Millisecond
 	}
 	if w.CameraStale == 0 {
 		w.CameraStale = 100 * time.Millisecond

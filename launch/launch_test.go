@@ -52,7 +52,7 @@ func TestShippedFilesLoad(t *testing.T) {
 	if f.Mode != ModeLockstep || f.Arm.Driver != DriverSim || f.Duration != 10*time.Second {
 		t.Errorf("sim.yaml: mode %s driver %s duration %v", f.Mode, f.Arm.Driver, f.Duration)
 	}
-	if f.Control.Period() != time.Millisecond || f.Watchdog.StateStale != 50*time.Millisecond {
+	if f.Control.Period() != time.Millisecond || f.Watchdog.StateStale != 100*time.Millisecond {
 		t.Errorf("sim.yaml defaults: period %v, state_stale %v", f.Control.Period(), f.Watchdog.StateStale)
 	}
 	r, err := Load("ros.yaml")

@@ -160,31 +160,21 @@ func (r frankaReport) maxSpeed(from, to time.Time) (v float64, windows int) {
 
 // assertStill waits until stillFor after since and checks the arm's speed trace over
 // [since, since+stillFor]: every joint below stillSpeed. It returns the report.
-//
-// release is robotd's own final joint speed after a graceful stop (negative after a safe
-// stop, which brakes until the arm is still). At 8f11fab a graceful stop releases the arm
-// after control.stop_ramp whatever its speed: robotd then reports 0.016-0.030 rad/s and
-// the arm, with nothing holding it, coasts over 0.01 rad/s after the exit (4 of 21 runs).
-// Until the daemon brings the arm to rest first, such a run is reported as pending: the
-// returned skip is set, and the caller skips after its other checks.
-func (f *franka) assertStill(t *testing.T, since time.Time, what string, release float64) (r frankaReport, skip string) {
+func (f *franka) assertStill(t *testing.T, since time.Time, what string) frankaReport {
 	t.Helper()
 	time.Sleep(time.Until(since.Add(stillFor + 100*time.Millisecond)))
-	r = f.snapshot(t)
+	r := f.snapshot(t)
 	v, n := r.maxSpeed(since, since.Add(stillFor))
 	want := int(stillFor.Seconds()/r.SpeedTrace.Window) * 3 / 4
 	switch {
 	case n < want:
 		t.Errorf("%s: the arm's speed trace has %d windows of %v s over the %v after, want >= %d (the arm stalled?)", what, n, r.SpeedTrace.Window, stillFor, want)
-	case v >= stillSpeed && release >= stillSpeed:
-		skip = fmt.Sprintf("waiting for the graceful stop to bring the arm to rest before the release (daemon): robotd released it at %.4f rad/s and %s it moved at up to %.4f rad/s", release, what, v)
-		t.Log(skip)
 	case v >= stillSpeed:
 		t.Errorf("%s: the arm moves at up to %.4f rad/s over the %v after, want < %v (position now %.3f)", what, v, stillFor, stillSpeed, r.Q)
 	default:
 		t.Logf("%s: the arm is still: at most %.5f rad/s over the %v after", what, v, stillFor)
 	}
-	return r, skip
+	return r
 }
 
 // assertHold checks that the last command the arm applies (forever, as ros_control does)
@@ -240,19 +230,6 @@ func clock(ts []float64) string {
 		s[i] = time.Unix(0, int64(v*1e9)).UTC().Format("15:04:05.000")
 	}
 	return strings.Join(s, " ")
-}
-
-// waitingForRealtimeFix skips a case that runs robotd with the policy for seconds. At
-// c1f78f4, with one busy loop beside the test, 2 runs of 5 had a timing failure on
-// robotd's side: state_stale at 50.0 ms 300 ms into a run while the arm's publisher never
-// paused over 10.6 ms, and robotd's commands stopping for 108 ms (the arm's states: 25 ms
-// at most) while joints 6 and 7 reached 3.0 and 3.8 rad/s (limit 2.61). Earlier, under
-// heavier load, robotd's GC pauses reached 300 ms and its control loop woke 112 ms late
-// with the same faults. Issue 16 finding 6 (drivers/ros, daemon); remove this call from
-// each case when robotd holds up (make test three times with a busy loop beside it).
-func waitingForRealtimeFix(t *testing.T) {
-	t.Helper()
-	t.Skip("waiting for robotd's realtime fixes (issue 16 finding 6): state_stale false trips and 100 ms command stalls under load")
 }
 
 func total(v []int) (n int) {
@@ -321,16 +298,6 @@ func running(t *testing.T, p *proc, f *franka, before string) {
 	}
 }
 
-// released is robotd's final joint speed for assertStill: after a graceful stop (final
-// state idle) the speed at which robotd released the arm, else -1 (a safe stop brakes
-// until the arm is still).
-func released(s interopSummary) float64 {
-	if s.Final == "idle" {
-		return s.JointVel
-	}
-	return -1
-}
-
 // logSummary logs robotd's summary and checks the torque steps robotd reports.
 func logSummary(t *testing.T, s interopSummary) {
 	t.Helper()
@@ -366,14 +333,13 @@ func TestInteropFranka(t *testing.T) {
 	// inference), the duration ends the run with exit 0; within the limits all along,
 	// still afterwards.
 	t.Run("policy", func(t *testing.T) {
-		waitingForRealtimeFix(t)
 		f := startFranka(t, m)
 		sum := summary()
 		p := runROSYAML(t, sum, "--duration", "6s")
 		exit := waitExit(t, p, f, 0, 90*time.Second, "--duration 6s")
 		s := readInteropSummary(t, sum)
 		logSummary(t, s)
-		r, pending := f.assertStill(t, exit, "after the run", released(s))
+		r := f.assertStill(t, exit, "after the run")
 		assertWithinLimits(t, r)
 		assertHold(t, r)
 		if s.Final != "idle" || s.Fault != nil || s.SafeStops != 0 {
@@ -393,9 +359,6 @@ func TestInteropFranka(t *testing.T) {
 		if s.Inference.N > 0 && moved < 0.01 {
 			t.Errorf("the policy ran %d times but no joint moved more than %.4f rad", s.Inference.N, moved)
 		}
-		if pending != "" {
-			t.Skip(pending)
-		}
 	})
 
 	// 2. Stop requests from ROS peers: /robotd/stop ramps to a hold and ends the run (exit
@@ -409,7 +372,6 @@ func TestInteropFranka(t *testing.T) {
 		{"/robotd/stop_now", "faulted", exitFault},
 	} {
 		t.Run("rostopic pub "+c.topic, func(t *testing.T) {
-			waitingForRealtimeFix(t)
 			f := startFranka(t, m)
 			sum := summary()
 			p := runROSYAML(t, sum, "--duration", "60s")
@@ -426,12 +388,9 @@ func TestInteropFranka(t *testing.T) {
 			if c.code == exitFault && (s.Fault == nil || s.Fault.Kind != "stop_now") {
 				t.Errorf("fault %+v, want stop_now", s.Fault)
 			}
-			r, pending := f.assertStill(t, exit, "after "+c.topic, released(s))
+			r := f.assertStill(t, exit, "after "+c.topic)
 			assertWithinLimits(t, r)
 			assertHold(t, r)
-			if pending != "" {
-				t.Skip(pending)
-			}
 		})
 	}
 
@@ -447,7 +406,6 @@ func TestInteropFranka(t *testing.T) {
 		{"double SIGINT", []os.Signal{syscall.SIGINT, syscall.SIGINT}, exitFault},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			waitingForRealtimeFix(t)
 			f := startFranka(t, m)
 			sum := summary()
 			p := runROSYAML(t, sum, "--duration", "60s")
@@ -463,12 +421,9 @@ func TestInteropFranka(t *testing.T) {
 			exit := waitExit(t, p, f, c.code, 30*time.Second, c.name)
 			s := readInteropSummary(t, sum)
 			logSummary(t, s)
-			r, pending := f.assertStill(t, exit, "after "+c.name, released(s))
+			r := f.assertStill(t, exit, "after "+c.name)
 			assertWithinLimits(t, r)
 			assertHold(t, r)
-			if pending != "" {
-				t.Skip(pending)
-			}
 		})
 	}
 
@@ -479,7 +434,6 @@ func TestInteropFranka(t *testing.T) {
 	// time constant) that has decayed by 3.5 s after the resume (from the Panda's fastest
 	// 2.61 rad/s to 0.002 rad/s); then it must stay still.
 	t.Run("arm frozen", func(t *testing.T) {
-		waitingForRealtimeFix(t)
 		f := startFranka(t, m)
 		sum := summary()
 		p := runROSYAML(t, sum, "--duration", "60s")
@@ -502,7 +456,7 @@ func TestInteropFranka(t *testing.T) {
 		if code != exitFault || s.Fault == nil || s.Fault.Kind != "state_stale" {
 			t.Errorf("exit %d, fault %+v: want %d and state_stale\nstderr:\n%s", code, s.Fault, exitFault, p.stderr.String())
 		}
-		r, _ := f.assertStill(t, resumed.Add(3500*time.Millisecond), "after the frozen arm resumed (+3.5 s)", -1)
+		r := f.assertStill(t, resumed.Add(3500*time.Millisecond), "after the frozen arm resumed (+3.5 s)")
 		assertHold(t, r)
 		if total(r.Commands.TorqueClips) != 0 || total(r.VelViolations) != 0 {
 			t.Errorf("the arm's limits: torque clips %v, velocity violations %v", r.Commands.TorqueClips, r.VelViolations)
@@ -514,7 +468,6 @@ func TestInteropFranka(t *testing.T) {
 	// torque on the new arm, which stays still; a new robotd run then takes the restarted
 	// arm over and ends normally: robotd survives the robot restarting.
 	t.Run("arm restarted", func(t *testing.T) {
-		waitingForRealtimeFix(t)
 		f := startFranka(t, m)
 		sum := summary()
 		p := runROSYAML(t, sum, "--duration", "60s")
@@ -532,7 +485,7 @@ func TestInteropFranka(t *testing.T) {
 		if s.Fault == nil || s.Fault.Kind != "state_stale" {
 			t.Errorf("fault %+v, want state_stale", s.Fault)
 		}
-		r, _ := g.assertStill(t, exit, "the restarted arm after robotd's exit", -1)
+		r := g.assertStill(t, exit, "the restarted arm after robotd's exit")
 		for i, v := range r.Commands.MaxAbsTorque {
 			if v > 1e-9 {
 				t.Errorf("robotd put %.3f Nm on joint %d of the restarted arm (commands computed for the old one)", v, i+1)
@@ -543,14 +496,11 @@ func TestInteropFranka(t *testing.T) {
 		exit2 := waitExit(t, p2, g, 0, 90*time.Second, "a new run on the restarted arm")
 		s2 := readInteropSummary(t, sum2)
 		logSummary(t, s2)
-		r, pending := g.assertStill(t, exit2, "after the new run", released(s2))
+		r = g.assertStill(t, exit2, "after the new run")
 		assertWithinLimits(t, r)
 		assertHold(t, r)
 		if r.Commands.Received < 500 {
 			t.Errorf("the restarted arm received %d commands from the new run, want > 500", r.Commands.Received)
-		}
-		if pending != "" {
-			t.Skip(pending)
 		}
 	})
 
@@ -559,21 +509,17 @@ func TestInteropFranka(t *testing.T) {
 	// the arm, naming the topic and the missing field, and puts no torque on it.
 	for _, args := range [][]string{{"--no-fingers"}, {"--shuffle", "--no-effort"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			waitingForRealtimeFix(t)
 			f := startFranka(t, m, args...)
 			sum := summary()
 			p := runROSYAML(t, sum, "--duration", "3s")
 			exit := waitExit(t, p, f, 0, 90*time.Second, strings.Join(args, " "))
 			s := readInteropSummary(t, sum)
 			logSummary(t, s)
-			r, pending := f.assertStill(t, exit, "after the run", released(s))
+			r := f.assertStill(t, exit, "after the run")
 			assertWithinLimits(t, r)
 			assertHold(t, r)
 			if r.Commands.Received < 500 {
 				t.Errorf("the arm received %d commands, want > 500", r.Commands.Received)
-			}
-			if pending != "" {
-				t.Skip(pending)
 			}
 		})
 	}
@@ -591,7 +537,7 @@ func TestInteropFranka(t *testing.T) {
 		if !strings.Contains(stderr, "/joint_states") || !strings.Contains(stderr, "velocit") {
 			t.Errorf("robotd's error does not name the topic /joint_states and the missing velocity field")
 		}
-		r, _ := f.assertStill(t, exit, "after robotd refused the arm", -1)
+		r := f.assertStill(t, exit, "after robotd refused the arm")
 		for i, v := range r.Commands.MaxAbsTorque {
 			if v > 1e-9 {
 				t.Errorf("robotd put %.3f Nm on joint %d of an arm whose velocities it cannot read", v, i+1)

@@ -65,7 +65,7 @@ type ArmConfig struct {
 	// StaleLimit is how old the newest accepted JointState may be, in wall-clock
 	// (monotonic) time, before ReadState reports ErrStale. Wall time even under
 	// /use_sim_time: a publisher that vanished also stops /clock, and the watchdog must
-	// still fire. Default 50 ms, the daemon's state_stale default (robotd run passes its
+	// still fire. Default 100 ms, the daemon's state_stale default (robotd run passes its
 	// state_stale).
 	StaleLimit time.Duration
 	// Backoff is the first wait between attempts to reach the master at start; it
@@ -143,7 +143,7 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 	}
 	c.Gripper = c.Gripper.WithDefaults()
 	if c.StaleLimit == 0 {
-		c.StaleLimit = 50 * time.Millisecond
+		c.StaleLimit = 100 * time.Millisecond
 	}
 	if c.Backoff == 0 {
 		c.Backoff = 100 * time.Millisecond
