@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -9,9 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// threadNice reads a thread's nice value from /proc (field 19 of its stat line).
-func threadNice(t *testing.T, tid string) int {
+// threadNice reads a thread's nice value from /proc (field 19 of its stat line); ok is
+// false when the thread has exited since it was listed.
+func threadNice(t *testing.T, tid string) (nice int, ok bool) {
 	b, err := os.ReadFile("/proc/self/task/" + tid + "/stat")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +26,7 @@ func threadNice(t *testing.T, tid string) int {
 	if err != nil {
 		t.Fatalf("stat of %s: %v", tid, err)
 	}
-	return n
+	return n, true
 }
 
 // With SCHED_FIFO granted, realtime setup puts the control thread under SCHED_FIFO and
@@ -60,7 +66,7 @@ func TestSetupRealtimeRenicesThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if n := threadNice(t, e.Name()); n != otherNice {
+		if n, ok := threadNice(t, e.Name()); ok && n != otherNice {
 			t.Errorf("thread %s at nice %d, want %d", e.Name(), n, otherNice)
 		}
 	}
