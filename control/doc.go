@@ -17,6 +17,8 @@
 //     mgl64.Quat{W, V: {X, Y, Z}}: scalar first, the same order as MuJoCo and as
 //     LeRobot datasets store them; it rotates vectors from the child to the parent frame.
 //     Rotation matrices are mgl64.Mat3 (column-major, as mathgl stores them).
+//     Rotation vectors (axis times angle, rad, angle in [0, pi]) convert to and from
+//     quaternions only through RotationVector and FromRotationVector (rotation.go).
 //   - Jacobians are 6 x n, row-major in a flat []float64: rows 0-2 linear velocity of the
 //     tool point in the base frame, rows 3-5 angular velocity in the base frame.
 //   - Joint vectors ([]float64 of length n) follow the joint order of the Robot.

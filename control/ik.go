@@ -3,8 +3,6 @@ package control
 import (
 	"fmt"
 	"math"
-
-	"github.com/go-gl/mathgl/mgl64"
 )
 
 // IK solves inverse kinematics by damped least squares, seeded from a configuration so
@@ -49,10 +47,7 @@ func (s *IK) Solve(dst, seed []float64, target Pose) (posErr, rotErr float64, ok
 		dp := target.Pos.Sub(k.Pos)
 		cur := QuatFromMat(k.Rot)
 		qe := target.Rot.Mul(cur.Inverse()) // rotation from the tool to the target, base frame
-		if qe.W < 0 {
-			qe = qe.Scale(-1)
-		}
-		rv := rotationVector(qe)
+		rv := RotationVector(qe)
 		posErr, rotErr = dp.Len(), rv.Len()
 		if posErr < 1e-6 && rotErr < 1e-6 {
 			return posErr, rotErr, true
@@ -81,13 +76,4 @@ func (s *IK) Solve(dst, seed []float64, target Pose) (posErr, rotErr float64, ok
 		}
 	}
 	return posErr, rotErr, false
-}
-
-// rotationVector is the axis times the angle of a unit quaternion with W >= 0.
-func rotationVector(q mgl64.Quat) mgl64.Vec3 {
-	s := q.V.Len()
-	if s < 1e-12 {
-		return q.V.Mul(2)
-	}
-	return q.V.Mul(2 * math.Atan2(s, q.W) / s)
 }

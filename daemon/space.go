@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/go-gl/mathgl/mgl64"
 
@@ -106,32 +105,10 @@ func (s Space) checkWidth(feature string, n, dof int) (gripper bool, err error) 
 	return false, fmt.Errorf("%s has %d values; %s for this %d-joint arm has %d (or %d with the gripper)", feature, n, s, dof, plain, with)
 }
 
-// rotvecQuat converts a rotation vector (axis times angle, rad) to a unit quaternion.
-func rotvecQuat(r mgl64.Vec3) mgl64.Quat {
-	angle := r.Len()
-	if angle < 1e-12 {
-		return mgl64.QuatIdent()
-	}
-	return mgl64.QuatRotate(angle, r.Mul(1/angle))
-}
-
-// quatRotvec converts a unit quaternion to a rotation vector with angle in [0, pi].
-func quatRotvec(q mgl64.Quat) mgl64.Vec3 {
-	if q.W < 0 {
-		q = mgl64.Quat{W: -q.W, V: q.V.Mul(-1)}
-	}
-	s := q.V.Len()
-	if s < 1e-12 {
-		return mgl64.Vec3{}
-	}
-	angle := 2 * math.Atan2(s, q.W)
-	return q.V.Mul(angle / s)
-}
-
 // PoseValues writes p as x y z rx ry rz into dst[:6]: the ee_pose space's layout
 // (rotation vector with the angle in [0, pi]); recordings use it for their actions.
 func PoseValues(dst []float32, p control.Pose) {
-	r := quatRotvec(p.Rot)
+	r := control.RotationVector(p.Rot)
 	for i := range 3 {
 		dst[i] = float32(p.Pos[i])
 		dst[3+i] = float32(r[i])
@@ -142,7 +119,7 @@ func PoseValues(dst []float32, p control.Pose) {
 func ValuesPose[T float32 | float64](v []T) control.Pose {
 	return control.Pose{
 		Pos: mgl64.Vec3{float64(v[0]), float64(v[1]), float64(v[2])},
-		Rot: rotvecQuat(mgl64.Vec3{float64(v[3]), float64(v[4]), float64(v[5])}),
+		Rot: control.FromRotationVector(mgl64.Vec3{float64(v[3]), float64(v[4]), float64(v[5])}),
 	}
 }
 
