@@ -248,15 +248,7 @@ func runROSYAML(t *testing.T, summary string, args ...string) *proc {
 
 func readInteropSummary(t *testing.T, path string) interopSummary {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("--summary-json: %v", err)
-	}
-	var s interopSummary
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatalf("--summary-json %s: %v", path, err)
-	}
-	return s
+	return readSummaryAs[interopSummary](t, path)
 }
 
 // waitExit waits for robotd to exit with want, failing the test otherwise (with the arm's

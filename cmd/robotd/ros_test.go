@@ -129,11 +129,17 @@ type runSummary struct {
 
 func readSummary(t *testing.T, path string) runSummary {
 	t.Helper()
+	return readSummaryAs[runSummary](t, path)
+}
+
+// readSummaryAs decodes robotd run's --summary-json file into the fields a test wants.
+func readSummaryAs[S any](t *testing.T, path string) S {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("--summary-json: %v", err)
 	}
-	var s runSummary
+	var s S
 	if err := json.Unmarshal(data, &s); err != nil {
 		t.Fatalf("--summary-json %s: %v", path, err)
 	}

@@ -303,26 +303,7 @@ func TestMasterRestartSim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() { // the simulator's owner: step and publish every 10 ms
-		defer close(done)
-		for {
-			if err := srv.Step(10 * time.Millisecond); err != nil {
-				t.Error(err)
-				return
-			}
-			if _, err := sc.Publish(); err != nil {
-				t.Error(err)
-				return
-			}
-			select {
-			case <-quit:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	defer func() { close(quit); <-done }()
+	defer stepping(t, sc, srv.Step)() // the simulator's owner: step and publish every 10 ms
 
 	rereg := restarted(t, m, func() uint64 { return srv.Stats().Reregistrations }, func() uint64 { return sc.Stats().Reregistrations })
 	t0 := time.Now()

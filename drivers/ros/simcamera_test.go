@@ -39,14 +39,15 @@ func newSimCameras(t *testing.T, m *rostest.Master, cfg ros.SimCamerasConfig) (*
 	return sc, arm
 }
 
-// stepping plays the simulator's owner: one goroutine that steps the arm by 10 ms and
-// publishes the cameras, every 10 ms of wall time, until the returned stop is called.
-func stepping(t *testing.T, sc *ros.SimCameras, arm *mujoco.Arm) (stop func()) {
+// stepping plays the simulator's owner: one goroutine that steps the simulation by 10 ms
+// (step: the arm's Tick, or a SimServer's Step) and publishes the cameras, every 10 ms of
+// wall time, until the returned stop is called.
+func stepping(t *testing.T, sc *ros.SimCameras, step func(time.Duration) error) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			if _, err := arm.Tick(10 * time.Millisecond); err != nil {
+			if err := step(10 * time.Millisecond); err != nil {
 				t.Error(err)
 				return
 			}
@@ -81,7 +82,7 @@ func TestSimCamerasOverROS(t *testing.T) {
 	f, cx, cy := s.CameraIntrinsics(id, w, h)
 	wantIn := calib.NewIntrinsics("scene", w, h, [9]float64{f, 0, cx, 0, f, cy, 0, 0, 1}, [5]float64{})
 
-	stop := stepping(t, sc, arm)
+	stop := stepping(t, sc, func(d time.Duration) error { _, err := arm.Tick(d); return err })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	in, err := rgbCam.WaitInfo(ctx, 10*time.Second)
