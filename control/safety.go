@@ -72,11 +72,10 @@ type Safety struct {
 
 	last Pose // last accepted Cartesian target
 
-	// The torque-rate limit: the last command sent, gravity excluded, and whether there
-	// is one (after Reset the next command starts from zero).
-	prev    []float64
-	peak    []float64 // largest |change| per joint between consecutive commands (Nm)
-	started bool
+	// The torque-rate limit: the last command sent, gravity excluded (zero before the
+	// first, and after Reset: the next command starts from zero).
+	prev []float64
+	peak []float64 // largest |change| per joint between consecutive commands (Nm)
 }
 
 // NewSafety builds the safety layer for r. Every joint of r must have position, velocity
@@ -127,7 +126,15 @@ func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
 // arm has before robotd first writes to it (call it when taking over the arm).
 func (s *Safety) Reset() {
 	clear(s.prev)
-	s.started = false
+}
+
+// rateStep is the largest change of a joint's command allowed dt seconds after the
+// previous one (zero for a zero or invalid dt: the previous command holds).
+func (s *Safety) rateStep(dt float64) float64 {
+	if step := s.cfg.MaxTorqueRate * dt; step > 0 {
+		return step
+	}
+	return 0
 }
 
 // PeakTorqueStep is the largest change of each joint's command (gravity excluded, Nm)
@@ -256,30 +263,21 @@ func gravityAt(g []float64, i int) float64 {
 // limitRate bounds each joint's change of command (gravity excluded) to MaxTorqueRate*dt
 // from the previous one, keeps the torque limit, and records the command and its step.
 func (s *Safety) limitRate(tau, gravity []float64, dt float64) {
-	step := s.cfg.MaxTorqueRate * dt
-	if !(step > 0) {
-		step = 0 // a zero or invalid dt: hold the previous command
-	}
+	step := s.rateStep(dt)
 	limited := false
 	for i, j := range s.robot.Joints {
 		g := gravityAt(gravity, i)
 		cmd := tau[i] - g
-		if s.started {
-			d := cmd - s.prev[i]
-			if d > step {
-				cmd, limited = s.prev[i]+step, true
-			} else if d < -step {
-				cmd, limited = s.prev[i]-step, true
-			}
-		} else if math.Abs(cmd) > step {
-			cmd, limited = math.Copysign(step, cmd), true
+		if d := cmd - s.prev[i]; d > step {
+			cmd, limited = s.prev[i]+step, true
+		} else if d < -step {
+			cmd, limited = s.prev[i]-step, true
 		}
 		// The torque limit holds over everything; gravity beyond it is not added.
 		cmd = math.Max(-j.TorqueLimit-g, math.Min(j.TorqueLimit-g, cmd))
 		s.record(i, cmd)
 		tau[i] = cmd + g
 	}
-	s.started = true
 	if limited {
 		s.Counters.RateLimited++
 	}
@@ -300,14 +298,11 @@ func (s *Safety) record(i int, cmd float64) {
 // command an arm keeps once robotd stops commanding it, and a robot-side effort
 // controller applies it for ever). done reports that tau is the hold command exactly.
 func (s *Safety) Release(tau []float64, in *Input, dt float64) (done bool) {
-	step := s.cfg.MaxTorqueRate * dt
-	if !(step > 0) {
-		step = 0
-	}
+	step := s.rateStep(dt)
 	done = true
 	for i := range s.robot.Joints {
 		cmd := s.prev[i]
-		if !s.started || math.Abs(cmd) <= step || !finite(cmd) {
+		if math.Abs(cmd) <= step || !finite(cmd) {
 			cmd = 0
 		} else {
 			cmd -= math.Copysign(step, cmd)
@@ -316,6 +311,5 @@ func (s *Safety) Release(tau []float64, in *Input, dt float64) (done bool) {
 		s.record(i, cmd)
 		tau[i] = cmd + gravityAt(in.Gravity, i)
 	}
-	s.started = true
 	return done
 }
