@@ -159,12 +159,13 @@ func TestRosbagRecordsRun(t *testing.T) {
 	if err := arm.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Let the last messages reach the recorder before closing: goroslib drops what a
+	// publisher still has queued when it closes, and the count below is exact.
+	time.Sleep(300 * time.Millisecond)
 	status.Close()
 	statusOpen = false
 	sent := status.Stats()
 	commands := arm.Stats().Published
-
-	time.Sleep(300 * time.Millisecond) // let the last messages reach the recorder
 	syscall.Kill(-rec.Process.Pid, syscall.SIGINT)
 	select {
 	case err := <-recDone:
