@@ -20,6 +20,7 @@ import (
 
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/system"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -192,7 +193,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	defer w.Close()
 	var eps episodeSource
 	var overROSEps *rosEpisodes
 	if overROS {
@@ -201,26 +202,26 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		eps = overROSEps
 	} else {
-		te, err := newTaskEpisodes(w, false, *seed, nil) // checks for the pick-and-place scene
+		te, err := w.NewTaskEpisodes(false, *seed, nil) // checks for the pick-and-place scene
 		if err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
-		eps = &simEpisodes{taskEpisodes: te}
+		eps = &simEpisodes{TaskEpisodes: te}
 	}
-	probe := &evalProbe{inner: w.ports.EndWhen, stamps: overROS}
-	w.ports.EndWhen = probe.endWhen
+	probe := &evalProbe{inner: w.Ports.EndWhen, stamps: overROS}
+	w.Ports.EndWhen = probe.endWhen
 	tap := &evalTap{w: w}
-	w.ports.Recorder = tap
+	w.Ports.Recorder = tap
 	// Ctrl-C: the episode under way is stopped and the report covers the ones before it.
 	var interrupted atomic.Int32
-	d, done, err := w.serve(ctx, f, log, func() { interrupted.Add(1) })
+	d, done, err := w.Serve(ctx, func() { interrupted.Add(1) })
 	if err != nil {
 		return err
 	}
 	defer done()
 	probe.st = d.Servo().State() // read by the control loop only, after Run began
 
-	rep := evalReport{Launch: f.Path(), Bundle: f.Policy.Bundle, Executor: string(w.ports.Policy.Executor.Strategy),
+	rep := evalReport{Launch: f.Path(), Bundle: f.Policy.Bundle, Executor: string(w.Ports.Policy.Executor.Strategy),
 		Latency: f.Policy.LockstepLatency.String(), CameraNoise: *noise, Seed: *seed}
 	if rep.Executor == "" {
 		rep.Executor = "default"
@@ -263,7 +264,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		case runErr != nil:
 			if errors.As(runErr, &fault) {
-				return exitError{code: exitFault, err: fmt.Errorf("eval: episode %d (seed %d): %w", i, *seed+int64(i), runErr)}
+				return exitError{code: system.ExitFault, err: fmt.Errorf("eval: episode %d (seed %d): %w", i, *seed+int64(i), runErr)}
 			}
 			return runErr
 		default:
@@ -309,7 +310,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return exitError{code: 130, err: fmt.Errorf("eval: interrupted after %d episode(s)", rep.Episodes)}
 	}
 	if rep.PolicyFaults > 0 {
-		return exitError{code: exitFault, err: fmt.Errorf("eval: %d of %d episode(s) ended by the policy fault (see eval.json)", rep.PolicyFaults, rep.Episodes)}
+		return exitError{code: system.ExitFault, err: fmt.Errorf("eval: %d of %d episode(s) ended by the policy fault (see eval.json)", rep.PolicyFaults, rep.Episodes)}
 	}
 	if rep.SuccessRate < *minSuccess {
 		return fmt.Errorf("eval: success rate %.1f %% is below --min-success %.1f %%", 100*rep.SuccessRate, 100**minSuccess)
@@ -400,7 +401,7 @@ func (r *evalReport) write(stdout io.Writer, dir string, tap *evalTap, lat telem
 // the episode's video and keeps the first episode's tool and target for the plot. It
 // runs in the control loop's goroutine (lockstep), which may render the Sim.
 type evalTap struct {
-	w     *wiring
+	w     *system.System
 	video *videoWriter
 	keep  bool
 	trace []evalPoint
@@ -428,7 +429,7 @@ func (e *evalTap) begin(video string, keep bool) error {
 	if video == "" {
 		return nil
 	}
-	v, err := newVideoWriter(e.w.simArm.Sim(), "scene", video, 30)
+	v, err := newVideoWriter(e.w.SimArm.Sim(), "scene", video, 30)
 	if err != nil {
 		return fmt.Errorf("eval: video: %w", err)
 	}

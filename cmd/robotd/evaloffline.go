@@ -18,6 +18,7 @@ import (
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/onnx"
+	"github.com/robotd/robotd/system"
 )
 
 const evalOfflineUsage = `robotd eval-offline DATASET --bundle DIR [flags]
@@ -151,7 +152,7 @@ type offlinePipe interface {
 // offlinePipeline builds a camera's preprocessing for a policy image feature from
 // width x height frames (a variable for tests).
 var offlinePipeline = func(feat *policy.Feature, width, height int) (offlinePipe, error) {
-	pl, err := featurePipeline(feat, nil, width, height)
+	pl, err := system.FeaturePipeline(feat, nil, width, height)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/system"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -28,18 +29,18 @@ type episodeSource interface {
 
 // simEpisodes are the embedded simulator's task episodes (lockstep).
 type simEpisodes struct {
-	*taskEpisodes
+	*system.TaskEpisodes
 	i int
 }
 
-func (s *simEpisodes) begin(_ context.Context, i int) error { s.i = i; return s.reset(i) }
+func (s *simEpisodes) begin(_ context.Context, i int) error { s.i = i; return s.Reset(i) }
 
 func (s *simEpisodes) outcome(context.Context) (evalEpisode, bool, error) {
-	e := s.ep
+	e := s.Episode()
 	if e == nil || !e.Done {
 		return evalEpisode{}, false, nil
 	}
-	r := evalEpisode{Seed: s.seed + int64(s.i), Success: e.Success, Duration: e.Duration.Seconds(), MaxLift: e.MaxLift, PlaceError: e.PlaceError}
+	r := evalEpisode{Seed: s.Seed(s.i), Success: e.Success, Duration: e.Duration.Seconds(), MaxLift: e.MaxLift, PlaceError: e.PlaceError}
 	if e.Success {
 		r.TimeToSuccess = e.TimeToSuccess.Seconds()
 	}
@@ -74,16 +75,16 @@ type rosEpisodes struct {
 
 // newROSEpisodes connects to the launch file's task topics and installs the episode end
 // in the daemon's ports.
-func newROSEpisodes(ctx context.Context, w *wiring, f *launch.File, seed int64, log *slog.Logger) (*rosEpisodes, error) {
+func newROSEpisodes(ctx context.Context, w *system.System, f *launch.File, seed int64, log *slog.Logger) (*rosEpisodes, error) {
 	cctx, cancel := context.WithTimeout(ctx, f.Arm.ROS.ConnectTimeout)
 	defer cancel()
 	c, err := ros.DialTask(cctx, ros.TaskClientConfig{MasterAddress: f.Arm.ROS.Master, Node: f.Arm.ROS.Node + "_task", Namespace: f.Task.Namespace, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("task: %w", err)
 	}
-	w.closers = append(w.closers, c.Close)
-	e := &rosEpisodes{client: c, cams: w.cams, clock: w.ports.Clock, seed: seed, log: log, t0: -1}
-	w.ports.EndWhen = e.endWhen
+	w.OnClose(c.Close)
+	e := &rosEpisodes{client: c, cams: w.Cameras, clock: w.Ports.Clock, seed: seed, log: log, t0: -1}
+	w.Ports.EndWhen = e.endWhen
 	return e, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/robotd/robotd/drivers/ros/rostest"
+	"github.com/robotd/robotd/system"
 )
 
 // The interop tests run `robotd run --launch launch/ros.yaml`, the shipped file unchanged,
@@ -361,7 +362,7 @@ func TestInteropFranka(t *testing.T) {
 		code         int
 	}{
 		{"/robotd/stop", "idle", 0},
-		{"/robotd/stop_now", "faulted", exitFault},
+		{"/robotd/stop_now", "faulted", system.ExitFault},
 	} {
 		t.Run("rostopic pub "+c.topic, func(t *testing.T) {
 			f := startFranka(t, m)
@@ -377,7 +378,7 @@ func TestInteropFranka(t *testing.T) {
 			if s.Final != c.final {
 				t.Errorf("final state %s, want %s", s.Final, c.final)
 			}
-			if c.code == exitFault && (s.Fault == nil || s.Fault.Kind != "stop_now") {
+			if c.code == system.ExitFault && (s.Fault == nil || s.Fault.Kind != "stop_now") {
 				t.Errorf("fault %+v, want stop_now", s.Fault)
 			}
 			r := f.assertStill(t, exit, "after "+c.topic)
@@ -395,7 +396,7 @@ func TestInteropFranka(t *testing.T) {
 	}{
 		{"SIGINT", []os.Signal{syscall.SIGINT}, 0},
 		{"SIGTERM", []os.Signal{syscall.SIGTERM}, 0},
-		{"double SIGINT", []os.Signal{syscall.SIGINT, syscall.SIGINT}, exitFault},
+		{"double SIGINT", []os.Signal{syscall.SIGINT, syscall.SIGINT}, system.ExitFault},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := startFranka(t, m)
@@ -445,8 +446,8 @@ func TestInteropFranka(t *testing.T) {
 		s := readInteropSummary(t, sum)
 		logSummary(t, s)
 		t.Logf("robotd exited %v after the arm froze", exited.Round(time.Millisecond))
-		if code != exitFault || s.Fault == nil || s.Fault.Kind != "state_stale" {
-			t.Errorf("exit %d, fault %+v: want %d and state_stale\nstderr:\n%s", code, s.Fault, exitFault, p.stderr.String())
+		if code != system.ExitFault || s.Fault == nil || s.Fault.Kind != "state_stale" {
+			t.Errorf("exit %d, fault %+v: want %d and state_stale\nstderr:\n%s", code, s.Fault, system.ExitFault, p.stderr.String())
 		}
 		r := f.assertStill(t, resumed.Add(3500*time.Millisecond), "after the frozen arm resumed (+3.5 s)")
 		assertHold(t, r)
@@ -471,7 +472,7 @@ func TestInteropFranka(t *testing.T) {
 		}
 		<-f.done
 		g := startFranka(t, m)
-		exit := waitExit(t, p, g, exitFault, 60*time.Second, "the arm killed and restarted")
+		exit := waitExit(t, p, g, system.ExitFault, 60*time.Second, "the arm killed and restarted")
 		s := readInteropSummary(t, sum)
 		logSummary(t, s)
 		if s.Fault == nil || s.Fault.Kind != "state_stale" {
@@ -523,7 +524,7 @@ func TestInteropFranka(t *testing.T) {
 		exit := time.Now()
 		stderr := p.stderr.String()
 		t.Logf("robotd exit %d; stderr:\n%s", code, stderr)
-		if code == 0 || code == exitFault {
+		if code == 0 || code == system.ExitFault {
 			t.Errorf("robotd exit %d on joint states without velocities, want it to refuse the arm (exit 1)", code)
 		}
 		if !strings.Contains(stderr, "/joint_states") || !strings.Contains(stderr, "velocit") {

@@ -19,6 +19,7 @@ import (
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/policy/onnx"
 	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/system"
 )
 
 // Tests of where robotd finds what a launch file names or leaves to defaults (the model,
@@ -269,9 +270,9 @@ func TestResourcesLoadBeforeROS(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			w, err := wire(context.Background(), f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			w, err := system.New(context.Background(), f, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err == nil {
-				w.close()
+				w.Close()
 				t.Fatal("wired against an unreachable master")
 			}
 			t.Logf("%v after %v", err, time.Since(start).Round(time.Millisecond))

@@ -16,6 +16,7 @@ import (
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim/task"
+	"github.com/robotd/robotd/system"
 )
 
 const recordUsage = `robotd record --launch FILE --out DATASET --task TEXT [flags]
@@ -87,15 +88,15 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.Duration = *episodeTime
-	w, log, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
+	w, _, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	defer w.Close()
 
-	var eps *taskEpisodes
-	if w.simArm != nil && filepath.Base(w.simArm.Scene().Model) == task.ModelFile {
-		if eps, err = newTaskEpisodes(w, *source == "expert", *seed, dart); err != nil {
+	var eps *system.TaskEpisodes
+	if w.SimArm != nil && filepath.Base(w.SimArm.Scene().Model) == task.ModelFile {
+		if eps, err = w.NewTaskEpisodes(*source == "expert", *seed, dart); err != nil {
 			return err
 		}
 	} else if *source == "expert" {
@@ -103,21 +104,21 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if *episodeTime <= 0 {
 		return errors.New("record: --episode-time is required outside the pick-and-place scene (nothing else ends an episode)")
 	}
-	if w.ports.Policy == nil && w.ports.Source == nil {
+	if w.Ports.Policy == nil && w.Ports.Source == nil {
 		return fmt.Errorf("record: %s has no policy section: nothing would move the arm (add a policy, or --source expert on the pick-and-place scene)", f.Path())
 	}
 
 	// The dataset: its features follow the arm and the launch file's cameras.
-	sizes := make([][2]int, len(w.cams))
-	for i, c := range w.cams {
+	sizes := make([][2]int, len(w.Cameras))
+	for i, c := range w.Cameras {
 		for _, lc := range f.Cameras {
 			if lc.Name == c.Name() {
 				sizes[i] = [2]int{lc.Width, lc.Height}
 			}
 		}
 	}
-	state := recordState(w.ports.Robot.JointNames(), w.ports.Policy)
-	spec := recordSpec(*robotType, *fps, state, w.cams, sizes, eps != nil, eps != nil && *envState)
+	state := recordState(w.Ports.Robot.JointNames(), w.Ports.Policy)
+	spec := recordSpec(*robotType, *fps, state, w.Cameras, sizes, eps != nil, eps != nil && *envState)
 	// Simulated time can run ahead of the video encoders: it waits for them instead of
 	// dropping images. In realtime a full encoder queue drops (counted).
 	spec.Video.Wait = f.Mode == launch.ModeLockstep
@@ -136,29 +137,29 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var labels func() task.Signal
 	var env func([]float32)
 	if eps != nil {
-		labels = func() task.Signal { return eps.sig }
-		env = eps.environment
+		labels = func() task.Signal { return eps.Signal() }
+		env = eps.Environment
 	}
-	rec, err := newRecorder(*fps, w.cams, f.Mode == launch.ModeLockstep, labels, state, w.ports.Robot.DoF(), spec.Vectors, env)
+	rec, err := newRecorder(*fps, w.Cameras, f.Mode == launch.ModeLockstep, labels, state, w.Ports.Robot.DoF(), spec.Vectors, env)
 	if err != nil {
 		return err
 	}
-	w.ports.Recorder = rec
+	w.Ports.Recorder = rec
 	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
 	var interrupted atomic.Int32
-	d, done, err := w.serve(ctx, f, log, func() { interrupted.Add(1) })
+	d, done, err := w.Serve(ctx, func() { interrupted.Add(1) })
 	if err != nil {
 		return err
 	}
 	defer done()
 
-	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", *episodes, *taskText, *out, *fps, len(w.cams), *source)
+	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", *episodes, *taskText, *out, *fps, len(w.Cameras), *source)
 	start := time.Now()
 	var recorded, succeeded int
 	var closeMax time.Duration
 	for i := 0; i < *episodes && interrupted.Load() == 0; i++ {
 		if eps != nil {
-			if err := eps.reset(i); err != nil {
+			if err := eps.Reset(i); err != nil {
 				return err
 			}
 		}
@@ -170,9 +171,9 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		stopProgress := showProgress(stderr, ds, i, *episodes)
 		runErr := d.Run(ctx)
 		stopProgress()
-		success := eps != nil && eps.ep != nil && eps.ep.Success
+		success := eps != nil && eps.Episode() != nil && eps.Episode().Success
 		recErr := rec.finish(success)
-		complete := runErr == nil && recErr == nil && interrupted.Load() == 0 && (eps == nil || eps.sig.Done)
+		complete := runErr == nil && recErr == nil && interrupted.Load() == 0 && (eps == nil || eps.Signal().Done)
 		if !complete {
 			ep.Discard()
 			why := "interrupted"
@@ -185,7 +186,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			fmt.Fprintf(stderr, "\nrecord: episode %d discarded (%s); the %d episode(s) before it are kept\n", ep.Index(), why, recorded)
 			var fault *daemon.Fault
 			if errors.As(runErr, &fault) {
-				return exitError{code: exitFault, err: runErr}
+				return exitError{code: system.ExitFault, err: runErr}
 			}
 			if runErr != nil {
 				return runErr
@@ -203,11 +204,11 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		closeMax = max(closeMax, res.CloseTime)
 		line := fmt.Sprintf("episode %d: %d frames (%.1f s)", res.Index, res.Length, float64(res.Length)/float64(*fps))
 		if eps != nil {
-			if eps.ep.Success {
+			if eps.Episode().Success {
 				succeeded++
-				line += fmt.Sprintf(", success after %.1f s", eps.ep.TimeToSuccess.Seconds())
+				line += fmt.Sprintf(", success after %.1f s", eps.Episode().TimeToSuccess.Seconds())
 			} else {
-				line += fmt.Sprintf(", failed (max lift %.0f mm, place error %.0f mm)", eps.ep.MaxLift*1e3, eps.ep.PlaceError*1e3)
+				line += fmt.Sprintf(", failed (max lift %.0f mm, place error %.0f mm)", eps.Episode().MaxLift*1e3, eps.Episode().PlaceError*1e3)
 			}
 		}
 		line += fmt.Sprintf(", %d dropped images, closed in %v", res.DroppedFrames, res.CloseTime.Round(time.Millisecond))

@@ -23,6 +23,7 @@ import (
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/sim/task"
+	"github.com/robotd/robotd/system"
 )
 
 // robotd record with the scripted expert writes a dataset that reads back: episodes with
@@ -250,7 +251,7 @@ func checkExtraFeatures(t *testing.T, ep *episode.EpisodeData) {
 			t.Fatalf("frame %d: observation.ee_pose %v is %.2g m / %.2g rad from the tool pose of the recorded joints (%v %v)", k, ee[k], d, a, pos, rot)
 		}
 	}
-	start, end := envPose(env[0]), envPose(env[n-1])
+	start, end := task.EnvPose(env[0]), task.EnvPose(env[n-1])
 	if !task.DefaultRegion.Contains(mgl64.Vec2{start.Pos[0], start.Pos[1]}) || math.Abs(start.Pos[2]-0.025) > 1e-3 {
 		t.Errorf("cube start %v: want in the start region, its centre 25 mm above the table", start.Pos)
 	}
@@ -356,7 +357,7 @@ func TestRecorderVectors(t *testing.T) {
 			defer w.Close()
 			var now int // the scene's "time": what env reports
 			env := func(dst []float32) {
-				envValues(dst, control.Pose{Pos: mgl64.Vec3{float64(now), 0.5, 0.025}, Rot: mgl64.QuatRotate(float64(now)*0.01, mgl64.Vec3{0, 0, 1})})
+				task.EnvValues(dst, control.Pose{Pos: mgl64.Vec3{float64(now), 0.5, 0.025}, Rot: mgl64.QuatRotate(float64(now)*0.01, mgl64.Vec3{0, 0, 1})})
 			}
 			rec, err := newRecorder(30, nil, lockstep, nil, state, 7, spec.Vectors, env)
 			if err != nil {
@@ -404,7 +405,7 @@ func TestRecorderVectors(t *testing.T) {
 				if !slices.Equal(ee[k], want) {
 					t.Fatalf("frame %d: observation.ee_pose %v, want %v", k, ee[k], want)
 				}
-				p := envPose(en[k])
+				p := task.EnvPose(en[k])
 				if p.Pos[0] != float64(k) || angleBetween(p.Rot, mgl64.QuatRotate(float64(k)*0.01, mgl64.Vec3{0, 0, 1})) > 1e-3 {
 					t.Fatalf("frame %d: environment_state %v, want the cube of instant %d", k, en[k], k)
 				}
@@ -412,7 +413,7 @@ func TestRecorderVectors(t *testing.T) {
 		})
 	}
 	// A feature the recorder has no source for is refused.
-	if _, err := newRecorder(30, nil, true, nil, recordState(joints, nil), 7, []episode.VectorSpec{{Key: episode.KeyEnvState, Names: envNames}}, nil); err == nil {
+	if _, err := newRecorder(30, nil, true, nil, recordState(joints, nil), 7, []episode.VectorSpec{{Key: episode.KeyEnvState, Names: task.EnvNames}}, nil); err == nil {
 		t.Error("environment_state without a source was accepted")
 	}
 }
@@ -485,7 +486,7 @@ func TestOfflineEvalSetupFailureCloses(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ds")
 	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
 	w, err := episode.Create(dir, episode.Spec{FPS: 30, State: episode.FeatureSpec{Names: joints}, Action: episode.FeatureSpec{Names: joints},
-		Vectors: []episode.VectorSpec{{Key: episode.KeyEnvState, Names: envNames}},
+		Vectors: []episode.VectorSpec{{Key: episode.KeyEnvState, Names: task.EnvNames}},
 		Cameras: []episode.CameraSpec{{Key: "observation.images.wrist", Width: 64, Height: 48}, {Key: "observation.images.scene", Width: 64, Height: 48}}})
 	if err != nil {
 		t.Fatal(err)
@@ -498,7 +499,7 @@ func TestOfflineEvalSetupFailureCloses(t *testing.T) {
 	var built []*closeCounter
 	defer func(f func(*policy.Feature, int, int) (offlinePipe, error)) { offlinePipeline = f }(offlinePipeline)
 	offlinePipeline = func(feat *policy.Feature, width, height int) (offlinePipe, error) {
-		p, err := featurePipeline(feat, nil, width, height)
+		p, err := system.FeaturePipeline(feat, nil, width, height)
 		if err != nil {
 			return nil, err
 		}

@@ -6,9 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-gl/mathgl/mgl64"
-
-	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/perception"
@@ -29,22 +26,6 @@ var (
 // Vectors): the measured tool pose, always, and on the pick-and-place scene the cube's
 // pose (LeRobot's observation.environment_state), which replay restores.
 const keyEEPose = "observation.ee_pose"
-
-var envNames = []string{"cube_x", "cube_y", "cube_z", "cube_qw", "cube_qx", "cube_qy", "cube_qz"}
-
-// envValues writes a cube pose in envNames' layout (quaternion scalar first).
-func envValues(dst []float32, p control.Pose) {
-	q := p.Rot
-	for i, v := range [7]float64{p.Pos[0], p.Pos[1], p.Pos[2], q.W, q.V[0], q.V[1], q.V[2]} {
-		dst[i] = float32(v)
-	}
-}
-
-// envPose reads a cube pose in envNames' layout.
-func envPose(v []float32) control.Pose {
-	return control.Pose{Pos: mgl64.Vec3{float64(v[0]), float64(v[1]), float64(v[2])},
-		Rot: mgl64.Quat{W: float64(v[3]), V: mgl64.Vec3{float64(v[4]), float64(v[5]), float64(v[6])}}.Normalize()}
-}
 
 // stateLayout is what observation.state holds.
 type stateLayout struct {
@@ -97,7 +78,7 @@ func recordSpec(robotType string, fps int, state stateLayout, cams []*perception
 		Reward:  signals, Done: true, Success: signals,
 	}
 	if env {
-		s.Vectors = append(s.Vectors, episode.VectorSpec{Key: episode.KeyEnvState, Names: envNames})
+		s.Vectors = append(s.Vectors, episode.VectorSpec{Key: episode.KeyEnvState, Names: task.EnvNames})
 	}
 	for i, c := range cams {
 		s.Cameras = append(s.Cameras, episode.CameraSpec{Key: episode.CameraKeyPrefix + c.Name(), Width: sizes[i][0], Height: sizes[i][1]})
@@ -144,17 +125,17 @@ type recSlot struct {
 }
 
 // newRecorder records the spec's features: vectors are the spec's Vectors (keyEEPose
-// and episode.KeyEnvState are the ones it knows; env reads the latter, in envNames'
+// and episode.KeyEnvState are the ones it knows; env reads the latter, in task.EnvNames'
 // layout, and is called from the control loop's goroutine).
 func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func() task.Signal, state stateLayout, dof int,
 	vectors []episode.VectorSpec, env func(dst []float32)) (*recorder, error) {
 	r := &recorder{period: time.Second / time.Duration(fps), cams: cams, lockstep: lockstep, signal: signal, state: state,
-		frames: make([]perception.Frame, len(cams)), eePose: -1, envAt: -1, envNow: make([]float32, len(envNames))}
+		frames: make([]perception.Frame, len(cams)), eePose: -1, envAt: -1, envNow: make([]float32, len(task.EnvNames))}
 	for i, v := range vectors {
 		switch {
 		case v.Key == keyEEPose && len(v.Names) == len(poseNames):
 			r.eePose = i
-		case v.Key == episode.KeyEnvState && len(v.Names) == len(envNames) && env != nil:
+		case v.Key == episode.KeyEnvState && len(v.Names) == len(task.EnvNames) && env != nil:
 			r.envAt, r.env = i, env
 		default:
 			return nil, fmt.Errorf("record: no source for the feature %s (%d values)", v.Key, len(v.Names))
@@ -170,7 +151,7 @@ func newRecorder(fps int, cams []*perception.Latest, lockstep bool, signal func(
 		const slots = 8
 		r.queue, r.free = make(chan *recSlot, slots), make(chan *recSlot, slots)
 		for range slots {
-			r.free <- &recSlot{s: daemon.Sample{Q: make([]float64, dof), DQ: make([]float64, dof)}, env: make([]float32, len(envNames))}
+			r.free <- &recSlot{s: daemon.Sample{Q: make([]float64, dof), DQ: make([]float64, dof)}, env: make([]float32, len(task.EnvNames))}
 		}
 	}
 	return r, nil

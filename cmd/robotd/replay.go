@@ -21,6 +21,7 @@ import (
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim/task"
+	"github.com/robotd/robotd/system"
 )
 
 const replayUsage = `robotd replay DATASET --episode N [--launch FILE] [flags]
@@ -65,18 +66,18 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.Policy, f.Duration = nil, 0
-	w, log, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
+	w, _, err := wireLogged(ctx, f, stderr, slog.LevelWarn)
 	if err != nil {
 		return err
 	}
-	defer w.close()
-	src, err := newReplaySource(ds, data, w.ports.Robot)
+	defer w.Close()
+	src, err := newReplaySource(ds, data, w.Ports.Robot)
 	if err != nil {
 		return err
 	}
-	w.ports.Source = src
-	w.home = src.start
-	tr := &tracker{period: time.Second / time.Duration(ds.Info.FPS), robot: w.ports.Robot, kin: w.ports.Robot.NewKinematics(), data: data}
+	w.Ports.Source = src
+	w.Home = src.start
+	tr := &tracker{period: time.Second / time.Duration(ds.Info.FPS), robot: w.Ports.Robot, kin: w.Ports.Robot.NewKinematics(), data: data}
 	env, note, err := restoreEnvironment(w, data)
 	if err != nil {
 		return err
@@ -87,17 +88,17 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if env != nil {
 		tr.cube, tr.envRec = env.CubePose, data.Vectors[episode.KeyEnvState]
 	}
-	if w.simArm != nil {
-		if err := w.simArm.SetJointPositions(src.start); err != nil {
+	if w.SimArm != nil {
+		if err := w.SimArm.SetJointPositions(src.start); err != nil {
 			return err
 		}
-		if g, ok := drivers.GripperOf(w.simArm); ok && src.gripper >= 0 && len(data.State[0]) > len(src.start) {
+		if g, ok := drivers.GripperOf(w.SimArm); ok && src.gripper >= 0 && len(data.State[0]) > len(src.start) {
 			g.SetGripperWidth(float64(data.State[0][len(src.start)]))
 		}
 	}
-	w.ports.Recorder = tr
+	w.Ports.Recorder = tr
 	// Ctrl-C ramps to a hold and stops; a second one: safe stop at once.
-	d, done, err := w.serve(ctx, f, log, nil)
+	d, done, err := w.Serve(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if runErr != nil {
 		var fault *daemon.Fault
 		if errors.As(runErr, &fault) {
-			return exitError{code: exitFault, err: runErr}
+			return exitError{code: system.ExitFault, err: runErr}
 		}
 		return runErr
 	}
@@ -131,10 +132,10 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // pick-and-place scene, observation.environment_state at frame 0) into the embedded
 // simulator. It returns the task when it did, or a note saying why the environment is
 // not restored (nothing to say when neither the scene nor the dataset has one).
-func restoreEnvironment(w *wiring, data *episode.EpisodeData) (*task.Task, string, error) {
+func restoreEnvironment(w *system.System, data *episode.EpisodeData) (*task.Task, string, error) {
 	rec, has := data.Vectors[episode.KeyEnvState]
 	has = has && len(rec) > 0
-	onTask := w.simArm != nil && filepath.Base(w.simArm.Scene().Model) == task.ModelFile
+	onTask := w.SimArm != nil && filepath.Base(w.SimArm.Scene().Model) == task.ModelFile
 	switch {
 	case !has && onTask:
 		return nil, fmt.Sprintf("no %s in the dataset: only the arm's initial state is restored (the cube starts where the scene puts it)", episode.KeyEnvState), nil
@@ -142,17 +143,17 @@ func restoreEnvironment(w *wiring, data *episode.EpisodeData) (*task.Task, strin
 		return nil, "", nil
 	case !onTask:
 		return nil, fmt.Sprintf("%s not restored: only the pick-and-place scene's embedded simulator (sim/models/%s) can take it", episode.KeyEnvState, task.ModelFile), nil
-	case len(rec[0]) != len(envNames):
-		return nil, fmt.Sprintf("%s has %d values, not the cube pose robotd records (%v): not restored", episode.KeyEnvState, len(rec[0]), envNames), nil
+	case len(rec[0]) != len(task.EnvNames):
+		return nil, fmt.Sprintf("%s has %d values, not the cube pose robotd records (%v): not restored", episode.KeyEnvState, len(rec[0]), task.EnvNames), nil
 	}
-	tk, err := task.New(w.simArm, task.Config{})
+	tk, err := task.New(w.SimArm, task.Config{})
 	if err != nil {
 		return nil, "", fmt.Errorf("replay: %w", err)
 	}
 	if _, err := tk.Reset(0); err != nil { // the scene at its keyframe
 		return nil, "", fmt.Errorf("replay: %w", err)
 	}
-	if err := tk.SetCubePose(envPose(rec[0])); err != nil {
+	if err := tk.SetCubePose(task.EnvPose(rec[0])); err != nil {
 		return nil, "", fmt.Errorf("replay: %s frame 0: %w", episode.KeyEnvState, err)
 	}
 	return tk, "", nil
@@ -167,7 +168,7 @@ func cubeReport(tk *task.Task, t *tracker) string {
 	st := tk.Evaluate()
 	yes := map[bool]string{true: "yes", false: "no"}
 	centre, half := tk.Zone()
-	last := envPose(t.envRec[len(t.envRec)-1])
+	last := task.EnvPose(t.envRec[len(t.envRec)-1])
 	recIn := math.Abs(last.Pos[0]-centre[0]) <= half[0] && math.Abs(last.Pos[1]-centre[1]) <= half[1]
 	return fmt.Sprintf("cube: position error RMS %.2f mm, max %.2f mm over %d frames; at the end %.2f mm from the recorded end, in the zone %s (recorded: %s), place error %.1f mm, resting %s, task success %s",
 		math.Sqrt(t.cubeSq/float64(t.cubeN))*1e3, t.cubeMax*1e3, t.cubeN, st.Cube.Pos.Sub(last.Pos).Len()*1e3,
@@ -303,7 +304,7 @@ func (t *tracker) Record(s *daemon.Sample) bool {
 	t.toolMax = max(t.toolMax, e)
 	t.rec, t.got = append(t.rec, t.kin.Pos), append(t.got, s.Tool.Pos)
 	if t.cube != nil && k < len(t.envRec) {
-		e := t.cube().Pos.Sub(envPose(t.envRec[k]).Pos).Len()
+		e := t.cube().Pos.Sub(task.EnvPose(t.envRec[k]).Pos).Len()
 		t.cubeSq += e * e
 		t.cubeMax = max(t.cubeMax, e)
 		t.cubeN++

@@ -26,6 +26,7 @@ import (
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/system"
 )
 
 // rosMaster starts Debian's rosmaster on a free port and points the robotd subprocesses
@@ -215,7 +216,7 @@ func TestROSEndToEnd(t *testing.T) {
 		}
 		// The ROS driver's counters are metrics during the run: states and camera frames
 		// counted (the policy has run on frames: both are > 0 by now), the others present.
-		time.Sleep(2 * rosMetricsPeriod) // a sync after the frames the policy used
+		time.Sleep(500 * time.Millisecond) // two syncs of the ROS metrics (every 250 ms), one after the frames the policy used
 		_, scraped, _ = get(base + "/metrics")
 		for _, c := range []struct {
 			series   string
@@ -267,13 +268,13 @@ func TestROSEndToEnd(t *testing.T) {
 	// Stop requests over ROS: rostopic pub on /robotd/stop ramps to a hold and ends the
 	// run (exit 0, the arm held); /robotd/stop_now commands the safe stop at once (exit 3,
 	// fault stop_now; the arm held by the robot's own gravity compensation and robotd's
-	// damping). The listener calls the daemon's Stop directly (wiring.stoppers).
+	// damping). The listener calls the daemon's Stop directly (system.System.onStop).
 	for _, c := range []struct {
 		topic, final string
 		code         int
 	}{
 		{"/robotd/stop", "idle", 0},
-		{"/robotd/stop_now", "faulted", exitFault},
+		{"/robotd/stop_now", "faulted", system.ExitFault},
 	} {
 		t.Run("rostopic pub "+c.topic, func(t *testing.T) {
 			sum := filepath.Join(dir, "stop.json")
@@ -303,7 +304,7 @@ func TestROSEndToEnd(t *testing.T) {
 			} else {
 				t.Logf("after the run: the simulated arm moves at most %.4f rad/s", v)
 			}
-			if c.code == exitFault {
+			if c.code == system.ExitFault {
 				// At once: the safe stop, not the ramp to a hold.
 				if s.SafeStops != 1 || s.Fault == nil || s.Fault.Kind != "stop_now" || !strings.Contains(s.Fault.Message, "ros_test") {
 					t.Errorf("summary: %d safe stops, fault %+v: want 1 safe stop and fault stop_now with the reason", s.SafeStops, s.Fault)
@@ -324,9 +325,9 @@ func TestROSEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-sim.done
-		if code := p.wait(t, 30*time.Second); code != exitFault {
+		if code := p.wait(t, 30*time.Second); code != system.ExitFault {
 			t.Fatalf("exit %d after the simulator was killed, want %d (safe stop)\nstdout:\n%s\nstderr:\n%s",
-				code, exitFault, p.stdout.String(), p.stderr.String())
+				code, system.ExitFault, p.stdout.String(), p.stderr.String())
 		}
 		stderr := p.stderr.String()
 		if !strings.Contains(stderr, "state_stale") || !strings.Contains(stderr, "to=faulted") {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/robotd/robotd/system"
 	"io"
 	"net/http"
 	"os"
@@ -270,8 +271,8 @@ func TestRunSecondSignal(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // well inside the 500 ms ramp
 	}
-	if code := p.wait(t, 20*time.Second); code != exitFault {
-		t.Fatalf("exit %d after two SIGINTs, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFault, p.stdout.String(), p.stderr.String())
+	if code := p.wait(t, 20*time.Second); code != system.ExitFault {
+		t.Fatalf("exit %d after two SIGINTs, want %d\nstdout:\n%s\nstderr:\n%s", code, system.ExitFault, p.stdout.String(), p.stderr.String())
 	}
 	s := readSummary(t, sum)
 	t.Logf("summary: final %s, fault %+v, safe stops %d, final joint speed %.4f rad/s", s.Final, s.Fault, s.SafeStops, s.JointVel)

@@ -18,6 +18,7 @@ import (
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/system"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -55,7 +56,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	srv, err := ros.NewSimServer(ctx, arm, ros.SimServerConfig{
 		MasterAddress: ss.Master, Node: ss.Node, StateTopic: ss.StateTopic, Command: ss.Command, Controller: ss.Controller,
-		Gripper: rosGripper(ss.Gripper), Clock: ss.Lockstep, Epoch: epoch, PublishAsync: true,
+		Gripper: system.ROSGripper(ss.Gripper), Clock: ss.Lockstep, Epoch: epoch, PublishAsync: true,
 	})
 	if err != nil {
 		return err
@@ -68,7 +69,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer tk.Close()
 	}
-	var mirror *mirrorRenderer
+	var mirror *mujoco.Mirror
 	if len(ss.Cameras) > 0 {
 		c0 := ss.Cameras[0]
 		cfg := ros.SimCamerasConfig{MasterAddress: ss.Master, Node: ss.Node + "_cameras", Epoch: epoch,
@@ -100,11 +101,11 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		defer cams.Close()
-		mirror = newMirrorRenderer(arm.Sim(), renderSim, []*simCamera{{every: cfg.Period}})
-		mirror.render = func() error { _, err := cams.Publish(); return err }
+		mirror = mujoco.NewMirror(arm.Sim(), renderSim, []*mujoco.Feed{{Every: cfg.Period}})
+		mirror.Render = func() error { _, err := cams.Publish(); return err }
 		mctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); mirror.run(mctx) }()
+		go func() { defer close(done); _ = mirror.Run(mctx) }()
 		defer func() { stop(); <-done }()
 	}
 	period := time.Duration(float64(time.Second) / ss.RateHz)
@@ -156,7 +157,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			pace.steps, pace.catchUps, pace.caughtUp, pace.longest.Round(time.Microsecond), pace.skipped, simFarBehind)
 		fmt.Fprintf(stdout, "robotd sim: wake lateness %s; step work (physics, task, publish) %s\n", pace.late.Snapshot(), pace.work.Snapshot())
 		if mirror != nil {
-			fmt.Fprintf(stdout, "robotd sim: cameras: %s\n", mirror.report())
+			fmt.Fprintf(stdout, "robotd sim: cameras: %s\n", mirror.Report())
 		}
 		if tk != nil {
 			ts := tk.srv.Stats()
@@ -186,7 +187,7 @@ func simCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 		if mirror != nil {
-			mirror.offer(arm.Now())
+			mirror.Offer(arm.Now())
 		}
 		pace.work.Record(time.Since(t0))
 		if *duration > 0 && arm.Now() >= *duration {

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"fmt"
@@ -9,13 +9,13 @@ import (
 	"github.com/robotd/robotd/sim/task"
 )
 
-// taskEpisodes runs seeded episodes of the simulated pick-and-place task (sim/task)
+// TaskEpisodes runs seeded episodes of the simulated pick-and-place task (sim/task)
 // through the daemon: it resets the scene between runs, ends each run when the task is
 // done (success held, or the task's timeout), and keeps each step's reward/done/success.
 // With an expert, the scripted expert drives the arm (daemon.Source); otherwise the
 // launch file's policy does. Everything runs in the control loop's goroutine (lockstep).
-type taskEpisodes struct {
-	w      *wiring
+type TaskEpisodes struct {
+	s      *System
 	task   *task.Task
 	expert *task.Expert      // nil: the policy acts
 	noise  *task.TargetNoise // DART noise on the expert's executed target (nil: none)
@@ -27,22 +27,23 @@ type taskEpisodes struct {
 	start task.Start
 }
 
-// newTaskEpisodes binds the task to the launch file's simulated arm and installs the
-// episode end (and the expert, with useExpert) in the daemon's ports.
-func newTaskEpisodes(w *wiring, useExpert bool, seed int64, noise *task.TargetNoise) (*taskEpisodes, error) {
-	if w.simArm == nil {
+// NewTaskEpisodes binds the task to the launch file's simulated arm and installs the
+// episode end (and the expert, with useExpert) in the system's Ports.
+func (s *System) NewTaskEpisodes(useExpert bool, seed int64, noise *task.TargetNoise) (*TaskEpisodes, error) {
+	w := s
+	if w.SimArm == nil {
 		return nil, fmt.Errorf("the pick-and-place task needs the embedded simulator (arm.driver: sim)")
 	}
-	tk, err := task.New(w.simArm, task.Config{})
+	tk, err := task.New(w.SimArm, task.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("%w (use a launch file whose arm.model is sim/models/%s, such as launch/pickplace.yaml)", err, task.ModelFile)
 	}
-	e := &taskEpisodes{w: w, task: tk, seed: seed, noise: noise}
+	e := &TaskEpisodes{s: s, task: tk, seed: seed, noise: noise}
 	if noise != nil && !useExpert {
 		return nil, fmt.Errorf("expert noise without --source expert: only the scripted expert's target is perturbed")
 	}
 	if useExpert {
-		if w.ports.Policy != nil {
+		if w.Ports.Policy != nil {
 			return nil, fmt.Errorf("--source expert with a policy in the launch file: remove the policy section or use --source policy")
 		}
 		cfg, err := tk.ExpertConfig()
@@ -52,21 +53,21 @@ func newTaskEpisodes(w *wiring, useExpert bool, seed int64, noise *task.TargetNo
 		if e.expert, err = task.NewExpert(cfg); err != nil {
 			return nil, err
 		}
-		w.ports.Source = e
+		w.Ports.Source = e
 		if noise != nil {
-			w.ports.Source = dartSource{e}
+			w.Ports.Source = dartSource{e}
 		}
-	} else if w.ports.Policy == nil {
+	} else if w.Ports.Policy == nil {
 		return nil, fmt.Errorf("--source policy but the launch file has no policy section")
 	}
-	w.ports.EndWhen = e.endWhen
+	w.Ports.EndWhen = e.endWhen
 	return e, nil
 }
 
-// reset starts episode i: the scene at its keyframe with the cube drawn from seed+i, the
+// Reset starts episode i: the scene at its keyframe with the cube drawn from seed+i, the
 // simulation clock carried on (camera frames and the control clock stay monotonic).
-func (e *taskEpisodes) reset(i int) error {
-	arm := e.w.simArm
+func (e *TaskEpisodes) Reset(i int) error {
+	arm := e.s.SimArm
 	now := arm.Now()
 	st, err := e.task.Reset(e.seed + int64(i))
 	if err != nil {
@@ -83,12 +84,24 @@ func (e *taskEpisodes) reset(i int) error {
 	return nil
 }
 
-// environment writes the cube's pose (observation.environment_state, envNames' layout);
-// called from the control loop's goroutine.
-func (e *taskEpisodes) environment(dst []float32) { envValues(dst, e.task.CubePose()) }
+// Environment writes the cube's pose (observation.environment_state, task.EnvNames'
+// layout); called from the control loop's goroutine.
+func (e *TaskEpisodes) Environment(dst []float32) { task.EnvValues(dst, e.task.CubePose()) }
+
+// Signal is the last step's reward, done and success.
+func (e *TaskEpisodes) Signal() task.Signal { return e.sig }
+
+// Episode is the episode under way or just ended (nil before the first running step).
+func (e *TaskEpisodes) Episode() *task.Episode { return e.ep }
+
+// Task is the pick-and-place task on the simulated arm.
+func (e *TaskEpisodes) Task() *task.Task { return e.task }
+
+// Seed is the seed of episode i.
+func (e *TaskEpisodes) Seed(i int) int64 { return e.seed + int64(i) }
 
 // endWhen is daemon.Ports.EndWhen: it scores the step and ends the run when the episode is done.
-func (e *taskEpisodes) endWhen(now time.Duration) bool {
+func (e *TaskEpisodes) endWhen(now time.Duration) bool {
 	if e.ep == nil {
 		e.ep = e.task.NewEpisode(now)
 	}
@@ -97,7 +110,7 @@ func (e *taskEpisodes) endWhen(now time.Duration) bool {
 }
 
 // Act is daemon.Source: the scripted expert on the simulator's privileged state.
-func (e *taskEpisodes) Act(now time.Duration, _ *drivers.State, _ control.Pose) (control.Pose, float64, bool) {
+func (e *TaskEpisodes) Act(now time.Duration, _ *drivers.State, _ control.Pose) (control.Pose, float64, bool) {
 	tgt, w := e.expert.Act(now, e.task.Privileged())
 	e.clean = tgt
 	if e.noise != nil {
@@ -108,7 +121,7 @@ func (e *taskEpisodes) Act(now time.Duration, _ *drivers.State, _ control.Pose) 
 
 // dartSource is the expert with DART noise: it executes the perturbed target and labels
 // each recorded step with the expert's clean one (daemon.Labeler).
-type dartSource struct{ *taskEpisodes }
+type dartSource struct{ *TaskEpisodes }
 
 // Label is daemon.Labeler: the expert's target at the last Act, before the noise.
 func (s dartSource) Label() control.Pose { return s.clean }

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -17,16 +17,17 @@ import (
 )
 
 // wireROS connects to the ROS arm (and its cameras): the master must answer and a first
-// joint state arrive within arm.ros.connect_timeout, before anything moves. wire calls
-// it last, once every other resource is loaded; w.ports.Robot's joints then carry the
+// joint state arrive within arm.ros.connect_timeout, before anything moves. New calls
+// it last, once every other resource is loaded; s.Ports.Robot's joints then carry the
 // robot's names (launch.File.ROSJoints).
-func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) error {
+func (s *System) wireROS(ctx context.Context) error {
+	f, log := s.File, s.Log
 	r := f.Arm.ROS
-	joints := w.ports.Robot.JointNames()
+	joints := s.Ports.Robot.JointNames()
 	cctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
 	var lower, upper []float64 // the model's position limits, for the driver's input check (±Inf: unlimited)
-	for _, j := range w.ports.Robot.Joints {
+	for _, j := range s.Ports.Robot.Joints {
 		lo, hi := math.Inf(-1), math.Inf(1)
 		if j.Limited {
 			lo, hi = j.Lower, j.Upper
@@ -36,14 +37,14 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	cfg := ros.ArmConfig{
 		MasterAddress: r.Master, Node: r.Node, Joints: joints, IgnoreJoints: r.IgnoreJoints,
 		StateTopic: r.StateTopic, Command: r.Command, Controller: r.Controller, FrameID: r.FrameID,
-		Lookahead: r.Lookahead, Gripper: rosGripper(r.Gripper), StaleLimit: f.Watchdog.StateStale,
+		Lookahead: r.Lookahead, Gripper: ROSGripper(r.Gripper), StaleLimit: f.Watchdog.StateStale,
 		Logger: log, EstimateVelocity: r.EstimateVelocity, Lower: lower, Upper: upper, RTPriority: *f.Control.RTPriority,
 	}.WithDefaults()
 	arm, err := ros.Dial(cctx, cfg)
 	if err != nil {
 		return fmt.Errorf("arm.ros: %w", err)
 	}
-	w.closers = append(w.closers, arm.Close, func() {
+	s.addCloser(arm.Close, func() {
 		st := arm.Stats()
 		var rejected uint64
 		for _, n := range st.Rejected {
@@ -58,22 +59,22 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 		}
 		return fmt.Errorf("arm.ros: no joint state on %s within %v: %w", r.StateTopic, r.ConnectTimeout, err)
 	}
-	w.ports.Arm = arm
-	w.ports.ArmName = fmt.Sprintf("arm.ros (%s from master %s)", cfg.StateTopic, cfg.MasterAddress)
+	s.Ports.Arm = arm
+	s.Ports.ArmName = fmt.Sprintf("arm.ros (%s from master %s)", cfg.StateTopic, cfg.MasterAddress)
 	// ROS time (wall clock read through the monotonic clock): the time base of the ROS
 	// cameras' frames (ros.Camera.Now), so frames and states compare.
 	base := time.Now()
-	w.ports.Clock = func() time.Duration { return time.Duration(base.UnixNano()) + time.Since(base) }
+	s.Ports.Clock = func() time.Duration { return time.Duration(base.UnixNano()) + time.Since(base) }
 	if f.Control.Home != nil {
-		w.home = f.Control.Home
+		s.Home = f.Control.Home
 	}
 	if *f.Telemetry.ROSStatus {
 		st, err := ros.NewStatusPublisher(cctx, ros.StatusConfig{MasterAddress: r.Master, Node: r.Node + "_status"})
 		if err != nil {
 			return fmt.Errorf("telemetry.ros_status: %w", err)
 		}
-		w.closers = append(w.closers, st.Close)
-		w.ports.Status = st
+		s.addCloser(st.Close)
+		s.Ports.Status = st
 	}
 	// Stop requests from ROS peers: <ns>/stop (graceful) and <ns>/stop_now (safe stop).
 	relay := &rosStopRelay{log: log}
@@ -81,11 +82,11 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("arm.ros: stop topics: %w", err)
 	}
-	w.closers = append(w.closers, sl.Close)
-	w.stoppers = append(w.stoppers, func(stop func(string, bool)) { relay.attach(stop) })
+	s.addCloser(sl.Close)
+	s.onStop = append(s.onStop, relay.attach)
 	rm := &rosMetrics{arm: arm, stop: sl}
-	w.metrics = append(w.metrics, rm.register)
-	w.background = append(w.background, rm.run)
+	s.onReg = append(s.onReg, rm.register)
+	s.actors = append(s.actors, actor{"ros metrics", rm.run})
 	for _, c := range f.Cameras {
 		if c.Source != launch.SourceROS {
 			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
@@ -94,19 +95,19 @@ func wireROS(ctx context.Context, f *launch.File, w *wiring, log *slog.Logger) e
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
-		w.closers = append(w.closers, func() { cam.Close() })
+		s.addCloser(func() { cam.Close() })
 		rm.cams = append(rm.cams, cam)
 		l, err := perception.NewLatest(cam, freshness(f), cam.Now)
 		if err != nil {
 			return err
 		}
-		w.readers = append(w.readers, l)
+		s.readers = append(s.readers, l)
 	}
 	return nil
 }
 
-// rosGripper maps the launch file's arm.ros.gripper (nil: none) to the driver's config.
-func rosGripper(g *launch.ROSGripper) ros.GripperConfig {
+// ROSGripper maps the launch file's arm.ros.gripper (nil: none) to the driver's config.
+func ROSGripper(g *launch.ROSGripper) ros.GripperConfig {
 	if g == nil {
 		return ros.GripperConfig{}
 	}
@@ -119,7 +120,7 @@ func rosGripper(g *launch.ROSGripper) ros.GripperConfig {
 }
 
 // rosStopRelay hands the stop topics' requests (ros.StopListener) to the daemon's Stop,
-// which exists only after the wiring (wiring.stoppers attaches it); requests that come
+// which exists only after New (System.onStop attaches it); requests that come
 // earlier wait for it.
 type rosStopRelay struct {
 	log *slog.Logger
@@ -135,7 +136,7 @@ type stopRequest struct {
 }
 
 // attach delivers the requests to stop (the daemon's Stop) from now on.
-func (r *rosStopRelay) attach(stop ros.StopFunc) {
+func (r *rosStopRelay) attach(stop StopFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stop = stop
@@ -190,7 +191,7 @@ type mirror struct {
 // value (unknown_joint, big_endian).
 func labelValue(s string) string { return strings.NewReplacer(" ", "_", "-", "_").Replace(s) }
 
-// register creates the metrics in reg (wiring.metrics: the daemon's registry).
+// register creates the metrics in reg (System.onReg: the daemon's registry).
 func (m *rosMetrics) register(reg *telemetry.Registry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -247,7 +248,7 @@ func (m *rosMetrics) sync() {
 }
 
 // run syncs every rosMetricsPeriod until ctx ends, then once more (the run's last counts).
-func (m *rosMetrics) run(ctx context.Context) {
+func (m *rosMetrics) run(ctx context.Context) error {
 	t := time.NewTicker(rosMetricsPeriod)
 	defer t.Stop()
 	for {
@@ -261,7 +262,7 @@ func (m *rosMetrics) run(ctx context.Context) {
 		}
 		m.mu.Unlock()
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 	}
 }

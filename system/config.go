@@ -1,0 +1,171 @@
+package system
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/launch"
+	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/perception/cv"
+	"github.com/robotd/robotd/policy"
+	"github.com/robotd/robotd/policy/chunk"
+	"github.com/robotd/robotd/policy/onnx"
+	"github.com/robotd/robotd/telemetry"
+)
+
+// daemonConfig is the daemon's configuration from the launch file and what New built.
+func (s *System) daemonConfig(reg *telemetry.Registry) daemon.Config {
+	f := s.File
+	cfg := daemon.Config{
+		Period:   f.Control.Period(),
+		Lockstep: f.Mode == launch.ModeLockstep,
+		Servo: daemon.ServoConfig{
+			Cartesian: control.CartesianConfig{
+				Stiffness:          [6]float64(f.Control.Stiffness),
+				NullspaceStiffness: f.Control.NullspaceStiffness,
+				MaxTorqueRate:      f.Control.MaxTorqueRate,
+				FilterRate:         f.Control.FilterRate,
+			},
+			Joint: control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
+			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft,
+				MaxTorqueRate: f.Control.MaxTorqueRate},
+		},
+		Home:          s.Home,
+		HomeTolerance: f.Control.HomeTolerance,
+		HomeTimeout:   f.Control.HomeTimeout,
+		StopRamp:      f.Control.StopRamp,
+		StateStale:    f.Watchdog.StateStale,
+		RTPriority:    *f.Control.RTPriority,
+		Duration:      f.Duration,
+		Logger:        s.Log,
+		Metrics:       reg,
+	}
+	if f.Arm.Driver == launch.DriverROS {
+		// The wait for a fresh joint state before the arm is taken over.
+		cfg.StartTimeout = f.Arm.ROS.ConnectTimeout
+	}
+	if b := f.Safety.Workspace; b != nil {
+		cfg.Servo.Safety.Workspace = control.Box{Min: [3]float64(b.Min), Max: [3]float64(b.Max)}
+	}
+	if !cfg.Lockstep {
+		// More Ps than cores: a busy goroutine must not keep the control loop's thread
+		// from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz loop in Go").
+		runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
+		// Few collections: each one stops the world, the control loop's thread included,
+		// and on a loaded machine a stop waits for every thread to be scheduled (pauses
+		// of 200-300 ms were seen beside other jobs). goroslib allocates per message: a
+		// 640x480 rgb8 camera at 30 Hz alone is 27 MB/s, a collection every 2 s at GOGC
+		// 400. So no proportional collection at all: the heap is collected when it
+		// reaches the 1 GiB soft limit (about every 40 s with such a camera; the live
+		// heap is tens of MiB). $GOGC / $GOMEMLIMIT, when set, win.
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(-1)
+		}
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(1 << 30)
+		}
+	}
+	return cfg
+}
+
+// wirePolicy loads the bundle on ONNX Runtime (searched from the launch file's directory
+// first, policy/onnx.Library) and builds the preprocessing of each camera the policy
+// reads, before any camera or arm is connected. It returns the names of those cameras,
+// in the order of s.Ports.Policy.Preprocess, for attachPolicyCameras.
+func (s *System) wirePolicy() (cameras []string, err error) {
+	f := s.File
+	p := f.Policy
+	opts := onnx.Options{Library: p.Library, Threads: p.Threads}
+	if d := f.Dir(); d != "" {
+		opts.Search = []string{d}
+	}
+	pol, err := policy.Load(p.Bundle, onnx.Opener(opts), policy.Options{Seed: p.Seed})
+	if err != nil {
+		return nil, err
+	}
+	s.addCloser(func() { pol.Close() })
+	action, err := daemon.ParseSpace(p.Action)
+	if err != nil {
+		return nil, fmt.Errorf("policy.action: %w", err)
+	}
+	state, err := daemon.ParseSpace(p.State)
+	if err != nil {
+		return nil, fmt.Errorf("policy.state: %w", err)
+	}
+	pp := &daemon.PolicyPorts{
+		Policy: pol, Action: action, State: state,
+		MaxSkew: f.Watchdog.MaxSkew, LockstepLatency: p.LockstepLatency,
+		MaxFailures: f.Watchdog.PolicyFailures, ChunkTimeout: f.Watchdog.ChunkTimeout,
+		Executor: chunk.Config{
+			Strategy: chunk.Strategy(p.Executor.Strategy), NActionSteps: p.Executor.NActionSteps,
+			EnsembleK: p.Executor.EnsembleK, Blend: chunk.Blend(p.Executor.Blend),
+			BlendWindow: p.Executor.BlendWindow, Interp: chunk.Interp(p.Executor.Interp),
+		},
+	}
+	for _, c := range f.Cameras {
+		feat := findFeature(pol.Bundle, "observation.images."+c.Name)
+		if feat == nil {
+			continue
+		}
+		pl, err := FeaturePipeline(feat, c.Pipeline, c.Width, c.Height)
+		if err != nil {
+			return nil, fmt.Errorf("camera %s: %w", c.Name, err)
+		}
+		s.addCloser(func() { pl.Close() })
+		pp.Preprocess = append(pp.Preprocess, pl)
+		cameras = append(cameras, c.Name)
+	}
+	s.Ports.Policy = pp
+	return cameras, nil
+}
+
+// attachPolicyCameras hands the policy the cameras wirePolicy built preprocessing for
+// (names, in that order), from cams, once they exist.
+func attachPolicyCameras(pp *daemon.PolicyPorts, names []string, cams []*perception.Latest) error {
+	for _, name := range names {
+		i := slices.IndexFunc(cams, func(l *perception.Latest) bool { return l.Name() == name })
+		if i < 0 {
+			return fmt.Errorf("camera %s: the policy reads it but it was not set up", name)
+		}
+		pp.Cameras = append(pp.Cameras, cams[i])
+	}
+	return nil
+}
+
+// FeaturePipeline builds the preprocessing from width x height RGB frames to a policy's
+// image feature: the launch file's pipeline when it gives one, else a resize to the
+// feature's size. The pipeline must make exactly the feature's values.
+func FeaturePipeline(feat *policy.Feature, custom *perception.PipelineConfig, width, height int) (*cv.Pipeline, error) {
+	pc := perception.PipelineConfig{}
+	if custom != nil {
+		pc = *custom
+	} else if len(feat.Shape) == 3 {
+		pc.Resize = &perception.ResizeConfig{Width: feat.Shape[2], Height: feat.Shape[1]}
+	}
+	pl, err := cv.NewPipeline(pc, width, height, perception.RGB8, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if pl.Len() != feat.Size {
+		pl.Close()
+		return nil, fmt.Errorf("the pipeline makes %d values (%v) from %dx%d frames, policy feature %s wants %v",
+			pl.Len(), shapeString(pl.Shape()), width, height, feat.Name, feat.Shape)
+	}
+	return pl, nil
+}
+
+func findFeature(b *policy.Bundle, name string) *policy.Feature {
+	for i := range b.Observations {
+		if b.Observations[i].Name == name {
+			return &b.Observations[i]
+		}
+	}
+	return nil
+}
+
+func shapeString(c, h, w int) string { return fmt.Sprintf("%dx%dx%d", c, h, w) }
