@@ -143,7 +143,12 @@ func TestLoadBundleErrors(t *testing.T) {
 		{"stats missing key", strings.Replace(goodStats, `"min": [-1, 0], `, ``, 1), nil, `features: action: stats.json has no "min"`},
 		{"stats corrupt", goodStats[:40], nil, "stats: "},
 		{"stats max below min", strings.Replace(goodStats, `"max": [1, 10]`, `"max": [1, -10]`, 1), nil, "stats max[1] = -10 is below min[1] = 0"},
-		{"stats string", strings.Replace(goodStats, `"std": [1, 2, 4]`, `"std": ["a", 2, 4]`, 1), nil, "observation.state.std: want a (nested) list of numbers"},
+		{"stats string", strings.Replace(goodStats, `"std": [1, 2, 4]`, `"std": ["a", 2, 4]`, 1), nil, "observation.state.std[0]: want a (nested) list of numbers"},
+		// Python's json.dump writes NaN and ±Infinity bare; the error names the feature,
+		// the statistic and the element.
+		{"stats NaN", strings.Replace(goodStats, `"mean": [1, 2, 3]`, `"mean": [1, 2, NaN]`, 1), nil, "stats.json: observation.state.mean[2]: NaN: want a finite number"},
+		{"stats Infinity", strings.Replace(goodStats, `"max": [1, 10]`, `"max": [1, Infinity]`, 1), nil, "stats.json: action.max[1]: Infinity: want a finite number"},
+		{"stats -Infinity nested", strings.Replace(goodStats, `[[0.4]]`, `[[-Infinity]]`, 1), nil, "stats.json: observation.images.cam.mean[1][0][0]: -Infinity: want a finite number"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -155,6 +160,27 @@ func TestLoadBundleErrors(t *testing.T) {
 				t.Fatalf("error %q\nwant it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A string that merely reads NaN stays a string (quoteNonFinite skips strings, escaped
+// quotes included), and a NaN in a statistic robotd does not read (LeRobot's count) is
+// ignored like any other such entry.
+func TestStatsNonFiniteOnlyOutsideStrings(t *testing.T) {
+	stats := strings.Replace(goodStats, `"count": [7]`, `"count": [NaN], "note \" NaN": ["NaN \"Infinity"]`, 1)
+	if _, err := LoadBundle(writeBundle(t, goodYAML, stats)); err != nil {
+		t.Fatalf("stats %s: %v", stats, err)
+	}
+	for in, want := range map[string]string{
+		`{"a": "NaN"}`:         `{"a": "NaN"}`,
+		`{"a": "x\"NaN"}`:      `{"a": "x\"NaN"}`,
+		`[1, 2e3, true, null]`: `[1, 2e3, true, null]`,
+		`[NaN,-Infinity]`:      `["\u0000non-finite NaN","\u0000non-finite -Infinity"]`,
+		`{"b\\": [Infinity]}`:  `{"b\\": ["\u0000non-finite Infinity"]}`,
+	} {
+		if got := string(quoteNonFinite([]byte(in))); got != want {
+			t.Errorf("quoteNonFinite(%s) = %s, want %s", in, got, want)
+		}
 	}
 }
 

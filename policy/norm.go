@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func readStats(path string) (map[string]featureStats, error) {
 		return nil, err
 	}
 	var raw map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := json.Unmarshal(quoteNonFinite(data), &raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	out := make(map[string]featureStats, len(raw))
@@ -186,9 +187,10 @@ func readStats(path string) (map[string]featureStats, error) {
 				return nil, fmt.Errorf("%s: %s.%s: %w", path, feat, key, err)
 			}
 			var s stat
-			if err := flatten(v, 0, &s); err != nil {
+			var at []int
+			if err := flatten(v, &at, &s); err != nil {
 				if key == "mean" || key == "std" || key == "min" || key == "max" {
-					return nil, fmt.Errorf("%s: %s.%s: %w", path, feat, key, err)
+					return nil, fmt.Errorf("%s: %s.%s%s: %w", path, feat, key, indexString(at), err)
 				}
 				continue
 			}
@@ -199,25 +201,95 @@ func readStats(path string) (map[string]featureStats, error) {
 	return out, nil
 }
 
-// flatten appends the numbers of a nested list to s, recording the shape of a regular nest.
-func flatten(v any, depth int, s *stat) error {
+// nonFinite marks, inside a JSON string, a bare NaN, Infinity or -Infinity that
+// quoteNonFinite found: Python's json.dump writes them (its allow_nan default), but they
+// are not JSON, and encoding/json's error for them ("invalid character 'N'") names no key.
+const nonFinite = "\x00non-finite "
+
+// quoteNonFinite returns data with every bare NaN, Infinity and -Infinity outside a
+// string turned into the string nonFinite+token, so that the file decodes and flatten
+// reports the feature, statistic and index that hold one. Outside strings, JSON has no
+// other token starting with N, I or -I, so no valid document changes.
+func quoteNonFinite(data []byte) []byte {
+	var out []byte // nil until the first replacement
+	inString, escaped := false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			if out != nil {
+				out = append(out, c)
+			}
+			continue
+		}
+		var tok string
+		for _, t := range []string{"NaN", "Infinity", "-Infinity"} {
+			if bytes.HasPrefix(data[i:], []byte(t)) {
+				tok = t
+				break
+			}
+		}
+		if tok == "" {
+			inString = c == '"'
+			if out != nil {
+				out = append(out, c)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(data)+32), data[:i]...)
+		}
+		out = append(append(append(out, `"\u0000non-finite `...), tok...), '"')
+		i += len(tok) - 1
+	}
+	if out == nil {
+		return data
+	}
+	return out
+}
+
+// indexString formats a nested-list position as [i][j]...
+func indexString(at []int) string {
+	var b strings.Builder
+	for _, i := range at {
+		fmt.Fprintf(&b, "[%d]", i)
+	}
+	return b.String()
+}
+
+// flatten appends the numbers of a nested list to s, recording the shape of a regular
+// nest. On an error, *at is the position of the offending element.
+func flatten(v any, at *[]int, s *stat) error {
+	depth := len(*at)
 	switch x := v.(type) {
 	case float64:
 		s.values = append(s.values, x)
 		return nil
+	case string:
+		if tok, ok := strings.CutPrefix(x, nonFinite); ok {
+			return fmt.Errorf("%s: want a finite number", tok)
+		}
 	case []any:
 		if len(s.shape) == depth {
 			s.shape = append(s.shape, len(x))
 		} else if s.shape[depth] != len(x) {
 			return errors.New("ragged nested list")
 		}
-		for _, e := range x {
-			if err := flatten(e, depth+1, s); err != nil {
+		for i, e := range x {
+			*at = append(*at, i)
+			if err := flatten(e, at, s); err != nil {
 				return err
 			}
+			*at = (*at)[:depth]
 		}
 		return nil
-	default:
-		return fmt.Errorf("want a (nested) list of numbers, got %s", strings.TrimPrefix(fmt.Sprintf("%T", v), "[]"))
 	}
+	return fmt.Errorf("want a (nested) list of numbers, got %s", strings.TrimPrefix(fmt.Sprintf("%T", v), "[]"))
 }
