@@ -2,13 +2,10 @@ package daemon
 
 import (
 	"fmt"
-	"os"
-	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/robotd/robotd/internal/rt"
 )
 
 // rtReport says what realtime setup the control thread got; fields are for the log.
@@ -33,27 +30,26 @@ type rtReport struct {
 // without it, 2 and 5.5 ms with). Threads created later inherit the nice value.
 // The caller must call runtime.UnlockOSThread (or exit the goroutine) when done.
 func setupRealtime(prio int) rtReport {
-	runtime.LockOSThread()
+	rt.LockThread()
 	r := rtReport{Locked: true}
 	var refused []string
-	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0); err == nil {
+	if err := rt.SetTimerSlack(time.Nanosecond); err == nil {
 		r.Slack = true
 	} else {
 		refused = append(refused, "timer slack: "+err.Error())
 	}
 	if prio > 0 {
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
-		if err := unix.SchedSetAttr(0, &attr, 0); err == nil {
+		if err := rt.SetFIFO(prio); err == nil {
 			r.FIFO = prio
 		} else {
 			refused = append(refused, fmt.Sprintf("SCHED_FIFO %d: %v", prio, err))
 		}
-		if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err == nil {
+		if err := rt.LockMemory(); err == nil {
 			r.MemLocked = true
 		} else {
 			refused = append(refused, "mlockall: "+err.Error())
 		}
-		if err := reniceThreads(otherNice); err == nil {
+		if err := rt.ReniceThreads(otherNice); err == nil {
 			r.Nice = otherNice
 		} else {
 			refused = append(refused, fmt.Sprintf("nice %d for the other threads: %v", otherNice, err))
@@ -64,44 +60,13 @@ func setupRealtime(prio int) rtReport {
 }
 
 // otherNice is the nice value of the process's threads other than the control loop's in
-// realtime mode (the highest CFS weight short of realtime scheduling is -20).
+// realtime mode (the highest CFS weight short of realtime scheduling is -20). The control
+// thread gets it too (rt.ReniceThreads sets every thread), where SCHED_FIFO makes it moot.
 const otherNice = -10
 
-// reniceThreads sets the nice value of every thread of the process (Linux keeps one per
-// thread; new threads inherit their creator's).
-func reniceThreads(nice int) error {
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil && err != unix.ESRCH {
-			return err
-		}
-	}
-	return nil
-}
+// monoNow reads CLOCK_MONOTONIC (the clock sleepUntil sleeps on) as a Duration.
+func monoNow() time.Duration { return rt.MonoNow() }
 
-// monoNow reads CLOCK_MONOTONIC (the clock clock_nanosleep sleeps on) as a Duration.
-func monoNow() time.Duration {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return time.Duration(ts.Sec)*time.Second + time.Duration(ts.Nsec)
-}
-
-// sleepUntil sleeps until CLOCK_MONOTONIC reaches t (absolute), restarting after signals.
-// Unlike time.Sleep it does not go through Go's timer wheel, which overshoots by up to a
-// millisecond on these machines.
-func sleepUntil(t time.Duration) {
-	ts := unix.NsecToTimespec(int64(t))
-	for {
-		err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-		if err != unix.EINTR {
-			return
-		}
-	}
-}
+// sleepUntil sleeps until CLOCK_MONOTONIC reaches t (absolute), restarting after signals,
+// with clock_nanosleep rather than Go's timer wheel (rt.SleepUntil).
+func sleepUntil(t time.Duration) { rt.SleepUntil(t) }

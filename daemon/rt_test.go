@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/robotd/robotd/internal/rt"
 )
 
 // threadNice reads a thread's nice value from /proc (field 19 of its stat line); ok is
@@ -51,7 +53,7 @@ func TestSetupRealtimeRenicesThreads(t *testing.T) {
 	r := <-got
 	p := <-policy
 	defer close(release)
-	defer func() { _ = reniceThreads(0) }() // the rest of the test binary at normal priority
+	defer func() { _ = rt.ReniceThreads(0) }() // the rest of the test binary at normal priority
 	if r.FIFO == 0 {
 		t.Skipf("SCHED_FIFO refused here (%s): nothing to check", r.Refused)
 	}

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,8 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgproc"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"golang.org/x/sys/unix"
+
+	"github.com/robotd/robotd/internal/rt"
 )
 
 // stateSub is the Arm's subscriber of its sensor_msgs/JointState topic: a TCPROS client of
@@ -199,11 +200,10 @@ func (c *stateConn) run(ctx context.Context) {
 		return
 	}
 	defer f.Close()
-	runtime.LockOSThread()
-	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) //nolint:errcheck
+	rt.LockThread()
+	rt.SetTimerSlack(time.Nanosecond) //nolint:errcheck // a refusal only costs wake-up precision
 	if s.prio > 0 {
-		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(s.prio)}
-		if err := unix.SchedSetAttr(0, &attr, 0); err != nil && !s.fifoNo.Swap(true) {
+		if err := rt.SetFIFO(s.prio); err != nil && !s.fifoNo.Swap(true) {
 			s.log.Warn("ros: joint states received with normal scheduling (SCHED_FIFO refused)", "topic", s.topic, "priority", s.prio, "err", err)
 		}
 	}
