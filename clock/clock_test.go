@@ -1,6 +1,7 @@
 package clock_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -86,7 +87,9 @@ func TestManualSleepAndBlockUntil(t *testing.T) {
 		m.Sleep(50 * time.Millisecond)
 		done <- m.Now()
 	}()
-	m.BlockUntil(1)
+	if err := m.BlockUntil(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
 	m.Advance(49 * time.Millisecond)
 	select {
 	case <-done:
@@ -130,5 +133,14 @@ func TestRealNow(t *testing.T) {
 	tm := c.NewTimer(time.Hour)
 	if !tm.Stop() {
 		t.Fatal("Stop of a pending real timer reported it not pending")
+	}
+}
+
+func TestManualBlockUntilEndsWithItsContext(t *testing.T) {
+	m := new(clock.Manual)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.BlockUntil(ctx, 1); err != context.Canceled {
+		t.Fatalf("BlockUntil with nothing armed and a cancelled context = %v, want context.Canceled", err)
 	}
 }

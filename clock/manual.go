@@ -2,6 +2,7 @@ package clock
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,7 +11,7 @@ import (
 
 // Manual is a Clock that moves only when told to (Advance, Set), for deterministic tests:
 // the timers, tickers and sleeps that fall due fire as it moves, in deadline order, and a
-// test waits for the code under test to arm them with BlockUntil. Its zero value reads 0
+// test waits with BlockUntil for the code under test to arm them. Its zero value reads 0
 // and is ready to use. It is safe for concurrent use.
 //
 // A timer fires by a send on a channel of capacity 1 that Advance never waits on: a
@@ -84,22 +85,26 @@ func (m *Manual) fire(now time.Duration) {
 	m.pending = kept
 }
 
-// BlockUntil waits until at least n timers, tickers and sleeps are armed on the clock:
-// a test calls it before Advance so that the goroutine under test is waiting on the
-// clock rather than about to.
-func (m *Manual) BlockUntil(n int) {
+// BlockUntil waits until at least n timers, tickers and sleeps are armed on the clock, or
+// ctx ends (its error is returned): a test calls it before Advance so that the goroutine
+// under test is waiting on the clock rather than about to.
+func (m *Manual) BlockUntil(ctx context.Context, n int) error {
 	for {
 		m.mu.Lock()
 		if len(m.pending) >= n {
 			m.mu.Unlock()
-			return
+			return nil
 		}
 		if m.armed == nil {
 			m.armed = make(chan struct{})
 		}
 		w := m.armed
 		m.mu.Unlock()
-		<-w
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

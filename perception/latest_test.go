@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/robotd/robotd/clock"
 )
 
 const ms = time.Millisecond
@@ -86,7 +88,7 @@ func fillFrame(dst *Frame, name string, s shot) {
 type harness struct {
 	t     *testing.T
 	cam   *scriptCam
-	clock *ManualClock
+	clock *clock.Manual
 	l     *Latest
 	done  chan error // Run's result
 	stop  context.CancelFunc
@@ -99,7 +101,7 @@ func newHarness(t *testing.T, cfg Freshness) *harness {
 
 func newNamedHarness(t *testing.T, camera string, cfg Freshness) *harness {
 	t.Helper()
-	h := &harness{t: t, cam: newScriptCam(camera), clock: new(ManualClock), done: make(chan error, 1)}
+	h := &harness{t: t, cam: newScriptCam(camera), clock: new(clock.Manual), done: make(chan error, 1)}
 	var err error
 	if h.l, err = NewLatest(h.cam, cfg, h.clock.Now); err != nil {
 		t.Fatal(err)
@@ -586,7 +588,7 @@ func TestLatestConcurrent(t *testing.T) {
 }
 
 func TestLatestNoAllocs(t *testing.T) {
-	clock := new(ManualClock)
+	clock := new(clock.Manual)
 	cam := &genCam{name: "c", w: 640, h: 480, clock: clock.Now}
 	l, err := NewLatest(cam, Freshness{}, clock.Now)
 	if err != nil {
@@ -642,8 +644,8 @@ func TestLatestNoAllocs(t *testing.T) {
 	}
 }
 
-func benchLatest(b *testing.B, w, h int) (*Latest, *ManualClock) {
-	clock := new(ManualClock)
+func benchLatest(b *testing.B, w, h int) (*Latest, *clock.Manual) {
+	clock := new(clock.Manual)
 	cam := &genCam{name: "c", w: w, h: h, clock: clock.Now}
 	l, err := NewLatest(cam, Freshness{MaxAge: time.Hour}, clock.Now)
 	if err != nil {
