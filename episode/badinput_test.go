@@ -76,9 +76,15 @@ func TestBadInput(t *testing.T) {
 		{"truncated data parquet, append", func(d string) { truncate(t, filepath.Join(d, "data/chunk-000/file-000.parquet")) }, nil, "append-record",
 			[]string{"data/chunk-000/file-000.parquet", "truncated or corrupt"}},
 		{"truncated mp4", func(d string) {
-			truncate(t, filepath.Join(d, "videos/observation.images.front/chunk-000/file-000.mp4"))
+			truncate(t, filepath.Join(d, "videos/observation.images.front/chunk-000/file-001.mp4"))
 		}, nil, "video",
-			[]string{"videos/observation.images.front/chunk-000/file-000.mp4"}},
+			[]string{"videos/observation.images.front/chunk-000/file-001.mp4"}},
+		// Appending after a truncated video is refused, naming it: the writer once
+		// appended the new episode to it and exited 0 with a short video.
+		{"truncated mp4, append", func(d string) {
+			truncate(t, filepath.Join(d, "videos/observation.images.front/chunk-000/file-001.mp4"))
+		}, nil, "append-record",
+			[]string{"videos/observation.images.front/chunk-000/file-001.mp4", "truncated", "last episode, 1"}},
 		{"v2.1 dataset", func(d string) { setVersion(t, d, "v2.1") }, nil, "append",
 			[]string{"meta/info.json", `codebase_version "v2.1"`, "want v3.0", "convert_dataset_v21_to_v30"}},
 		{"v1.x dataset", func(d string) {
@@ -192,4 +198,50 @@ func TestCreateRefuses(t *testing.T) {
 		t.Errorf("short image: %v", err)
 	}
 	ep.Discard()
+}
+
+// TestAppendAfterShortVideo: a dataset whose last episode's video lost frames (a
+// truncated copy, a full disk) is not appended to: OpenAppend names the file, and
+// nothing is written. The layout may keep several episodes in one file (LeRobot's
+// writer does): the file is found through the episodes table, as a reader would.
+func TestAppendAfterShortVideo(t *testing.T) {
+	for _, cut := range []struct {
+		name string
+		keep func(n int) int
+		want string
+	}{
+		{"truncated", func(n int) int { return n * 2 / 3 }, "truncated"},
+		{"header only", func(n int) int { return 40 }, "truncated"},
+	} {
+		t.Run(cut.name, func(t *testing.T) {
+			dir, _ := newDataset(t, 31, 32)
+			ds, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel := ds.VideoPath(ds.Episodes[1], "observation.images.front")
+			b, err := os.ReadFile(filepath.Join(dir, rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, rel), b[:cut.keep(len(b))], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, dir)
+			w, err := OpenAppend(dir, testSpec())
+			if err == nil {
+				ep, err2 := w.BeginEpisode("x")
+				if err2 == nil {
+					ep.AddFrame(synthFrame(w.spec, 2, 0, nil2()))
+					_, err2 = ep.End(t.Context())
+				}
+				w.Close()
+				t.Fatalf("appended after a cut video (End: %v)", err2)
+			}
+			if !strings.Contains(err.Error(), rel) || !strings.Contains(err.Error(), cut.want) {
+				t.Errorf("error %q does not name %s and say %q", err, rel, cut.want)
+			}
+			sameSnapshot(t, before, snapshot(t, dir))
+		})
+	}
 }

@@ -25,7 +25,7 @@ func TestCrashHelper(t *testing.T) {
 	recordEpisodes(t, w, 7, 40, 33)
 	if os.Getenv("ROBOTD_EPISODE_CRASH_AT") == "commit" {
 		// Die between the renames of the third episode's commit.
-		testHookAfterMove = func(i int) {
+		w.afterMove = func(i int) {
 			if i == 2 {
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}

@@ -17,6 +17,9 @@ const (
 	stagingDir  = ".robotd/staging"
 	journalPath = ".robotd/journal.json"
 	lockPath    = ".robotd/lock"
+	// lastEpisodePath holds robotd's record of the last episode (lastEpisode), replaced
+	// by every commit.
+	lastEpisodePath = ".robotd/last_episode.json"
 )
 
 // journal lists the renames that commit one episode. Written atomically after every
@@ -27,9 +30,6 @@ type journal struct {
 	Stage   string      `json:"stage"` // the episode's staging directory, removed once applied
 }
 
-// testHookAfterMove, when set by a test, runs after each rename of a commit.
-var testHookAfterMove func(i int)
-
 func writeJournal(dir string, j *journal) error {
 	b, err := json.MarshalIndent(j, "", " ")
 	if err != nil {
@@ -39,8 +39,9 @@ func writeJournal(dir string, j *journal) error {
 }
 
 // applyJournal performs the journal's renames (skipping those already done), syncs
-// the directories, then removes the journal.
-func applyJournal(dir string, j *journal) error {
+// the directories, then removes the journal. afterMove, when not nil, runs after each
+// rename (Writer.afterMove).
+func applyJournal(dir string, j *journal, afterMove func(i int)) error {
 	dirs := map[string]bool{}
 	for i, m := range j.Moves {
 		from, to := filepath.Join(dir, m[0]), filepath.Join(dir, m[1])
@@ -58,8 +59,8 @@ func applyJournal(dir string, j *journal) error {
 		}
 		dirs[filepath.Dir(to)] = true
 		dirs[filepath.Dir(filepath.Dir(to))] = true
-		if testHookAfterMove != nil {
-			testHookAfterMove(i)
+		if afterMove != nil {
+			afterMove(i)
 		}
 	}
 	for _, d := range sortedKeys(dirs) {
@@ -90,7 +91,7 @@ func recoverDataset(dir string) ([]string, error) {
 			// The journal is written by rename: a torn one cannot exist.
 			return nil, fmt.Errorf("episode: %s: corrupt journal: %w", filepath.Join(dir, journalPath), err)
 		}
-		if err := applyJournal(dir, &j); err != nil {
+		if err := applyJournal(dir, &j, nil); err != nil {
 			return nil, err
 		}
 		did = append(did, fmt.Sprintf("completed the commit of episode %d (interrupted after its commit point)", j.Episode))

@@ -191,8 +191,6 @@ func checkWithDuckDB(t *testing.T, dir string, s Spec) {
 }
 
 func TestDuckDBReadsDataset(t *testing.T) {
-	defer func(m int) { mib = m }(mib)
-	mib = 4 << 10 // 1 "MB" = 4 KiB: data, episodes and video files roll over
 	s := testSpec()
 	s.DataFileMB, s.VideoFileMB, s.ChunksSize = 3, 4, 3
 	dir := filepath.Join(t.TempDir(), "ds")
@@ -200,6 +198,7 @@ func TestDuckDBReadsDataset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.mb = 4 << 10 // 1 "MB" = 4 KiB: data and episodes files roll over (videos: a file per episode)
 	recordEpisodes(t, w, 2, 30, 45, 31, 60, 33, 30)
 	w.Close()
 	ds, err := Open(dir)

@@ -3,12 +3,12 @@ package episode
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +92,9 @@ func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, er
 		"-s", fmt.Sprintf("%dx%d", c.Width, c.Height), "-framerate", strconv.Itoa(fps), "-i", "pipe:0", "-an"}
 	args = append(args, x264Args(v)...)
 	args = append(args, timescaleArgs(fps)...)
-	args = append(args, "-f", "mp4", path)
+	// The index at the front (faststart): a second pass over the episode's own file when
+	// ffmpeg finishes, so that a reader streaming the file can seek at once.
+	args = append(args, "-movflags", "+faststart", "-f", "mp4", path)
 	e.cmd = exec.Command(FFmpeg, args...)
 	e.cmd.Stderr = &e.stderr
 	// The encoder dies with the recorder: a SIGKILLed recorder leaves no ffmpeg behind.
@@ -333,34 +335,86 @@ func (e *encoder) episodeImageStats() *FeatureStats {
 	return imageStats(sum, len(idx))
 }
 
-// concatVideos writes out as the concatenation of ins (same codec and size), by stream
-// copy, with the index at the front (faststart), and fsyncs it.
-func concatVideos(ctx context.Context, out string, ins []string, fps int) error {
-	var list strings.Builder
-	list.WriteString("ffconcat version 1.0\n")
-	for _, in := range ins {
-		abs, err := filepath.Abs(in)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&list, "file '%s'\n", strings.ReplaceAll(abs, "'", `'\''`))
-	}
-	listPath := out + ".ffconcat"
-	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
+// checkVideo checks that an mp4 file is whole: its top-level boxes fill the file
+// exactly, it has a movie header (moov/mvhd) and media data, and the movie lasts at
+// least until end seconds (less half a frame's worth of slack, 1 ms). A file cut short
+// (a copy or a disk that filled up) fails with the file's name and what is missing. It
+// reads the box headers and the movie header only.
+func checkVideo(path string, end float64) error {
+	f, err := os.Open(path)
+	if err != nil {
 		return err
 	}
-	defer os.Remove(listPath)
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "concat", "-safe", "0", "-i", listPath, "-map", "0:v", "-c", "copy"}
-	args = append(args, timescaleArgs(fps)...)
-	cmd := exec.CommandContext(ctx, FFmpeg, append(args, "-movflags", "+faststart", "-f", "mp4", out)...)
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("episode: ffmpeg concat into %s: %w: %s", out, err, strings.TrimSpace(stderr.String()))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
 	}
-	return syncFile(out)
+	var hdr [16]byte
+	var haveMdat bool
+	duration := -1.0
+	for off := int64(0); off < st.Size(); {
+		if _, err := f.ReadAt(hdr[:8], off); err != nil {
+			return fmt.Errorf("%s: truncated: a box header at byte %d of %d", path, off, st.Size())
+		}
+		size, typ, head := int64(binary.BigEndian.Uint32(hdr[:4])), string(hdr[4:8]), int64(8)
+		switch size {
+		case 0: // to the end of the file
+			size = st.Size() - off
+		case 1:
+			if _, err := f.ReadAt(hdr[8:16], off+8); err != nil {
+				return fmt.Errorf("%s: truncated: box %q at byte %d", path, typ, off)
+			}
+			size, head = int64(binary.BigEndian.Uint64(hdr[8:16])), 16
+		}
+		if size < head || off+size > st.Size() {
+			return fmt.Errorf("%s: truncated: box %q at byte %d needs %d bytes, the file ends at %d", path, typ, off, size, st.Size())
+		}
+		switch typ {
+		case "mdat":
+			haveMdat = true
+		case "moov":
+			if duration, err = movieDuration(f, off+head, off+size); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		off += size
+	}
+	switch {
+	case duration < 0:
+		return fmt.Errorf("%s: no movie header (moov): not a complete mp4 file", path)
+	case !haveMdat:
+		return fmt.Errorf("%s: no media data (mdat): not a complete mp4 file", path)
+	case duration < end-1e-3:
+		return fmt.Errorf("%s: the video lasts %.3f s, its episodes %.3f s: frames are missing", path, duration, end)
+	}
+	return nil
+}
+
+// movieDuration reads the mvhd box among a moov box's children in [from, to): the
+// movie's duration in seconds.
+func movieDuration(f *os.File, from, to int64) (float64, error) {
+	var b [32]byte
+	for off := from; off+8 <= to; {
+		if _, err := f.ReadAt(b[:8], off); err != nil {
+			return 0, err
+		}
+		size := int64(binary.BigEndian.Uint32(b[:4]))
+		if size < 8 || off+size > to {
+			return 0, fmt.Errorf("corrupt moov box at byte %d", off)
+		}
+		if string(b[4:8]) == "mvhd" {
+			if _, err := f.ReadAt(b[:], off+8); err != nil {
+				return 0, err
+			}
+			if b[0] == 1 { // version 1: 64-bit times
+				return float64(binary.BigEndian.Uint64(b[24:32])) / float64(binary.BigEndian.Uint32(b[20:24])), nil
+			}
+			return float64(binary.BigEndian.Uint32(b[16:20])) / float64(binary.BigEndian.Uint32(b[12:16])), nil
+		}
+		off += size
+	}
+	return 0, errors.New("moov without a movie header (mvhd)")
 }
 
 // VideoReader decodes the frames of one episode's video to RGB24 through ffmpeg.

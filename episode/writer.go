@@ -1,7 +1,6 @@
 package episode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/parquet-go/parquet-go"
 )
 
 // Frame is one row of an episode. AddFrame copies what it needs: the caller keeps
@@ -70,6 +67,14 @@ type Writer struct {
 	last      *EpisodeMeta // latest committed episode, nil when none
 	lock      *os.File
 	recovered []string
+	lastSeed  int64 // the seed of the last episode, when hasSeed
+	hasSeed   bool
+
+	// mb is the bytes of a megabyte of the file size limits (1 MiB; tests roll files
+	// over at KiB), afterMove runs after each rename of a commit when set (the crash
+	// tests kill the process there).
+	mb        int
+	afterMove func(i int)
 
 	mu     sync.Mutex
 	cur    *EpisodeWriter
@@ -107,7 +112,7 @@ func Create(dir string, spec Spec) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{dir: dir, spec: spec, info: newInfo(spec), lock: lock}
+	w := &Writer{dir: dir, spec: spec, info: newInfo(spec), lock: lock, mb: 1 << 20}
 	b, _ := w.info.MarshalJSON()
 	if err := writeFileAtomic(filepath.Join(dir, InfoPath), b); err != nil {
 		lock.Close()
@@ -133,7 +138,7 @@ func OpenAppend(dir string, spec Spec) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{dir: dir, lock: lock}
+	w := &Writer{dir: dir, lock: lock, mb: 1 << 20}
 	fail := func(err error) (*Writer, error) {
 		lock.Close()
 		return nil, err
@@ -160,6 +165,14 @@ func OpenAppend(dir string, spec Spec) (*Writer, error) {
 			}
 			closeFn()
 		}
+		// So must its videos: a truncated file would leave those episodes without
+		// frames, and a recording appended after them would look fine.
+		for _, key := range ds.Info.VideoKeys() {
+			if err := checkVideo(filepath.Join(dir, ds.VideoPath(*w.last, key)), w.last.Videos[key].To); err != nil {
+				return fail(fmt.Errorf("episode: %w (the dataset's last episode, %d, is not all there: restore the file or record into a new dataset)", err, w.last.Index))
+			}
+		}
+		w.lastSeed, w.hasSeed = readLastSeed(dir, w.last)
 	}
 	w.episodes.Store(int64(ds.Info.TotalEpisodes))
 	w.frames.Store(int64(ds.Info.TotalFrames))
@@ -202,6 +215,11 @@ func compatible(in *Info, spec Spec) error {
 // an interrupted commit completed, one sentence each (empty when nothing).
 func (w *Writer) Recovered() []string { return append([]string(nil), w.recovered...) }
 
+// LastSeed is the seed the dataset's last episode started from (EpisodeWriter.SetSeed),
+// and false when it has none recorded (no episodes, or the last one was recorded
+// without a seed or by another program).
+func (w *Writer) LastSeed() (int64, bool) { return w.lastSeed, w.hasSeed }
+
 // Dir is the dataset root.
 func (w *Writer) Dir() string { return w.dir }
 
@@ -239,23 +257,25 @@ func (w *Writer) Close() error {
 
 // EpisodeWriter records one episode. It belongs to the goroutine that calls AddFrame.
 type EpisodeWriter struct {
-	w      *Writer
-	index  int
-	task   string
-	stage  string // absolute staging directory
-	enc    []*encoder
-	state  []float32
-	action []float32
-	vecs   [][]float32 // per Spec.Vectors entry, frames concatenated
-	reward []float32
-	done   []bool
-	succ   []bool
-	n      int
-	count  atomic.Int64 // n, for Progress
-	lastTS atomic.Int64 // capture time of the last frame
-	drop   int64
-	off    int64
-	ended  bool
+	w       *Writer
+	index   int
+	task    string
+	stage   string // absolute staging directory
+	enc     []*encoder
+	state   []float32
+	action  []float32
+	vecs    [][]float32 // per Spec.Vectors entry, frames concatenated
+	reward  []float32
+	done    []bool
+	succ    []bool
+	n       int
+	count   atomic.Int64 // n, for Progress
+	lastTS  atomic.Int64 // capture time of the last frame
+	drop    int64
+	off     int64
+	ended   bool
+	seed    int64 // see SetSeed
+	hasSeed bool
 }
 
 // BeginEpisode opens the next episode with its task (a sentence, LeRobot's "task"),
@@ -300,6 +320,12 @@ func (w *Writer) BeginEpisode(task string) (*EpisodeWriter, error) {
 	w.cur = ep
 	return ep, nil
 }
+
+// SetSeed records the seed the episode's scene started from (a simulated task's); the
+// next OpenAppend reports the last episode's as Writer.LastSeed, so that a later
+// recording can continue after it. It is kept in robotd's private area of the dataset
+// (.robotd/), which LeRobot does not read.
+func (ep *EpisodeWriter) SetSeed(seed int64) { ep.seed, ep.hasSeed = seed, true }
 
 // Index is the episode's index in the dataset.
 func (ep *EpisodeWriter) Index() int { return ep.index }
@@ -417,404 +443,11 @@ func (ep *EpisodeWriter) End(ctx context.Context) (EpisodeResult, error) {
 		OffGridFrames: ep.off, EncoderCPU: cpu, CloseTime: time.Since(start)}, nil
 }
 
-// mib is a megabyte of the file size limits (a variable so that tests roll files over at KiB).
-var mib = 1 << 20
-
 // commit builds every file the episode changes in staging, writes the journal (the
-// commit point) and applies it.
+// commit point) and applies it (commit.go).
 func (w *Writer) commit(ctx context.Context, ep *EpisodeWriter) (committed bool, err error) {
 	err = w.stageAndCommit(ctx, ep, &committed)
 	return committed, err
-}
-
-func (w *Writer) stageAndCommit(ctx context.Context, ep *EpisodeWriter, committed *bool) error {
-	n, fps := ep.n, w.info.FPS
-	out := filepath.Join(ep.stage, "out")
-	var moves [][2]string
-	stageFile := func(rel string) (string, error) {
-		p := filepath.Join(out, rel)
-		moves = append(moves, [2]string{mustRel(w.dir, p), rel})
-		return p, os.MkdirAll(filepath.Dir(p), 0o755)
-	}
-
-	// Task.
-	taskIndex := -1
-	for i, t := range w.tasks {
-		if t == ep.task {
-			taskIndex = i
-		}
-	}
-	tasks := w.tasks
-	if taskIndex < 0 {
-		taskIndex = len(tasks)
-		tasks = append(append([]string(nil), tasks...), ep.task)
-	}
-
-	// Rows and per-episode stats.
-	ds, da := len(w.spec.State.Names), len(w.spec.Action.Names)
-	from := int64(w.info.TotalFrames)
-	rows := make([]map[string]any, n)
-	cols := map[string][][]float64{}
-	col := func(key string, d int) [][]float64 {
-		c := make([][]float64, d)
-		for i := range c {
-			c[i] = make([]float64, n)
-		}
-		cols[key] = c
-		return c
-	}
-	st, ac := col(KeyState, ds), col(KeyAction, da)
-	ts, fi, ei, gi, ti := col(KeyTimestamp, 1), col(KeyFrameIndex, 1), col(KeyEpisodeIndex, 1), col(KeyIndex, 1), col(KeyTaskIndex, 1)
-	var rw, dn, sc [][]float64
-	if w.spec.Reward {
-		rw = col(KeyReward, 1)
-	}
-	if w.spec.Done {
-		dn = col(KeyDone, 1)
-	}
-	if w.spec.Success {
-		sc = col(KeySuccess, 1)
-	}
-	vc := make([][][]float64, len(w.spec.Vectors))
-	for i, v := range w.spec.Vectors {
-		vc[i] = col(v.Key, len(v.Names))
-	}
-	b2f := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	for k := 0; k < n; k++ {
-		t := float32(float64(k) / float64(fps))
-		r := map[string]any{
-			KeyState: ep.state[k*ds : (k+1)*ds], KeyAction: ep.action[k*da : (k+1)*da],
-			KeyTimestamp: t, KeyFrameIndex: int64(k), KeyEpisodeIndex: int64(ep.index),
-			KeyIndex: from + int64(k), KeyTaskIndex: int64(taskIndex),
-		}
-		for j := 0; j < ds; j++ {
-			st[j][k] = float64(ep.state[k*ds+j])
-		}
-		for j := 0; j < da; j++ {
-			ac[j][k] = float64(ep.action[k*da+j])
-		}
-		ts[0][k], fi[0][k], ei[0][k], gi[0][k], ti[0][k] = float64(t), float64(k), float64(ep.index), float64(from+int64(k)), float64(taskIndex)
-		for i, v := range w.spec.Vectors {
-			d := len(v.Names)
-			vals := ep.vecs[i][k*d : (k+1)*d]
-			if d == 1 {
-				r[v.Key] = vals[0] // shape (1,): a scalar column, as LeRobot's
-			} else {
-				r[v.Key] = vals
-			}
-			for j, x := range vals {
-				vc[i][j][k] = float64(x)
-			}
-		}
-		if rw != nil {
-			r[KeyReward] = ep.reward[k]
-			rw[0][k] = float64(ep.reward[k])
-		}
-		done := ep.done[k] || k == n-1
-		if dn != nil {
-			r[KeyDone] = done
-			dn[0][k] = b2f(done)
-		}
-		if sc != nil {
-			r[KeySuccess] = ep.succ[k]
-			sc[0][k] = b2f(ep.succ[k])
-		}
-		rows[k] = r
-	}
-	epStats := &Stats{}
-	camIdx := map[string]int{}
-	for i, c := range w.spec.Cameras {
-		camIdx[c.Key] = i
-	}
-	for _, f := range w.info.Features {
-		if i, ok := camIdx[f.Key]; ok {
-			epStats.put(f.Key, ep.enc[i].episodeImageStats())
-		} else if c, ok := cols[f.Key]; ok {
-			epStats.put(f.Key, vectorStats(c))
-		}
-	}
-
-	// Data file: append to the latest one when it is ours and has room.
-	schema, err := dataSchema(w.info.Features)
-	if err != nil {
-		return fmt.Errorf("episode: %w", err)
-	}
-	dChunk, dFile, appendData := 0, 0, false
-	if w.last != nil {
-		dChunk, dFile = w.last.DataChunk, w.last.DataFile
-		appendData = w.roomIn(formatPath(w.info.DataPath, "", dChunk, dFile), schema, w.info.DataFilesSizeInMB, n)
-		if !appendData {
-			dChunk, dFile = nextFile(dChunk, dFile, w.info.ChunksSize)
-		}
-	}
-	dataRel := formatPath(w.info.DataPath, "", dChunk, dFile)
-	p, err := stageFile(dataRel)
-	if err != nil {
-		return fmt.Errorf("episode: %w", err)
-	}
-	if err := writeParquet(p, schema, appendData, filepath.Join(w.dir, dataRel), rows); err != nil {
-		return err
-	}
-
-	// Videos.
-	meta := map[string]any{
-		"episode_index": int64(ep.index), "tasks": []string{ep.task}, "length": int64(n),
-		"data/chunk_index": int64(dChunk), "data/file_index": int64(dFile),
-		"dataset_from_index": from, "dataset_to_index": from + int64(n),
-	}
-	// One concatenation per camera, concurrently (End's largest cost: a stream copy of
-	// the camera's current file plus the episode).
-	type concat struct {
-		out, rel    string
-		ins         []string
-		chunk, file int
-		base        float64
-	}
-	jobs := make([]concat, len(w.spec.Cameras))
-	for i, c := range w.spec.Cameras {
-		j := concat{ins: []string{ep.enc[i].path}}
-		if w.last != nil {
-			ref := w.last.Videos[c.Key]
-			j.chunk, j.file = ref.Chunk, ref.File
-			cur := filepath.Join(w.dir, formatPath(w.info.VideoPath, c.Key, j.chunk, j.file))
-			if w.videoRoom(cur, ep.enc[i].path) {
-				j.ins, j.base = []string{cur, ep.enc[i].path}, ref.To
-			} else {
-				j.chunk, j.file = nextFile(j.chunk, j.file, w.info.ChunksSize)
-			}
-		}
-		j.rel = formatPath(w.info.VideoPath, c.Key, j.chunk, j.file)
-		if j.out, err = stageFile(j.rel); err != nil {
-			return fmt.Errorf("episode: %w", err)
-		}
-		jobs[i] = j
-	}
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = concatVideos(ctx, jobs[i].out, jobs[i].ins, fps)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for i, c := range w.spec.Cameras {
-		pre := "videos/" + c.Key + "/"
-		meta[pre+"chunk_index"], meta[pre+"file_index"] = int64(jobs[i].chunk), int64(jobs[i].file)
-		meta[pre+"from_timestamp"], meta[pre+"to_timestamp"] = jobs[i].base, jobs[i].base+float64(n)/float64(fps)
-	}
-
-	// Episodes table.
-	for _, k := range epStats.order {
-		s := epStats.m[k]
-		for _, sk := range statKeys {
-			if sk == "count" {
-				meta["stats/"+k+"/count"] = []int64{s.Count}
-			} else {
-				meta["stats/"+k+"/"+sk] = s.jsonValue(s.stat(sk))
-			}
-		}
-	}
-	eSchema := episodesSchema(w.info.Features, epStats.order)
-	mChunk, mFile, appendMeta := 0, 0, false
-	if w.last != nil {
-		mChunk, mFile = w.last.MetaChunk, w.last.MetaFile
-		appendMeta = w.roomIn(episodesPath(mChunk, mFile), eSchema, w.info.DataFilesSizeInMB, 1)
-		if !appendMeta {
-			mChunk, mFile = nextFile(mChunk, mFile, w.info.ChunksSize)
-		}
-	}
-	meta["meta/episodes/chunk_index"], meta["meta/episodes/file_index"] = int64(mChunk), int64(mFile)
-	metaRel := episodesPath(mChunk, mFile)
-	if p, err = stageFile(metaRel); err != nil {
-		return fmt.Errorf("episode: %w", err)
-	}
-	if err := writeParquet(p, eSchema, appendMeta, filepath.Join(w.dir, metaRel), []map[string]any{meta}); err != nil {
-		return err
-	}
-
-	// Tasks, stats, info.
-	if len(tasks) != len(w.tasks) {
-		if p, err = stageFile(TasksPath); err != nil {
-			return fmt.Errorf("episode: %w", err)
-		}
-		trows := make([]map[string]any, len(tasks))
-		for i, t := range tasks {
-			trows[i] = map[string]any{"task_index": int64(i), "task": t}
-		}
-		po, err := createParquet(p, tasksSchema(), "pandas", pandasTasksMeta)
-		if err != nil {
-			return fmt.Errorf("episode: %w", err)
-		}
-		if err := po.writeGroup(trows); err != nil {
-			po.abort()
-			return fmt.Errorf("episode: tasks: %w", err)
-		}
-		if err := po.close(); err != nil {
-			return fmt.Errorf("episode: tasks: %w", err)
-		}
-	}
-	stats := aggregateStats(w.stats, epStats)
-	info := *w.info
-	info.TotalEpisodes++
-	info.TotalFrames += n
-	info.TotalTasks = len(tasks)
-	for _, f := range []struct {
-		rel string
-		v   json.Marshaler
-	}{{StatsPath, stats}, {InfoPath, &info}} {
-		b, err := f.v.MarshalJSON()
-		if err != nil {
-			return fmt.Errorf("episode: %s: %w", f.rel, err)
-		}
-		if p, err = stageFile(f.rel); err != nil {
-			return fmt.Errorf("episode: %w", err)
-		}
-		if err := writeFileSynced(p, append(b, '\n')); err != nil {
-			return fmt.Errorf("episode: %w", err)
-		}
-	}
-	if err := syncTree(out); err != nil {
-		return fmt.Errorf("episode: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-
-	// Commit point, then apply.
-	j := &journal{Episode: ep.index, Moves: moves, Stage: mustRel(w.dir, ep.stage)}
-	if err := writeJournal(w.dir, j); err != nil {
-		return fmt.Errorf("episode: journal: %w", err)
-	}
-	*committed = true
-	if err := applyJournal(w.dir, j); err != nil {
-		return err // the next OpenAppend redoes it
-	}
-
-	m := EpisodeMeta{Index: ep.index, Tasks: []string{ep.task}, Length: n, DataChunk: dChunk, DataFile: dFile,
-		From: from, To: from + int64(n), MetaChunk: mChunk, MetaFile: mFile, Videos: map[string]VideoRef{}}
-	for _, c := range w.spec.Cameras {
-		pre := "videos/" + c.Key + "/"
-		m.Videos[c.Key] = VideoRef{Chunk: int(meta[pre+"chunk_index"].(int64)), File: int(meta[pre+"file_index"].(int64)),
-			From: meta[pre+"from_timestamp"].(float64), To: meta[pre+"to_timestamp"].(float64)}
-	}
-	w.last, w.info, w.stats, w.tasks = &m, &info, stats, tasks
-	w.episodes.Store(int64(info.TotalEpisodes))
-	w.frames.Store(int64(info.TotalFrames))
-	w.recorded.Add(1)
-	return nil
-}
-
-// roomIn reports whether a parquet file can take more rows: it exists, has exactly the
-// schema robotd writes (LeRobot's own files are left alone: the next file starts), and
-// stays under limitMB with rows more rows of its average size.
-func (w *Writer) roomIn(rel string, schema *parquet.Schema, limitMB, rows int) bool {
-	pf, closeFn, err := openParquet(filepath.Join(w.dir, rel))
-	if err != nil {
-		return false
-	}
-	defer closeFn()
-	if !parquet.EqualNodes(pf.Schema(), schema) {
-		return false
-	}
-	size, nrows := float64(pf.Size()), float64(pf.NumRows())
-	if nrows == 0 {
-		return false
-	}
-	return size+size/nrows*float64(rows) < float64(limitMB)*float64(mib)
-}
-
-// videoRoom reports whether the staged episode video can be appended to cur: same
-// encoder settings (x264's options string) and the sum under video_files_size_in_mb.
-func (w *Writer) videoRoom(cur, staged string) bool {
-	a, err1 := os.Stat(cur)
-	b, err2 := os.Stat(staged)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	if float64(a.Size()+b.Size()) >= float64(w.info.VideoFilesSizeInMB)*float64(mib) {
-		return false
-	}
-	oa, ob := x264Options(cur), x264Options(staged)
-	return oa != "" && oa == ob
-}
-
-// x264Options returns the encoder settings x264 writes into its first frame (an SEI
-// "x264 - core N - H.264/MPEG-4 AVC codec - ... options: ..."), or "".
-func x264Options(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	n, _ := f.Read(buf)
-	buf = buf[:n]
-	i := bytes.Index(buf, []byte("x264 - core "))
-	if i < 0 {
-		return ""
-	}
-	end := bytes.IndexByte(buf[i:], 0)
-	if end < 0 {
-		return ""
-	}
-	return string(buf[i : i+end])
-}
-
-func nextFile(chunk, file, chunksSize int) (int, int) {
-	if file == chunksSize-1 {
-		return chunk + 1, 0
-	}
-	return chunk, file + 1
-}
-
-// writeParquet writes path with the rows of prev (when appendPrev) and rows.
-func writeParquet(path string, schema *parquet.Schema, appendPrev bool, prev string, rows []map[string]any) error {
-	var kv []string
-	po, err := createParquet(path, schema, kv...)
-	if err != nil {
-		return fmt.Errorf("episode: %w", err)
-	}
-	if appendPrev {
-		if err := po.copyFrom(prev); err != nil {
-			po.abort()
-			return fmt.Errorf("episode: %w", err)
-		}
-	}
-	if err := po.writeGroup(rows); err != nil {
-		po.abort()
-		return fmt.Errorf("episode: %s: %w", path, err)
-	}
-	if err := po.close(); err != nil {
-		return fmt.Errorf("episode: %s: %w", path, err)
-	}
-	return nil
-}
-
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		return syncDir(p)
-	})
-}
-
-func mustRel(base, p string) string {
-	r, err := filepath.Rel(base, p)
-	if err != nil {
-		panic(err)
-	}
-	return r
 }
 
 func vectorKeys(vs []VectorSpec) string {

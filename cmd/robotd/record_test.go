@@ -20,7 +20,6 @@ import (
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/episode"
-	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/sim/task"
 	"github.com/robotd/robotd/system"
@@ -340,91 +339,13 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 	return files
 }
 
-// The recorder writes observation.ee_pose from each sample's measured tool pose and
-// observation.environment_state as read at the sample's instant, in lockstep and in
-// realtime (where the frame is built on another goroutine, after the scene has moved on).
-func TestRecorderVectors(t *testing.T) {
-	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
-	for _, lockstep := range []bool{true, false} {
-		t.Run(fmt.Sprintf("lockstep=%v", lockstep), func(t *testing.T) {
-			state := recordState(joints, nil)
-			spec := recordSpec("panda", 30, state, nil, nil, true, true)
-			dir := filepath.Join(t.TempDir(), "ds")
-			w, err := episode.Create(dir, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close()
-			var now int // the scene's "time": what env reports
-			env := func(dst []float32) {
-				task.EnvValues(dst, control.Pose{Pos: mgl64.Vec3{float64(now), 0.5, 0.025}, Rot: mgl64.QuatRotate(float64(now)*0.01, mgl64.Vec3{0, 0, 1})})
-			}
-			rec, err := newRecorder(30, nil, lockstep, nil, state, 7, spec.Vectors, env)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ep, err := w.BeginEpisode("move")
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec.begin(ep)
-			const n = 40
-			tool := func(k int) control.Pose {
-				return control.Pose{Pos: mgl64.Vec3{0.3, float64(k) * 0.001, 0.4}, Rot: mgl64.QuatRotate(math.Pi-float64(k)*0.02, mgl64.Vec3{1, 0, 0})}
-			}
-			for k := 0; k < n; k++ {
-				now = k
-				s := &daemon.Sample{T: time.Duration(k) * time.Second / 30, Q: make([]float64, 7), DQ: make([]float64, 7),
-					Tool: tool(k), Gripper: 0.08, Target: tool(k + 1), GripperCommand: 0.08}
-				for !rec.Record(s) {
-					time.Sleep(time.Millisecond)
-				}
-				now = -1 // the scene moves on before a realtime worker builds the frame
-			}
-			if err := rec.finish(false); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ep.End(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			ds, err := episode.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := ds.Episode(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ee, en := d.Vectors["observation.ee_pose"], d.Vectors[episode.KeyEnvState]
-			if len(ee) != n || len(en) != n {
-				t.Fatalf("%d ee_pose and %d environment_state rows, want %d", len(ee), len(en), n)
-			}
-			want := make([]float32, 6)
-			for k := 0; k < n; k++ {
-				daemon.PoseValues(want, tool(k))
-				if !slices.Equal(ee[k], want) {
-					t.Fatalf("frame %d: observation.ee_pose %v, want %v", k, ee[k], want)
-				}
-				p := task.EnvPose(en[k])
-				if p.Pos[0] != float64(k) || angleBetween(p.Rot, mgl64.QuatRotate(float64(k)*0.01, mgl64.Vec3{0, 0, 1})) > 1e-3 {
-					t.Fatalf("frame %d: environment_state %v, want the cube of instant %d", k, en[k], k)
-				}
-			}
-		})
-	}
-	// A feature the recorder has no source for is refused.
-	if _, err := newRecorder(30, nil, true, nil, recordState(joints, nil), 7, []episode.VectorSpec{{Key: episode.KeyEnvState, Names: task.EnvNames}}, nil); err == nil {
-		t.Error("environment_state without a source was accepted")
-	}
-}
-
 // Appending to a dataset recorded before the extra features existed (like one recorded
 // by an earlier robotd) keeps its features: the vectors it lacks are left out, each
 // with a note, and the episode appends.
 func TestOpenDatasetWithoutVectors(t *testing.T) {
 	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
-	state := recordState(joints, nil)
-	spec := recordSpec("panda", 10, state, nil, nil, true, true)
+	state := system.RecordState(joints, nil)
+	spec := system.RecordSpec("panda", 10, state, nil, nil, true, true)
 	old := spec
 	old.Vectors = nil
 	dir := filepath.Join(t.TempDir(), "ds")
@@ -441,7 +362,7 @@ func TestOpenDatasetWithoutVectors(t *testing.T) {
 	if len(got.Vectors) != 0 || len(notes) != 2 || !strings.Contains(notes[0], "no observation.ee_pose feature") || !strings.Contains(notes[1], "no observation.environment_state feature") {
 		t.Fatalf("vectors %v, notes %q: want none left and a note for each", got.Vectors, notes)
 	}
-	rec, err := newRecorder(10, nil, true, nil, state, 7, got.Vectors, func([]float32) {})
+	rec, err := system.NewRecorder(system.RecorderConfig{FPS: 10, Lockstep: true, State: state, DoF: 7, Vectors: got.Vectors, Env: func([]float32) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,11 +370,11 @@ func TestOpenDatasetWithoutVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.begin(ep)
+	rec.Begin(ep)
 	for k := 0; k < 3; k++ {
 		rec.Record(&daemon.Sample{T: time.Duration(k) * 100 * time.Millisecond, Q: make([]float64, 7), DQ: make([]float64, 7), Tool: control.Pose{Rot: mgl64.QuatIdent()}, Target: control.Pose{Rot: mgl64.QuatIdent()}})
 	}
-	if err := rec.finish(true); err != nil {
+	if err := rec.Finish(true); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := ep.End(t.Context()); err != nil || res.Length != 3 {
@@ -467,87 +388,6 @@ func TestOpenDatasetWithoutVectors(t *testing.T) {
 	w2.Close()
 	if len(got.Vectors) != 2 || len(notes) != 0 {
 		t.Errorf("new dataset: vectors %v, notes %q", got.Vectors, notes)
-	}
-}
-
-// closeCounter wraps a camera pipeline and remembers whether it was closed.
-type closeCounter struct {
-	offlinePipe
-	closed int
-}
-
-func (c *closeCounter) Close() error { c.closed++; return c.offlinePipe.Close() }
-
-// When eval-offline's setup fails after it has built a camera's preprocessing (OpenCV
-// matrices), what it built is closed: a second image the dataset lacks, a second image
-// whose preprocessing cannot make the policy's shape, a vector of the wrong size. A
-// setup that succeeds closes everything on close.
-func TestOfflineEvalSetupFailureCloses(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "ds")
-	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
-	w, err := episode.Create(dir, episode.Spec{FPS: 30, State: episode.FeatureSpec{Names: joints}, Action: episode.FeatureSpec{Names: joints},
-		Vectors: []episode.VectorSpec{{Key: episode.KeyEnvState, Names: task.EnvNames}},
-		Cameras: []episode.CameraSpec{{Key: "observation.images.wrist", Width: 64, Height: 48}, {Key: "observation.images.scene", Width: 64, Height: 48}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	ds, err := episode.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var built []*closeCounter
-	defer func(f func(*policy.Feature, int, int) (offlinePipe, error)) { offlinePipeline = f }(offlinePipeline)
-	offlinePipeline = func(feat *policy.Feature, width, height int) (offlinePipe, error) {
-		p, err := system.FeaturePipeline(feat, nil, width, height)
-		if err != nil {
-			return nil, err
-		}
-		c := &closeCounter{offlinePipe: p}
-		built = append(built, c)
-		return c, nil
-	}
-	image := func(name string, shape ...int) policy.Feature {
-		return policy.Feature{Name: name, Shape: shape, Size: shape[0] * shape[1] * shape[2]}
-	}
-	for _, tc := range []struct {
-		name  string
-		extra policy.Feature // observed after observation.images.wrist
-		want  string         // "" for success
-	}{
-		{"missing video", image("observation.images.side", 3, 48, 48), "observation.images.side; the dataset has no such video"},
-		{"bad preprocessing", policy.Feature{Name: "observation.images.scene", Shape: []int{3, 48, 48}, Size: 100}, "video observation.images.scene"},
-		{"vector size", policy.Feature{Name: episode.KeyEnvState, Shape: []int{3}, Size: 3}, "observation.environment_state with 3 values; the dataset's has 7"},
-		{"fine", policy.Feature{Name: episode.KeyEnvState, Shape: []int{7}, Size: 7}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := policy.LoadBundle("../../policy/testdata/unet")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b.Observations = append(b.Observations, tc.extra)
-			built = nil
-			ev, err := newOfflineEval(ds, &policy.Policy{Bundle: b})
-			if len(built) == 0 {
-				t.Fatalf("no pipeline was built before the error (%v): the test proves nothing", err)
-			}
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(ev.vecs) != 1 || ev.vecs[0].key != episode.KeyEnvState {
-					t.Errorf("vectors fed: %+v", ev.vecs)
-				}
-				ev.close()
-			} else if err == nil || !strings.Contains(err.Error(), tc.want) || ev != nil {
-				t.Fatalf("error %v (eval %v), want one saying %q", err, ev, tc.want)
-			}
-			for i, c := range built {
-				if c.closed != 1 {
-					t.Errorf("pipeline %d closed %d times, want once", i, c.closed)
-				}
-			}
-		})
 	}
 }
 
