@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-gl/mathgl/mgl64"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/telemetry"
@@ -92,7 +93,28 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics is where the daemon's metrics are registered. Default: a new registry.
 	Metrics *telemetry.Registry
+	// Clock is the time of the daemon's waits and measurements: the wait for a fresh
+	// state at start (StartTimeout, retried every 500 us), the default control clock
+	// (Ports.Clock) and the policy's inference time. The realtime loop's pacing is not on
+	// it: it sleeps to CLOCK_MONOTONIC deadlines (clock_nanosleep), and its lateness and
+	// tick work times are measured there. Default clock.Real.
+	Clock clock.Clock
 }
+
+// WithDefaults returns the config with its zero fields filled (launch shows a launch
+// file's effective values with them).
+func (c Config) WithDefaults() Config {
+	c.defaults()
+	return c
+}
+
+// The defaults of PolicyPorts' watchdogs and lockstep latency (documented on its fields).
+const (
+	DefaultMaxSkew         = 50 * time.Millisecond
+	DefaultLockstepLatency = 20 * time.Millisecond
+	DefaultMaxFailures     = 3
+	DefaultChunkTimeout    = 5 * time.Second
+)
 
 func (c *Config) defaults() {
 	if c.Period == 0 {
@@ -125,6 +147,9 @@ func (c *Config) defaults() {
 	if c.Metrics == nil {
 		c.Metrics = telemetry.NewRegistry()
 	}
+	if c.Clock == nil {
+		c.Clock = clock.Real
+	}
 }
 
 // Ports are what the daemon drives. It never knows whether the arm is simulated.
@@ -134,7 +159,7 @@ type Ports struct {
 	// ArmName names the arm in errors (e.g. "arm.ros on /joint_states"). Default "the arm".
 	ArmName string
 	// Clock is the control clock: simulated time for the embedded simulator, a monotonic
-	// clock otherwise. Default: CLOCK_MONOTONIC since New.
+	// clock otherwise. Default: the time on Config.Clock since New.
 	Clock func() time.Duration
 	// Step advances the embedded simulator by d after each tick's command (and renders
 	// the cameras that are due). nil for arms that move on their own.
@@ -173,11 +198,15 @@ type Fault struct {
 func (f *Fault) Error() string { return "daemon: fault: " + f.Kind + ": " + f.Err.Error() }
 func (f *Fault) Unwrap() error { return f.Err }
 
-// event is a transition or fault reported by the loop, logged by another goroutine.
+// event is a state transition or a note reported by the loops and logged by another
+// goroutine (logEvents), since logging allocates and may block.
 type event struct {
-	at       time.Duration
-	from, to State
-	why      string
+	at       time.Duration // control-clock time
+	from, to State         // a transition (note false), logged with why
+	why      string        // the transition's reason, or the note's message
+	note     bool          // a note: why at level, with args
+	level    slog.Level
+	args     []any // the note's attributes, as slog key-value pairs
 }
 
 // Daemon runs the control loop and, with a policy, the policy loop.
@@ -238,8 +267,9 @@ func New(cfg Config, p Ports) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: home %v is outside the joint limits (or not finite)", cfg.Home)
 	}
 	if p.Clock == nil {
-		t0 := monoNow()
-		p.Clock = func() time.Duration { return monoNow() - t0 }
+		clk := cfg.Clock
+		t0 := clk.Now()
+		p.Clock = func() time.Duration { return clk.Since(t0) }
 	}
 	if p.ArmName == "" {
 		p.ArmName = "the arm"
@@ -382,6 +412,9 @@ func (d *Daemon) controlLoop() (err error) {
 
 	period := d.cfg.Period
 	dt := period.Seconds()
+	// The realtime pacing, its lateness and the tick's work time are on CLOCK_MONOTONIC,
+	// the clock clock_nanosleep sleeps to (rt.go), not on Config.Clock: they measure the
+	// OS thread's schedule, which no other clock can stand in for.
 	next := monoNow()
 	var prevWake time.Duration
 	for {
@@ -427,12 +460,13 @@ func (d *Daemon) controlLoop() (err error) {
 // be hundreds of milliseconds old when the run starts (measured 69-420 ms over ROS):
 // starting from it would home from an old pose, or trip the state watchdog at once. So
 // Servo.Start (whose read fails while the arm's newest state is older than the driver's
-// stale limit, or none has arrived) is retried every 500 us until it succeeds or
-// Config.StartTimeout passes: then the run ends with a start_stale fault, nothing
-// commanded. A stop request during the wait ends the run there (graceful: nil). done
-// says the run is over.
+// stale limit, or none has arrived) is retried every 500 us (on Config.Clock) until it
+// succeeds or Config.StartTimeout passes: then the run ends with a start_stale fault,
+// nothing commanded. A stop request during the wait ends the run there (graceful: nil).
+// done says the run is over.
 func (d *Daemon) startServo() (done bool, err error) {
-	t0 := monoNow()
+	clk := d.cfg.Clock
+	t0 := clk.Now()
 	deadline := t0 + d.cfg.StartTimeout
 	tries := 0
 	for {
@@ -441,7 +475,7 @@ func (d *Daemon) startServo() (done bool, err error) {
 		if err == nil {
 			if tries > 1 {
 				d.log.Info("control loop: waited for a fresh joint state", "arm", d.ports.ArmName,
-					"waited", (monoNow() - t0).Round(time.Microsecond), "reads", tries)
+					"waited", clk.Since(t0).Round(time.Microsecond), "reads", tries)
 			}
 			return false, nil
 		}
@@ -456,14 +490,17 @@ func (d *Daemon) startServo() (done bool, err error) {
 			d.log.Info("control loop: stop requested while waiting for a fresh joint state", "why", *d.stopWhy.Load())
 			return true, nil
 		}
-		if now := monoNow(); now >= deadline {
+		if clk.Now() >= deadline {
 			d.transition(Faulted, "no fresh joint state")
 			return true, &Fault{Kind: "start_stale", Err: fmt.Errorf("%s: no joint state fresher than %v within %v (%d reads): %w",
 				d.ports.ArmName, d.cfg.StateStale, d.cfg.StartTimeout, tries, err)}
 		}
-		sleepUntil(monoNow() + 500*time.Microsecond)
+		clk.Sleep(startRetry)
 	}
 }
+
+// startRetry is startServo's wait between reads.
+const startRetry = 500 * time.Microsecond
 
 // safeTick is tick with a panic turned into a fault, which then ends the run as any
 // other does: braking (damping) while the state is fresh, then the release. A panic while
@@ -797,40 +834,52 @@ func (d *Daemon) transition(to State, why string) {
 	}
 }
 
-// note hands a message to the logger goroutine (rare events only: it allocates).
-func (d *Daemon) note(msg string) {
+// note hands a message to the logger goroutine, logged at level with args (slog
+// key-value pairs) and the control-clock time. Rare events only: it allocates.
+func (d *Daemon) note(level slog.Level, msg string, args ...any) {
 	select {
-	case d.events <- event{at: d.ports.Clock(), from: -1, why: msg}:
+	case d.events <- event{at: d.ports.Clock(), note: true, why: msg, level: level, args: args}:
 	default:
 	}
 }
 
+// logEvents logs the loops' events until ctx ends, then those still queued.
 func (d *Daemon) logEvents(ctx context.Context) {
 	for {
 		select {
 		case e := <-d.events:
 			d.logEvent(e)
 		case <-ctx.Done():
-			for {
-				select {
-				case e := <-d.events:
-					d.logEvent(e)
-				default:
-					return
-				}
-			}
+			d.drainEvents()
+			return
 		}
 	}
 }
 
+// drainEvents logs the events queued, each as logEvent does, without waiting for more.
+func (d *Daemon) drainEvents() {
+	for {
+		select {
+		case e := <-d.events:
+			d.logEvent(e)
+		default:
+			return
+		}
+	}
+}
+
+// logEvent logs a note at its level with its attributes, and a transition as "state" with
+// from, to and why: at Error into Faulted, at Info otherwise. Both carry t, the
+// control-clock time.
 func (d *Daemon) logEvent(e event) {
-	if e.from < 0 {
-		d.log.Warn(e.why, "t", e.at.Round(time.Microsecond))
+	t := e.at.Round(time.Microsecond)
+	if e.note {
+		d.log.Log(context.Background(), e.level, e.why, append(e.args, "t", t)...)
 		return
 	}
 	lvl := slog.LevelInfo
 	if e.to == Faulted {
 		lvl = slog.LevelError
 	}
-	d.log.Log(context.Background(), lvl, "state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", e.at.Round(time.Microsecond))
+	d.log.Log(context.Background(), lvl, "state", "from", e.from.String(), "to", e.to.String(), "why", e.why, "t", t)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime/debug"
 	"strings"
@@ -63,7 +64,7 @@ type obsRequest struct {
 type result struct {
 	t         time.Duration
 	chunk     chunk.Chunk
-	latency   time.Duration // wall-clock inference time
+	latency   time.Duration // inference time on Config.Clock
 	err       error
 	deliverAt time.Duration // lockstep: control-clock time the chunk reaches the executor
 }
@@ -116,16 +117,16 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 	b := p.Bundle
 	c := &b.Config
 	if pp.MaxSkew == 0 {
-		pp.MaxSkew = 50 * time.Millisecond
+		pp.MaxSkew = DefaultMaxSkew
 	}
 	if pp.LockstepLatency == 0 {
-		pp.LockstepLatency = 20 * time.Millisecond
+		pp.LockstepLatency = DefaultLockstepLatency
 	}
 	if pp.MaxFailures == 0 {
-		pp.MaxFailures = 3
+		pp.MaxFailures = DefaultMaxFailures
 	}
 	if pp.ChunkTimeout == 0 {
-		pp.ChunkTimeout = 5 * time.Second
+		pp.ChunkTimeout = DefaultChunkTimeout
 	}
 	if pp.MaxFailures < 0 || pp.ChunkTimeout < 0 {
 		return nil, fmt.Errorf("daemon: policy max failures %d and chunk timeout %v must be positive", pp.MaxFailures, pp.ChunkTimeout)
@@ -398,7 +399,7 @@ func (l *policyLoop) receive(r *result, now time.Duration) {
 				l.exec.Reset()
 				d.servo.SetCartesianTarget(d.servo.Tool())
 				d.servo.SetJointTarget(d.servo.State().Q)
-				d.note("policy paused: " + r.err.Error())
+				d.note(slog.LevelWarn, "policy paused: cameras stale or out of sync", "err", r.err)
 			}
 		} else {
 			d.m.policyErrors.Inc()
@@ -434,7 +435,7 @@ func (l *policyLoop) push(r *result, now time.Duration) {
 		}
 		if l.paused {
 			l.paused = false
-			d.note("policy resumed")
+			d.note(slog.LevelInfo, "policy resumed")
 		}
 	}
 	l.freeRes <- r
@@ -446,7 +447,7 @@ func (l *policyLoop) fail(err error) {
 	l.failures++
 	l.lastFailure = err
 	if l.failures == 1 {
-		l.d.note("policy step failed: " + err.Error())
+		l.d.note(slog.LevelWarn, "policy step failed", "err", err, "max_failures", l.pp.MaxFailures)
 	}
 }
 
@@ -479,9 +480,9 @@ func (l *policyLoop) run(ctx context.Context) {
 		} else if err := l.pol.Observe(l.obs); err != nil {
 			res.err = err
 		} else if req.infer {
-			t0 := time.Now()
+			t0 := l.d.cfg.Clock.Now()
 			actions, err := l.pol.Step(policy.StepOptions{Prefix: req.prefix})
-			res.latency = time.Since(t0)
+			res.latency = l.d.cfg.Clock.Since(t0)
 			if err != nil {
 				res.err = err
 			} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/perception"
@@ -295,11 +297,12 @@ func TestTickNoAllocs(t *testing.T) {
 }
 
 // lateArm reports its states as stale (ReadState fails, as the ROS driver's does past its
-// stale limit, filling in an old pose) until freshAt (wall clock), and counts the commands
-// written.
+// stale limit, filling in an old pose) until freshAt on clk (the daemon's Config.Clock),
+// and counts the commands written.
 type lateArm struct {
 	*mujoco.Arm
-	freshAt time.Time
+	clk     *clock.Manual
+	freshAt time.Duration
 	writes  int
 	early   int // commands written while the state was stale
 }
@@ -308,7 +311,7 @@ func (a *lateArm) ReadState(st *drivers.State) error {
 	if err := a.Arm.ReadState(st); err != nil {
 		return err
 	}
-	if time.Now().Before(a.freshAt) {
+	if a.clk.Now() < a.freshAt {
 		for i := range st.Q {
 			st.Q[i] += 0.3 // an old pose
 		}
@@ -319,28 +322,54 @@ func (a *lateArm) ReadState(st *drivers.State) error {
 
 func (a *lateArm) WriteTorque(tau []float64) error {
 	a.writes++
-	if time.Now().Before(a.freshAt) {
+	if a.clk.Now() < a.freshAt {
 		a.early++
 	}
 	return a.Arm.WriteTorque(tau)
 }
 
+// runAdvancing runs d, whose Config.Clock is clk, advancing clk by step each time the
+// daemon waits on it, until Run returns.
+func runAdvancing(d *Daemon, clk *clock.Manual, step time.Duration) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()); cancel() }()
+	for clk.BlockUntil(ctx, 1) == nil {
+		clk.Advance(step)
+	}
+	return <-done
+}
+
 // The arm is taken over only from a fresh joint state: the daemon waits (nothing
-// commanded) while the arm reports its state stale, then homes and holds from where the
-// arm is; when no fresh state comes within StartTimeout the run ends with a start_stale
-// fault naming the arm and the driver's error (the state's age), nothing commanded.
+// commanded), reading every 500 us on its clock, while the arm reports its state stale,
+// then homes and holds from where the arm is; when no fresh state comes within
+// StartTimeout the run ends with a start_stale fault naming the arm and the driver's
+// error (the state's age), nothing commanded. The daemon's clock is a manual one that
+// moves only while the daemon waits, so the numbers of reads are exact.
 func TestStartWaitsForFreshState(t *testing.T) {
 	t.Run("fresh after 80ms", func(t *testing.T) {
 		r := newSimRig(t)
 		p0, _ := r.arm.ToolPose()
-		arm := &lateArm{Arm: r.arm, freshAt: time.Now().Add(80 * time.Millisecond)}
-		d, err := New(Config{Lockstep: true, Duration: 300 * time.Millisecond, Home: r.home, Metrics: telemetry.NewRegistry()},
+		clk := new(clock.Manual)
+		arm := &lateArm{Arm: r.arm, clk: clk, freshAt: 80 * time.Millisecond}
+		h := &recordHandler{}
+		d, err := New(Config{Lockstep: true, Duration: 300 * time.Millisecond, Home: r.home, Metrics: telemetry.NewRegistry(), Clock: clk, Logger: slog.New(h)},
 			Ports{Arm: arm, ArmName: "test arm", Robot: r.robot, Clock: r.arm.Now, Step: r.step})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Run(context.Background()); err != nil {
+		if err := runAdvancing(d, clk, 500*time.Microsecond); err != nil {
 			t.Fatalf("Run = %v, want the run to wait for the fresh state and end normally", err)
+		}
+		// Reads at 0, 0.5, ..., 80 ms: the 161st is fresh.
+		var waited map[string]string
+		for _, rec := range h.recs {
+			if rec.msg == "control loop: waited for a fresh joint state" {
+				waited = rec.attrs
+			}
+		}
+		if waited["waited"] != "80ms" || waited["reads"] != "161" {
+			t.Errorf("wait logged as %v, want waited=80ms reads=161", waited)
 		}
 		p1, _ := r.arm.ToolPose()
 		s := d.Summary()
@@ -353,26 +382,26 @@ func TestStartWaitsForFreshState(t *testing.T) {
 	})
 	t.Run("never fresh", func(t *testing.T) {
 		r := newSimRig(t)
-		arm := &lateArm{Arm: r.arm, freshAt: time.Now().Add(time.Hour)}
-		d, err := New(Config{Lockstep: true, StartTimeout: 50 * time.Millisecond, Metrics: telemetry.NewRegistry()},
+		clk := clock.NewManual(time.Hour) // any origin: the wait counts from Run's start
+		arm := &lateArm{Arm: r.arm, clk: clk, freshAt: 1000 * time.Hour}
+		d, err := New(Config{Lockstep: true, StartTimeout: 50 * time.Millisecond, Metrics: telemetry.NewRegistry(), Clock: clk},
 			Ports{Arm: arm, ArmName: "test arm", Robot: r.robot, Clock: r.arm.Now, Step: r.step})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t0 := time.Now()
-		err = d.Run(context.Background())
-		took := time.Since(t0)
+		err = runAdvancing(d, clk, 500*time.Microsecond)
 		var f *Fault
 		if !errors.As(err, &f) || f.Kind != "start_stale" {
 			t.Fatalf("Run = %v, want a start_stale fault", err)
 		}
-		for _, want := range []string{"test arm", "300ms old", "within 50ms"} {
+		// Reads at 0, 0.5, ..., 50 ms: the 101st is at the timeout.
+		for _, want := range []string{"test arm", "300ms old", "within 50ms", "(101 reads)"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("fault %q does not say %q", err, want)
 			}
 		}
-		if took < 50*time.Millisecond || took > 2*time.Second {
-			t.Errorf("Run returned after %v, want just after the 50 ms start timeout", took)
+		if took := clk.Now() - time.Hour; took != 50*time.Millisecond {
+			t.Errorf("Run returned at %v on the daemon's clock, want at the 50 ms start timeout", took)
 		}
 		s := d.Summary()
 		if arm.writes != 0 || s.SafeStops != 0 || s.Final != Faulted || s.Fault == nil || s.Fault.Kind != "start_stale" {
