@@ -8,11 +8,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/calib"
 	"github.com/robotd/robotd/control"
@@ -61,7 +60,7 @@ type boardFlags struct {
 	images, board, out string
 	square             float64
 	force              bool
-	cols, rows         int
+	calib.Board        // from board and square, by check
 }
 
 func (b *boardFlags) register(fs *flag.FlagSet) {
@@ -85,8 +84,9 @@ func (b *boardFlags) check(name string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "robotd calib %s: --square is required\n", name)
 		return errUsage
 	}
+	b.Square = b.square
 	var err error
-	if b.cols, b.rows, err = parseBoard(b.board); err != nil {
+	if b.Cols, b.Rows, err = parseBoard(b.board); err != nil {
 		return err
 	}
 	if !(b.square > 0) || math.IsInf(b.square, 0) {
@@ -139,71 +139,44 @@ func listImages(dir string) ([]string, error) {
 	return names, nil
 }
 
-// detection is the chessboard search in one image.
-type detection struct {
-	name    string
-	size    image.Point
-	corners [][2]float64 // nil when not found
-}
-
-// detectAll searches every named image of dir, printing a line per image. Images that
-// cannot be read, or whose size differs from want (or from the first image when want is
-// zero), are errors.
-func detectAll(dir string, names []string, cols, rows int, want image.Point, stdout io.Writer) ([]detection, error) {
-	out := make([]detection, len(names))
+// detect searches the named images for the board (calib.Detect with OpenCV's detector),
+// printing a line per image, and keeps the views that show it (at least 3).
+func (b *boardFlags) detect(names []string, want image.Point, stdout io.Writer) (all, found []calib.View, err error) {
 	width := 0
 	for _, n := range names {
 		width = max(width, len(n))
 	}
-	for i, name := range names {
-		corners, size, ok, err := cv.FindChessboardFile(filepath.Join(dir, name), cols, rows)
-		if err != nil {
-			return nil, err
-		}
-		if want == (image.Point{}) {
-			want = size
-		}
-		if size != want {
-			return nil, fmt.Errorf("%s is %dx%d, the other images (or the intrinsics) %dx%d: one camera, one image size",
-				name, size.X, size.Y, want.X, want.Y)
-		}
+	all, err = calib.Detect(b.images, names, b.Board, want, cv.FindChessboardFile, func(i int, v calib.View) {
 		status := "board not found"
-		if ok {
-			status = fmt.Sprintf("board found, %d corners", len(corners))
+		if v.Corners != nil {
+			status = fmt.Sprintf("board found, %d corners", len(v.Corners))
 		}
-		fmt.Fprintf(stdout, "[%*d/%d] %-*s  %dx%d  %s\n", len(strconv.Itoa(len(names))), i+1, len(names), width, name, size.X, size.Y, status)
-		out[i] = detection{name: name, size: size, corners: corners}
+		fmt.Fprintf(stdout, "[%*d/%d] %-*s  %dx%d  %s\n", len(strconv.Itoa(len(names))), i+1, len(names), width, v.Name, v.Size.X, v.Size.Y, status)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	found, err = calib.Found(all)
+	return all, found, err
 }
 
-// enoughViews splits detections into found and not found and errors when fewer than 3
-// images show the board.
-func enoughViews(dets []detection) (found []detection, err error) {
-	var missing []string
-	for _, d := range dets {
-		if d.corners != nil {
-			found = append(found, d)
-		} else {
-			missing = append(missing, d.name)
-		}
+// write writes a calibration's YAML to --out, or prints it with a comment line when
+// there is no --out.
+func (b *boardFlags) write(stdout io.Writer, what string, yaml []byte, write func(path string) error) error {
+	if b.out == "" {
+		fmt.Fprintf(stdout, "\n# %s (pass --out FILE.yaml to write it to a file)\n", what)
+		_, err := stdout.Write(yaml)
+		return err
 	}
-	if len(found) < 3 {
-		if len(missing) == 0 {
-			return found, fmt.Errorf("only %d images, need at least 3 that show the board", len(dets))
-		}
-		return found, fmt.Errorf("board found in %d of %d images, need at least 3; not found in: %s",
-			len(found), len(dets), strings.Join(missing, ", "))
+	if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
+		return err
 	}
-	return found, nil
+	if err := write(b.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", b.out)
+	return nil
 }
-
-// Outlier views: more than outlierFactor times the median error, and above a floor under
-// which an error is at the detector's own precision.
-const (
-	outlierFactor  = 2.0
-	outlierFloorPx = 0.1
-)
 
 func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calib intrinsics", flag.ContinueOnError)
@@ -224,21 +197,17 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "searching %d images of %s for a %dx%d chessboard\n", len(names), b.images, b.cols, b.rows)
-	dets, err := detectAll(b.images, names, b.cols, b.rows, image.Point{}, stdout)
-	if err != nil {
-		return err
-	}
-	found, err := enoughViews(dets)
+	fmt.Fprintf(stdout, "searching %d images of %s for a %dx%d chessboard\n", len(names), b.images, b.Cols, b.Rows)
+	dets, found, err := b.detect(names, image.Point{}, stdout)
 	if err != nil {
 		return err
 	}
 	views := make([][][2]float64, len(found))
 	for i, d := range found {
-		views[i] = d.corners
+		views[i] = d.Corners
 	}
-	size := found[0].size
-	cal, err := cv.CalibrateCamera(views, image.Pt(b.cols, b.rows), b.square, size)
+	size := found[0].Size
+	cal, err := cv.CalibrateCamera(views, image.Pt(b.Cols, b.Rows), b.Square, size)
 	if err != nil {
 		return err
 	}
@@ -246,18 +215,16 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := in.Validate(); err != nil {
 		return fmt.Errorf("calibration failed: %w", err)
 	}
-
 	fmt.Fprintf(stdout, "\nreprojection error per view (RMS, pixels):\n")
-	med := calib.Median(cal.ViewRMS)
-	limit := math.Max(outlierFactor*med, outlierFloorPx)
+	idx, med := calib.Outliers(cal.ViewRMS)
 	var outliers []string
 	for i, d := range found {
 		flagText := ""
-		if cal.ViewRMS[i] > limit {
-			flagText = fmt.Sprintf("  <- outlier (> %.1fx the median %.3f px): check this image", outlierFactor, med)
-			outliers = append(outliers, d.name)
+		if slices.Contains(idx, i) {
+			flagText = fmt.Sprintf("  <- outlier (> %.1fx the median %.3f px): check this image", calib.OutlierFactor, med)
+			outliers = append(outliers, d.Name)
 		}
-		fmt.Fprintf(stdout, "  %-24s %.3f%s\n", d.name, cal.ViewRMS[i], flagText)
+		fmt.Fprintf(stdout, "  %-24s %.3f%s\n", d.Name, cal.ViewRMS[i], flagText)
 	}
 	fmt.Fprintf(stdout, "\ncamera %q, %dx%d, from %d of %d images\n", *name, size.X, size.Y, len(found), len(dets))
 	fmt.Fprintf(stdout, "  fx %.3f  fy %.3f  cx %.3f  cy %.3f  (pixels)\n", in.Fx(), in.Fy(), in.Cx(), in.Cy())
@@ -266,28 +233,23 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	if len(outliers) > 0 {
 		fmt.Fprintf(stdout, "  %d outlier view(s): %s; consider removing them and calibrating again\n", len(outliers), strings.Join(outliers, ", "))
 	}
-	if b.out == "" {
-		fmt.Fprintf(stdout, "\n# ROS camera calibration (pass --out FILE.yaml to write it to a file)\n")
-		_, err := stdout.Write(in.MarshalROS())
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
-		return err
-	}
-	if err := calib.WriteIntrinsics(b.out, &in); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s\n", b.out)
-	return nil
+	return b.write(stdout, "ROS camera calibration", in.MarshalROS(), func(p string) error { return calib.WriteIntrinsics(p, &in) })
 }
 
-func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
+// handEyeFlags are calib handeye's own flags.
+type handEyeFlags struct {
+	boardFlags
+	mode            calib.Mode
+	intr, posesFile string
+}
+
+// parse reads and checks calib handeye's flags.
+func (h *handEyeFlags) parse(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calib handeye", flag.ContinueOnError)
-	var b boardFlags
-	b.register(fs)
+	h.register(fs)
 	modeFlag := fs.String("mode", "", "eye-in-hand (camera on the hand) or eye-to-hand (camera fixed, board on the hand)")
-	intrFile := fs.String("intrinsics", "", "the camera's ROS camera_calibration YAML (robotd calib intrinsics)")
-	posesFile := fs.String("poses", "", "YAML file with the robot pose T_base_ee of each image")
+	fs.StringVar(&h.intr, "intrinsics", "", "the camera's ROS camera_calibration YAML (robotd calib intrinsics)")
+	fs.StringVar(&h.posesFile, "poses", "", "YAML file with the robot pose T_base_ee of each image")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -295,60 +257,72 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "robotd calib handeye: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	for _, f := range []struct{ name, v string }{{"mode", *modeFlag}, {"intrinsics", *intrFile}, {"poses", *posesFile}} {
+	for _, f := range []struct{ name, v string }{{"mode", *modeFlag}, {"intrinsics", h.intr}, {"poses", h.posesFile}} {
 		if f.v == "" {
 			fmt.Fprintf(stderr, "robotd calib handeye: --%s is required\n", f.name)
 			return errUsage
 		}
 	}
-	mode, err := calib.ParseMode(*modeFlag)
-	if err != nil {
+	var err error
+	if h.mode, err = calib.ParseMode(*modeFlag); err != nil {
 		return fmt.Errorf("--mode %q: want eye-in-hand or eye-to-hand", *modeFlag)
 	}
-	if err := b.check("handeye", stderr); err != nil {
-		return err
-	}
-	in, err := calib.ReadIntrinsics(*intrFile)
+	return h.check("handeye", stderr)
+}
+
+// posedImages reads the robot poses and checks that every image they name exists; it
+// says which images of --images have no pose.
+func (h *handEyeFlags) posedImages(stdout io.Writer) ([]calib.RobotPose, []string, error) {
+	poses, err := calib.ReadRobotPoses(h.posesFile)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	poses, err := calib.ReadRobotPoses(*posesFile)
-	if err != nil {
-		return err
-	}
-	if st, err := os.Stat(b.images); err != nil {
-		return fmt.Errorf("--images: %w", err)
+	if st, err := os.Stat(h.images); err != nil {
+		return nil, nil, fmt.Errorf("--images: %w", err)
 	} else if !st.IsDir() {
-		return fmt.Errorf("--images %s: not a directory", b.images)
+		return nil, nil, fmt.Errorf("--images %s: not a directory", h.images)
 	}
 	names := make([]string, len(poses))
 	for i, p := range poses {
 		names[i] = p.Image
-		if _, err := os.Stat(filepath.Join(b.images, p.Image)); err != nil {
-			return fmt.Errorf("%s: poses[%d]: image %s: %w", *posesFile, i, p.Image, err)
+		if _, err := os.Stat(filepath.Join(h.images, p.Image)); err != nil {
+			return nil, nil, fmt.Errorf("%s: poses[%d]: image %s: %w", h.posesFile, i, p.Image, err)
 		}
 	}
-	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), *posesFile, b.cols, b.rows)
-	if all, err := listImages(b.images); err == nil && len(all) > len(names) {
-		listed := map[string]bool{}
-		for _, n := range names {
-			listed[n] = true
-		}
+	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), h.posesFile, h.Cols, h.Rows)
+	if all, err := listImages(h.images); err == nil && len(all) > len(names) {
 		var unlisted []string
 		for _, n := range all {
-			if !listed[n] {
+			if !slices.Contains(names, n) {
 				unlisted = append(unlisted, n)
 			}
 		}
 		if len(unlisted) > 0 {
-			fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unlisted), b.images, strings.Join(unlisted, ", "))
+			fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unlisted), h.images, strings.Join(unlisted, ", "))
 		}
 	}
-	dets, err := detectAll(b.images, names, b.cols, b.rows, image.Pt(in.Width, in.Height), stdout)
+	return poses, names, nil
+}
+
+func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
+	var h handEyeFlags
+	if err := h.parse(args, stderr); err != nil {
+		return err
+	}
+	in, err := calib.ReadIntrinsics(h.intr)
 	if err != nil {
 		return err
 	}
-	found, err := enoughViews(dets)
+	poses, names, err := h.posedImages(stdout)
+	if err != nil {
+		return err
+	}
+	_, found, err := h.detect(names, image.Pt(in.Width, in.Height), stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nboard pose per view (PnP with %s):\n", h.intr)
+	boards, rms, err := calib.BoardPoses(found, h.Board, &in)
 	if err != nil {
 		return err
 	}
@@ -356,30 +330,23 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 	for _, p := range poses {
 		byName[p.Image] = p.Pose
 	}
-	obj := make([]mgl64.Vec3, 0, b.cols*b.rows)
-	for _, p := range cv.BoardPoints(b.cols, b.rows, b.square) {
-		obj = append(obj, mgl64.Vec3(p))
-	}
-	fmt.Fprintf(stdout, "\nboard pose per view (PnP with %s):\n", *intrFile)
 	robot := make([]control.Pose, len(found))
-	boards := make([]control.Pose, len(found))
 	for i, d := range found {
-		img := make([]mgl64.Vec2, len(d.corners))
-		for k, c := range d.corners {
-			img[k] = mgl64.Vec2(c)
-		}
-		pose, rms, err := calib.SolvePnP(obj, img, &in)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.name, err)
-		}
-		robot[i], boards[i] = byName[d.name], pose
-		fmt.Fprintf(stdout, "  %-24s %.3f m away, reprojection %.3f px RMS\n", d.name, pose.Pos.Len(), rms)
+		robot[i] = byName[d.Name]
+		fmt.Fprintf(stdout, "  %-24s %.3f m away, reprojection %.3f px RMS\n", d.Name, boards[i].Pos.Len(), rms[i])
 	}
-	res, err := calib.SolveHandEye(robot, boards, mode)
+	res, err := calib.SolveHandEye(robot, boards, h.mode)
 	if err != nil {
 		return err
 	}
-	cp := calib.CameraPose{Camera: in.Name, Mode: mode, Pose: res.Camera, Views: len(found), RMS: res.RMS}
+	printHandEye(stdout, h.mode, &res, found)
+	cp := calib.CameraPose{Camera: in.Name, Mode: h.mode, Pose: res.Camera, Views: len(found), RMS: res.RMS}
+	return h.write(stdout, "camera pose", cp.Marshal(), func(p string) error { return calib.WriteCameraPose(p, &cp) })
+}
+
+// printHandEye prints the camera pose, the residuals and each view's distance from the
+// consensus, outliers flagged.
+func printHandEye(stdout io.Writer, mode calib.Mode, res *calib.HandEyeResult, found []calib.View) {
 	p, q := res.Camera.Pos, res.Camera.Rot
 	fmt.Fprintf(stdout, "\n%s: T_%s_cam (camera optical frame: x right, y down, z forward)\n", mode, mode.Parent())
 	fmt.Fprintf(stdout, "  position     %.5f %.5f %.5f m\n", p[0], p[1], p[2])
@@ -387,29 +354,13 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  residuals over %d pairs of views: %.3f mm %.4f deg RMS, max %.3f mm %.4f deg\n",
 		len(res.Pairs), res.RMS.TransMM, res.RMS.RotDeg, res.Max.TransMM, res.Max.RotDeg)
 	fmt.Fprintf(stdout, "  rotation axes of the motions spread %.1f deg (more is better conditioned)\n", res.AxisSpreadDeg)
-	outliers := map[int]bool{}
-	for _, i := range res.OutlierViews(3, 0.5, 0.05) {
-		outliers[i] = true
-	}
+	outliers := res.OutlierViews(3, 0.5, 0.05)
 	fmt.Fprintf(stdout, "per view, distance of the board pose it implies from the consensus:\n")
 	for i, v := range res.Views {
 		flagText := ""
-		if outliers[i] {
+		if slices.Contains(outliers, i) {
 			flagText = "  <- outlier: check this image and its robot pose"
 		}
-		fmt.Fprintf(stdout, "  %-24s %.3f mm %.4f deg%s\n", found[i].name, v.TransMM, v.RotDeg, flagText)
+		fmt.Fprintf(stdout, "  %-24s %.3f mm %.4f deg%s\n", found[i].Name, v.TransMM, v.RotDeg, flagText)
 	}
-	if b.out == "" {
-		fmt.Fprintf(stdout, "\n# camera pose (pass --out FILE.yaml to write it to a file)\n")
-		_, err := stdout.Write(cp.Marshal())
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
-		return err
-	}
-	if err := calib.WriteCameraPose(b.out, &cp); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s\n", b.out)
-	return nil
 }

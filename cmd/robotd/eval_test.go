@@ -1,27 +1,13 @@
 package main
 
 import (
-	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func TestWilson(t *testing.T) {
-	for _, c := range []struct {
-		k, n   int
-		lo, hi float64
-	}{ // reference values: statsmodels' proportion_confint(method="wilson")
-		{0, 10, 0, 0.2775}, {8, 10, 0.4902, 0.9433}, {50, 100, 0.4038, 0.5962}, {100, 100, 0.9630, 1}, {80, 100, 0.7112, 0.8666},
-	} {
-		lo, hi := wilson(c.k, c.n)
-		if math.Abs(lo-c.lo) > 5e-4 || math.Abs(hi-c.hi) > 5e-4 {
-			t.Errorf("wilson(%d, %d) = %.4f .. %.4f, want %.4f .. %.4f", c.k, c.n, lo, hi, c.lo, c.hi)
-		}
-	}
-}
+	"github.com/robotd/robotd/eval"
+)
 
 // evalLaunch writes a variant of launch/pickplace_diffusion.yaml with some lines replaced.
 func evalLaunch(t *testing.T, replace ...string) string {
@@ -75,14 +61,10 @@ func TestEvalRejectsMismatchedBundle(t *testing.T) {
 }
 
 // evalJSON reads an eval.json.
-func evalJSON(t *testing.T, path string) evalReport {
+func evalJSON(t *testing.T, path string) *eval.Report {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	r, err := eval.ReadJSON(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var r evalReport
-	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
 	return r
