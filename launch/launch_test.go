@@ -45,15 +45,15 @@ func TestShippedFilesLoad(t *testing.T) {
 			}
 		}
 	}
-	f, err := Load("sim.yaml")
+	f, err := Load("test_fixture_sim.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Mode != ModeLockstep || f.Arm.Driver != DriverSim || f.Duration != 10*time.Second {
-		t.Errorf("sim.yaml: mode %s driver %s duration %v", f.Mode, f.Arm.Driver, f.Duration)
+		t.Errorf("test_fixture_sim.yaml: mode %s driver %s duration %v", f.Mode, f.Arm.Driver, f.Duration)
 	}
 	if f.Control.Period() != time.Millisecond || f.Watchdog.StateStale != 100*time.Millisecond {
-		t.Errorf("sim.yaml defaults: period %v, state_stale %v", f.Control.Period(), f.Watchdog.StateStale)
+		t.Errorf("test_fixture_sim.yaml defaults: period %v, state_stale %v", f.Control.Period(), f.Watchdog.StateStale)
 	}
 	r, err := Load("ros.yaml")
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/go-gl/mathgl/mgl64"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/drivers"
 )
 
@@ -62,11 +63,10 @@ type ArmConfig struct {
 	// after a master restart the node's topics are registered again (see masterWatch).
 	// Negative: no check. Default 250 ms.
 	MasterCheck time.Duration
-	// StaleLimit is how old the newest accepted JointState may be, in wall-clock
-	// (monotonic) time, before ReadState reports ErrStale. Wall time even under
-	// /use_sim_time: a publisher that vanished also stops /clock, and the watchdog must
-	// still fire. Default 100 ms, the daemon's state_stale default (robotd run passes its
-	// state_stale).
+	// StaleLimit is how old the newest accepted JointState may be, on Clock, before
+	// ReadState reports ErrStale. Clock's time even under /use_sim_time: a publisher that
+	// vanished also stops /clock, and the watchdog must still fire. Default 100 ms, the
+	// daemon's state_stale default (robotd run passes its state_stale).
 	StaleLimit time.Duration
 	// Backoff is the first wait between attempts to reach the master at start; it
 	// doubles up to 2 s. Attempts go on until the context given to Dial ends.
@@ -107,6 +107,9 @@ type ArmConfig struct {
 	// per publisher connection; see stateSub). 0: normal scheduling (the default); robotd
 	// run passes control.rt_priority, the control loop's.
 	RTPriority int
+	// Clock is the time of the receipt stamps and the stale limit, of NextState's wait
+	// and of the master's backoff and checks. Default clock.Real.
+	Clock clock.Clock
 
 	trace *stateTrace // set by BenchmarkStateLatency (latency_test.go)
 }
@@ -156,6 +159,9 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real
 	}
 	return c
 }
@@ -296,7 +302,7 @@ type ArmStats struct {
 type sample struct {
 	q, dq, tau []float64
 	time       time.Duration // State.Time
-	recv       time.Time     // wall-clock receipt, for staleness
+	recv       time.Duration // receipt on ArmConfig.Clock, for staleness
 	seq        uint64
 }
 
@@ -348,9 +354,9 @@ type Arm struct {
 	queue    *ring[*sample]
 	queued   chan struct{} // a state was queued (capacity 1)
 	qdrops   atomic.Uint64
-	born     time.Time    // Dial's time: lastRecv's origin
-	lastRecv atomic.Int64 // receipt of the newest accepted state, after born (0: none)
-	timer    *time.Timer  // NextState's stale-limit wait (consumer's)
+	born     time.Duration // Dial's time on ArmConfig.Clock: lastRecv's origin
+	lastRecv atomic.Int64  // receipt of the newest accepted state, after born, plus 1 ns (0: none)
+	timer    clock.Timer   // NextState's stale-limit wait (consumer's)
 
 	// command side (control loop produces, publisher goroutine consumes)
 	cmds      *triple[*command]
@@ -391,7 +397,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 		cmds:  newTriple(func() *command { return &command{tau: make([]float64, n)} }),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
-		born:  time.Now(),
+		born:  cfg.Clock.Now(),
 		trace: cfg.trace,
 	}
 	if cfg.Queue > 0 {
@@ -399,7 +405,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 			return &sample{q: make([]float64, n), dq: make([]float64, n), tau: make([]float64, n)}
 		})
 		a.queued = make(chan struct{}, 1)
-		a.timer = time.NewTimer(time.Hour)
+		a.timer = cfg.Clock.NewTimer(time.Hour)
 		a.timer.Stop()
 		a.cmdq = newRing(cfg.Queue, func() *command { return &command{tau: make([]float64, n)} })
 	}
@@ -419,7 +425,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	for k := range a.kindErr {
 		a.kindErr[k] = drivers.CommandKindError("ros", a.info.Command, drivers.CommandKind(k))
 	}
-	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
+	node, err := connect(ctx, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +444,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	if a.grip, err = newGripperClient(node, cfg, a.log); err != nil {
 		return fail(err)
 	}
-	if a.sub, err = newStateSub(cfg.MasterAddress, cfg.Node, cfg.StateTopic, cfg.RTPriority, a.log, a.onState); err != nil {
+	if a.sub, err = newStateSub(cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.StateTopic, cfg.RTPriority, a.log, a.onState); err != nil {
 		return fail(err)
 	}
 	a.pub, err = goroslib.NewPublisher(goroslib.PublisherConf{
@@ -447,7 +453,7 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	if err != nil {
 		return fail(fmt.Errorf("ros: advertise %s: %w", cfg.CommandTopic(), err))
 	}
-	if a.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, a.log); err != nil {
+	if a.watch, err = watchMaster(node, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, a.log); err != nil {
 		return fail(err)
 	}
 	var pctx context.Context
@@ -456,8 +462,9 @@ func Dial(ctx context.Context, cfg ArmConfig) (*Arm, error) {
 	return a, nil
 }
 
-// connect creates the node, retrying while the master does not answer.
-func connect(ctx context.Context, master, name string, backoff time.Duration) (*goroslib.Node, error) {
+// connect creates the node, retrying while the master does not answer: every backoff on
+// clk, doubling up to 2 s.
+func connect(ctx context.Context, clk clock.Clock, master, name string, backoff time.Duration) (*goroslib.Node, error) {
 	conf := goroslib.NodeConf{
 		MasterAddress:   master,
 		Name:            name,
@@ -475,7 +482,7 @@ func connect(ctx context.Context, master, name string, backoff time.Duration) (*
 		case <-ctx.Done():
 			return nil, fmt.Errorf("ros: master %s unreachable after %d attempts (is rosmaster running? check ROS_MASTER_URI): %w (%w)",
 				conf.MasterAddress, attempt, err, ctx.Err())
-		case <-time.After(wait):
+		case <-clk.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
@@ -500,9 +507,9 @@ func (a *Arm) Info() drivers.Info { return a.info }
 // validates and maps a message into the state mailbox. m is the subscriber's, reused for
 // the next message.
 func (a *Arm) onState(from string, m *sensor_msgs.JointState) {
-	var entry time.Time
+	var entry time.Duration
 	if a.trace != nil {
-		entry = time.Now()
+		entry = a.cfg.Clock.Now()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -595,10 +602,10 @@ func (a *Arm) onState(from string, m *sensor_msgs.JointState) {
 		a.owner = from
 		a.log.Debug("ros: taking joint states from their first publisher; others on the topic are rejected", "topic", a.cfg.StateTopic, "publisher", from)
 	}
-	s.recv = time.Now()
+	s.recv = a.cfg.Clock.Now()
 	s.seq = a.accepts.Add(1)
 	a.lastT.Store(int64(s.time))
-	a.lastRecv.Store(int64(max(1, s.recv.Sub(a.born))))
+	a.lastRecv.Store(int64(s.recv-a.born) + 1)
 	if a.trace != nil {
 		a.trace.accepted(s.seq, m.Header.Stamp, entry, s.recv)
 	}
@@ -681,10 +688,10 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 	if a.states.Take() {
 		a.everGot = true
 		if a.trace != nil {
-			a.trace.taken(a.states.Front().seq)
+			a.trace.taken(a.states.Front().seq, a.cfg.Clock.Now())
 		}
 	} else if a.trace != nil {
-		a.trace.notNew()
+		a.trace.notNew(a.cfg.Clock.Now())
 	}
 	if !a.everGot {
 		if r := a.refused.Load(); r != nil {
@@ -694,7 +701,7 @@ func (a *Arm) ReadState(dst *drivers.State) error {
 	}
 	s := a.states.Front()
 	s.fill(dst)
-	if age := time.Since(s.recv); age > a.cfg.StaleLimit {
+	if age := a.cfg.Clock.Since(s.recv); age > a.cfg.StaleLimit {
 		return &StaleError{Age: age, Limit: a.cfg.StaleLimit}
 	}
 	return nil
@@ -747,10 +754,10 @@ func (a *Arm) NextState(ctx context.Context, dst *drivers.State) error {
 		}
 		select {
 		case <-a.queued:
-		case <-a.timer.C:
+		case <-a.timer.C():
 			age := time.Duration(-1)
 			if r := a.lastRecv.Load(); r != 0 {
-				age = time.Since(a.born) - time.Duration(r)
+				age = a.cfg.Clock.Since(a.born) - time.Duration(r-1)
 			}
 			return &StaleError{Age: age, Limit: a.cfg.StaleLimit}
 		case <-ctx.Done():
@@ -830,7 +837,8 @@ func (a *Arm) next() *command {
 // writer has caught up. Written without yielding, a burst of 1000 lost 224 messages
 // after the 65th; with the yields and pauses, bursts up to the buffer's size arrive
 // whole, and longer ones do unless a writer's thread waits milliseconds for a core (seen
-// under nice 10 on 2 loaded cores).
+// under nice 10 on 2 loaded cores). The pause is on clock.Real, not ArmConfig.Clock: it
+// gives goroslib's goroutines real time to run.
 func (a *Arm) sent(c *command) {
 	a.published.Store(c.seq)
 	if a.cmdq == nil {
@@ -842,7 +850,7 @@ func (a *Arm) sent(c *command) {
 		return
 	}
 	if a.backlog++; a.backlog%backlogPause == 0 {
-		time.Sleep(time.Millisecond)
+		clock.Real.Sleep(time.Millisecond)
 	} else {
 		runtime.Gosched()
 	}
@@ -886,11 +894,16 @@ func (a *Arm) Flush(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("ros: flush commands: %w", ctx.Err())
-		case <-time.After(50 * time.Microsecond):
+		case <-clock.Real.After(pollEvery):
 		}
 	}
 	return nil
 }
+
+// pollEvery is how often Flush and WaitState look again. It is real time (clock.Real),
+// not ArmConfig.Clock: they wait for goroutines (the publisher, goroslib's readers), and
+// their bound is the caller's context, whose deadline is real time too.
+const pollEvery = 50 * time.Microsecond
 
 // WaitState waits until a JointState with Time >= t has been accepted (t = 0: any). While
 // none has been, a refusal of the arm's states (a *RefusedError: no velocity array) ends
@@ -903,7 +916,7 @@ func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("ros: waiting for a JointState on %s at or after %v: %w", a.cfg.StateTopic, t, ctx.Err())
-		case <-time.After(50 * time.Microsecond):
+		case <-clock.Real.After(pollEvery):
 		}
 	}
 	return nil

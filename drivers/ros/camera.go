@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"gocv.io/x/gocv"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/perception"
 )
 
@@ -49,6 +50,9 @@ type CameraConfig struct {
 	// Logger receives the once-per-kind reports of rejected messages (and the master
 	// watch's). Default slog.Default().
 	Logger *slog.Logger
+	// Clock as in ArmConfig: the time base of Now and of Frame.Wall (without
+	// /use_sim_time), the backoff and the master checks. Default clock.Real.
+	Clock clock.Clock
 }
 
 // The transports.
@@ -59,8 +63,8 @@ const (
 
 // WithDefaults returns the config with its zero fields filled.
 func (c CameraConfig) WithDefaults() CameraConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Logger: c.Logger, MasterCheck: c.MasterCheck}.WithDefaults()
-	c.MasterAddress, c.Backoff, c.Logger, c.MasterCheck = a.MasterAddress, a.Backoff, a.Logger, a.MasterCheck
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Logger: c.Logger, MasterCheck: c.MasterCheck, Clock: c.Clock}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.Logger, c.MasterCheck, c.Clock = a.MasterAddress, a.Backoff, a.Logger, a.MasterCheck, a.Clock
 	base := strings.TrimSuffix(c.Topic, "/compressed")
 	if c.Transport == "" {
 		c.Transport = TransportRaw
@@ -194,7 +198,6 @@ type Camera struct {
 	sub     *goroslib.Subscriber
 	watch   *masterWatch
 	simTime bool
-	base    time.Time // wall time with a monotonic reading, for Now without /use_sim_time
 
 	newest atomic.Pointer[pending]
 	free   atomic.Pointer[pending]
@@ -217,8 +220,8 @@ func DialCamera(ctx context.Context, cfg CameraConfig) (*Camera, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Camera{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), closed: make(chan struct{}), base: time.Now()}
-	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
+	c := &Camera{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), closed: make(chan struct{})}
+	node, err := connect(ctx, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +236,7 @@ func DialCamera(ctx context.Context, cfg CameraConfig) (*Camera, error) {
 		closeNode(node)
 		return nil, fmt.Errorf("ros: camera %s: subscribe %s: %w", cfg.Name, cfg.Topic, err)
 	}
-	if c.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
+	if c.watch, err = watchMaster(node, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
 		c.sub.Close()
 		closeNode(node)
 		return nil, fmt.Errorf("ros: camera %s: %w", cfg.Name, err)
@@ -248,13 +251,14 @@ func (c *Camera) Name() string { return c.cfg.Name }
 func (c *Camera) Config() CameraConfig { return c.cfg }
 
 // Now is the node's ROS time as time since the Unix epoch, Frame.Time's time base: the
-// /clock time under /use_sim_time, otherwise the wall clock read through Go's monotonic
-// clock (so it never steps backwards with the system time). It is a perception.Clock.
+// /clock time under /use_sim_time, otherwise CameraConfig.Clock's reading (clock.Real:
+// the wall clock read through Go's monotonic clock, so it never steps backwards with the
+// system time). It is a perception.Clock.
 func (c *Camera) Now() time.Duration {
 	if c.simTime {
 		return time.Duration(c.node.TimeNow().UnixNano())
 	}
-	return time.Duration(c.base.UnixNano()) + time.Since(c.base)
+	return c.cfg.Clock.Now()
 }
 
 // Close implements perception.Camera: it leaves the ROS graph; a Read waiting for a frame
@@ -352,7 +356,7 @@ func (c *Camera) slot() *pending {
 // accept stamps p and makes it the newest message, replacing (and counting as dropped) one
 // that no Read took.
 func (c *Camera) accept(p *pending, stamp time.Time) {
-	wall := time.Now()
+	wall := time.Unix(0, int64(c.cfg.Clock.Now()))
 	if stamp.IsZero() || stamp.Equal(time.Unix(0, 0)) {
 		stamp = c.node.TimeNow() // as Arm does: the receipt time on the ROS clock
 	}

@@ -56,7 +56,7 @@ func WaitCameraInfo(ctx context.Context, cfg CameraInfoConfig) (calib.Intrinsics
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	node, err := connect(ctx, a.MasterAddress, cfg.Node, a.Backoff)
+	node, err := connect(ctx, a.Clock, a.MasterAddress, cfg.Node, a.Backoff)
 	if err != nil {
 		return calib.Intrinsics{}, err
 	}

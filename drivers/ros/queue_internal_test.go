@@ -14,10 +14,10 @@ func queuedArm(n int) *Arm {
 	a := quietArm(CommandEffort)
 	a.cfg.Queue = n
 	a.log = a.cfg.Logger
-	a.born = time.Now()
+	a.born = a.cfg.Clock.Now()
 	a.queue = newRing(n, func() *sample { return &sample{q: make([]float64, 3), dq: make([]float64, 3), tau: make([]float64, 3)} })
 	a.queued = make(chan struct{}, 1)
-	a.timer = time.NewTimer(time.Hour)
+	a.timer = a.cfg.Clock.NewTimer(time.Hour)
 	a.timer.Stop()
 	a.cmdq = newRing(n, func() *command { return &command{tau: make([]float64, 3)} })
 	return a
@@ -54,7 +54,7 @@ func TestCommandQueue(t *testing.T) {
 // command written) allocates nothing.
 func TestNextStateNoAllocs(t *testing.T) {
 	a := queuedArm(4)
-	s := &sample{q: []float64{1, 2, 3}, dq: make([]float64, 3), tau: make([]float64, 3), recv: time.Now()}
+	s := &sample{q: []float64{1, 2, 3}, dq: make([]float64, 3), tau: make([]float64, 3), recv: a.cfg.Clock.Now()}
 	st := drivers.NewState(a.info)
 	ctx := context.Background()
 	tau := make([]float64, 3)

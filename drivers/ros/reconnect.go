@@ -17,6 +17,8 @@ import (
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/apimaster"
 	"github.com/bluenviron/goroslib/v2/pkg/apislave"
+
+	"github.com/robotd/robotd/clock"
 )
 
 // masterWatch re-registers a node with a master that restarted. Every node robotd makes
@@ -62,7 +64,8 @@ type masterWatch struct {
 	hc     *http.Client
 	tr     *http.Transport // hc's, closed by stop
 	period time.Duration
-	every  int // healthy checks between two snapshots of the subscriptions
+	clk    clock.Clock // the checks' period
+	every  int         // healthy checks between two snapshots of the subscriptions
 	log    *slog.Logger
 
 	// Owned by run (by watchMaster before run starts).
@@ -84,10 +87,10 @@ const snapshotPeriod = 2 * time.Second
 // still does not list (its subscription was closed) before the watch forgets it.
 const maxHandbacks = 3
 
-// watchMaster starts a watch of node, named name, on master (host:port). A period <= 0
-// returns nil (no watch); a nil watch's methods do nothing. Errors when the node or its
-// subscriptions cannot be read from the master now.
-func watchMaster(node *goroslib.Node, master, name string, period time.Duration, log *slog.Logger) (*masterWatch, error) {
+// watchMaster starts a watch of node, named name, on master (host:port), checking every
+// period on clk. A period <= 0 returns nil (no watch); a nil watch's methods do nothing.
+// Errors when the node or its subscriptions cannot be read from the master now.
+func watchMaster(node *goroslib.Node, clk clock.Clock, master, name string, period time.Duration, log *slog.Logger) (*masterWatch, error) {
 	if period <= 0 {
 		return nil, nil
 	}
@@ -104,6 +107,7 @@ func watchMaster(node *goroslib.Node, master, name string, period time.Duration,
 		ctx:    ctx,
 		cancel: cancel,
 		period: period,
+		clk:    clk,
 		every:  max(1, int(snapshotPeriod/period)),
 		log:    log,
 		subs:   map[string]string{},
@@ -191,14 +195,14 @@ func (w *masterWatch) snapshot() error {
 func (w *masterWatch) run() {
 	defer close(w.done)
 	defer w.tr.CloseIdleConnections()
-	t := time.NewTicker(w.period)
+	t := w.clk.NewTicker(w.period)
 	defer t.Stop()
 	var st watchState
 	for {
 		select {
 		case <-w.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		if w.ctx.Err() != nil { // both were ready
 			return

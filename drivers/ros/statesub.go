@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
 	"golang.org/x/sys/unix"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/internal/rt"
 )
 
@@ -63,6 +64,7 @@ type stateSub struct {
 	prio                 int
 	handle               func(from string, m *sensor_msgs.JointState)
 	log                  *slog.Logger
+	clk                  clock.Clock // the discovery's period
 	md5, def             string
 
 	mu     sync.Mutex
@@ -74,6 +76,10 @@ type stateSub struct {
 	wg     sync.WaitGroup
 }
 
+// longAgo is a deadline in the past: set on a connection, it fails its pending I/O at
+// once (net.Conn deadlines are wall-clock times, on no Clock).
+var longAgo = time.Unix(1, 0)
+
 // discoverPeriod is how often the master is asked for the state topic's publishers.
 const discoverPeriod = 200 * time.Millisecond
 
@@ -82,7 +88,7 @@ const maxStateMessage = 1 << 20
 
 const jointStateType = "sensor_msgs/JointState"
 
-func newStateSub(master, node, topic string, prio int, log *slog.Logger, handle func(string, *sensor_msgs.JointState)) (*stateSub, error) {
+func newStateSub(clk clock.Clock, master, node, topic string, prio int, log *slog.Logger, handle func(string, *sensor_msgs.JointState)) (*stateSub, error) {
 	md5, err := msgproc.MD5(sensor_msgs.JointState{})
 	if err != nil {
 		return nil, err
@@ -92,7 +98,7 @@ func newStateSub(master, node, topic string, prio int, log *slog.Logger, handle 
 		return nil, err
 	}
 	abs := "/" + strings.TrimPrefix(node, "/")
-	s := &stateSub{topic: topic, node: abs, prio: prio, handle: handle, log: log, md5: md5, def: def,
+	s := &stateSub{topic: topic, node: abs, prio: prio, handle: handle, log: log, clk: clk, md5: md5, def: def,
 		hc: &http.Client{Timeout: 2 * time.Second}, conns: map[string]*stateConn{}}
 	s.master = apimaster.NewClient(master, abs, s.hc)
 	if s.nodeURL, err = s.master.LookupNode(abs); err != nil {
@@ -114,13 +120,13 @@ func newStateSub(master, node, topic string, prio int, log *slog.Logger, handle 
 // publishers.
 func (s *stateSub) discover(ctx context.Context) {
 	defer s.wg.Done()
-	t := time.NewTicker(discoverPeriod)
+	t := s.clk.NewTicker(discoverPeriod)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		if uris, err := s.master.RegisterSubscriber(s.topic, jointStateType, s.nodeURL); err == nil {
 			s.connect(ctx, uris)
@@ -254,7 +260,7 @@ func (c *stateConn) dial(ctx context.Context) (fdFile, string, error) {
 		return nil, "", err
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(dctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(dctx, func() { conn.SetDeadline(longAgo) })
 	defer stop()
 	hdr := encodeHeader(map[string]string{"callerid": s.node, "topic": s.topic, "type": jointStateType,
 		"md5sum": s.md5, "message_definition": s.def, "tcp_nodelay": "1"})

@@ -13,6 +13,8 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/geometry_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/go-gl/mathgl/mgl64"
+
+	"github.com/robotd/robotd/clock"
 )
 
 // StatusConfig configures a StatusPublisher. Zero fields take the documented defaults.
@@ -48,12 +50,15 @@ type StatusConfig struct {
 	// knows it, and advertises its topics again after a master restart (default 250 ms;
 	// negative: no check).
 	MasterCheck time.Duration
+	// Clock as in ArmConfig: the publication periods, the backoff and the master checks.
+	// Default clock.Real.
+	Clock clock.Clock
 }
 
 // WithDefaults returns the config with its zero fields filled.
 func (c StatusConfig) WithDefaults() StatusConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck}.WithDefaults()
-	c.MasterAddress, c.Backoff, c.MasterCheck = a.MasterAddress, a.Backoff, a.MasterCheck
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck, Clock: c.Clock}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.MasterCheck, c.Clock = a.MasterAddress, a.Backoff, a.MasterCheck, a.Clock
 	if c.Node == "" {
 		c.Node = "robotd_status"
 	}
@@ -202,7 +207,7 @@ func NewStatusPublisher(ctx context.Context, cfg StatusConfig) (*StatusPublisher
 		}),
 		done: make(chan struct{}),
 	}
-	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
+	node, err := connect(ctx, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +228,7 @@ func NewStatusPublisher(ctx context.Context, cfg StatusConfig) (*StatusPublisher
 			return nil, fmt.Errorf("ros: status: advertise %s: %w", a.topic, err)
 		}
 	}
-	if p.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil); err != nil {
+	if p.watch, err = watchMaster(node, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil); err != nil {
 		p.closePublishers()
 		return nil, fmt.Errorf("ros: status: %w", err)
 	}
@@ -297,18 +302,18 @@ func (p *StatusPublisher) Stats() StatusStats {
 // later, so every publication is a fresh message, allocated here.
 func (p *StatusPublisher) run(ctx context.Context) {
 	defer close(p.done)
-	sp := time.NewTicker(p.cfg.SetpointPeriod)
+	sp := p.cfg.Clock.NewTicker(p.cfg.SetpointPeriod)
 	defer sp.Stop()
-	dg := time.NewTicker(p.cfg.DiagnosticsPeriod)
+	dg := p.cfg.Clock.NewTicker(p.cfg.DiagnosticsPeriod)
 	defer dg.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-sp.C:
+		case <-sp.C():
 			p.publishMode()
 			p.publishSetpoint()
-		case <-dg.C:
+		case <-dg.C():
 			p.publishDiagnostics()
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
+
+	"github.com/robotd/robotd/clock"
 )
 
 // StopConfig configures a StopListener. Zero fields take the documented defaults.
@@ -27,12 +29,14 @@ type StopConfig struct {
 	// 250 ms; negative: no check). Without it, stop requests from peers that start after
 	// a master restart never arrive.
 	MasterCheck time.Duration
+	// Clock as in ArmConfig: the backoff and the master checks. Default clock.Real.
+	Clock clock.Clock
 }
 
 // WithDefaults returns the config with its zero fields filled.
 func (c StopConfig) WithDefaults() StopConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck}.WithDefaults()
-	c.MasterAddress, c.Backoff, c.MasterCheck = a.MasterAddress, a.Backoff, a.MasterCheck
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck, Clock: c.Clock}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.MasterCheck, c.Clock = a.MasterAddress, a.Backoff, a.MasterCheck, a.Clock
 	if c.Node == "" {
 		c.Node = "robotd_stop"
 	}
@@ -103,7 +107,7 @@ func NewStopListener(ctx context.Context, cfg StopConfig, fn StopFunc) (*StopLis
 		return nil, fmt.Errorf("ros: stop listener: no StopFunc")
 	}
 	l := &StopListener{cfg: cfg, fn: fn}
-	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
+	node, err := connect(ctx, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +119,7 @@ func NewStopListener(ctx context.Context, cfg StopConfig, fn StopFunc) (*StopLis
 			Callback: func(m *std_msgs.String) { l.request(cfg.StopNowTopic(), m.Data, true) }})
 	}
 	if err == nil {
-		l.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil)
+		l.watch, err = watchMaster(node, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, nil)
 	}
 	if err != nil {
 		l.Close()

@@ -15,6 +15,8 @@ import (
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/geometry_msgs"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/std_msgs"
 	"github.com/go-gl/mathgl/mgl64"
+
+	"github.com/robotd/robotd/clock"
 )
 
 // The pick-and-place task over ROS, as a workcell's task manager serves it next to the
@@ -132,12 +134,15 @@ type TaskServerConfig struct {
 	MasterCheck time.Duration
 	// Logger receives the reset log lines. Default slog.Default().
 	Logger *slog.Logger
+	// Clock as in ArmConfig: the duplicate window, the backoff and the master checks.
+	// Default clock.Real.
+	Clock clock.Clock
 }
 
 // WithDefaults returns the config with its zero fields filled.
 func (c TaskServerConfig) WithDefaults() TaskServerConfig {
-	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck}.WithDefaults()
-	c.MasterAddress, c.Backoff, c.MasterCheck = a.MasterAddress, a.Backoff, a.MasterCheck
+	a := ArmConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, MasterCheck: c.MasterCheck, Clock: c.Clock}.WithDefaults()
+	c.MasterAddress, c.Backoff, c.MasterCheck, c.Clock = a.MasterAddress, a.Backoff, a.MasterCheck, a.Clock
 	if c.Node == "" {
 		c.Node = "robotd_sim_task"
 	}
@@ -171,8 +176,9 @@ type TaskServer struct {
 	mu        sync.Mutex
 	pending   bool // a reset request waits for TakeReset
 	seed      int64
-	lastSeed  int64     // the seed of the last reset taken
-	lastReset time.Time // wall clock of the last reset taken (zero: none)
+	lastSeed  int64         // the seed of the last reset taken
+	lastReset time.Duration // when the last reset was taken, on the config's Clock
+	resetOnce bool          // a reset was taken (lastReset is set)
 	requests  atomic.Uint64
 	dups      atomic.Uint64
 
@@ -195,7 +201,7 @@ type taskOut struct {
 // topic and advertises the others.
 func NewTaskServer(ctx context.Context, cfg TaskServerConfig) (*TaskServer, error) {
 	cfg = cfg.WithDefaults()
-	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
+	node, err := connect(ctx, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +219,7 @@ func NewTaskServer(ctx context.Context, cfg TaskServerConfig) (*TaskServer, erro
 			return fail(fmt.Errorf("ros: task: advertise %s: %w", t.topic, err))
 		}
 	}
-	if s.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
+	if s.watch, err = watchMaster(node, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
 		return fail(err)
 	}
 	var pctx context.Context
@@ -226,7 +232,7 @@ func (s *TaskServer) onReset(m *std_msgs.Int64) {
 	s.requests.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.lastReset.IsZero() && m.Data == s.lastSeed && time.Since(s.lastReset) < TaskDuplicateWindow {
+	if s.resetOnce && m.Data == s.lastSeed && s.cfg.Clock.Since(s.lastReset) < TaskDuplicateWindow {
 		s.dups.Add(1)
 		return
 	}
@@ -242,7 +248,7 @@ func (s *TaskServer) TakeReset() (seed int64, ok bool) {
 		return 0, false
 	}
 	s.pending = false
-	s.lastSeed, s.lastReset = s.seed, time.Now()
+	s.lastSeed, s.lastReset, s.resetOnce = s.seed, s.cfg.Clock.Now(), true
 	return s.seed, true
 }
 
@@ -323,6 +329,9 @@ type TaskClientConfig struct {
 	MasterCheck time.Duration
 	// Logger receives the once-only reports of malformed messages. Default slog.Default().
 	Logger *slog.Logger
+	// Clock as in ArmConfig: the statuses' receipt times, the backoff and the master
+	// checks. Default clock.Real.
+	Clock clock.Clock
 }
 
 // TaskClient drives a task served over ROS (TaskServer's convention, or any workcell that
@@ -344,15 +353,15 @@ type TaskClient struct {
 
 type taskStatusRecv struct {
 	TaskStatus
-	recv time.Time
+	recv time.Duration // on the config's Clock
 }
 
 // DialTask connects to the master (retrying until ctx ends), subscribes the status and
 // score topics and advertises the reset topic. It does not wait for the server: Reset
 // and WaitStatus do.
 func DialTask(ctx context.Context, cfg TaskClientConfig) (*TaskClient, error) {
-	a := ArmConfig{MasterAddress: cfg.MasterAddress, Backoff: cfg.Backoff, MasterCheck: cfg.MasterCheck}.WithDefaults()
-	cfg.MasterAddress, cfg.Backoff, cfg.MasterCheck = a.MasterAddress, a.Backoff, a.MasterCheck
+	a := ArmConfig{MasterAddress: cfg.MasterAddress, Backoff: cfg.Backoff, MasterCheck: cfg.MasterCheck, Clock: cfg.Clock}.WithDefaults()
+	cfg.MasterAddress, cfg.Backoff, cfg.MasterCheck, cfg.Clock = a.MasterAddress, a.Backoff, a.MasterCheck, a.Clock
 	if cfg.Node == "" {
 		cfg.Node = "robotd_task_client"
 	}
@@ -360,7 +369,7 @@ func DialTask(ctx context.Context, cfg TaskClientConfig) (*TaskClient, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	node, err := connect(ctx, cfg.MasterAddress, cfg.Node, cfg.Backoff)
+	node, err := connect(ctx, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.Backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +385,7 @@ func DialTask(ctx context.Context, cfg TaskClientConfig) (*TaskClient, error) {
 	if c.subs[1], err = goroslib.NewSubscriber(goroslib.SubscriberConf{Node: node, Topic: ns + "/debug/score", Callback: c.onScore}); err != nil {
 		return fail(fmt.Errorf("ros: task: subscribe %s/debug/score: %w", ns, err))
 	}
-	if c.watch, err = watchMaster(node, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
+	if c.watch, err = watchMaster(node, cfg.Clock, cfg.MasterAddress, cfg.Node, cfg.MasterCheck, cfg.Logger); err != nil {
 		return fail(err)
 	}
 	return c, nil
@@ -395,7 +404,7 @@ func (c *TaskClient) onStatus(m *std_msgs.Float64MultiArray) {
 		c.malformed("/status", err)
 		return
 	}
-	c.status.Store(&taskStatusRecv{TaskStatus: st, recv: time.Now()})
+	c.status.Store(&taskStatusRecv{TaskStatus: st, recv: c.cfg.Clock.Now()})
 	select {
 	case c.got <- struct{}{}:
 	default:
@@ -411,12 +420,12 @@ func (c *TaskClient) onScore(m *std_msgs.Float64MultiArray) {
 	c.score.Store(&TaskScore{Episode: uint64(v[0]), Done: v[1] != 0, Lift: v[2], MaxLift: v[3], PlaceError: v[4]})
 }
 
-// Status returns the newest status and when it arrived (ok false before any). It neither
-// blocks nor allocates.
-func (c *TaskClient) Status() (st TaskStatus, recv time.Time, ok bool) {
+// Status returns the newest status and when it arrived, on TaskClientConfig.Clock (ok
+// false before any). It neither blocks nor allocates.
+func (c *TaskClient) Status() (st TaskStatus, recv time.Duration, ok bool) {
 	p := c.status.Load()
 	if p == nil {
-		return TaskStatus{}, time.Time{}, false
+		return TaskStatus{}, 0, false
 	}
 	return p.TaskStatus, p.recv, true
 }
