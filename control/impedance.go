@@ -27,29 +27,43 @@ func (in *Input) check(n int) {
 }
 
 // CartesianConfig configures CartesianImpedance. Zero fields take the defaults noted,
-// which are those of franka_ros' cartesian_impedance_example_controller.
+// which are those of franka_ros' cartesian_impedance_example_controller. The yaml tags
+// are the keys of a launch file's control section (which sets the gains; the damping
+// follows from them).
 type CartesianConfig struct {
 	// Stiffness along x, y, z (N/m) and about x, y, z (Nm/rad) of the base frame.
-	// Default 200 N/m and 10 Nm/rad.
-	Stiffness [6]float64
+	// Default 200 N/m and 10 Nm/rad (a zero axis takes its default). At most 3000 N/m and
+	// 300 Nm/rad (franka_ros' dynamic-reconfigure bounds are 400 and 30; the arm's own
+	// limits are higher).
+	Stiffness [6]float64 `yaml:"stiffness"`
 	// Damping per axis (Ns/m, Nms/rad). Default 2 sqrt(stiffness), critical for unit mass.
-	Damping [6]float64
+	Damping [6]float64 `yaml:"-"`
 	// NullspaceStiffness (Nm/rad) pulls the joints toward the nullspace target inside the
-	// Jacobian's nullspace; damping is 2 sqrt of it. Default 0.5.
-	NullspaceStiffness float64
+	// Jacobian's nullspace; damping is 2 sqrt of it. Default 0.5; at most 100.
+	NullspaceStiffness float64 `yaml:"nullspace_stiffness"`
 	// PinvDamping is lambda of the damped pseudo-inverse used by the nullspace projector.
 	// Default 0.2.
-	PinvDamping float64
+	PinvDamping float64 `yaml:"-"`
 	// MaxTorqueRate (Nm/s) bounds how fast the commanded torque (before gravity) may
-	// change. Default 1000, that is 1 Nm per 1 ms tick.
-	MaxTorqueRate float64
+	// change. Default DefaultMaxTorqueRate; finite and > 0 (a launch file's control
+	// section allows at most 10000).
+	MaxTorqueRate float64 `yaml:"max_torque_rate"`
 	// FilterRate is the fraction of the remaining distance to the target that the
 	// internal equilibrium pose moves per millisecond (first-order filter; slerp for the
-	// orientation). Default 0.005.
-	FilterRate float64
+	// orientation). Default DefaultFilterRate; (0, 1].
+	FilterRate float64 `yaml:"filter_rate"`
 }
 
-func (c *CartesianConfig) defaults() error {
+// The controllers' and the safety layer's shared defaults.
+const (
+	// DefaultMaxTorqueRate (Nm/s) is franka_ros' torque-rate limit: 1 Nm per 1 ms tick.
+	DefaultMaxTorqueRate = 1000
+	// DefaultFilterRate is franka_ros' target filter per millisecond.
+	DefaultFilterRate = 0.005
+)
+
+// WithDefaults returns the config with its zero fields filled.
+func (c CartesianConfig) WithDefaults() CartesianConfig {
 	for i := range c.Stiffness {
 		if c.Stiffness[i] == 0 {
 			c.Stiffness[i] = 200
@@ -57,12 +71,8 @@ func (c *CartesianConfig) defaults() error {
 				c.Stiffness[i] = 10
 			}
 		}
-		if c.Damping[i] == 0 {
+		if c.Damping[i] == 0 && c.Stiffness[i] > 0 {
 			c.Damping[i] = 2 * math.Sqrt(c.Stiffness[i])
-		}
-		if !(c.Stiffness[i] > 0) || !(c.Damping[i] > 0) || !finite(c.Stiffness[i]) || !finite(c.Damping[i]) {
-			return fmt.Errorf("control: cartesian stiffness[%d] = %g, damping[%d] = %g: want finite and > 0",
-				i, c.Stiffness[i], i, c.Damping[i])
 		}
 	}
 	if c.NullspaceStiffness == 0 {
@@ -72,20 +82,38 @@ func (c *CartesianConfig) defaults() error {
 		c.PinvDamping = 0.2
 	}
 	if c.MaxTorqueRate == 0 {
-		c.MaxTorqueRate = 1000
+		c.MaxTorqueRate = DefaultMaxTorqueRate
 	}
 	if c.FilterRate == 0 {
-		c.FilterRate = 0.005
+		c.FilterRate = DefaultFilterRate
+	}
+	return c
+}
+
+// Validate checks the config after defaults. A bad value of a launch file's key is a
+// *ConfigError naming it.
+func (c CartesianConfig) Validate() error {
+	for i := range c.Stiffness {
+		limit, unit := 3000.0, "N/m"
+		if i >= 3 {
+			limit, unit = 300, "Nm/rad"
+		}
+		if !(c.Stiffness[i] > 0 && c.Stiffness[i] <= limit) {
+			return configErrorf(fmt.Sprintf("stiffness.%d", i), "%v: want (0, %v] %s", c.Stiffness[i], limit, unit)
+		}
+		if !(c.Damping[i] > 0) || !finite(c.Damping[i]) {
+			return fmt.Errorf("control: cartesian damping[%d] = %g: want finite and > 0", i, c.Damping[i])
+		}
 	}
 	switch {
-	case !(c.NullspaceStiffness >= 0) || !finite(c.NullspaceStiffness):
-		return fmt.Errorf("control: nullspace stiffness %g: want finite and >= 0", c.NullspaceStiffness)
+	case !(c.NullspaceStiffness >= 0 && c.NullspaceStiffness <= 100):
+		return configErrorf("nullspace_stiffness", "%v: want 0..100 Nm/rad", c.NullspaceStiffness)
 	case !(c.PinvDamping > 0) || !finite(c.PinvDamping):
 		return fmt.Errorf("control: pseudo-inverse damping %g: want finite and > 0", c.PinvDamping)
-	case !(c.MaxTorqueRate > 0):
-		return fmt.Errorf("control: max torque rate %g Nm/s: want > 0", c.MaxTorqueRate)
+	case !(c.MaxTorqueRate > 0) || !finite(c.MaxTorqueRate):
+		return configErrorf("max_torque_rate", "%v: want finite and > 0 Nm/s", c.MaxTorqueRate)
 	case !(c.FilterRate > 0 && c.FilterRate <= 1):
-		return fmt.Errorf("control: filter rate %g: want in (0, 1]", c.FilterRate)
+		return configErrorf("filter_rate", "%v: want (0, 1]", c.FilterRate)
 	}
 	return nil
 }
@@ -133,7 +161,8 @@ type CartesianImpedance struct {
 
 // NewCartesianImpedance validates cfg, fills its defaults and returns a controller for r.
 func NewCartesianImpedance(r *Robot, cfg CartesianConfig) (*CartesianImpedance, error) {
-	if err := cfg.defaults(); err != nil {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	n := r.DoF()

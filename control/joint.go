@@ -9,9 +9,10 @@ type JointConfig struct {
 	// Defaults (7 joints): K = 600 600 600 600 250 150 50, D = 50 50 50 20 20 20 10.
 	Stiffness, Damping []float64
 	// MaxTorqueRate (Nm/s) bounds how fast the command (before gravity) may change.
-	// Default 1000.
+	// Default DefaultMaxTorqueRate.
 	MaxTorqueRate float64
-	// FilterRate is the first-order target filter per millisecond. Default 0.005.
+	// FilterRate is the first-order target filter per millisecond. Default
+	// DefaultFilterRate.
 	FilterRate float64
 }
 
@@ -47,10 +48,10 @@ func NewJointImpedance(n int, cfg JointConfig) (*JointImpedance, error) {
 		}
 	}
 	if cfg.MaxTorqueRate == 0 {
-		cfg.MaxTorqueRate = 1000
+		cfg.MaxTorqueRate = DefaultMaxTorqueRate
 	}
 	if cfg.FilterRate == 0 {
-		cfg.FilterRate = 0.005
+		cfg.FilterRate = DefaultFilterRate
 	}
 	if !(cfg.MaxTorqueRate > 0) || !(cfg.FilterRate > 0 && cfg.FilterRate <= 1) {
 		return nil, fmt.Errorf("control: joint impedance: max torque rate %g (want > 0), filter rate %g (want in (0, 1])",

@@ -9,7 +9,8 @@ import (
 
 // Box is an axis-aligned box in the base frame (m).
 type Box struct {
-	Min, Max mgl64.Vec3
+	Min mgl64.Vec3 `yaml:"min"`
+	Max mgl64.Vec3 `yaml:"max"`
 }
 
 // Contains reports whether p is inside the box (borders included).
@@ -30,22 +31,25 @@ func (b Box) Clamp(p mgl64.Vec3) mgl64.Vec3 {
 // the arm's base, above the table top, within the arm's comfortable reach.
 var DefaultWorkspace = Box{Min: mgl64.Vec3{0.15, -0.55, 0.005}, Max: mgl64.Vec3{0.85, 0.55, 0.85}}
 
-// SafetyConfig configures Safety. Zero fields take the documented defaults.
+// SafetyConfig configures Safety. Zero fields take the documented defaults. It is also a
+// launch file's safety section (the yaml tags are its keys; the torque-rate limit is the
+// control section's max_torque_rate, shared with the controllers).
 type SafetyConfig struct {
-	// Workspace bounds every Cartesian target. Default DefaultWorkspace.
-	Workspace Box
+	// Workspace bounds every Cartesian target: min and max corners (m, base frame).
+	// Default DefaultWorkspace.
+	Workspace Box `yaml:"workspace"`
 	// PositionMargin (rad) is the zone inside each joint limit where a virtual wall
 	// pushes the joint back: zero at the margin, the joint's full torque limit at the
-	// limit. Default 0.1.
-	PositionMargin float64
+	// limit. Default 0.1; (0, 0.5) (a joint's range must also exceed twice the margin).
+	PositionMargin float64 `yaml:"position_margin"`
 	// VelocitySoft is the fraction of each velocity limit from which the joint is braked;
-	// at the limit the brake is the joint's full torque limit. Default 0.85.
-	VelocitySoft float64
+	// at the limit the brake is the joint's full torque limit. Default 0.85; (0, 1).
+	VelocitySoft float64 `yaml:"velocity_soft"`
 	// MaxTorqueRate (Nm/s) bounds how fast every joint's command (gravity excluded) may
 	// change between consecutive calls of Torque or Release: the controllers' output,
 	// the joint-limit walls, the velocity brakes and the safe stop's damping alike.
-	// Default 1000 (franka_ros' 1 Nm per 1 ms tick).
-	MaxTorqueRate float64
+	// Default DefaultMaxTorqueRate.
+	MaxTorqueRate float64 `yaml:"-"`
 }
 
 // SafetyCounters counts what the safety layer stopped or changed. Each field only grows.
@@ -78,35 +82,50 @@ type Safety struct {
 	peak []float64 // largest |change| per joint between consecutive commands (Nm)
 }
 
+// WithDefaults returns the config with its zero fields filled.
+func (c SafetyConfig) WithDefaults() SafetyConfig {
+	if c.Workspace == (Box{}) {
+		c.Workspace = DefaultWorkspace
+	}
+	if c.PositionMargin == 0 {
+		c.PositionMargin = 0.1
+	}
+	if c.VelocitySoft == 0 {
+		c.VelocitySoft = 0.85
+	}
+	if c.MaxTorqueRate == 0 {
+		c.MaxTorqueRate = DefaultMaxTorqueRate
+	}
+	return c
+}
+
+// Validate checks the config after defaults (NewSafety also checks the margin against
+// each joint's range). A bad value of a launch file's key is a *ConfigError naming it.
+func (c SafetyConfig) Validate() error {
+	for i := 0; i < 3; i++ {
+		if !(c.Workspace.Min[i] < c.Workspace.Max[i]) || !finite(c.Workspace.Min[i]) || !finite(c.Workspace.Max[i]) {
+			return configErrorf("workspace", "min %v and max %v: want finite values with min < max on each axis (axis %d is [%g, %g])",
+				[3]float64(c.Workspace.Min), [3]float64(c.Workspace.Max), i, c.Workspace.Min[i], c.Workspace.Max[i])
+		}
+	}
+	if !(c.PositionMargin > 0 && c.PositionMargin < 0.5) {
+		return configErrorf("position_margin", "%v: want (0, 0.5) rad", c.PositionMargin)
+	}
+	if !(c.VelocitySoft > 0 && c.VelocitySoft < 1) {
+		return configErrorf("velocity_soft", "%v: want (0, 1)", c.VelocitySoft)
+	}
+	if !(c.MaxTorqueRate > 0) || math.IsInf(c.MaxTorqueRate, 0) {
+		return fmt.Errorf("control: safety: max torque rate %g Nm/s: want finite and > 0", c.MaxTorqueRate)
+	}
+	return nil
+}
+
 // NewSafety builds the safety layer for r. Every joint of r must have position, velocity
 // and torque limits: a robot without them cannot be run safely.
 func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
-	if cfg.Workspace == (Box{}) {
-		cfg.Workspace = DefaultWorkspace
-	}
-	if cfg.PositionMargin == 0 {
-		cfg.PositionMargin = 0.1
-	}
-	if cfg.VelocitySoft == 0 {
-		cfg.VelocitySoft = 0.85
-	}
-	if cfg.MaxTorqueRate == 0 {
-		cfg.MaxTorqueRate = 1000
-	}
-	for i := 0; i < 3; i++ {
-		if !(cfg.Workspace.Min[i] < cfg.Workspace.Max[i]) || !finite(cfg.Workspace.Min[i]) || !finite(cfg.Workspace.Max[i]) {
-			return nil, fmt.Errorf("control: safety: workspace axis %d is [%g, %g]: want finite and min < max",
-				i, cfg.Workspace.Min[i], cfg.Workspace.Max[i])
-		}
-	}
-	if !(cfg.PositionMargin > 0 && cfg.PositionMargin < 0.5) {
-		return nil, fmt.Errorf("control: safety: position margin %g rad: want in (0, 0.5)", cfg.PositionMargin)
-	}
-	if !(cfg.VelocitySoft > 0 && cfg.VelocitySoft < 1) {
-		return nil, fmt.Errorf("control: safety: velocity soft fraction %g: want in (0, 1)", cfg.VelocitySoft)
-	}
-	if !(cfg.MaxTorqueRate > 0) || math.IsInf(cfg.MaxTorqueRate, 0) {
-		return nil, fmt.Errorf("control: safety: max torque rate %g Nm/s: want finite and > 0", cfg.MaxTorqueRate)
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	for _, j := range r.Joints {
 		if !j.Limited || !(j.VelocityLimit > 0) || !(j.TorqueLimit > 0) {

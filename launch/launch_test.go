@@ -2,6 +2,7 @@ package launch
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,7 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/drivers/ros"
+	"github.com/robotd/robotd/policy/chunk"
 	"github.com/robotd/robotd/sim"
 )
 
@@ -93,8 +99,8 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"unknown executor key", "policy:\n  bundle: " + bundle + "\n  executor:\n    strategyy: async\n", `bad.yaml:4: unknown key "strategyy" (in policy.executor)`},
 		{"bad duration", "watchdog:\n  state_stale: soon\n", `bad.yaml:2:`},
 		{"rate out of range", "control:\n  rate_hz: 50000\n", `bad.yaml:2: control.rate_hz: 50000: want 100..4000`},
-		{"stiffness too high", "control:\n  stiffness: [200, 200, 9000, 30, 30, 30]\n", `control.stiffness.2: 9000: want 0..3000 N/m`},
-		{"stiffness negative", "control:\n  stiffness: [200, 200, 200, -1, 30, 30]\n", `control.stiffness.3: -1: want 0..300 Nm/rad`},
+		{"stiffness too high", "control:\n  stiffness: [200, 200, 9000, 30, 30, 30]\n", `control.stiffness.2: 9000: want (0, 3000] N/m`},
+		{"stiffness negative", "control:\n  stiffness: [200, 200, 200, -1, 30, 30]\n", `control.stiffness.3: -1: want (0, 300] Nm/rad`},
 		{"stiffness count", "control:\n  stiffness: [200, 200]\n", `bad.yaml:2: control.stiffness: 2 values: want 6`},
 		{"unknown driver", "arm:\n  driver: ur5\n", `bad.yaml:2: arm.driver: "ur5": want one of sim, ros`},
 		{"lockstep ros", "mode: lockstep\narm:\n  driver: ros\n", `bad.yaml:1: mode: lockstep needs the embedded simulator`},
@@ -113,13 +119,27 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"ros lookahead negative", "arm:\n  driver: ros\n  ros:\n    command: trajectory\n    lookahead: -1ms\n", `bad.yaml:5: arm.ros.lookahead: -1ms: want (0, 1s]`},
 		{"ros lookahead long", "arm:\n  driver: ros\n  ros:\n    lookahead: 2s\n", `bad.yaml:4: arm.ros.lookahead: 2s: want (0, 1s]`},
 		{"ros frame_id", "arm:\n  driver: ros\n  ros:\n    command: pose\n    frame_id: base link\n", `bad.yaml:5: arm.ros.frame_id: "base link": not a frame name`},
+		{"gripper same fingers", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      fingers: [l, l]\n", `bad.yaml:6: arm.ros.gripper.fingers: ["l" "l"]: want the two finger joints' names`},
+		{"gripper empty", "arm:\n  driver: ros\n  ros:\n    gripper: {}\n", `bad.yaml:4: arm.ros.gripper.command: "": want one of width, action`},
 		{"gripper without command", "arm:\n  driver: ros\n  ros:\n    gripper:\n      fingers: [l, r]\n", `bad.yaml:4: arm.ros.gripper.command: "": want one of width, action`},
-		{"gripper one finger", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      fingers: [l]\n", `bad.yaml:6: arm.ros.gripper.fingers: ["l"]: want the two finger joints' names`},
+		{"gripper one finger", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      fingers: [l]\n", `bad.yaml:6: arm.ros.gripper.fingers: 1 value: want 2`},
 		{"gripper effort", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: action\n      fingers: [l, r]\n      max_effort: -5\n", `bad.yaml:7: arm.ros.gripper.max_effort: -5: want (0, 1000] N`},
 		{"gripper state", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      state: force\n", `bad.yaml:6: arm.ros.gripper.state: "force": want one of joints, width`},
 		{"gripper finger ignored", "arm:\n  driver: ros\n  ros:\n    ignore_joints: [l, r]\n    gripper:\n      command: width\n      state_topic: /joint_states\n      fingers: [l, r]\n",
 			`bad.yaml:4: arm.ros.ignore_joints: "l" is a gripper finger read from /joint_states: do not ignore it`},
 		{"gripper unknown key", "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      widht: 0.05\n", `bad.yaml:6: unknown key "widht" (in a gripper section)`},
+		{"unknown arm.ros key", "arm:\n  driver: ros\n  ros:\n    masterr: x\n", `bad.yaml:4: unknown key "masterr" (in arm.ros)`},
+		{"driver field that is not a key", "arm:\n  driver: ros\n  ros:\n    stale_limit: 5ms\n", `bad.yaml:4: unknown key "stale_limit" (in arm.ros)`},
+		{"ros node", "arm:\n  driver: ros\n  ros:\n    node: my node\n", `bad.yaml:4: arm.ros.node: "my node": not a ROS name`},
+		{"workspace corner", "safety:\n  workspace:\n    min: [0, 0]\n    max: [1, 1, 1]\n", `bad.yaml:3: safety.workspace.min: 2 values: want 3`},
+		{"unknown workspace key", "safety:\n  workspace: {low: [0, 0, 0]}\n", `bad.yaml:2: unknown key "low" (in safety.workspace)`},
+		{"position margin", "safety:\n  position_margin: 0.5\n", `bad.yaml:2: safety.position_margin: 0.5: want (0, 0.5) rad`},
+		{"max torque rate", "control:\n  max_torque_rate: 20000\n", `bad.yaml:2: control.max_torque_rate: 20000: want (0, 10000] Nm/s`},
+		{"nullspace stiffness", "control:\n  nullspace_stiffness: 101\n", `bad.yaml:2: control.nullspace_stiffness: 101: want 0..100 Nm/rad`},
+		{"executor strategy", "policy:\n  bundle: " + bundle + "\n  executor:\n    strategy: greedy\n", `bad.yaml:4: policy.executor.strategy: "greedy": must be receding, ensemble, async or inpaint`},
+		{"executor blend", "policy:\n  bundle: " + bundle + "\n  executor:\n    blend: mix\n", `bad.yaml:4: policy.executor.blend: "mix": must be latest, average or weighted`},
+		{"executor steps", "policy:\n  bundle: " + bundle + "\n  executor:\n    n_action_steps: -2\n", `bad.yaml:4: policy.executor.n_action_steps: -2: must not be negative`},
+		{"sim_server controller", "sim_server:\n  controller: my controller\n", `bad.yaml:2: sim_server.controller: "my controller": not a ROS name`},
 		{"sim_server command", "sim_server:\n  command: torque\n", `bad.yaml:2: sim_server.command: "torque": want one of effort, pose, trajectory`},
 		{"sim_server gripper", "sim_server:\n  gripper:\n    command: width\n    max_width: 3\n", `bad.yaml:4: sim_server.gripper.max_width: 3: want (0, 1] m`},
 		{"joint_map and joints", "arm:\n  driver: ros\n  ros:\n    joint_map: {a1: joint1}\n    joints: [joint1]\n", `bad.yaml:5: arm.ros.joints: give the robot's joints in arm.ros.joint_map`},
@@ -225,7 +245,7 @@ func TestSimServerDefaults(t *testing.T) {
 	if s.Command != "pose" || s.Controller != "cartesian_impedance_example_controller" {
 		t.Errorf("sim_server command %s controller %s", s.Command, s.Controller)
 	}
-	if g := s.Gripper; g.State != "joints" || len(g.Fingers) != 0 || g.CommandTopic != "/gripper/command" {
+	if g := s.Gripper; g.State != "joints" || g.Fingers != [2]string{} || g.CommandTopic != "/gripper/command" {
 		t.Errorf("sim_server gripper %+v: want joints state, the scene's fingers, /gripper/command", g)
 	}
 }
@@ -425,5 +445,115 @@ func TestDefaultModelFollowsTheFile(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q\ndoes not name %s", err, want)
 		}
+	}
+}
+
+// A YAML syntax error names the problem's line. yaml.v3 prints its parser's (not its
+// scanner's) lines 0-based: the line before the real one, or before the start of the
+// block the problem is in. For an unclosed [ or { the line is where it opens.
+func TestSyntaxErrorLine(t *testing.T) {
+	cases := []struct {
+		name, body string
+		yamlLine   int // what yaml.v3 says
+		line       int // the real line
+	}{
+		{"key outdented", "arm:\n  driver: sim\n  tool: tcp\n model: x.xml\n", 3, 4},
+		{"list item after a mapping", "name: x\nmode: realtime\n- a\n", 2, 3},
+		{"unclosed flow list", "name: x\ncontrol:\n  stiffness: [200, 200\nwatchdog: {}\n", 2, 3},
+		{"key deeper in the file", "name: x\narm:\n  driver: sim\ncontrol:\n  rate_hz: 500\n  home: [0, 0]\n    - 1\n", 4, 7},
+		// Scanner errors were right already.
+		{"mapping in a plain value", "name: x\nmode: a: b\n", 2, 2},
+		{"tab indentation", "name: x\n\tmode: realtime\n", 2, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var n yaml.Node
+			raw := yaml.Unmarshal([]byte(c.body), &n)
+			if raw == nil || !strings.Contains(raw.Error(), fmt.Sprintf("line %d:", c.yamlLine)) {
+				t.Fatalf("yaml.v3 says %v; the case expects line %d", raw, c.yamlLine)
+			}
+			_, err := Load(writeFile(t, c.body))
+			want := fmt.Sprintf("bad.yaml:%d: YAML syntax: ", c.line)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %v\nwant it to contain %q", err, want)
+			}
+		})
+	}
+}
+
+// A zero that a default would silently replace, where zero is out of the key's range, is
+// refused at its line (control.rate_hz: 0 used to run at 1000 Hz). Zeros that mean
+// something (duration: 0s runs until stopped) still load.
+func TestZeroIsNotSilentlyTheDefault(t *testing.T) {
+	refused := []struct{ body, want string }{
+		{"control:\n  rate_hz: 0\n", `bad.yaml:2: control.rate_hz: 0: must be > 0 (leave the key out for the default)`},
+		{"control:\n  rate_hz: 0.0\n", `bad.yaml:2: control.rate_hz: 0.0: must be > 0`},
+		{"control:\n  stiffness: [200, 200, 200, 0, 30, 30]\n", `bad.yaml:2: control.stiffness.3: 0: must be > 0`},
+		{"control:\n  filter_rate: 0\n", `bad.yaml:2: control.filter_rate: 0: must be > 0`},
+		{"control:\n  max_torque_rate: 0\n", `bad.yaml:2: control.max_torque_rate: 0: must be > 0`},
+		{"control:\n  home_timeout: 0s\n", `bad.yaml:2: control.home_timeout: 0s: must be > 0`},
+		{"safety:\n  velocity_soft: 0\n", `bad.yaml:2: safety.velocity_soft: 0: must be > 0`},
+		{"watchdog:\n  state_stale: 0ms\n", `bad.yaml:2: watchdog.state_stale: 0ms: must be > 0`},
+		{"watchdog:\n  camera_frozen: 0s\n", `bad.yaml:2: watchdog.camera_frozen: 0s: must be > 0`},
+		{"arm:\n  driver: ros\n  ros:\n    lookahead: 0s\n", `bad.yaml:4: arm.ros.lookahead: 0s: must be > 0`},
+		{"arm:\n  driver: ros\n  ros:\n    connect_timeout: 0s\n", `bad.yaml:4: arm.ros.connect_timeout: 0s: must be > 0`},
+		{"arm:\n  driver: ros\n  ros:\n    gripper:\n      command: width\n      fingers: [l, r]\n      max_width: 0\n", `bad.yaml:7: arm.ros.gripper.max_width: 0: must be > 0`},
+		{"cameras:\n  - name: a\n  - name: b\n    rate_hz: 0\n", `bad.yaml:4: cameras.1.rate_hz: 0: must be > 0`},
+		{"cameras:\n  - name: a\n    width: 0\n    height: 0\n", `bad.yaml:3: cameras.0.width: 0: must be > 0`},
+		{"sim_server:\n  rate_hz: 0\n", `bad.yaml:2: sim_server.rate_hz: 0: must be > 0`},
+		{"task:\n  rate_hz: 0\n", `bad.yaml:2: task.rate_hz: 0: must be > 0`},
+	}
+	for _, c := range refused {
+		_, err := Load(writeFile(t, c.body))
+		var le *Error
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.As(err, &le) {
+			t.Errorf("%q: error %v\nwant an *Error containing %q", c.body, err, c.want)
+		}
+	}
+	f, err := Load(writeFile(t, "duration: 0s\ncontrol:\n  rt_priority: 0\nwatchdog:\n  policy_failures: 0\n  chunk_timeout: 0s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Duration != 0 || *f.Control.RTPriority != 0 {
+		t.Errorf("duration %v, rt_priority %d: want the zeros given", f.Duration, *f.Control.RTPriority)
+	}
+}
+
+// The sections that are a package's Config take that package's defaults: launch writes
+// none of them again (issue 17: arm.ros, the gripper, the gains, safety and the daemon's
+// durations had a second copy here that could drift).
+func TestDefaultsAreThePackages(t *testing.T) {
+	bundle, _ := filepath.Abs("../policy/testdata/unet")
+	f, err := Load(writeFile(t, "arm:\n  driver: ros\n  ros:\n    gripper:\n      command: action\n      fingers: [l, r]\npolicy:\n  bundle: "+bundle+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Arm.ROS
+	want := ros.ArmConfig{}.WithDefaults()
+	if r.MasterAddress != want.MasterAddress || r.Node != want.Node || r.StateTopic != want.StateTopic || r.Command != want.Command ||
+		r.Controller != want.Controller || r.FrameID != want.FrameID || r.Lookahead != want.Lookahead {
+		t.Errorf("arm.ros %+v\nwant drivers/ros's defaults %+v", r.ArmConfig, want)
+	}
+	if g := (ros.GripperConfig{Command: ros.GripperAction, Fingers: [2]string{"l", "r"}}).WithDefaults(); *r.Gripper != g {
+		t.Errorf("arm.ros.gripper %+v, want drivers/ros's defaults %+v", *r.Gripper, g)
+	}
+	d := daemon.Config{}.WithDefaults()
+	c := f.Control
+	if c.Period() != d.Period || c.HomeTolerance != d.HomeTolerance || c.HomeTimeout != d.HomeTimeout || c.StopRamp != d.StopRamp || f.Watchdog.StateStale != d.StateStale {
+		t.Errorf("control %+v, watchdog %+v: want daemon.Config's defaults %+v", c, f.Watchdog, d)
+	}
+	k := control.CartesianConfig{}.WithDefaults()
+	if c.NullspaceStiffness != k.NullspaceStiffness || c.MaxTorqueRate != k.MaxTorqueRate || c.FilterRate != k.FilterRate ||
+		[3]float64(c.Stiffness[:3]) != [3]float64(k.Stiffness[:3]) || c.Stiffness[3] != rotStiffness {
+		t.Errorf("control gains %+v, want control's defaults %+v (rotational stiffness %v)", c.CartesianConfig, k, rotStiffness)
+	}
+	if s := (control.SafetyConfig{}).WithDefaults(); f.Safety != s {
+		t.Errorf("safety %+v, want control's defaults %+v", f.Safety, s)
+	}
+	if f.Policy.LockstepLatency != daemon.DefaultLockstepLatency || f.Watchdog.MaxSkew != daemon.DefaultMaxSkew {
+		t.Errorf("lockstep_latency %v, max_skew %v: want the daemon's defaults", f.Policy.LockstepLatency, f.Watchdog.MaxSkew)
+	}
+	if !reflect.DeepEqual(f.Policy.Executor, chunk.Config{}) {
+		t.Errorf("policy.executor %+v: want it empty (the daemon picks by the bundle)", f.Policy.Executor)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/perception/cv"
 	"github.com/robotd/robotd/policy"
-	"github.com/robotd/robotd/policy/chunk"
 	"github.com/robotd/robotd/policy/onnx"
 	"github.com/robotd/robotd/telemetry"
 )
@@ -21,26 +20,23 @@ import (
 // daemonConfig is the daemon's configuration from the launch file and what New built.
 func (s *System) daemonConfig(reg *telemetry.Registry) daemon.Config {
 	f := s.File
+	// The gains and safety sections are the controllers' own configs; the torque-rate
+	// limit (control.max_torque_rate) and the target filter bound every controller.
+	c := f.Control
 	cfg := daemon.Config{
-		Period:   f.Control.Period(),
+		Period:   c.Period(),
 		Lockstep: f.Mode == launch.ModeLockstep,
 		Servo: daemon.ServoConfig{
-			Cartesian: control.CartesianConfig{
-				Stiffness:          [6]float64(f.Control.Stiffness),
-				NullspaceStiffness: f.Control.NullspaceStiffness,
-				MaxTorqueRate:      f.Control.MaxTorqueRate,
-				FilterRate:         f.Control.FilterRate,
-			},
-			Joint: control.JointConfig{MaxTorqueRate: f.Control.MaxTorqueRate, FilterRate: f.Control.FilterRate},
-			Safety: control.SafetyConfig{PositionMargin: f.Safety.PositionMargin, VelocitySoft: f.Safety.VelocitySoft,
-				MaxTorqueRate: f.Control.MaxTorqueRate},
+			Cartesian: c.CartesianConfig,
+			Joint:     control.JointConfig{MaxTorqueRate: c.MaxTorqueRate, FilterRate: c.FilterRate},
+			Safety:    f.Safety,
 		},
 		Home:          s.Home,
-		HomeTolerance: f.Control.HomeTolerance,
-		HomeTimeout:   f.Control.HomeTimeout,
-		StopRamp:      f.Control.StopRamp,
+		HomeTolerance: c.HomeTolerance,
+		HomeTimeout:   c.HomeTimeout,
+		StopRamp:      c.StopRamp,
 		StateStale:    f.Watchdog.StateStale,
-		RTPriority:    *f.Control.RTPriority,
+		RTPriority:    *c.RTPriority,
 		Duration:      f.Duration,
 		Logger:        s.Log,
 		Metrics:       reg,
@@ -48,9 +44,6 @@ func (s *System) daemonConfig(reg *telemetry.Registry) daemon.Config {
 	if f.Arm.Driver == launch.DriverROS {
 		// The wait for a fresh joint state before the arm is taken over.
 		cfg.StartTimeout = f.Arm.ROS.ConnectTimeout
-	}
-	if b := f.Safety.Workspace; b != nil {
-		cfg.Servo.Safety.Workspace = control.Box{Min: [3]float64(b.Min), Max: [3]float64(b.Max)}
 	}
 	if !cfg.Lockstep {
 		// More Ps than cores: a busy goroutine must not keep the control loop's thread
@@ -101,11 +94,7 @@ func (s *System) wirePolicy() (cameras []string, err error) {
 		Policy: pol, Action: action, State: state,
 		MaxSkew: f.Watchdog.MaxSkew, LockstepLatency: p.LockstepLatency,
 		MaxFailures: f.Watchdog.PolicyFailures, ChunkTimeout: f.Watchdog.ChunkTimeout,
-		Executor: chunk.Config{
-			Strategy: chunk.Strategy(p.Executor.Strategy), NActionSteps: p.Executor.NActionSteps,
-			EnsembleK: p.Executor.EnsembleK, Blend: chunk.Blend(p.Executor.Blend),
-			BlendWindow: p.Executor.BlendWindow, Interp: chunk.Interp(p.Executor.Interp),
-		},
+		Executor: p.Executor,
 	}
 	for _, c := range f.Cameras {
 		feat := findFeature(pol.Bundle, "observation.images."+c.Name)

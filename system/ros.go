@@ -34,12 +34,13 @@ func (s *System) wireROS(ctx context.Context) error {
 		}
 		lower, upper = append(lower, lo), append(upper, hi)
 	}
-	cfg := ros.ArmConfig{
-		MasterAddress: r.Master, Node: r.Node, Joints: joints, IgnoreJoints: r.IgnoreJoints,
-		StateTopic: r.StateTopic, Command: r.Command, Controller: r.Controller, FrameID: r.FrameID,
-		Lookahead: r.Lookahead, Gripper: ROSGripper(r.Gripper), StaleLimit: f.Watchdog.StateStale,
-		Logger: log, EstimateVelocity: r.EstimateVelocity, Lower: lower, Upper: upper, RTPriority: *f.Control.RTPriority,
-	}.WithDefaults()
+	// The file's arm.ros section is the driver's config; what robotd adds: the robot's
+	// joint names (File.ROSJoints), the model's limits, the gripper, the watchdog and the
+	// control loop's priority.
+	cfg := r.ArmConfig
+	cfg.Joints, cfg.Lower, cfg.Upper, cfg.Gripper = joints, lower, upper, ROSGripper(r.Gripper)
+	cfg.StaleLimit, cfg.Logger, cfg.RTPriority = f.Watchdog.StateStale, log, *f.Control.RTPriority
+	cfg = cfg.WithDefaults()
 	arm, err := ros.Dial(cctx, cfg)
 	if err != nil {
 		return fmt.Errorf("arm.ros: %w", err)
@@ -69,7 +70,7 @@ func (s *System) wireROS(ctx context.Context) error {
 		s.Home = f.Control.Home
 	}
 	if *f.Telemetry.ROSStatus {
-		st, err := ros.NewStatusPublisher(cctx, ros.StatusConfig{MasterAddress: r.Master, Node: r.Node + "_status"})
+		st, err := ros.NewStatusPublisher(cctx, ros.StatusConfig{MasterAddress: r.MasterAddress, Node: r.Node + "_status"})
 		if err != nil {
 			return fmt.Errorf("telemetry.ros_status: %w", err)
 		}
@@ -78,7 +79,7 @@ func (s *System) wireROS(ctx context.Context) error {
 	}
 	// Stop requests from ROS peers: <ns>/stop (graceful) and <ns>/stop_now (safe stop).
 	relay := &rosStopRelay{log: log}
-	sl, err := ros.NewStopListener(cctx, ros.StopConfig{MasterAddress: r.Master, Node: r.Node + "_stop"}, relay.request)
+	sl, err := ros.NewStopListener(cctx, ros.StopConfig{MasterAddress: r.MasterAddress, Node: r.Node + "_stop"}, relay.request)
 	if err != nil {
 		return fmt.Errorf("arm.ros: stop topics: %w", err)
 	}
@@ -91,7 +92,7 @@ func (s *System) wireROS(ctx context.Context) error {
 		if c.Source != launch.SourceROS {
 			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
 		}
-		cam, err := ros.DialCamera(cctx, ros.CameraConfig{MasterAddress: r.Master, Topic: c.Topic, Name: c.Name, Logger: log})
+		cam, err := ros.DialCamera(cctx, ros.CameraConfig{MasterAddress: r.MasterAddress, Topic: c.Topic, Name: c.Name, Logger: log})
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
@@ -106,17 +107,12 @@ func (s *System) wireROS(ctx context.Context) error {
 	return nil
 }
 
-// ROSGripper maps the launch file's arm.ros.gripper (nil: none) to the driver's config.
+// ROSGripper is a launch file's gripper section (nil: none) as the driver's config.
 func ROSGripper(g *launch.ROSGripper) ros.GripperConfig {
 	if g == nil {
 		return ros.GripperConfig{}
 	}
-	c := ros.GripperConfig{
-		Command: g.Command, CommandTopic: g.CommandTopic, ActionPosition: g.ActionPosition, MaxEffort: g.MaxEffort,
-		State: g.State, StateTopic: g.StateTopic, MaxWidth: g.MaxWidth,
-	}
-	copy(c.Fingers[:], g.Fingers)
-	return c
+	return *g
 }
 
 // rosStopRelay hands the stop topics' requests (ros.StopListener) to the daemon's Stop,

@@ -23,57 +23,62 @@ import (
 	"github.com/robotd/robotd/drivers"
 )
 
-// ArmConfig configures an Arm. Zero fields take the documented defaults.
+// ArmConfig configures an Arm. Zero fields take the documented defaults. It is also the
+// arm.ros section of a launch file: the yaml tags are the section's keys, and the fields
+// tagged "-" are set by the program (robotd run: from the robot model and the watchdog
+// and control sections). The gripper is the section's gripper key (absent: none), which
+// launch decodes into a *GripperConfig and copies here.
 type ArmConfig struct {
 	// MasterAddress is the ROS master, as host:port or http://host:port/.
 	// Default: $ROS_MASTER_URI, else 127.0.0.1:11311.
-	MasterAddress string
+	MasterAddress string `yaml:"master"`
 	// Node is this node's name. Default "robotd".
-	Node string
+	Node string `yaml:"node"`
 	// Joints are the arm's joints in the order of every joint vector. Required.
-	Joints []string
+	Joints []string `yaml:"joints"`
 	// IgnoreJoints are other joints the state topic may carry (gripper fingers): they
 	// are skipped rather than rejected as unknown.
-	IgnoreJoints []string
+	IgnoreJoints []string `yaml:"ignore_joints"`
 	// StateTopic is the sensor_msgs/JointState topic. Default "/joint_states".
-	StateTopic string
+	StateTopic string `yaml:"state_topic"`
 	// Command is the command convention (see the package doc): CommandEffort (default),
 	// CommandPose or CommandTrajectory.
-	Command string
+	Command string `yaml:"command"`
 	// Controller is the robot-side controller the commands go to: with "effort" a
 	// ros_control JointGroupEffortController (topic /<Controller>/command), with "pose" a
 	// Cartesian impedance controller (/<Controller>/equilibrium_pose), with "trajectory" a
 	// joint_trajectory_controller (/<Controller>/command). Default "effort_controller",
 	// "cartesian_impedance_example_controller" or "position_joint_trajectory_controller"
 	// (franka_ros' names).
-	Controller string
+	Controller string `yaml:"controller"`
 	// FrameID is the header frame_id of pose commands: the robot's base frame. Default
 	// "panda_link0".
-	FrameID string
+	FrameID string `yaml:"frame_id"`
 	// Lookahead is time_from_start of the one point of each trajectory command. The
 	// header stamp is zero, which joint_trajectory_controller reads as "starts when
 	// received"; it then bridges from its current desired state to the point over the
 	// lookahead. A point at time_from_start 0 would lie in the past by then and be
 	// dropped ("Dropping all 1 trajectory point(s)"), so the lookahead must be > 0; about
-	// two command periods keeps the motion continuous when a command is late. Default 2 ms.
-	Lookahead time.Duration
+	// two command periods keeps the motion continuous when a command is late. Default 2 ms;
+	// (0, 1 s].
+	Lookahead time.Duration `yaml:"lookahead"`
 	// Gripper configures the optional gripper; zero means none.
-	Gripper GripperConfig
+	Gripper GripperConfig `yaml:"-"`
 	// MasterCheck is how often the Arm asks the master whether it still knows this node;
 	// after a master restart the node's topics are registered again (see masterWatch).
 	// Negative: no check. Default 250 ms.
-	MasterCheck time.Duration
+	MasterCheck time.Duration `yaml:"-"`
 	// StaleLimit is how old the newest accepted JointState may be, on Clock, before
 	// ReadState reports ErrStale. Clock's time even under /use_sim_time: a publisher that
 	// vanished also stops /clock, and the watchdog must still fire. Default 100 ms, the
 	// daemon's state_stale default (robotd run passes its state_stale).
-	StaleLimit time.Duration
+	StaleLimit time.Duration `yaml:"-"`
 	// Backoff is the first wait between attempts to reach the master at start; it
 	// doubles up to 2 s. Attempts go on until the context given to Dial ends.
 	// Default 100 ms.
-	Backoff time.Duration
+	Backoff time.Duration `yaml:"-"`
 	// Logger receives the once-per-kind reports of rejected messages. Default slog.Default().
-	Logger *slog.Logger
+	Logger *slog.Logger `yaml:"-"`
 	// Queue, when > 0, serves a robot-paced loop that answers every state the robot
 	// sends (see NextState): the accepted states are also queued in order, up to Queue
 	// of them, for NextState, and commands are published in order, up to Queue of them
@@ -81,7 +86,7 @@ type ArmConfig struct {
 	// newest value, counted in ArmStats (QueueDrops, CommandDrops) and logged once.
 	// ReadState still returns the newest state. Default 0: latest values only, what a
 	// clock-paced loop wants (an older state or an unsent older command is obsolete).
-	Queue int
+	Queue int `yaml:"-"`
 	// EstimateVelocity: a JointState without a velocity array gets velocities estimated
 	// from its positions and header stamps (a backward difference through a first-order
 	// low-pass at VelocityCutoff; see DefaultVelocityCutoff), instead of being refused.
@@ -90,26 +95,26 @@ type ArmConfig struct {
 	// ReadState then return a *RefusedError naming the topic and the missing field. The
 	// first message (and the first after a stamp that went back) primes the difference
 	// and is not taken. Measured velocities, when a message has them, are used as they are.
-	EstimateVelocity bool
+	EstimateVelocity bool `yaml:"estimate_velocity"`
 	// VelocityCutoff is the estimator's low-pass cutoff (Hz). Default DefaultVelocityCutoff.
-	VelocityCutoff float64
+	VelocityCutoff float64 `yaml:"-"`
 	// Lower and Upper are the joints' position limits (rad), in the order of Joints, from
 	// the robot model (±Inf for an unlimited joint); empty: no check. A JointState with a
 	// position beyond a limit by more than LimitMargin is rejected (RejectLimit): such a
 	// state comes from another robot or a broken driver, not from this arm.
-	Lower, Upper []float64
+	Lower, Upper []float64 `yaml:"-"`
 	// LimitMargin is how far beyond Lower/Upper a reported position may be (rad): a real
 	// Franka reports positions slightly past q_min/q_max (its soft limits sit inside the
 	// hard stops, and the reported position overshoots them by encoder ticks to
 	// hundredths of a radian when the arm is pushed into a limit). Default 0.05 rad.
-	LimitMargin float64
+	LimitMargin float64 `yaml:"-"`
 	// RTPriority is the SCHED_FIFO priority of the threads that receive joint states (one
 	// per publisher connection; see stateSub). 0: normal scheduling (the default); robotd
 	// run passes control.rt_priority, the control loop's.
-	RTPriority int
+	RTPriority int `yaml:"-"`
 	// Clock is the time of the receipt stamps and the stale limit, of NextState's wait
 	// and of the master's backoff and checks. Default clock.Real.
-	Clock clock.Clock
+	Clock clock.Clock `yaml:"-"`
 
 	trace *stateTrace // set by BenchmarkStateLatency (latency_test.go)
 }
@@ -133,7 +138,7 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 		c.Command = CommandEffort
 	}
 	if c.Controller == "" {
-		c.Controller = defaultController[c.Command]
+		c.Controller = DefaultController(c.Command)
 	}
 	if c.FrameID == "" {
 		c.FrameID = "panda_link0"
@@ -166,8 +171,12 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 	return c
 }
 
-// Validate checks the config after defaults.
+// Validate checks the config after defaults: CheckSettings, then what the program sets
+// (the joints, their limits, the queue).
 func (c ArmConfig) Validate() error {
+	if err := c.CheckSettings(); err != nil {
+		return fmt.Errorf("ros: arm config: %w", err)
+	}
 	if len(c.Joints) == 0 {
 		return errors.New("ros: arm config: Joints is empty, want the arm's joint names in order")
 	}
@@ -198,19 +207,52 @@ func (c ArmConfig) Validate() error {
 	if c.StaleLimit < 0 || c.Backoff < 0 {
 		return fmt.Errorf("ros: arm config: StaleLimit %v and Backoff %v must be positive", c.StaleLimit, c.Backoff)
 	}
-	if strings.Contains(c.Controller, " ") {
-		return fmt.Errorf("ros: arm config: controller %q is not a ROS name", c.Controller)
-	}
-	if _, ok := commandKinds[c.Command]; !ok {
-		return fmt.Errorf("ros: arm config: Command %q, want %q, %q or %q", c.Command, CommandEffort, CommandPose, CommandTrajectory)
-	}
-	if c.Lookahead <= 0 {
-		return fmt.Errorf("ros: arm config: Lookahead %v must be > 0 (a trajectory point at time_from_start 0 is dropped by joint_trajectory_controller)", c.Lookahead)
-	}
-	if err := c.Gripper.Validate(); err != nil {
-		return fmt.Errorf("ros: arm config: %w", err)
+	if c.Gripper.Enabled() {
+		if err := c.Gripper.checkFingers(); err != nil {
+			return fmt.Errorf("ros: arm config: %w", err)
+		}
 	}
 	return nil
+}
+
+// CheckSettings checks, after defaults, the fields a launch file's arm.ros section sets
+// (those with a yaml key, and the gripper). The error is a *ConfigError naming the key.
+func (c ArmConfig) CheckSettings() error {
+	if _, ok := commandKinds[c.Command]; !ok {
+		return configErrorf("command", "%q: want one of %s, %s, %s", c.Command, CommandEffort, CommandPose, CommandTrajectory)
+	}
+	for _, n := range []struct{ key, val string }{{"controller", c.Controller}, {"state_topic", c.StateTopic}, {"node", c.Node}} {
+		if !isROSName(n.val) {
+			return configErrorf(n.key, "%q: not a ROS name", n.val)
+		}
+	}
+	if !isROSName(c.FrameID) {
+		return configErrorf("frame_id", "%q: not a frame name", c.FrameID)
+	}
+	if c.Lookahead <= 0 || c.Lookahead > time.Second {
+		return configErrorf("lookahead", "%v: want (0, 1s] (a trajectory point at time_from_start 0 is dropped by joint_trajectory_controller)", c.Lookahead)
+	}
+	seen := map[string]bool{}
+	for i, j := range c.Joints {
+		if !isROSName(j) || seen[j] {
+			return configErrorf(fmt.Sprintf("joints.%d", i), "%q: empty or named twice", j)
+		}
+		seen[j] = true
+	}
+	if !c.Gripper.Enabled() {
+		return nil
+	}
+	if err := c.Gripper.Validate(); err != nil {
+		return prefixConfigError("gripper", err)
+	}
+	if c.Gripper.State == GripperJoints && c.Gripper.StateTopic == c.StateTopic {
+		for _, f := range c.Gripper.Fingers {
+			if slices.Contains(c.IgnoreJoints, f) {
+				return configErrorf("ignore_joints", "%q is a gripper finger read from %s: do not ignore it", f, c.StateTopic)
+			}
+		}
+	}
+	return prefixConfigError("gripper", c.Gripper.checkFingers())
 }
 
 // CommandTopic is the topic the commands go to: /<Controller>/equilibrium_pose in pose

@@ -34,10 +34,18 @@ var commandKinds = map[string]drivers.CommandKind{
 	CommandTrajectory: drivers.CommandJointTarget,
 }
 
-var defaultController = map[string]string{
-	CommandEffort:     "effort_controller",
-	CommandPose:       "cartesian_impedance_example_controller",
-	CommandTrajectory: "position_joint_trajectory_controller",
+// DefaultController is the robot-side controller a command convention's commands go to
+// when none is configured: franka_ros' names ("" for an unknown convention).
+func DefaultController(command string) string {
+	switch command {
+	case CommandEffort:
+		return "effort_controller"
+	case CommandPose:
+		return "cartesian_impedance_example_controller"
+	case CommandTrajectory:
+		return "position_joint_trajectory_controller"
+	}
+	return ""
 }
 
 // commandMessage is the message type published in a command mode.

@@ -31,31 +31,32 @@ const (
 )
 
 // GripperConfig configures the gripper of an Arm and of a SimServer. The zero value
-// means no gripper.
+// means no gripper. It is also a launch file's arm.ros.gripper and sim_server.gripper
+// sections (the yaml tags are the keys).
 type GripperConfig struct {
 	// Command is how widths are commanded: "" (no gripper), GripperWidth or
 	// GripperAction.
-	Command string
+	Command string `yaml:"command"`
 	// CommandTopic is the Float64 topic (width) or the action namespace (action).
 	// Default "/gripper/command" or "/franka_gripper/gripper_action".
-	CommandTopic string
+	CommandTopic string `yaml:"command_topic"`
 	// ActionPosition says what the action goal's command.position is: "finger" (one
 	// finger's travel, width/2: franka_gripper's gripper_action doubles it) or "width".
 	// Default "finger".
-	ActionPosition string
-	// MaxEffort is the action goal's command.max_effort (N). Default 20.
-	MaxEffort float64
+	ActionPosition string `yaml:"action_position"`
+	// MaxEffort is the action goal's command.max_effort (N). Default 20; (0, 1000].
+	MaxEffort float64 `yaml:"max_effort"`
 	// State is where the opening is read: GripperJoints (default) or GripperWidth.
-	State string
+	State string `yaml:"state"`
 	// StateTopic is the JointState or Float64 topic. Default "/franka_gripper/joint_states"
 	// or "/gripper/width". It may be the arm's own joint state topic (fingers and arm
 	// joints in one message).
-	StateTopic string
+	StateTopic string `yaml:"state_topic"`
 	// Fingers are the two finger joints (State "joints"). Required for the Arm; the
 	// SimServer defaults to the scene's finger joints.
-	Fingers [2]string
-	// MaxWidth (m) bounds commanded widths to [0, MaxWidth]. Default 0.08.
-	MaxWidth float64
+	Fingers [2]string `yaml:"fingers"`
+	// MaxWidth (m) bounds commanded widths to [0, MaxWidth]. Default 0.08; (0, 1].
+	MaxWidth float64 `yaml:"max_width"`
 }
 
 // Enabled reports whether a gripper is configured.
@@ -93,20 +94,39 @@ func (c GripperConfig) WithDefaults() GripperConfig {
 	return c
 }
 
-// Validate checks the config after defaults.
+// Validate checks the config after defaults. The error is a *ConfigError naming the key.
+// The finger names are checked when given (an Arm's Validate requires them; a SimServer
+// defaults them to the scene's).
 func (c GripperConfig) Validate() error {
 	if !c.Enabled() {
 		return nil
 	}
 	switch {
 	case c.Command != GripperWidth && c.Command != GripperAction:
-		return fmt.Errorf("gripper: Command %q, want %q or %q", c.Command, GripperWidth, GripperAction)
-	case c.State != GripperJoints && c.State != GripperWidth:
-		return fmt.Errorf("gripper: State %q, want %q or %q", c.State, GripperJoints, GripperWidth)
+		return configErrorf("command", "%q: want one of %s, %s", c.Command, GripperWidth, GripperAction)
+	case !isROSName(c.CommandTopic):
+		return configErrorf("command_topic", "%q: not a ROS name", c.CommandTopic)
 	case c.ActionPosition != "finger" && c.ActionPosition != "width":
-		return fmt.Errorf("gripper: ActionPosition %q, want \"finger\" or \"width\"", c.ActionPosition)
-	case !(c.MaxWidth > 0) || math.IsInf(c.MaxWidth, 0):
-		return fmt.Errorf("gripper: MaxWidth %v, want > 0", c.MaxWidth)
+		return configErrorf("action_position", "%q: want one of finger, width", c.ActionPosition)
+	case !(c.MaxEffort > 0 && c.MaxEffort <= 1000):
+		return configErrorf("max_effort", "%v: want (0, 1000] N", c.MaxEffort)
+	case c.State != GripperJoints && c.State != GripperWidth:
+		return configErrorf("state", "%q: want one of %s, %s", c.State, GripperJoints, GripperWidth)
+	case !isROSName(c.StateTopic):
+		return configErrorf("state_topic", "%q: not a ROS name", c.StateTopic)
+	case !(c.MaxWidth > 0 && c.MaxWidth <= 1):
+		return configErrorf("max_width", "%v: want (0, 1] m", c.MaxWidth)
+	}
+	if c.Fingers != [2]string{} {
+		return c.checkFingers()
+	}
+	return nil
+}
+
+// checkFingers requires the two finger joints' names when the opening is read from them.
+func (c GripperConfig) checkFingers() error {
+	if c.State == GripperJoints && (c.Fingers[0] == "" || c.Fingers[1] == "" || c.Fingers[0] == c.Fingers[1]) {
+		return configErrorf("fingers", "%q: want the two finger joints' names", c.Fingers)
 	}
 	return nil
 }

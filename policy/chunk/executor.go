@@ -38,34 +38,36 @@ const (
 
 // Config configures an Executor. Zero optional fields take the documented defaults;
 // fields a strategy does not use are ignored, but an invalid value is always an error.
+// It is also a launch file's policy.executor section: the yaml tags are its keys, and the
+// fields tagged "-" come from the policy bundle.
 type Config struct {
 	// Strategy is receding, ensemble, async or inpaint. Required.
-	Strategy Strategy
+	Strategy Strategy `yaml:"strategy"`
 	// Horizon is the largest number of actions a chunk may have and Dim the number of
 	// values in an action. New allocates all storage for them. Required.
-	Horizon, Dim int
+	Horizon, Dim int `yaml:"-"`
 	// Dt is the policy period: ensemble wants a chunk every Dt, Plan samples at multiples
 	// of Dt and BlendWindow defaults to 2*Dt. Chunks carry their own Dt (normally this
 	// one) for their due times. Required.
-	Dt time.Duration
+	Dt time.Duration `yaml:"-"`
 	// NActionSteps (receding, async, inpaint) is how many actions of a chunk run before
 	// the next chunk is wanted. Receding executes exactly these and then holds; async and
 	// inpaint want the next chunk once NActionSteps actions, counted from the chunk's T0,
 	// have come due, leaving Horizon-NActionSteps actions to cover the policy's latency.
 	// Required for these strategies, in [1, Horizon].
-	NActionSteps int
+	NActionSteps int `yaml:"n_action_steps"`
 	// EnsembleK (ensemble) is k in the weight exp(-k*i) of the i-th oldest contributing
 	// chunk; positive k favours older chunks (ACT), negative k newer ones. Default 0.01.
-	EnsembleK float64
+	EnsembleK float64 `yaml:"ensemble_k"`
 	// Blend (async) is latest, average or weighted. Default weighted.
-	Blend Blend
+	Blend Blend `yaml:"blend"`
 	// BlendWindow (async weighted) is the crossfade duration. Default 2*Dt.
-	BlendWindow time.Duration
+	BlendWindow time.Duration `yaml:"blend_window"`
 	// Interp is linear or hold. Default linear.
-	Interp Interp
+	Interp Interp `yaml:"interp"`
 	// Bounds refuse chunks with a value outside them (nil slices: unbounded). New copies
 	// them.
-	Bounds Bounds
+	Bounds Bounds `yaml:"-"`
 }
 
 // Stats are an executor's counters. Each only grows, across Reset too.
@@ -106,10 +108,11 @@ type slot struct {
 // New checks cfg, fills its defaults and allocates the executor's storage. Errors name
 // the bad field in snake_case, as configuration files spell it.
 func New(cfg Config) (*Executor, error) {
-	switch cfg.Strategy {
-	case Receding, Ensemble, Async, Inpaint:
-	default:
-		return nil, fmt.Errorf("chunk: strategy %q: must be receding, ensemble, async or inpaint", cfg.Strategy)
+	if cfg.Strategy == "" {
+		return nil, &ConfigError{Key: "strategy", Msg: `"": must be receding, ensemble, async or inpaint`}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Horizon < 1 {
 		return nil, fmt.Errorf("chunk: horizon %d: must be at least 1", cfg.Horizon)
@@ -123,31 +126,17 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Strategy != Ensemble && (cfg.NActionSteps < 1 || cfg.NActionSteps > cfg.Horizon) {
 		return nil, fmt.Errorf("chunk: n_action_steps %d: must be in [1, horizon %d]", cfg.NActionSteps, cfg.Horizon)
 	}
-	if math.IsNaN(cfg.EnsembleK) || math.IsInf(cfg.EnsembleK, 0) {
-		return nil, fmt.Errorf("chunk: ensemble_k %v: must be finite", cfg.EnsembleK)
-	}
 	if cfg.EnsembleK == 0 {
 		cfg.EnsembleK = 0.01
 	}
-	switch cfg.Blend {
-	case "":
+	if cfg.Blend == "" {
 		cfg.Blend = Weighted
-	case Latest, Average, Weighted:
-	default:
-		return nil, fmt.Errorf("chunk: blend %q: must be latest, average or weighted", cfg.Blend)
-	}
-	if cfg.BlendWindow < 0 {
-		return nil, fmt.Errorf("chunk: blend_window %v: must not be negative", cfg.BlendWindow)
 	}
 	if cfg.BlendWindow == 0 {
 		cfg.BlendWindow = 2 * cfg.Dt
 	}
-	switch cfg.Interp {
-	case "":
+	if cfg.Interp == "" {
 		cfg.Interp = Linear
-	case Linear, Hold:
-	default:
-		return nil, fmt.Errorf("chunk: interp %q: must be linear or hold", cfg.Interp)
 	}
 	b, err := copyBounds(cfg.Bounds, cfg.Dim)
 	if err != nil {
@@ -185,6 +174,50 @@ func New(cfg Config) (*Executor, error) {
 	}
 	return e, nil
 }
+
+// Validate checks the fields a launch file's policy.executor section sets, before New
+// fills the defaults: an empty Strategy and a zero NActionSteps are accepted (the caller
+// picks them: the daemon from the policy's kind and the bundle's n_action_steps); New
+// checks the rest against Horizon. A bad value is a *ConfigError naming the key.
+func (c Config) Validate() error {
+	switch c.Strategy {
+	case "", Receding, Ensemble, Async, Inpaint:
+	default:
+		return &ConfigError{Key: "strategy", Msg: fmt.Sprintf("%q: must be receding, ensemble, async or inpaint", c.Strategy)}
+	}
+	if c.NActionSteps < 0 {
+		return &ConfigError{Key: "n_action_steps", Msg: fmt.Sprintf("%d: must not be negative", c.NActionSteps)}
+	}
+	if math.IsNaN(c.EnsembleK) || math.IsInf(c.EnsembleK, 0) {
+		return &ConfigError{Key: "ensemble_k", Msg: fmt.Sprintf("%v: must be finite", c.EnsembleK)}
+	}
+	switch c.Blend {
+	case "", Latest, Average, Weighted:
+	default:
+		return &ConfigError{Key: "blend", Msg: fmt.Sprintf("%q: must be latest, average or weighted", c.Blend)}
+	}
+	if c.BlendWindow < 0 {
+		return &ConfigError{Key: "blend_window", Msg: fmt.Sprintf("%v: must not be negative", c.BlendWindow)}
+	}
+	switch c.Interp {
+	case "", Linear, Hold:
+	default:
+		return &ConfigError{Key: "interp", Msg: fmt.Sprintf("%q: must be linear or hold", c.Interp)}
+	}
+	return nil
+}
+
+// ConfigError is a bad configuration value: Key is the field as a launch file spells it
+// (its yaml key), Msg the value, what was wrong and what was expected. launch adds the
+// section and the file's line.
+type ConfigError struct {
+	Key, Msg string
+}
+
+func (e *ConfigError) Error() string { return "chunk: " + e.Key + " " + e.Msg }
+
+// ConfigField returns the key and the message (the interface launch looks for).
+func (e *ConfigError) ConfigField() (key, msg string) { return e.Key, e.Msg }
 
 func copyBounds(b Bounds, dim int) (Bounds, error) {
 	var out Bounds
