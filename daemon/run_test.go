@@ -24,7 +24,7 @@ import (
 	"github.com/robotd/robotd/telemetry"
 )
 
-// simRig is the embedded simulator wired as robotd run wires it for launch/sim.yaml.
+// simRig is the embedded simulator wired as robotd run wires it for launch/test_fixture_sim.yaml.
 type simRig struct {
 	arm   *mujoco.Arm
 	robot *control.Robot

@@ -61,13 +61,13 @@ func runBinary(t *testing.T, bin, dir string, env []string, args ...string) (cod
 	return code, out.String(), errOut.String()
 }
 
-// launch/sim.yaml run from an empty working directory, by its absolute path: the model
+// launch/test_fixture_sim.yaml run from an empty working directory, by its absolute path: the model
 // (a default), the bundle (relative to the file) and ONNX Runtime (the repository's
 // .cache, found from the file's directory) all follow the launch file. The telemetry
 // address ":0" binds loopback; an explicit 0.0.0.0 is honoured with a warning.
 func TestRunFromAnotherDirectory(t *testing.T) {
 	bin := robotdBinary(t)
-	file := mustAbs(t, "../../launch/sim.yaml")
+	file := mustAbs(t, "../../launch/test_fixture_sim.yaml")
 	cwd := t.TempDir()
 	for _, c := range []struct {
 		listen   string
@@ -127,7 +127,7 @@ func TestRuntimeBesideTheExecutable(t *testing.T) {
 		}
 		return r
 	}
-	data, err := os.ReadFile("../../launch/sim.yaml")
+	data, err := os.ReadFile("../../launch/test_fixture_sim.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestRuntimeBesideTheExecutable(t *testing.T) {
 		{"listen: 127.0.0.1:9102", `listen: "off"`},
 	} {
 		if !strings.Contains(body, r[0]) {
-			t.Fatalf("launch/sim.yaml no longer contains %q: update this test", r[0])
+			t.Fatalf("launch/test_fixture_sim.yaml no longer contains %q: update this test", r[0])
 		}
 		body = strings.Replace(body, r[0], r[1], 1)
 	}

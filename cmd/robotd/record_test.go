@@ -161,14 +161,14 @@ func TestRecordExpertAndKill(t *testing.T) {
 	}
 }
 
-// A policy rollout recorded with robotd record (launch/sim.yaml: the fixture policy, the
+// A policy rollout recorded with robotd record (launch/test_fixture_sim.yaml: the fixture policy, the
 // wrist camera) records the policy's own state layout, and eval-offline replays its
 // observations through the same bundle: one step per policy period, every predicted
 // action within the episode compared, a plot.
 func TestRecordPolicyEvalOffline(t *testing.T) {
 	bin := robotdBinary(t)
 	dir := filepath.Join(t.TempDir(), "rollout")
-	out, err := exec.Command(bin, "record", "--launch", "../../launch/sim.yaml", "--out", dir, "--task", "move about",
+	out, err := exec.Command(bin, "record", "--launch", "../../launch/test_fixture_sim.yaml", "--out", dir, "--task", "move about",
 		"--episodes", "1", "--episode-time", "2s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("record: %v\n%s", err, out)

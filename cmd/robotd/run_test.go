@@ -128,11 +128,12 @@ func get(url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// TestRunSimLaunch is the product's main job end to end: the default launch file (embedded
-// MuJoCo in lockstep, the wrist camera rendered into the fixture diffusion policy) for 10
-// simulated seconds; metrics are scraped while it runs; it exits 0 with the summary.
+// TestRunSimLaunch is the product's main job end to end on launch/test_fixture_sim.yaml
+// (embedded MuJoCo in lockstep, the wrist camera rendered into the fixture diffusion
+// policy) for 10 simulated seconds; metrics are scraped while it runs; it exits 0 with the
+// summary.
 func TestRunSimLaunch(t *testing.T) {
-	p := startRobotd(t, "run", "--launch", "launch/sim.yaml", "--listen", "127.0.0.1:0")
+	p := startRobotd(t, "run", "--launch", "launch/test_fixture_sim.yaml", "--listen", "127.0.0.1:0")
 	var scraped string
 	select {
 	case url := <-p.metrics:
@@ -174,7 +175,7 @@ func TestRunSimLaunch(t *testing.T) {
 // TestRunSignal starts the realtime simulation, waits until it is running (/readyz), sends
 // SIGINT and expects a ramp to a hold and exit status 0.
 func TestRunSignal(t *testing.T) {
-	p := startRobotd(t, "run", "--launch", "launch/sim_realtime.yaml", "--listen", "127.0.0.1:0")
+	p := startRobotd(t, "run", "--launch", "launch/test_fixture_realtime.yaml", "--listen", "127.0.0.1:0")
 	var url string
 	select {
 	case url = <-p.metrics:
@@ -262,7 +263,7 @@ func mustAbs(t *testing.T, p string) string {
 // once: exit status 3, and the summary (on screen and --summary-json) names the fault.
 func TestRunSecondSignal(t *testing.T) {
 	sum := filepath.Join(t.TempDir(), "run.json")
-	p := startRobotd(t, "run", "--launch", "launch/sim_realtime.yaml", "--listen", "127.0.0.1:0", "--summary-json", sum)
+	p := startRobotd(t, "run", "--launch", "launch/test_fixture_realtime.yaml", "--listen", "127.0.0.1:0", "--summary-json", sum)
 	waitReady(t, p)
 	time.Sleep(300 * time.Millisecond) // the policy moves the arm
 	for range 2 {

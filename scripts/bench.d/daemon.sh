@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Control-loop jitter in realtime mode with policy inference running alongside:
-# robotd run --launch launch/sim_realtime.yaml for SECONDS (default 60) against a Python
+# robotd run --launch launch/test_fixture_realtime.yaml for SECONDS (default 60) against a Python
 # 1 kHz loop (time.sleep pacing, numpy impedance tick, PyTorch policy thread), one after the
 # other in each round. Prints a BENCHMARKS.md section (scripts/bench.d/README.md).
 set -euo pipefail
@@ -13,7 +13,7 @@ cc -O2 -o "$tmp/loop_c" tools/bench/loop_c.c
 rows=()
 for r in $(seq "$ROUNDS"); do
   echo "daemon jitter: round $r/$ROUNDS (2 x ${SECONDS_RUN} s)" >&2
-  "$tmp/robotd" run --launch launch/sim_realtime.yaml --duration "${SECONDS_RUN}s" --listen off \
+  "$tmp/robotd" run --launch launch/test_fixture_realtime.yaml --duration "${SECONDS_RUN}s" --listen off \
     --summary-json "$tmp/loop_$r.json" > "$tmp/loop_$r.txt" 2> "$tmp/loop_$r.log"
   /usr/bin/python3 tools/bench/loop_python.py --seconds "$SECONDS_RUN" > "$tmp/py_$r.txt"
   "$tmp/loop_c" "$SECONDS_RUN" 80 > "$tmp/c_$r.txt"
@@ -34,7 +34,7 @@ c = [float(x) for x in sys.argv[10:16]]
 load = sys.argv[16]
 j, w, g = s["period_jitter_us"], s["tick_work_us"], s["gc_pause_us"]
 inf = s["inference_us"]
-print("## Control loop in realtime mode (launch/sim_realtime.yaml)")
+print("## Control loop in realtime mode (launch/test_fixture_realtime.yaml)")
 print()
 print(f"{secs} s of the embedded MuJoCo arm at 1 kHz (robotd run, realtime mode: clock_nanosleep pacing, SCHED_FIFO "
       f"{s['sched_fifo'] or 'refused'}, memory locked: {s['memory_locked']}) with the fixture diffusion policy inferring "
@@ -59,7 +59,7 @@ print()
 print("Commands (each round):")
 print()
 print("```")
-print(f"robotd run --launch launch/sim_realtime.yaml --duration {secs}s --listen off --summary-json loop.json")
+print(f"robotd run --launch launch/test_fixture_realtime.yaml --duration {secs}s --listen off --summary-json loop.json")
 print(f"/usr/bin/python3 tools/bench/loop_python.py --seconds {secs}")
 print(f"cc -O2 -o loop_c tools/bench/loop_c.c && ./loop_c {secs} 80")
 print("```")
