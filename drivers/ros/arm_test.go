@@ -22,6 +22,7 @@ import (
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 var pairs atomic.Int64
@@ -30,7 +31,7 @@ var pairs atomic.Int64
 // their own so that several pairs can share one master.
 type pair struct {
 	*ros.Arm
-	srv  *ros.SimServer
+	srv  *rosbridge.Server
 	sim  *mujoco.Arm
 	last []float64 // the last torques or joint target the adapter accepted (for lockstep sync)
 	pos  mgl64.Vec3
@@ -81,11 +82,11 @@ func (p *pair) synced() bool {
 
 func newPair(t testing.TB, m *rostest.Master, cfg ros.ArmConfig) *pair {
 	t.Helper()
-	return newPairWith(t, m, cfg, ros.SimServerConfig{})
+	return newPairWith(t, m, cfg, rosbridge.ServerConfig{})
 }
 
 // newPairWith is newPair with a sim server config: Command and the gripper follow cfg.
-func newPairWith(t testing.TB, m *rostest.Master, cfg ros.ArmConfig, scfg ros.SimServerConfig) *pair {
+func newPairWith(t testing.TB, m *rostest.Master, cfg ros.ArmConfig, scfg rosbridge.ServerConfig) *pair {
 	t.Helper()
 	k := pairs.Add(1)
 	simArm, err := mujoco.NewArm(sim.Scene{})
@@ -114,7 +115,7 @@ func newPairWith(t testing.TB, m *rostest.Master, cfg ros.ArmConfig, scfg ros.Si
 			g.StateTopic, scfg.Gripper.StateTopic = ns+"/joint_states", ns+"/joint_states"
 		}
 	}
-	srv, err := ros.NewSimServer(ctx, simArm, scfg)
+	srv, err := rosbridge.NewServer(ctx, simArm, scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestArmConformanceModes(t *testing.T) {
 			driverstest.Run(t, driverstest.Harness{
 				New: func(t *testing.T) drivers.Arm {
 					cfg.StaleLimit = time.Minute
-					return newPairWith(t, m, cfg, ros.SimServerConfig{})
+					return newPairWith(t, m, cfg, rosbridge.ServerConfig{})
 				},
 				Advance: func(t *testing.T, arm drivers.Arm, d time.Duration) { arm.(*pair).advance(t, d) },
 				ToolPose: func(t *testing.T, arm drivers.Arm) (mgl64.Vec3, mgl64.Quat) {

@@ -67,21 +67,4 @@ func TestPoseMessageRoundTrip(t *testing.T) {
 	}
 }
 
-func TestTrajectorySample(t *testing.T) {
-	const ms = 1e6
-	tr := trajectory{t0: 10 * ms, start: []float64{0}, times: []durationT{2 * ms, 6 * ms}, pos: [][]float64{{1}, {3}}}
-	for _, c := range []struct {
-		now  durationT
-		want float64
-	}{{5 * ms, 0}, {10 * ms, 0}, {11 * ms, 0.5}, {12 * ms, 1}, {14 * ms, 2}, {16 * ms, 3}, {99 * ms, 3}} {
-		dst := []float64{-1}
-		tr.sample(dst, c.now)
-		if math.Abs(dst[0]-c.want) > 1e-12 {
-			t.Errorf("sample at %v = %v, want %v", c.now, dst[0], c.want)
-		}
-	}
-}
-
-type durationT = time.Duration
-
 var timeZero = time.Time{}

@@ -22,6 +22,7 @@ import (
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // TestMessageMD5s: the messages of the new conventions have the MD5 sums ROS's own
@@ -59,7 +60,7 @@ func TestMessageMD5s(t *testing.T) {
 // executed by the sim's Cartesian impedance controller: the tool reaches it within 3 mm.
 func TestRostopicPubPoseMovesSim(t *testing.T) {
 	m := rostest.Start(t)
-	srv, arm := newServer(t, m, ros.SimServerConfig{Command: ros.CommandPose})
+	srv, arm := newServer(t, m, rosbridge.ServerConfig{Command: ros.CommandPose})
 	p0, r0 := arm.ToolPose()
 	want := p0.Add(mgl64.Vec3{0.03, 0.02, -0.03})
 	rosTool(t, m, "rostopic", "pub", "-1", "/cartesian_impedance_example_controller/equilibrium_pose", "geometry_msgs/PoseStamped",
@@ -85,8 +86,8 @@ func TestRostopicPubPoseMovesSim(t *testing.T) {
 // are taken.
 func TestSimRejectsMalformedCommands(t *testing.T) {
 	m := rostest.Start(t)
-	pose, parm := newServerAt(t, m, ros.SimServerConfig{Command: ros.CommandPose, Node: "sim_pose", StateTopic: "/p/joint_states"})
-	traj, tarm := newServerAt(t, m, ros.SimServerConfig{Command: ros.CommandTrajectory, Node: "sim_traj", StateTopic: "/t/joint_states"})
+	pose, parm := newServerAt(t, m, rosbridge.ServerConfig{Command: ros.CommandPose, Node: "sim_pose", StateTopic: "/p/joint_states"})
+	traj, tarm := newServerAt(t, m, rosbridge.ServerConfig{Command: ros.CommandTrajectory, Node: "sim_traj", StateTopic: "/t/joint_states"})
 	node, err := goroslib.NewNode(goroslib.NodeConf{MasterAddress: m.Addr, Name: "peer"})
 	if err != nil {
 		t.Fatal(err)
@@ -159,10 +160,10 @@ func TestSimRejectsMalformedCommands(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	ps, ts := pose.Stats(), traj.Stats()
-	if ps.Rejected[ros.CommandRejectNonFinite] != 1 || ps.Rejected[ros.CommandRejectQuaternion] != 2 || pose.Rejected() != 3 {
+	if ps.Rejected[rosbridge.CommandRejectNonFinite] != 1 || ps.Rejected[rosbridge.CommandRejectQuaternion] != 2 || pose.Rejected() != 3 {
 		t.Errorf("pose sim stats %+v: want 1 non-finite, 2 non-unit quaternions", ps)
 	}
-	if ts.Rejected[ros.CommandRejectJointNames] != 3 || ts.Rejected[ros.CommandRejectNonFinite] != 1 || traj.Rejected() != 4 {
+	if ts.Rejected[rosbridge.CommandRejectJointNames] != 3 || ts.Rejected[rosbridge.CommandRejectNonFinite] != 1 || traj.Rejected() != 4 {
 		t.Errorf("trajectory sim stats %+v: want 3 wrong joint names, 1 non-finite", ts)
 	}
 }

@@ -1,9 +1,11 @@
-// Package ros reaches arms, grippers and cameras over ROS1 topics through goroslib; it is
-// the only package in robotd that imports goroslib (its repository is archived, so the
-// dependency stays in one place). Nothing here runs on the control loop's thread: the
-// loop's calls hand values over through latest-value mailboxes (triple buffers) and
-// return, and publishing happens on goroutines of this package, because goroslib's
-// Publisher.Write blocks.
+// Package ros reaches arms, grippers and cameras over ROS1 topics through goroslib; with
+// the sim's ROS bridge (sim/rosbridge), which serves the other end of the same topics, it
+// is the only package in robotd that imports goroslib (its repository is archived, so the
+// dependency stays in two places that share this package's plumbing). It is pure Go: the
+// driver of a real arm builds with CGO_ENABLED=0 (internal/purity keeps it so). Nothing
+// here runs on the control loop's thread: the loop's calls hand values over through
+// latest-value mailboxes (triple buffers) and return, and publishing happens on goroutines
+// of this package, because goroslib's Publisher.Write blocks.
 //
 // # Arm
 //
@@ -46,18 +48,18 @@
 // # Master restarts
 //
 // goroslib registers a node's topics with the master only once. Every node this package
-// makes (Arm, StopListener, StatusPublisher, Camera, SimServer, SimCameras) therefore has
-// a watch that asks the master every MasterCheck (a field of each config: default 250
-// ms, negative disables) whether it still knows the node, and after a restart registers
-// its publications and subscriptions again and hands its subscribers the new master's
-// publishers; each Stats counts these re-registrations (StopListener.Reregistrations).
-// Peers that start after the restart then find the node (stop requests, the status
-// topics, camera drivers, the sim's joint states and images). Connections made before
-// the restart carry on throughout, and publishers connected before it are kept although
-// the new master does not list them (rospy and roscpp never register again); a latched
-// one among them may deliver its message once more when the new master's update drops
-// it and the watch hands it back. Each XML-RPC call of a node times out after 2 s, so
-// Close returns within seconds even when the master hangs. See masterWatch.
+// makes (Arm, StopListener, StatusPublisher, Camera; and sim/rosbridge's Server and
+// Cameras) therefore has a watch that asks the master every MasterCheck (a field of each
+// config: default 250 ms, negative disables) whether it still knows the node, and after a
+// restart registers its publications and subscriptions again and hands its subscribers the
+// new master's publishers; each Stats counts these re-registrations
+// (StopListener.Reregistrations). Peers that start after the restart then find the node
+// (stop requests, the status topics, camera drivers, the sim's joint states and images).
+// Connections made before the restart carry on throughout, and publishers connected before
+// it are kept although the new master does not list them (rospy and roscpp never register
+// again); a latched one among them may deliver its message once more when the new master's
+// update drops it and the watch hands it back. Each XML-RPC call of a node times out after
+// 2 s, so Close returns within seconds even when the master hangs. See masterWatch.
 //
 // # Cameras
 //
@@ -82,10 +84,11 @@
 //
 // # The simulator over ROS
 //
-// SimServer serves the MuJoCo arm (sim/mujoco) on the same topics, as a ros_control robot
-// would: joint states, the command convention of SimServerConfig.Command executed by a
-// robot-side controller, the gripper, and /clock in lockstep mode. SimCameras publishes
-// the scene's cameras as Image and CameraInfo topics. `robotd sim` runs both, so the whole
-// ROS path is tested against a real rosmaster without hardware; drivers/ros/rostest starts
-// that master for tests.
+// sim/rosbridge serves the MuJoCo arm (sim/mujoco) on the same topics, as a ros_control
+// robot would: joint states, the command convention of ArmConfig.Command executed by a
+// robot-side controller, the gripper, its cameras as Image and CameraInfo topics, and
+// /clock in lockstep mode. `robotd sim` runs it, so the whole ROS path is tested against a
+// real rosmaster without hardware (this package's tests use it as the robot peer);
+// drivers/ros/rostest starts that master for tests. The plumbing both sides share (node
+// connection, master watch, bounded close, message conversions) is exported in serve.go.
 package ros

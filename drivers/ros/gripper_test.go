@@ -10,6 +10,7 @@ import (
 
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // TestGripperOverROS: robotd's Arm commands the sim's gripper with a Float64 width and
@@ -20,7 +21,7 @@ func TestGripperOverROS(t *testing.T) {
 	m := rostest.Start(t)
 	p := newPairWith(t, m, ros.ArmConfig{StaleLimit: time.Minute,
 		Gripper: ros.GripperConfig{Command: ros.GripperWidth, CommandTopic: "/gripper/command", StateTopic: "/franka_gripper/joint_states"}},
-		ros.SimServerConfig{})
+		rosbridge.ServerConfig{})
 	g, ok := p.Gripper()
 	if !ok {
 		t.Fatal("no gripper")

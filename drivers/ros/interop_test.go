@@ -18,15 +18,16 @@ import (
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
-func newServer(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros.SimServer, *mujoco.Arm) {
+func newServer(t *testing.T, m *rostest.Master, cfg rosbridge.ServerConfig) (*rosbridge.Server, *mujoco.Arm) {
 	t.Helper()
 	return newServerAt(t, m, cfg)
 }
 
 // newServerAt is newServer for configs that name their own node and topics.
-func newServerAt(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros.SimServer, *mujoco.Arm) {
+func newServerAt(t *testing.T, m *rostest.Master, cfg rosbridge.ServerConfig) (*rosbridge.Server, *mujoco.Arm) {
 	t.Helper()
 	arm, err := mujoco.NewArm(sim.Scene{})
 	if err != nil {
@@ -36,7 +37,7 @@ func newServerAt(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg.MasterAddress = m.Addr
-	srv, err := ros.NewSimServer(ctx, arm, cfg)
+	srv, err := rosbridge.NewServer(ctx, arm, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func newServerAt(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros
 
 // publishing republishes the server's state every 10 ms (without stepping) until the
 // test ends, so a late-joining peer gets one.
-func publishing(t *testing.T, srv *ros.SimServer) {
+func publishing(t *testing.T, srv *rosbridge.Server) {
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -81,7 +82,7 @@ func rosTool(t *testing.T, m *rostest.Master, args ...string) string {
 // TestRostopicEchoDecodesState: Debian's rostopic decodes the sim's joint states.
 func TestRostopicEchoDecodesState(t *testing.T) {
 	m := rostest.Start(t)
-	srv, arm := newServer(t, m, ros.SimServerConfig{})
+	srv, arm := newServer(t, m, rosbridge.ServerConfig{})
 	publishing(t, srv)
 	out := rosTool(t, m, "rostopic", "echo", "-n", "1", "/joint_states")
 	st := drivers.NewState(arm.Info())
@@ -114,7 +115,7 @@ func TestRostopicEchoDecodesState(t *testing.T) {
 // by the sim: the commanded joints accelerate in the commanded directions.
 func TestRostopicPubDrivesSim(t *testing.T) {
 	m := rostest.Start(t)
-	srv, arm := newServer(t, m, ros.SimServerConfig{})
+	srv, arm := newServer(t, m, rosbridge.ServerConfig{})
 	st := drivers.NewState(arm.Info())
 	arm.ReadState(st)
 	q0 := slices.Clone(st.Q)
@@ -148,7 +149,7 @@ func TestRostopicPubDrivesSim(t *testing.T) {
 func TestSimTime(t *testing.T) {
 	m := rostest.Start(t)
 	rosTool(t, m, "rosparam", "set", "/use_sim_time", "true")
-	srv, _ := newServer(t, m, ros.SimServerConfig{Clock: true})
+	srv, _ := newServer(t, m, rosbridge.ServerConfig{Clock: true})
 	for i := 0; i < 5; i++ {
 		if err := srv.Step(time.Millisecond); err != nil {
 			t.Fatal(err)

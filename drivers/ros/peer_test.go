@@ -14,6 +14,7 @@ import (
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // peer is testdata/peer.py running with Debian's Python against a master.
@@ -93,7 +94,7 @@ func (p *peer) finish(t *testing.T, dst any) {
 func TestRospyControlsSim(t *testing.T) {
 	t.Parallel()
 	m := rostest.Start(t)
-	srv, arm := newServer(t, m, ros.SimServerConfig{})
+	srv, arm := newServer(t, m, rosbridge.ServerConfig{})
 	pr := startPeer(t, m, "controller")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

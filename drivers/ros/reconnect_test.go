@@ -13,11 +13,12 @@ import (
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // running serves a fresh MuJoCo arm in real time (2 ms steps) until the returned stop is
 // called (also at cleanup).
-func running(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros.SimServer, func()) {
+func running(t *testing.T, m *rostest.Master, cfg rosbridge.ServerConfig) (*rosbridge.Server, func()) {
 	t.Helper()
 	simArm, err := mujoco.NewArm(sim.Scene{})
 	if err != nil {
@@ -27,7 +28,7 @@ func running(t *testing.T, m *rostest.Master, cfg ros.SimServerConfig) (*ros.Sim
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cfg.MasterAddress, cfg.MasterCheck = m.Addr, 100*time.Millisecond
-	srv, err := ros.NewSimServer(ctx, simArm, cfg)
+	srv, err := rosbridge.NewServer(ctx, simArm, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func dialArm(t *testing.T, m *rostest.Master, cfg ros.ArmConfig) *ros.Arm {
 // state and the SimServer takes the new Arm's commands.
 func TestMasterRestartPeersSurvive(t *testing.T) {
 	m := rostest.Start(t)
-	topics := ros.SimServerConfig{Node: "simA", StateTopic: "/a/joint_states", Controller: "/a/effort_controller"}
+	topics := rosbridge.ServerConfig{Node: "simA", StateTopic: "/a/joint_states", Controller: "/a/effort_controller"}
 	srv, _ := running(t, m, topics)
 	arm := dialArm(t, m, ros.ArmConfig{Node: "robotdA", StateTopic: topics.StateTopic, Controller: topics.Controller,
 		StaleLimit: 50 * time.Millisecond, MasterCheck: 100 * time.Millisecond})
@@ -146,7 +147,7 @@ func TestMasterRestartRobotRestarts(t *testing.T) {
 	for _, watch := range []bool{true, false} {
 		t.Run(fmt.Sprintf("watch=%v", watch), func(t *testing.T) {
 			m := rostest.Start(t)
-			topics := ros.SimServerConfig{Node: "robot", StateTopic: "/r/joint_states", Controller: "/r/effort_controller"}
+			topics := rosbridge.ServerConfig{Node: "robot", StateTopic: "/r/joint_states", Controller: "/r/effort_controller"}
 			_, halt := running(t, m, topics)
 			check := 100 * time.Millisecond
 			if !watch {

@@ -21,6 +21,7 @@ import (
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // The TestMasterRestart* tests here kill and restart a real rosmaster (one restart
@@ -292,13 +293,13 @@ func TestMasterRestartSim(t *testing.T) {
 	defer arm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv, err := ros.NewSimServer(ctx, arm, ros.SimServerConfig{MasterAddress: m.Addr, MasterCheck: restartCheck})
+	srv, err := rosbridge.NewServer(ctx, arm, rosbridge.ServerConfig{MasterAddress: m.Addr, MasterCheck: restartCheck})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	sc, err := ros.NewSimCameras(ctx, arm.Sim(), ros.SimCamerasConfig{MasterAddress: m.Addr, MasterCheck: restartCheck,
-		Width: 32, Height: 24, Cameras: []ros.SimCameraConfig{{Camera: "scene"}}})
+	sc, err := rosbridge.NewCameras(ctx, arm.Sim(), rosbridge.CamerasConfig{MasterAddress: m.Addr, MasterCheck: restartCheck,
+		Width: 32, Height: 24, Cameras: []rosbridge.CameraConfig{{Camera: "scene"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

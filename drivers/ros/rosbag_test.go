@@ -20,6 +20,7 @@ import (
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // xmlrpc posts one call with string parameters and returns the response body.
@@ -74,7 +75,7 @@ type bagInfo struct {
 func TestRosbagRecordsRun(t *testing.T) {
 	t.Parallel()
 	m := rostest.Start(t)
-	srv, simArm := newServer(t, m, ros.SimServerConfig{})
+	srv, simArm := newServer(t, m, rosbridge.ServerConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	arm, err := ros.Dial(ctx, ros.ArmConfig{MasterAddress: m.Addr, Joints: simArm.Info().Joints, StaleLimit: time.Minute})

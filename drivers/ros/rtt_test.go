@@ -26,6 +26,7 @@ import (
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/sim/rosbridge"
 )
 
 // The round-trip benchmark's exchange. A SimServer publishes the MuJoCo arm's JointState
@@ -156,7 +157,7 @@ func measureRTT(b *testing.B, m *rostest.Master, ns string, cmd *exec.Cmd, warm,
 	defer simArm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	srv, err := ros.NewSimServer(ctx, simArm, ros.SimServerConfig{MasterAddress: m.Addr, Node: "rtt_sim" + ns[1:],
+	srv, err := rosbridge.NewServer(ctx, simArm, rosbridge.ServerConfig{MasterAddress: m.Addr, Node: "rtt_sim" + ns[1:],
 		StateTopic: ns + "/joint_states", Controller: ns + "/effort_controller"})
 	if err != nil {
 		b.Fatal(err)
@@ -366,7 +367,7 @@ func BenchmarkSubscriberQueueDrops(b *testing.B) {
 	defer simArm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	srv, err := ros.NewSimServer(ctx, simArm, ros.SimServerConfig{MasterAddress: m.Addr, StateTopic: "/q/joint_states", Controller: "/q/effort_controller"})
+	srv, err := rosbridge.NewServer(ctx, simArm, rosbridge.ServerConfig{MasterAddress: m.Addr, StateTopic: "/q/joint_states", Controller: "/q/effort_controller"})
 	if err != nil {
 		b.Fatal(err)
 	}
