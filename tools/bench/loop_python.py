@@ -3,7 +3,7 @@
 deployment scripts write it (pace with time.sleep to absolute deadlines, the numpy
 Cartesian impedance tick of impedance_numpy.py every period), with the fixture diffusion
 policy (same weights as policy/testdata/unet, PyTorch eager, 10 DDIM steps) inferring in a
-background thread every 0.8 s, as robotd's policy loop does with launch/sim_realtime.yaml.
+background thread every 0.8 s, as robotd's policy loop does with launch/test_fixture_realtime.yaml.
 
 Prints one line: "loop_python p50_us p99_us p999_us max_us over2ms periods".
 Written for robotd's benchmarks; run with Debian's /usr/bin/python3.
@@ -18,6 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "..", "policy", "testdata")))
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "train")))  # ref_sampler
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

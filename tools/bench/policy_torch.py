@@ -29,6 +29,7 @@ sys.dont_write_bytecode = True  # no __pycache__ inside policy/testdata
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.normpath(os.path.join(HERE, "..", "..", "policy", "testdata"))
 sys.path.insert(0, TESTDATA)
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "train")))  # ref_sampler
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

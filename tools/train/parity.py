@@ -5,19 +5,23 @@ through the training checkpoint's EMA weights in torch and through `robotd polic
 
     /usr/bin/python3 tools/train/parity.py act --data out/demos.npy --bundle models/pickplace_act --checkpoint out/act.pt
 
-Exit status 1 when the largest difference of normalized actions exceeds --tol.
+Exit status 1 when the largest difference of normalized actions exceeds --tol. The
+networks are built by train.py (models.py's), the reference sampling by ref_sampler.py.
 """
-import argparse
-import os
-import subprocess
 import sys
-import tempfile
 
-import numpy as np
-import torch
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import ref_sampler as rs  # noqa: E402  (beside this file: the script's directory is on sys.path)
 import train as T  # noqa: E402
 
 
@@ -32,19 +36,19 @@ def main():
     p.add_argument("--robotd", default="go run ./cmd/robotd")
     args = p.parse_args()
     ck = torch.load(args.checkpoint)
-    meta = T.json.load(open(os.path.join(args.data, "meta.json")))
+    meta = json.load(open(os.path.join(args.data, "meta.json")))
     data = T.Data([(args.data, range(len(meta["episodes"])))])
     norm = T.Normalizer(ck["stats"])
     S, A = data.state.shape[1], data.action.shape[1]
     diffusion = args.policy == "diffusion"
-    n_obs = 2 if diffusion else 1
-    model = T.DiffusionPolicy(n_obs, S, A) if diffusion else T.ACTStyle(S, A, 16)
+    n_obs, H = T.n_obs_of(args.policy), T.HORIZON
+    model = T.build_model(args.policy, S, A)
     model.load_state_dict(ck["ema"])
     model.eval()
     worst = 0.0
     tmp = tempfile.mkdtemp()
     for row in args.rows:
-        obs, _ = data.window(np.array([row]), n_obs, 16)
+        obs, _ = data.window(np.array([row]), n_obs, H)
         raw = {T.STATE: data.state[obs[0]]}
         for k in T.CAMERAS:
             raw[k] = data.images[k][torch.from_numpy(obs[0])].numpy().transpose(0, 3, 1, 2).astype(np.float32) / 255
@@ -58,17 +62,17 @@ def main():
         imgs = [norm.image(k, torch.from_numpy(raw[k])[None]) for k in T.CAMERAS]
         with torch.no_grad():
             if diffusion:
-                noise = np.random.default_rng(row).standard_normal((1, 16, A)).astype(np.float32)
+                noise = np.random.default_rng(row).standard_normal((1, H, A)).astype(np.float32)
                 np.save(os.path.join(tmp, "noise.npy"), noise)
                 cmd += ["--noise", os.path.join(tmp, "noise.npy")]
                 cond = model.encoder(imgs[0], imgs[1], state)
-                cfg = dict(T.DIFFUSION, prediction_type=ck.get("prediction", "epsilon"))
-                ref = T.rs.sample_diffusion(lambda x, t: model.denoiser(x, t, cond),
-                                            torch.from_numpy(noise), cfg)["final"]
+                cfg = T.diffusion_config(ck.get("prediction", "epsilon"))
+                ref = rs.sample_diffusion(lambda x, t: model.denoiser(x, t, cond),
+                                          torch.from_numpy(noise), cfg)["final"]
             else:
                 ref = model(imgs[0], imgs[1], state)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        got = np.load(out)["action.normalized"].reshape(-1, 16, A)[0]
+        got = np.load(out)["action.normalized"].reshape(-1, H, A)[0]
         d = float(np.abs(got - np.asarray(ref)[0]).max())
         worst = max(worst, d)
         print(f"row {row}: max |robotd - torch| of normalized actions {d:.2e}")

@@ -1,4 +1,7 @@
-"""Reference samplers and normalisation for robotd's policy fixtures.
+"""Reference samplers, noise schedules and normalisation: what robotd's Go runtime is
+tested against (policy/testdata/gen_fixtures.py computes the fixtures' sampling runs with
+it), and the forward process tools/train/train.py trains the reference diffusion policy
+with, so the network learns the process robotd's sampler inverts.
 
 Written from the equations in huggingface/diffusers (checked against commit
 58eb52c0803ea9af3abec60841c2a093bdf1f951):

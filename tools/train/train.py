@@ -7,9 +7,11 @@
     /usr/bin/python3 tools/train/train.py act       --data out/demos.npy --out models/pickplace_act
 
 (tools/train/README.md has the whole recipe and the numbers.) Debian's python3 with torch
-1.13 (CPU), numpy and onnx; the model blocks and the ONNX export come from
-policy/testdata/gen_fixtures.py, the diffusion schedule from policy/testdata/ref_sampler.py,
-so the training-time forward process is the one robotd's sampler inverts.
+1.13 (CPU), numpy and onnx. The networks are models.py's (the test fixtures of
+policy/testdata are built from the same module), the ONNX export and policy.yaml are
+bundle.py's, and the diffusion schedule is ref_sampler.py's, the reference robotd's Go
+sampler is tested against: the training-time forward process is the one robotd's sampler
+inverts.
 
 Policies (both see the scene and wrist cameras at 96x96 and observation.state = the 7 joint
 angles and the gripper opening; both act in robotd's ee_pose_6d space: the tool target
@@ -36,25 +38,48 @@ import shutil
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+
 # One BLAS thread: torch's own intra-op threads (--threads) do the parallel work; an
 # OpenBLAS pool on top of them oversubscribes two cores (measured: a U-Net step 10x slower).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.join(ROOT, "policy", "testdata"))
-import gen_fixtures as gf  # noqa: E402
+import bundle  # noqa: E402  (beside this file: the script's directory is on sys.path)
+import models  # noqa: E402
 import ref_sampler as rs  # noqa: E402
 
-CAMERAS = ["observation.images.scene", "observation.images.wrist"]
+CAMERAS = ["observation.images.scene", "observation.images.wrist"]  # the models' image inputs, in order
 STATE = "observation.state"
 ACTION = "action"
 RATE = 10  # Hz: the dataset's fps and the policies' control_rate_hz
-DIFFUSION = dict(gf.UNET_DIFFUSION)  # 100 train steps, squaredcos_cap_v2, epsilon, DDIM 10
+HORIZON = 16  # actions per chunk, both policies
+
+# DIFFUSION is the reference diffusion policy's schedule and sampler (its policy.yaml's
+# diffusion section, in this order): 100 squaredcos_cap_v2 training steps, DDIM with 10
+# steps at deploy. prediction_type is --prediction's default; a run uses
+# diffusion_config(args), never changes this.
+DIFFUSION = {
+    "num_train_timesteps": 100,
+    "beta_schedule": "squaredcos_cap_v2",
+    "beta_start": 0.0001,
+    "beta_end": 0.02,
+    "prediction_type": "epsilon",
+    "sampler": "ddim",
+    "num_inference_steps": 10,
+    "clip_sample": True,
+    "clip_sample_range": 1.0,
+    "set_alpha_to_one": True,
+    "steps_offset": 0,
+    "eta": 0.0,
+}
+
+
+def diffusion_config(prediction):
+    """DIFFUSION with prediction_type set to prediction ("epsilon" or "sample"): a new dict."""
+    return dict(DIFFUSION, prediction_type=prediction)
 
 
 # ----------------------------------------------------------------------------------------
@@ -217,102 +242,20 @@ def batch(data, norm, idx, n_obs, horizon, augment):
 
 
 # ----------------------------------------------------------------------------------------
-# Models
+# Models (models.py)
 # ----------------------------------------------------------------------------------------
 
-def conv_gn(cin, cout, k, stride):
-    return [nn.Conv2d(cin, cout, k, stride, k // 2), nn.GroupNorm(8, cout), nn.ReLU()]
+def n_obs_of(policy):
+    """Observation steps a policy sees: 2 for diffusion, 1 for act."""
+    return 2 if policy == "diffusion" else 1
 
 
-def stem():
-    """4x4 patches to 32 channels, then a 3x3 conv: [N,3,96,96] -> [N,32,24,24]. A patchify
-    stem costs an eighth of a 5x5 stride-2 one on this CPU (torch 1.13, GroupNorm included)."""
-    return [nn.Conv2d(3, 32, 4, 4), nn.GroupNorm(8, 32), nn.ReLU(), *conv_gn(32, 32, 3, 1)]
-
-
-class KeypointEncoder(nn.Module):
-    """One camera's frames [N,3,96,96] -> [N,feat]: a patchify stem and a strided conv to
-    12x12, spatial softmax keypoints (Levine et al.; Diffusion Policy's robomimic encoder),
-    a linear layer."""
-
-    def __init__(self, hw=96, keypoints=32, feat=64):
-        super().__init__()
-        self.net = nn.Sequential(*stem(), *conv_gn(32, 64, 3, 2))
-        s = hw // 8
-        self.pool = gf.SpatialSoftmax(64, s, s, keypoints)
-        self.out = nn.Sequential(nn.Linear(2 * keypoints, feat), nn.ReLU())
-
-    def forward(self, x):
-        return self.out(self.pool(self.net(x)))
-
-
-class DiffusionEncoder(nn.Module):
-    """encoder.onnx: (observation.images.scene [B,n,3,96,96], observation.images.wrist,
-    observation.state [B,n,8]) -> global_cond. The images of the latest step go through
-    the CNNs; the state history is kept whole: [scene feat, wrist feat, state_1..state_n].
-    (The older step's images would double the CNN cost, which dominates training on a
-    CPU; the state history already carries the motion.)"""
-
-    def __init__(self, n_obs, state_dim, feat=64):
-        super().__init__()
-        self.n_obs = n_obs
-        self.cams = nn.ModuleList([KeypointEncoder(feat=feat) for _ in CAMERAS])
-        self.dim = len(CAMERAS) * feat + n_obs * state_dim
-        # Training only (not exported): the cube's pose from the image features.
-        self.aux = nn.Sequential(nn.Linear(len(CAMERAS) * feat, 128), nn.ReLU(), nn.Linear(128, AUX))
-
-    def forward(self, scene, wrist, state):
-        return self.forward_aux(scene, wrist, state)[0]
-
-    def forward_aux(self, scene, wrist, state):
-        fs = [enc(x[:, -1]) for enc, x in zip(self.cams, (scene, wrist))]
-        return torch.cat(fs + [state.flatten(1)], dim=-1), self.aux(torch.cat(fs, dim=-1))
-
-
-class ACTStyle(nn.Module):
-    """policy.onnx: (observation.images.scene [B,3,96,96], observation.images.wrist,
-    observation.state [B,8]) -> action [B,H,A] (normalized). Per-camera CNN to a 6x6 feature
-    map (36 tokens each, 2D sine positions plus a learned camera embedding), a state token
-    and a constant latent token, transformer encoder, decoder with H learned queries."""
-
-    def __init__(self, state_dim, action_dim, horizon, d=128, heads=4, ff=256, enc=2, dec=2):
-        super().__init__()
-        self.cams = nn.ModuleList([nn.Sequential(
-            *stem(), *conv_gn(32, 64, 3, 2), *conv_gn(64, 128, 3, 2), nn.Conv2d(128, d, 1))
-            for _ in CAMERAS])
-        self.register_buffer("img_pos", gf.sine_pos_2d(d, 6, 6)[None], persistent=False)
-        self.cam_embed = nn.Parameter(torch.randn(len(CAMERAS), 1, d) * 0.02)
-        self.state_proj = nn.Linear(state_dim, d)
-        self.latent = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        self.token_pos = nn.Parameter(torch.randn(1, 2, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.1, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, enc, enable_nested_tensor=False)
-        layer = nn.TransformerDecoderLayer(d, heads, ff, dropout=0.1, batch_first=True)
-        self.decoder = nn.TransformerDecoder(layer, dec, norm=nn.LayerNorm(d))
-        self.queries = nn.Parameter(torch.randn(1, horizon, d) * 0.02)
-        self.head = nn.Linear(d, action_dim)
-        # Training only (not exported): the cube's pose from the encoded image tokens.
-        self.aux = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, AUX))
-
-    def forward(self, scene, wrist, state):
-        return self.forward_aux(scene, wrist, state)[0]
-
-    def forward_aux(self, scene, wrist, state):
-        s = self.state_proj(state).unsqueeze(1)
-        tokens = [torch.cat([self.latent + torch.zeros_like(s), s], dim=1) + self.token_pos]
-        for i, (net, x) in enumerate(zip(self.cams, (scene, wrist))):
-            tokens.append(net(x).flatten(2).transpose(1, 2) + self.img_pos + self.cam_embed[i])
-        memory = self.encoder(torch.cat(tokens, dim=1))
-        actions = self.head(self.decoder(self.queries + torch.zeros_like(s), memory))
-        return actions, self.aux(memory[:, 2:].mean(1))
-
-
-class DiffusionPolicy(nn.Module):
-    def __init__(self, n_obs, state_dim, action_dim):
-        super().__init__()
-        self.encoder = DiffusionEncoder(n_obs, state_dim)
-        self.denoiser = gf.ConditionalUnet1D(action_dim, self.encoder.dim, step_embed=64,
-                                             down_dims=(32, 64, 128), kernel_size=5, n_groups=8)
+def build_model(policy, state_dim, action_dim):
+    """A new (randomly initialized, from torch's global RNG) reference policy of kind policy
+    ("diffusion" or "act") for state_dim joint values and action_dim action values."""
+    if policy == "diffusion":
+        return models.DiffusionPolicy(n_obs_of(policy), state_dim, action_dim, AUX)
+    return models.ACTStyle(state_dim, action_dim, HORIZON, AUX)
 
 
 class EMA:
@@ -370,19 +313,19 @@ def train(args):
     norm = Normalizer(stats)
     S, A = data.state.shape[1], data.action.shape[1]
     diffusion = args.policy == "diffusion"
-    n_obs = 2 if diffusion else 1
-    horizon = 16
+    n_obs = n_obs_of(args.policy)
+    horizon = HORIZON
     print(f"train {args.policy}: {data.episodes} episodes / {data.n} frames for training, "
           f"{len(val_eps)} held out; state {S}, action {A}; {args.steps} steps of batch {args.batch}, "
           f"{args.threads} thread(s)", flush=True)
 
     def build():
-        return DiffusionPolicy(n_obs, S, A) if diffusion else ACTStyle(S, A, horizon)
+        return build_model(args.policy, S, A)
 
     model = build()
+    dcfg = diffusion_config(args.prediction) if diffusion else None
     if diffusion:
-        DIFFUSION["prediction_type"] = args.prediction
-        sched = rs.Schedule(**DIFFUSION)
+        sched = rs.Schedule(**dcfg)
         abar = sched.alphas_cumprod
         T = sched.num_train_timesteps
     print(f"parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M", flush=True)
@@ -448,7 +391,7 @@ def train(args):
         checkpoint = {"model": model.state_dict(), "ema": ema.shadow, "ema_steps": ema.steps,
                       "opt": opt.state_dict(), "stats": stats, "steps": prior + done,
                       "prediction": args.prediction}
-        write_bundle(args, final, stats, S, A, n_obs, horizon, metas, data, log, time.time() - t0, checkpoint)
+        write_bundle(args, final, stats, S, A, n_obs, horizon, dcfg, metas, data, log, time.time() - t0, checkpoint)
         args.force = True  # later saves replace this run's own bundle
 
     t0 = time.time()
@@ -481,11 +424,13 @@ def train(args):
 
 
 # ----------------------------------------------------------------------------------------
-# ----------------------------------------------------------------------------------------
 # Export
 # ----------------------------------------------------------------------------------------
 
-def write_bundle(args, model, stats, S, A, n_obs, horizon, metas, data, log, seconds, checkpoint):
+def write_bundle(args, model, stats, S, A, n_obs, horizon, diffusion_cfg, metas, data, log, seconds, checkpoint):
+    """Exports model (eval mode) as the bundle args.out: its ONNX files, policy.yaml (with
+    diffusion_cfg as the diffusion section for a diffusion policy), stats.json and
+    training.json; with args.checkpoint, also saves checkpoint there."""
     out = args.out
     if os.path.exists(out) and not args.force:
         raise SystemExit(f"{out} exists (use --force to replace it)")
@@ -503,25 +448,22 @@ def write_bundle(args, model, stats, S, A, n_obs, horizon, metas, data, log, sec
     if diffusion:
         b = 1
         ex = (torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, *img_shape), torch.zeros(b, n_obs, S))
-        gf.IO["train_encoder"] = (ins, ["global_cond"])
-        gf.IO["train_denoiser"] = (["sample", "timestep", "global_cond"], ["noise_pred"])
-        gf.export(model.encoder, ex, os.path.join(tmp, "encoder.onnx"), "train_encoder")
+        bundle.export(model.encoder, ex, os.path.join(tmp, "encoder.onnx"), ins, ["global_cond"])
         cond = model.encoder(*ex)
-        gf.export(model.denoiser, (torch.zeros(b, horizon, A), torch.zeros(b, dtype=torch.int64), cond),
-                  os.path.join(tmp, "denoiser.onnx"), "train_denoiser")
-        models = {"encoder": "encoder.onnx", "denoiser": "denoiser.onnx"}
+        bundle.export(model.denoiser, (torch.zeros(b, horizon, A), torch.zeros(b, dtype=torch.int64), cond),
+                      os.path.join(tmp, "denoiser.onnx"), ["sample", "timestep", "global_cond"], ["noise_pred"])
+        onnx_files = {"encoder": "encoder.onnx", "denoiser": "denoiser.onnx"}
         cfg = dict(rate=RATE, n_obs=n_obs, horizon=horizon, n_action_steps=8)
-        gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_diffusion",
-                             "diffusion", cfg, feats, models, DIFFUSION,
-                             comment="Trained by tools/train/train.py diffusion (tools/train/README.md).")
+        bundle.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_diffusion",
+                                 "diffusion", cfg, feats, onnx_files, diffusion_cfg,
+                                 comment="Trained by tools/train/train.py diffusion (tools/train/README.md).")
     else:
         ex = (torch.zeros(1, *img_shape), torch.zeros(1, *img_shape), torch.zeros(1, S))
-        gf.IO["train_act"] = (ins, ["action"])
-        gf.export(model, ex, os.path.join(tmp, "policy.onnx"), "train_act")
+        bundle.export(model, ex, os.path.join(tmp, "policy.onnx"), ins, ["action"])
         cfg = dict(rate=RATE, n_obs=1, horizon=horizon, n_action_steps=1)
-        gf.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_act",
-                             "chunked", cfg, feats, {"policy": "policy.onnx"},
-                             comment="Trained by tools/train/train.py act (tools/train/README.md).")
+        bundle.write_policy_yaml(os.path.join(tmp, "policy.yaml"), args.name or "pickplace_act",
+                                 "chunked", cfg, feats, {"policy": "policy.onnx"},
+                                 comment="Trained by tools/train/train.py act (tools/train/README.md).")
     with open(os.path.join(tmp, "stats.json"), "w") as f:
         json.dump(stats, f, indent=1)
     if args.checkpoint:
