@@ -51,10 +51,12 @@ func (f *File) defaults(base, dir string) {
 		t := true
 		r.CompensatesGravity = &t
 	}
-	if r.ConnectTimeout == 0 {
-		r.ConnectTimeout = 10 * time.Second
-	}
 	d := daemon.Config{}.WithDefaults()
+	if r.ConnectTimeout == 0 {
+		// The same wait as the daemon's for a fresh state before it takes the arm over
+		// (robotd run passes connect_timeout as that too).
+		r.ConnectTimeout = d.StartTimeout
+	}
 	c := &f.Control
 	if c.RateHz == 0 {
 		c.RateHz = float64(time.Second) / float64(d.Period)

@@ -166,7 +166,7 @@ type ROSArm struct {
 	// CompensatesGravity says the robot adds gravity itself (a Franka does). Default true.
 	CompensatesGravity *bool `yaml:"compensates_gravity"`
 	// ConnectTimeout bounds the wait for the master and the first joint state before
-	// anything moves. Default 10s.
+	// anything moves. Default daemon.Config.StartTimeout's (10s).
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
