@@ -370,8 +370,10 @@ def train(args):
         return F.l1_loss(pred, actions), aux_loss(aux_pred, aux)
 
     def validate():
+        """(policy loss, auxiliary loss) of the EMA weights on the held-out episodes, None
+        without any (a dataset of one episode)."""
         if val is None:
-            return float("nan")
+            return None
         ev = build()
         ev.load_state_dict(ema.shadow)
         ev.eval()
