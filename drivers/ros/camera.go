@@ -13,7 +13,6 @@ import (
 
 	"github.com/bluenviron/goroslib/v2"
 	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
-	"gocv.io/x/gocv"
 
 	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/perception"
@@ -166,8 +165,8 @@ type pending struct {
 // Camera is a perception.Camera over a ROS image topic: sensor_msgs/Image in rgb8, bgr8,
 // mono8, 16UC1 or 32FC1 (as perception's RGB8, BGR8, Mono8, Depth16 in millimetres and
 // Depth32F in metres; rows are copied without their padding), or sensor_msgs/CompressedImage
-// in JPEG or PNG, decoded by OpenCV into BGR8 (colour), Mono8 (grey) or Depth16 (16-bit
-// grey PNG).
+// in JPEG or PNG, decoded by OpenCV (Go's decoders in a build without cgo, decode.go) into
+// BGR8 (colour), Mono8 (grey) or Depth16 (16-bit grey PNG).
 //
 // Latest value: the subscriber keeps only the newest accepted message; Read returns it (or
 // waits for one newer than the last it returned), and a message replaced before any Read
@@ -438,34 +437,12 @@ func (c *Camera) frame(p *pending, dst *perception.Frame) bool {
 		c.fill(dst, p, p.format, w, h, data)
 		return true
 	}
-	m := p.cimg
-	mat, err := gocv.IMDecode(m.Data, gocv.IMReadAnyColor|gocv.IMReadAnyDepth)
-	defer mat.Close()
-	if err != nil || mat.Empty() {
-		c.reject(ImageUndecodable, fmt.Sprintf("format %q, %d bytes: OpenCV cannot decode them", m.Format, len(m.Data)))
+	d := decodeCompressed(p.cimg, dst.Data)
+	if d.why != "" {
+		c.reject(d.reject, d.why)
 		return false
 	}
-	var f perception.Format
-	switch mat.Type() {
-	case gocv.MatTypeCV8UC3:
-		f = perception.BGR8
-	case gocv.MatTypeCV8UC1:
-		f = perception.Mono8
-	case gocv.MatTypeCV16UC1:
-		f = perception.Depth16
-	default:
-		c.reject(ImageBadEncoding, fmt.Sprintf("format %q decodes to OpenCV type %v (want 8-bit grey or colour, or 16-bit grey)", m.Format, mat.Type()))
-		return false
-	}
-	px, err := mat.DataPtrUint8()
-	w, h := mat.Cols(), mat.Rows()
-	if err != nil || len(px) != w*h*f.BytesPerPixel() {
-		c.reject(ImageUndecodable, fmt.Sprintf("format %q: decoded image is not one contiguous %dx%d %s buffer", m.Format, w, h, f))
-		return false
-	}
-	data := grow(dst.Data, len(px))
-	copy(data, px)
-	c.fill(dst, p, f, w, h, data)
+	c.fill(dst, p, d.format, d.w, d.h, d.data)
 	return true
 }
 
