@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/perception"
@@ -62,10 +63,10 @@ func (s *System) wireROS(ctx context.Context) error {
 	}
 	s.Ports.Arm = arm
 	s.Ports.ArmName = fmt.Sprintf("arm.ros (%s from master %s)", cfg.StateTopic, cfg.MasterAddress)
-	// ROS time (wall clock read through the monotonic clock): the time base of the ROS
-	// cameras' frames (ros.Camera.Now), so frames and states compare.
-	base := time.Now()
-	s.Ports.Clock = func() time.Duration { return time.Duration(base.UnixNano()) + time.Since(base) }
+	// ROS time (clock.Real: the wall clock read through the monotonic clock, from one
+	// origin per process): the time base of the ROS cameras' frames (ros.Camera.Now), so
+	// frames and states compare.
+	s.Ports.Clock = clock.Real.Now
 	if f.Control.Home != nil {
 		s.Home = f.Control.Home
 	}
