@@ -79,7 +79,7 @@ rows "$out" "normal scheduling"
 if [ "$FIFO" != 0 ]; then rows "$fout" "SCHED_FIFO $FIFO"; fi
 echo
 echo "Median of $ROUNDS rounds on a shared 2-core machine (1-minute load average before the runs:"
-echo "median $(median < "$load"), range $(sort -g "$load" | head -1)-$(sort -g "$load" | tail -1)). Each round, per responder: a rosmaster, a SimServer (MuJoCo arm,"
+echo "median $(median < "$load"), range $(sort -g "$load" | head -1)-$(sort -g "$load" | tail -1)). Each round, per responder: a rosmaster, a rosbridge.Server (MuJoCo arm,"
 echo "sim/models) publishing JointState every 1 ms from a locked OS thread (nanosleep to absolute"
 echo "deadlines, 1 ns timer slack) for $SECONDS_PER_RUN s after 1 s of warm-up, and the responder in a"
 echo "process of its own. robotd: this test binary as TestRTTResponder, a ros.Arm with"
@@ -88,7 +88,7 @@ echo "not locked to a thread; GOMAXPROCS=8 and GOGC=400, as robotd run sets them
 echo "state in order; rospy: a JointState"
 echo "callback (rospy $rospy_version, tools/bench/ros_rtt_peer.py, queue_size=256, tcp_nodelay) publishing synchronously. The answer's last torque"
 echo "carries the state's stamp (ms after the sim epoch, x 1e-6 Nm); a probe subscriber in the"
-echo "sim's process takes the time from just before SimServer.Step to the first answer with that"
+echo "sim's process takes the time from just before rosbridge.Server.Step to the first answer with that"
 echo "identity (so one 1 ms MuJoCo step is inside every round trip). A state is lost when no answer"
 echo "names it within 100 ms of the run's end (a full queue, or goroslib's or rospy's silent"
 echo "drops). The SCHED_FIFO rows run the same round under \`chrt -f $FIFO\`: the sim, the probe"
@@ -110,7 +110,7 @@ qrow 10 10
 qrow 100 100
 printf '| robotd Arm (QueueSize 0) | %s states not accepted | |\n' "$(metric "$out" $Q arm-lost | sum)"
 echo
-echo "$qstates states over $ROUNDS rounds ($((qstates / ROUNDS)) per round, ${SECONDS_PER_RUN}/2 s), one SimServer, eight goroslib subscribers"
+echo "$qstates states over $ROUNDS rounds ($((qstates / ROUNDS)) per round, ${SECONDS_PER_RUN}/2 s), one rosbridge.Server, eight goroslib subscribers"
 echo "in nodes of their own counting header.seq gaps. With QueueSize > 0 goroslib's reader goroutine"
 echo "drops a message when the callback queue is full, and says nothing; with 0 it blocks instead,"
 echo "TCP pushes back, and the cost is delay (the worst delay column), not loss -- until the"
