@@ -3,7 +3,7 @@
 // policy, chunk executor, safety, impedance controller) on a system.System, in lockstep
 // on the embedded simulator or in real time over ROS against a task served by robotd sim.
 // It owns the episode loop, the report (eval.json, Report) with its Wilson interval, the
-// scene videos and the plot; it also runs a policy offline over a recorded dataset
+// scene videos and the plot (WriteFiles); it also runs a policy offline over a recorded dataset
 // (Offline). robotd eval and eval-offline parse flags and print around it.
 package eval
 
@@ -198,17 +198,29 @@ func (e *Evaluator) episode(ctx context.Context, i int) (r Episode, fault error,
 	return r, nil, ended, err
 }
 
-// Plot draws the first episode's tool against its target (x, y, z), the gripper, and the
-// distribution of inference latency over every episode into a PNG at path. It draws
-// nothing and returns false when the first episode left no trace.
-func (e *Evaluator) Plot(path string) (bool, error) {
-	if len(e.tap.trace) <= 1 {
-		return false, nil
+// WriteFiles writes the report as eval.json and the plot as eval.png (when the first
+// episode left a trace: its tool against its target, the gripper, the distribution of
+// inference latency over every episode) into dir, and returns the evaluation's files:
+// eval.json, the videos, eval.png.
+func (e *Evaluator) WriteFiles(dir string, r *Report) ([]string, error) {
+	jsonPath := filepath.Join(dir, "eval.json")
+	if err := r.WriteJSON(jsonPath); err != nil {
+		return nil, err
 	}
-	if err := e.tap.plot(path, e.opts.Seed, e.d.Summary().Inference); err != nil {
-		return false, fmt.Errorf("eval: plot: %w", err)
+	files := []string{jsonPath}
+	for _, ep := range r.PerEpisode {
+		if ep.Video != "" {
+			files = append(files, ep.Video)
+		}
 	}
-	return true, nil
+	if len(e.tap.trace) > 1 {
+		p := filepath.Join(dir, "eval.png")
+		if err := e.tap.plot(p, e.opts.Seed, e.d.Summary().Inference); err != nil {
+			return nil, fmt.Errorf("eval: plot: %w", err)
+		}
+		files = append(files, p)
+	}
+	return files, nil
 }
 
 // Overrides are what an evaluation may change in a launch file's policy and cameras.

@@ -3,6 +3,7 @@ package eval
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -192,4 +193,27 @@ func ReadJSON(path string) (*Report, error) {
 		return nil, fmt.Errorf("eval: %s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// Write prints the one-screen report: success rate and interval, time to success,
+// inference latency, executor and safety counters, and over ROS the real-time figures.
+func (r *Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "\nsuccess      %d / %d = %.1f %% (95 %% Wilson interval %.1f .. %.1f %%)\n",
+		r.Successes, r.Episodes, 100*r.SuccessRate, 100*r.Wilson95[0], 100*r.Wilson95[1])
+	if r.Successes > 0 {
+		fmt.Fprintf(w, "time to success  mean %.2f s, median %.2f s\n", r.TTSMean, r.TTSMedian)
+	}
+	fmt.Fprintf(w, "inference    %d chunks, p50 %.1f ms, p99 %.1f ms, max %.1f ms (wall clock; lockstep models %s)\n",
+		r.Inference.Count, r.Inference.P50, r.Inference.P99, r.Inference.Max, r.Latency)
+	fmt.Fprintf(w, "executor     %s: max setpoint jump %.4g, starved %d, overruns %d, chunks rejected %d\n",
+		r.Executor, r.MaxJump, r.Starved, r.Overruns, r.Rejected)
+	fmt.Fprintf(w, "safety       %d clamps, %d safe stops, peak joint speed %.2f rad/s; wall time %.0f s\n", r.Clamps, r.SafeStops, r.PeakSpeed, r.Wall)
+	if x := r.ROS; x != nil {
+		fmt.Fprintf(w, "over ROS     state age at read p50 %.2f ms, p99 %.2f ms, max %.1f ms; %d state_stale, %d camera_stale trips\n",
+			x.StateAge.P50, x.StateAge.P99, x.StateAge.Max, x.StaleTrips, x.CameraStale)
+		fmt.Fprintf(w, "control loop period jitter p50 %.3f ms, p99 %.3f ms, max %.1f ms; %d periods over 2 ms, %d deadline misses of %d ticks\n",
+			x.PeriodJitter.P50, x.PeriodJitter.P99, x.PeriodJitter.Max, x.LatePeriods, x.Misses, x.Ticks)
+		fmt.Fprintf(w, "task resets  %d, acknowledged p50 %.0f ms (max %.0f ms), new frames p50 %.0f ms later\n",
+			x.Reset.Count, x.Reset.P50, x.Reset.Max, x.Frames.P50)
+	}
 }

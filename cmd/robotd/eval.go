@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -138,10 +137,12 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if err != nil {
 		return faultExit(err)
 	}
-	printReport(stdout, rep)
-	if err := writeReport(stdout, c.out, rep, ev); err != nil {
+	rep.Write(stdout)
+	files, err := ev.WriteFiles(c.out, rep)
+	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "wrote        %s\n", strings.Join(files, ", "))
 	return evalExit(stdout, rep, c.minSuccess)
 }
 
@@ -167,50 +168,6 @@ func printProgress(w io.Writer, p eval.Progress, episodes int) {
 	}
 	fmt.Fprintf(w, "%s | %d/%d so far (%.0f %%), %v elapsed\n", line, p.Successes, p.Done,
 		100*float64(p.Successes)/float64(p.Done), p.Elapsed.Round(time.Second))
-}
-
-// printReport prints the one-screen report.
-func printReport(w io.Writer, r *eval.Report) {
-	fmt.Fprintf(w, "\nsuccess      %d / %d = %.1f %% (95 %% Wilson interval %.1f .. %.1f %%)\n",
-		r.Successes, r.Episodes, 100*r.SuccessRate, 100*r.Wilson95[0], 100*r.Wilson95[1])
-	if r.Successes > 0 {
-		fmt.Fprintf(w, "time to success  mean %.2f s, median %.2f s\n", r.TTSMean, r.TTSMedian)
-	}
-	fmt.Fprintf(w, "inference    %d chunks, p50 %.1f ms, p99 %.1f ms, max %.1f ms (wall clock; lockstep models %s)\n",
-		r.Inference.Count, r.Inference.P50, r.Inference.P99, r.Inference.Max, r.Latency)
-	fmt.Fprintf(w, "executor     %s: max setpoint jump %.4g, starved %d, overruns %d, chunks rejected %d\n",
-		r.Executor, r.MaxJump, r.Starved, r.Overruns, r.Rejected)
-	fmt.Fprintf(w, "safety       %d clamps, %d safe stops, peak joint speed %.2f rad/s; wall time %.0f s\n", r.Clamps, r.SafeStops, r.PeakSpeed, r.Wall)
-	if x := r.ROS; x != nil {
-		fmt.Fprintf(w, "over ROS     state age at read p50 %.2f ms, p99 %.2f ms, max %.1f ms; %d state_stale, %d camera_stale trips\n",
-			x.StateAge.P50, x.StateAge.P99, x.StateAge.Max, x.StaleTrips, x.CameraStale)
-		fmt.Fprintf(w, "control loop period jitter p50 %.3f ms, p99 %.3f ms, max %.1f ms; %d periods over 2 ms, %d deadline misses of %d ticks\n",
-			x.PeriodJitter.P50, x.PeriodJitter.P99, x.PeriodJitter.Max, x.LatePeriods, x.Misses, x.Ticks)
-		fmt.Fprintf(w, "task resets  %d, acknowledged p50 %.0f ms (max %.0f ms), new frames p50 %.0f ms later\n",
-			x.Reset.Count, x.Reset.P50, x.Reset.Max, x.Frames.P50)
-	}
-}
-
-// writeReport writes eval.json and the plot into dir and says what it wrote.
-func writeReport(w io.Writer, dir string, r *eval.Report, ev *eval.Evaluator) error {
-	jsonPath := filepath.Join(dir, "eval.json")
-	if err := r.WriteJSON(jsonPath); err != nil {
-		return err
-	}
-	outputs := []string{jsonPath}
-	for _, e := range r.PerEpisode {
-		if e.Video != "" {
-			outputs = append(outputs, e.Video)
-		}
-	}
-	p := filepath.Join(dir, "eval.png")
-	if ok, err := ev.Plot(p); err != nil {
-		return err
-	} else if ok {
-		outputs = append(outputs, p)
-	}
-	fmt.Fprintf(w, "wrote        %s\n", strings.Join(outputs, ", "))
-	return nil
 }
 
 // evalExit is the evaluation's exit: 130 when interrupted, 3 when the policy faulted, 1

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/robotd/robotd/internal/npy"
@@ -106,7 +105,7 @@ func policyInfoCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		defer m.Close()
 		fmt.Fprintf(stdout, "onnxruntime %s\n", onnx.Version())
-		printModel(stdout, "model", m)
+		policy.WriteModel(stdout, "model", m)
 		return nil
 	}
 	p, err := policy.Load(path, onnx.Opener(*opts), policy.Options{})
@@ -114,38 +113,12 @@ func policyInfoCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer p.Close()
-	b := p.Bundle
-	c := &b.Config
-	fmt.Fprintf(stdout, "bundle   %s\nname     %s\nkind     %s\n", b.Dir, c.Name, c.Kind)
-	fmt.Fprintf(stdout, "rate     %g Hz (actions every %.1f ms)\n", c.ControlRateHz, 1000/c.ControlRateHz)
-	fmt.Fprintf(stdout, "history  n_obs_steps %d\nchunk    horizon %d, executed from index %d (%d actions), n_action_steps %d\n",
-		c.NObsSteps, c.Horizon, p.Start(), c.Horizon-p.Start(), c.NActionSteps)
-	fmt.Fprintln(stdout, "features")
-	for _, f := range append(append([]policy.Feature(nil), b.Observations...), b.Action) {
-		fmt.Fprintf(stdout, "  %-28s %-14s %s\n", f.Name, fmt.Sprint(f.Shape), f.Norm.Mode)
-	}
-	if d := c.Diffusion; d != nil {
-		fmt.Fprintf(stdout, "sampler  %s, %d steps, prediction %s, clip %v", d.Sampler, d.NumInferenceSteps, d.PredictionType, d.ClipSample)
-		if s := p.Sampler().Scheduler(); s != nil {
-			fmt.Fprintf(stdout, ", %s schedule over %d train steps, eta %g\n         timesteps %v", d.BetaSchedule, d.NumTrainTimesteps, d.Eta, s.Timesteps())
-		}
-		fmt.Fprintln(stdout)
-	}
+	p.WriteInfo(stdout)
 	fmt.Fprintf(stdout, "onnxruntime %s, %d thread(s)\n", onnx.Version(), opts.Threads)
 	for _, m := range p.Models() {
-		printModel(stdout, filepath.Base(m.Path()), m)
+		policy.WriteModel(stdout, filepath.Base(m.Path()), m)
 	}
 	return nil
-}
-
-func printModel(w io.Writer, label string, m policy.Model) {
-	fmt.Fprintf(w, "%s %s\n", label, m.Path())
-	for _, t := range m.Inputs() {
-		fmt.Fprintf(w, "  in   %s\n", t)
-	}
-	for _, t := range m.Outputs() {
-		fmt.Fprintf(w, "  out  %s\n", t)
-	}
 }
 
 func policyRunCmd(args []string, stdout, stderr io.Writer) error {
@@ -189,7 +162,7 @@ func policyRunCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	var result []*npy.Array
 	if *model != "" {
-		result, err = runModel(*model, *opts, in)
+		result, err = onnx.RunFile(*model, *opts, in)
 	} else {
 		result, err = runBundle(*bundle, *opts, in, *seed, *samples, *noise)
 	}
@@ -209,19 +182,6 @@ func policyRunCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func runModel(path string, opts onnx.Options, in []*npy.Array) ([]*npy.Array, error) {
-	m, err := onnx.Open(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	// A lone .npy names no input: give it the model's only input.
-	if len(in) == 1 && len(m.Inputs()) == 1 && npy.Find(in, m.Inputs()[0].Name) == nil && !strings.Contains(in[0].Name, ".") {
-		in[0].Name = m.Inputs()[0].Name
-	}
-	return m.RunOnce(in)
-}
-
 // runBundle feeds the observations (each [*shape] or a history [T, *shape], oldest first)
 // and runs one step.
 func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samples int, noisePath string) ([]*npy.Array, error) {
@@ -230,39 +190,9 @@ func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samp
 		return nil, err
 	}
 	defer p.Close()
-	b := p.Bundle
-	steps := -1
-	values := make([][]float32, len(b.Observations))
-	for i, f := range b.Observations {
-		a := npy.Find(in, f.Name)
-		if a == nil {
-			return nil, fmt.Errorf("--inputs has no array %q (the bundle observes %s)", f.Name, b.ObservationNames())
-		}
-		if values[i], err = a.Float32(); err != nil {
-			return nil, err
-		}
-		n := len(values[i]) / f.Size
-		if len(values[i]) != n*f.Size || n < 1 || (len(a.Shape) != len(f.Shape) && len(a.Shape) != len(f.Shape)+1) {
-			return nil, fmt.Errorf("--inputs %s has shape %v; want %v or [steps, %v]", f.Name, a.Shape, f.Shape, strings.Trim(fmt.Sprint(f.Shape), "[]"))
-		}
-		if steps >= 0 && n != steps {
-			return nil, fmt.Errorf("--inputs %s holds %d steps, other features %d", f.Name, n, steps)
-		}
-		steps = n
-	}
-	for _, a := range in {
-		if !slices.ContainsFunc(b.Observations, func(f policy.Feature) bool { return f.Name == a.Name }) {
-			return nil, fmt.Errorf("--inputs array %q is not an observation feature of the bundle (%s)", a.Name, b.ObservationNames())
-		}
-	}
-	for k := range steps {
-		o := policy.Observation{Values: make([][]float32, len(values))}
-		for i, f := range b.Observations {
-			o.Values[i] = values[i][k*f.Size : (k+1)*f.Size]
-		}
-		if err := p.Observe(o); err != nil {
-			return nil, err
-		}
+	obs, err := p.Bundle.ObservationArrays(in)
+	if err != nil {
+		return nil, fmt.Errorf("--inputs %w", err)
 	}
 	opt := policy.StepOptions{Samples: samples}
 	if noisePath != "" {
@@ -277,14 +207,5 @@ func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samp
 			return nil, err
 		}
 	}
-	actions, err := p.Step(opt)
-	if err != nil {
-		return nil, err
-	}
-	keep := b.Config.Horizon - p.Start()
-	raw := append([]float32(nil), p.Raw()...)
-	return []*npy.Array{
-		{Name: "action", Shape: []int{samples, keep, b.ActionDim()}, Data: append([]float32(nil), actions...)},
-		{Name: "action.normalized", Shape: []int{samples, b.Config.Horizon, b.ActionDim()}, Data: raw},
-	}, nil
+	return p.StepArrays(obs, opt)
 }
