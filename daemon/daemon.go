@@ -139,7 +139,7 @@ func (c *Config) defaults() {
 		c.FlushTimeout = time.Second
 	}
 	if c.StateStale == 0 {
-		c.StateStale = 100 * time.Millisecond
+		c.StateStale = drivers.DefaultStateStale
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

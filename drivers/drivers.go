@@ -38,6 +38,11 @@ import (
 	"github.com/go-gl/mathgl/mgl64"
 )
 
+// DefaultStateStale is how old an arm's newest joint state may be before it counts as
+// stale: the daemon's watchdog (daemon.Config.StateStale, which says why 100 ms) and a
+// driver's own check (drivers/ros ArmConfig.StaleLimit) default to it.
+const DefaultStateStale = 100 * time.Millisecond
+
 // CommandKind is which command an arm's robot-side controller takes.
 type CommandKind int
 

@@ -70,8 +70,9 @@ type ArmConfig struct {
 	MasterCheck time.Duration `yaml:"-"`
 	// StaleLimit is how old the newest accepted JointState may be, on Clock, before
 	// ReadState reports ErrStale. Clock's time even under /use_sim_time: a publisher that
-	// vanished also stops /clock, and the watchdog must still fire. Default 100 ms, the
-	// daemon's state_stale default (robotd run passes its state_stale).
+	// vanished also stops /clock, and the watchdog must still fire. Default
+	// drivers.DefaultStateStale, the daemon's state_stale default too (robotd run passes
+	// its state_stale).
 	StaleLimit time.Duration `yaml:"-"`
 	// Backoff is the first wait between attempts to reach the master at start; it
 	// doubles up to 2 s. Attempts go on until the context given to Dial ends.
@@ -151,7 +152,7 @@ func (c ArmConfig) WithDefaults() ArmConfig {
 	}
 	c.Gripper = c.Gripper.WithDefaults()
 	if c.StaleLimit == 0 {
-		c.StaleLimit = 100 * time.Millisecond
+		c.StaleLimit = drivers.DefaultStateStale
 	}
 	if c.Backoff == 0 {
 		c.Backoff = 100 * time.Millisecond
