@@ -2,10 +2,12 @@ package episode
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -159,4 +161,68 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkEpisodeClose records 1 + ROBOTD_EPISODE_CLOSE_EPISODES (500) short episodes
+// (ROBOTD_EPISODE_CLOSE_FRAMES frames, 15: half a second; the two 224x224 cameras of
+// BenchmarkRecord) into one dataset and reports the time End takes for episode 0, 100
+// and the last, and the slowest: a session's close time must not grow with the
+// dataset. Frames are paced in real time, as a recording's are, so that End finds the
+// encoders caught up (unpaced, End would wait for the encoding of the whole episode).
+func BenchmarkEpisodeClose(b *testing.B) {
+	episodes, frames := envInt("ROBOTD_EPISODE_CLOSE_EPISODES", 500), envInt("ROBOTD_EPISODE_CLOSE_FRAMES", 15)
+	for i := 0; i < b.N; i++ {
+		s := benchSpec()
+		s.Video.Wait = true
+		w, err := Create(filepath.Join(b.TempDir(), "ds"), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		imgs := []*benchImages{newBenchImages(224, 224, 1), newBenchImages(224, 224, 2)}
+		f := &Frame{State: make([]float32, 8), Action: make([]float32, 8), Images: [][]byte{make([]byte, 224*224*3), make([]byte, 224*224*3)}}
+		closes := make([]time.Duration, 0, episodes+1)
+		var commits []time.Duration
+		for e := 0; e <= episodes; e++ {
+			ep, err := w.BeginEpisode("pick the cube")
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			for k := 0; k < frames; k++ {
+				f.Timestamp = time.Duration(k) * time.Second / time.Duration(s.FPS)
+				time.Sleep(time.Until(t0.Add(f.Timestamp)))
+				for j := range f.State {
+					f.State[j], f.Action[j] = float32(e+k+j)*0.001, float32(k-j)*0.001
+				}
+				imgs[0].frame(f.Images[0], e*frames+k)
+				imgs[1].frame(f.Images[1], 2*(e*frames+k))
+				if err := ep.AddFrame(f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			res, err := ep.End(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			closes = append(closes, res.CloseTime)
+			commits = append(commits, res.CommitTime)
+		}
+		w.Close()
+		for _, at := range []int{0, 100, episodes} {
+			if at < len(closes) {
+				b.ReportMetric(float64(closes[at].Microseconds())/1e3, fmt.Sprintf("close-ms@%d", at))
+				b.ReportMetric(float64(commits[at].Microseconds())/1e3, fmt.Sprintf("commit-ms@%d", at))
+			}
+		}
+		slices.Sort(closes)
+		b.ReportMetric(float64(closes[len(closes)/2].Microseconds())/1e3, "close-ms-p50")
+		b.ReportMetric(float64(closes[len(closes)-1].Microseconds())/1e3, "close-ms-max")
+	}
+}
+
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }

@@ -192,7 +192,7 @@ func (c *commit) stageData() error {
 	appendData := false
 	if w.last != nil {
 		c.meta.DataChunk, c.meta.DataFile = w.last.DataChunk, w.last.DataFile
-		appendData = w.roomIn(formatPath(w.info.DataPath, "", c.meta.DataChunk, c.meta.DataFile), schema, w.info.DataFilesSizeInMB, n)
+		appendData = w.roomIn(formatPath(w.info.DataPath, "", c.meta.DataChunk, c.meta.DataFile), schema, w.info.DataFilesSizeInMB, n, rewriteDataRows)
 		if !appendData {
 			c.meta.DataChunk, c.meta.DataFile = nextFile(c.meta.DataChunk, c.meta.DataFile, w.info.ChunksSize)
 		}
@@ -281,7 +281,7 @@ func (c *commit) stageEpisode() error {
 	appendMeta := false
 	if w.last != nil {
 		c.meta.MetaChunk, c.meta.MetaFile = w.last.MetaChunk, w.last.MetaFile
-		appendMeta = w.roomIn(episodesPath(c.meta.MetaChunk, c.meta.MetaFile), schema, w.info.DataFilesSizeInMB, 1)
+		appendMeta = w.roomIn(episodesPath(c.meta.MetaChunk, c.meta.MetaFile), schema, w.info.DataFilesSizeInMB, 1, rewriteEpisodeRows)
 		if !appendMeta {
 			c.meta.MetaChunk, c.meta.MetaFile = nextFile(c.meta.MetaChunk, c.meta.MetaFile, w.info.ChunksSize)
 		}
@@ -400,10 +400,20 @@ func readLastSeed(dir string, last *EpisodeMeta) (int64, bool) {
 	return *l.Seed, true
 }
 
+// Appending to a parquet file rewrites it (parquet has its index at the end), so a file
+// is appended to only while it has fewer rows than these bounds: a session's close time
+// then stays bounded however large the dataset grows. BenchmarkAppendRewrite: 36 ms to
+// append 300 rows to a data file of 1,000 rows, 83 ms to one of 50,000 (2-core VM, most
+// of it the fsync). A data file of 50,000 rows is 28 minutes at 30 fps.
+const (
+	rewriteDataRows    = 50_000
+	rewriteEpisodeRows = 1_000
+)
+
 // roomIn reports whether a parquet file can take more rows: it exists, has exactly the
 // schema robotd writes (LeRobot's own files are left alone: the next file starts), and
-// stays under limitMB with rows more rows of its average size.
-func (w *Writer) roomIn(rel string, schema *parquet.Schema, limitMB, rows int) bool {
+// stays under limitMB with rows more rows of its average size, and under maxRows rows.
+func (w *Writer) roomIn(rel string, schema *parquet.Schema, limitMB, rows, maxRows int) bool {
 	pf, closeFn, err := openParquet(filepath.Join(w.dir, rel))
 	if err != nil {
 		return false
@@ -413,7 +423,7 @@ func (w *Writer) roomIn(rel string, schema *parquet.Schema, limitMB, rows int) b
 		return false
 	}
 	size, nrows := float64(pf.Size()), float64(pf.NumRows())
-	if nrows == 0 {
+	if nrows == 0 || int(nrows)+rows > maxRows {
 		return false
 	}
 	return size+size/nrows*float64(rows) < float64(limitMB)*float64(w.mb)

@@ -133,8 +133,10 @@ func createParquet(path string, schema *parquet.Schema, kv ...string) (*parquetO
 	return &parquetOut{f: f, w: parquet.NewGenericWriter[map[string]any](f, opts...)}, nil
 }
 
-// copyFrom copies every row group of the parquet file at path, one row group each.
-// The file must have the writer's schema.
+// copyFrom copies every row of the parquet file at path into the writer's row group
+// (a file robotd rewrites is one row group: reading back a row group per episode cost
+// a page header per column and episode, and grew a session's close time). The file must
+// have the writer's schema.
 func (p *parquetOut) copyFrom(path string) error {
 	pf, closeFn, err := openParquet(path)
 	if err != nil {
@@ -164,19 +166,14 @@ func (p *parquetOut) copyFrom(path string) error {
 			}
 		}
 		rows.Close()
-		if err := p.w.Flush(); err != nil {
-			return err
-		}
 	}
 	return nil
 }
 
-// writeGroup writes rows as one row group.
+// writeGroup adds rows to the row group that close writes.
 func (p *parquetOut) writeGroup(rows []map[string]any) error {
-	if _, err := p.w.Write(rows); err != nil {
-		return err
-	}
-	return p.w.Flush()
+	_, err := p.w.Write(rows)
+	return err
 }
 
 // close finishes the file and fsyncs it.

@@ -118,22 +118,28 @@ func (s Spec) withDefaults() Spec {
 	if s.VideoFileMB == 0 {
 		s.VideoFileMB = DefaultVideoFileMB
 	}
-	if s.Video.CRF == 0 {
-		s.Video.CRF = 23
-	}
-	if s.Video.GOP == 0 {
-		s.Video.GOP = 2
-	}
-	if s.Video.Preset == "" {
-		s.Video.Preset = "ultrafast"
-	}
-	if s.Video.Tune == "" {
-		s.Video.Tune = "zerolatency"
-	}
-	if s.Video.QueueFrames == 0 {
-		s.Video.QueueFrames = s.FPS
-	}
+	s.Video = s.Video.withDefaults(s.FPS)
 	return s
+}
+
+// withDefaults fills the defaults documented at the fields, for video at fps.
+func (v VideoSpec) withDefaults(fps int) VideoSpec {
+	if v.CRF == 0 {
+		v.CRF = 23
+	}
+	if v.GOP == 0 {
+		v.GOP = 2
+	}
+	if v.Preset == "" {
+		v.Preset = "ultrafast"
+	}
+	if v.Tune == "" {
+		v.Tune = "zerolatency"
+	}
+	if v.QueueFrames == 0 {
+		v.QueueFrames = fps
+	}
+	return v
 }
 
 // Validate checks a Spec (after defaults): positive fps and sizes, named features,

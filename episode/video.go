@@ -39,7 +39,8 @@ type encoder struct {
 	stderr tailBuffer
 	queue  chan encFrame
 	free   chan []byte
-	total  int // frames the episode has; set before queue is closed
+	total  int  // frames the episode has; set before queue is closed
+	ended  bool // queue closed by end
 
 	dropped atomic.Int64
 	done    chan struct{}
@@ -204,10 +205,10 @@ func (e *encoder) run() {
 	}
 }
 
-// finish waits for the encoder to write total frames and exit.
+// finish waits for the encoder to write total frames and exit. Call end on every
+// encoder of an episode first: they then finish together.
 func (e *encoder) finish(ctx context.Context, total int) error {
-	e.total = total
-	close(e.queue)
+	e.end(total)
 	select {
 	case <-e.done:
 	case <-ctx.Done():
@@ -221,6 +222,16 @@ func (e *encoder) finish(ctx context.Context, total int) error {
 		return fmt.Errorf("episode: ffmpeg for %s: wrote %d frames, want %d", e.key, len(e.hists), total)
 	}
 	return nil
+}
+
+// end closes the encoder's input after total frames (once; finish calls it too).
+func (e *encoder) end(total int) {
+	if e.ended {
+		return
+	}
+	e.ended = true
+	e.total = total
+	close(e.queue)
 }
 
 // kill stops the encoder without finishing the file.
@@ -415,6 +426,62 @@ func movieDuration(f *os.File, from, to int64) (float64, error) {
 		off += size
 	}
 	return 0, errors.New("moov without a movie header (mvhd)")
+}
+
+// VideoFile is an mp4 file of RGB24 frames outside a dataset (the scene videos of
+// robotd demo and eval), made by the encoder of a dataset's videos: the frames go to
+// ffmpeg as yuv420p through a bounded queue, encoded by libx264 with v's settings
+// (defaults as VideoSpec's; v.Wait is implied: Write waits for room instead of dropping
+// a frame). The index is at the front of the file (faststart).
+type VideoFile struct {
+	enc    *encoder
+	n      int
+	closed bool
+	err    error
+}
+
+// CreateVideo starts encoding a width x height video (both even) at fps into path.
+func CreateVideo(path string, width, height, fps int, v VideoSpec) (*VideoFile, error) {
+	if width <= 0 || height <= 0 || width%2 != 0 || height%2 != 0 || fps <= 0 {
+		return nil, fmt.Errorf("episode: video %s: %dx%d at %d fps: want even, positive sizes and fps", path, width, height, fps)
+	}
+	v = v.withDefaults(fps)
+	v.Wait = true
+	e, err := startEncoder(CameraSpec{Key: path, Width: width, Height: height}, fps, v, path)
+	if err != nil {
+		return nil, err
+	}
+	return &VideoFile{enc: e}, nil
+}
+
+// Write queues a copy of one RGB24 frame (width*height*3 bytes); the caller keeps rgb.
+func (v *VideoFile) Write(rgb []byte) error {
+	if v.closed {
+		return fmt.Errorf("episode: video %s: Write after Close", v.enc.path)
+	}
+	if len(rgb) != v.enc.frameBytes {
+		return fmt.Errorf("episode: video %s: frame of %d bytes, want %dx%dx3 = %d", v.enc.path, len(rgb), v.enc.w, v.enc.h, v.enc.frameBytes)
+	}
+	if !v.enc.push(v.n, rgb) {
+		return fmt.Errorf("episode: video %s: the encoder stopped after %d frames", v.enc.path, v.n)
+	}
+	v.n++
+	return nil
+}
+
+// Frames is the number of frames written.
+func (v *VideoFile) Frames() int { return v.n }
+
+// Path is the file's path.
+func (v *VideoFile) Path() string { return v.enc.path }
+
+// Close waits for the encoder to finish the file; it is safe to call twice.
+func (v *VideoFile) Close() error {
+	if !v.closed {
+		v.closed = true
+		v.err = v.enc.finish(context.Background(), v.n)
+	}
+	return v.err
 }
 
 // VideoReader decodes the frames of one episode's video to RGB24 through ffmpeg.

@@ -54,6 +54,7 @@ type EpisodeResult struct {
 	OffGridFrames int64         // see Progress.OffGridFrames
 	EncoderCPU    time.Duration // ffmpeg CPU time spent on this episode
 	CloseTime     time.Duration // time End took
+	CommitTime    time.Duration // of CloseTime, the commit after the encoders finished
 }
 
 // Writer adds episodes to one dataset. One episode is open at a time; AddFrame is for
@@ -422,6 +423,7 @@ func (ep *EpisodeWriter) End(ctx context.Context) (EpisodeResult, error) {
 		}
 		cpu += e.cpu
 	}
+	commitStart := time.Now()
 	committed, err := ep.w.commit(ctx, ep)
 	if err != nil && committed {
 		// Past the commit point: the staged files are the journal's; keep them.
@@ -440,7 +442,7 @@ func (ep *EpisodeWriter) End(ctx context.Context) (EpisodeResult, error) {
 	ep.w.cur = nil
 	ep.w.mu.Unlock()
 	return EpisodeResult{Index: ep.index, Length: ep.n, Task: ep.task, DroppedFrames: ep.drop,
-		OffGridFrames: ep.off, EncoderCPU: cpu, CloseTime: time.Since(start)}, nil
+		OffGridFrames: ep.off, EncoderCPU: cpu, CloseTime: time.Since(start), CommitTime: time.Since(commitStart)}, nil
 }
 
 // commit builds every file the episode changes in staging, writes the journal (the

@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/go-gl/mathgl/mgl64"
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 )
@@ -135,135 +135,171 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, err
-	}
+// demoRig is the demo's arm: the simulated scene, its robot model and the servo that
+// runs the Cartesian impedance controller on it.
+type demoRig struct {
+	arm     *mujoco.Arm
+	s       *mujoco.Sim
+	robot   *control.Robot
+	servo   *daemon.Servo
+	ik      *control.IK
+	posture []float64
+	home    control.Pose
+	cube    int // the cube body, -1 when the scene has none
+	video   *videoWriter
+	ticks   []time.Duration // servo tick durations
+}
+
+func newDemoRig(cfg demoConfig) (*demoRig, error) {
 	scene := sim.Scene{Model: cfg.Model}.WithDefaults()
 	arm, err := mujoco.NewArm(scene)
 	if err != nil {
 		return nil, err
 	}
-	defer arm.Close()
-	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
-	if err != nil {
-		return nil, err
+	rig := &demoRig{arm: arm, s: arm.Sim()}
+	fail := func(err error) (*demoRig, error) { arm.Close(); return nil, err }
+	if rig.robot, err = control.ParseMJCF(scene.Model, scene.Tool); err != nil {
+		return fail(err)
 	}
-	servo, err := daemon.NewServo(arm, robot, daemon.ServoConfig{Cartesian: control.CartesianConfig{
-		Stiffness: [6]float64{cfg.Stiffness, cfg.Stiffness, cfg.Stiffness, cfg.RotStiffness, cfg.RotStiffness, cfg.RotStiffness},
-	}})
-	if err != nil {
-		return nil, err
+	k, kr := cfg.Stiffness, cfg.RotStiffness
+	if rig.servo, err = daemon.NewServo(arm, rig.robot, daemon.ServoConfig{Cartesian: control.CartesianConfig{Stiffness: [6]float64{k, k, k, kr, kr, kr}}}); err != nil {
+		return fail(err)
 	}
-	s := arm.Sim()
-	cube, _ := s.ID(mujoco.ObjBody, "cube") // optional: -1 when the scene has none
-	if err := servo.Start(daemon.ModeCartesian); err != nil {
-		return nil, err
+	rig.cube, _ = rig.s.ID(mujoco.ObjBody, "cube") // optional: -1 when the scene has none
+	if err := rig.servo.Start(daemon.ModeCartesian); err != nil {
+		return fail(err)
 	}
-	home := servo.Cartesian().Tool()
-	ik := control.NewIK(robot)
-	posture := make([]float64, robot.DoF())
+	rig.home = rig.servo.Cartesian().Tool()
+	rig.ik = control.NewIK(rig.robot)
+	rig.posture = make([]float64, rig.robot.DoF())
+	return rig, nil
+}
 
-	var video *videoWriter
+func (rig *demoRig) Close() {
+	if rig.video != nil {
+		rig.video.Close()
+	}
+	rig.arm.Close()
+}
+
+func runDemo(ctx context.Context, cfg demoConfig) (*demoResult, error) {
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	rig, err := newDemoRig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer rig.Close()
 	res := &demoResult{MinLimitMargin: math.Inf(1)}
 	if cfg.Video {
-		video, err = newVideoWriter(s, "scene", filepath.Join(cfg.Out, "scene.mp4"), cfg.VideoFPS)
-		if err != nil {
+		if rig.video, err = newVideoWriter(rig.s, "scene", filepath.Join(cfg.Out, "scene.mp4"), cfg.VideoFPS); err != nil {
 			fmt.Fprintf(cfg.Progress, "no video: %v\n", err)
-			video = nil
+			rig.video = nil
 		} else {
-			defer video.Close()
-			res.Video = video.path
+			res.Video = rig.video.path
 		}
 	}
-
 	const dt = time.Millisecond
-	ticksPerLeg := int(cfg.Hold / dt)
-	tickTimes := make([]time.Duration, 0, ticksPerLeg*len(demoWaypoints))
+	rig.ticks = make([]time.Duration, 0, int(cfg.Hold/dt)*len(demoWaypoints))
 	start := time.Now()
 	for li, wp := range demoWaypoints {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("interrupted at %q: %w", wp.Name, err)
 		}
-		down := mgl64.QuatRotate(wp.Yaw, mgl64.Vec3{0, 0, 1}).Mul(home.Rot)
-		target := control.Pose{Pos: wp.Pos, Rot: down}
-		if !servo.SetCartesianTarget(target) {
-			return nil, fmt.Errorf("waypoint %q rejected by the safety layer", wp.Name)
-		}
-		// A posture that reaches the target, from the current configuration, so the
-		// nullspace does not pull the tool off it.
-		if _, _, ok := ik.Solve(posture, servo.State().Q, target); ok {
-			servo.SetNullspaceTarget(posture)
-		}
-		if err := arm.SetGripperWidth(wp.Gripper); err != nil {
+		fmt.Fprintf(cfg.Progress, "[%d/%d] %-13s target %v\n", li+1, len(demoWaypoints), wp.Name, wp.Pos)
+		leg, err := rig.leg(wp, int(cfg.Hold/dt), dt, res)
+		if err != nil {
 			return nil, err
-		}
-		fmt.Fprintf(cfg.Progress, "[%d/%d] %-13s target %v\n", li+1, len(demoWaypoints), wp.Name, target.Pos)
-		leg := legResult{waypoint: wp, SettledAfter: -1}
-		for i := 0; i < ticksPerLeg; i++ {
-			t0 := time.Now()
-			if err := servo.Tick(dt.Seconds()); err != nil {
-				return nil, err
-			}
-			tickTimes = append(tickTimes, time.Since(t0))
-			if _, err := arm.Tick(dt); err != nil {
-				return nil, err
-			}
-			res.Ticks++
-			tool, rot := arm.ToolPose()
-			leg.PosErr = tool.Sub(target.Pos).Len()
-			leg.RotErr = control.OrientationError(rot, target.Rot)
-			if leg.PosErr <= 2e-3 && leg.RotErr <= 0.01 {
-				if leg.SettledAfter < 0 {
-					leg.SettledAfter = time.Duration(i+1) * dt
-				}
-			} else {
-				leg.SettledAfter = -1
-			}
-			st := servo.State()
-			ratio := 0.0
-			for j, jt := range robot.Joints {
-				ratio = math.Max(ratio, math.Abs(servo.Torque()[j])/jt.TorqueLimit)
-				res.MinLimitMargin = math.Min(res.MinLimitMargin, math.Min(st.Q[j]-jt.Lower, jt.Upper-st.Q[j]))
-			}
-			res.MaxTorqueRatio = math.Max(res.MaxTorqueRatio, ratio)
-			if res.Ticks%10 == 0 {
-				smp := sample{T: s.Time(), Tool: tool, Target: target.Pos, PosErr: leg.PosErr, RotErr: leg.RotErr, MaxTorqueRatio: ratio}
-				if cube >= 0 {
-					cp, _ := s.BodyPose(cube)
-					smp.CubeZ = cp[2]
-				}
-				res.Trace = append(res.Trace, smp)
-			}
-			if video != nil {
-				if err := video.maybeFrame(s.Time()); err != nil {
-					return nil, err
-				}
-			}
 		}
 		res.Legs = append(res.Legs, leg)
 	}
 	res.Wall = time.Since(start)
 	res.SimTime = time.Duration(res.Ticks) * dt
-	res.Safety = servo.Safety().Counters
-	if cube >= 0 {
-		cp, _ := s.BodyPose(cube)
+	res.Safety = rig.servo.Safety().Counters
+	if rig.cube >= 0 {
+		cp, _ := rig.s.BodyPose(rig.cube)
 		res.CubeLifted = cp[2]
 	}
-	slices.Sort(tickTimes)
-	res.TickP50 = tickTimes[len(tickTimes)/2]
-	res.TickP99 = tickTimes[len(tickTimes)*99/100]
-	res.TMax = tickTimes[len(tickTimes)-1]
-	if video != nil {
-		res.Frames = video.frames
-		if err := video.Close(); err != nil {
+	slices.Sort(rig.ticks)
+	res.TickP50 = rig.ticks[len(rig.ticks)/2]
+	res.TickP99 = rig.ticks[len(rig.ticks)*99/100]
+	res.TMax = rig.ticks[len(rig.ticks)-1]
+	if rig.video != nil {
+		res.Frames = rig.video.frames
+		if err := rig.video.Close(); err != nil {
 			return nil, err
 		}
-		if err := video.savePNG(filepath.Join(cfg.Out, "scene.png")); err != nil {
+		if err := rig.video.savePNG(filepath.Join(cfg.Out, "scene.png")); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
+}
+
+// leg holds the waypoint for ticks control periods of dt, tracing into res.
+func (rig *demoRig) leg(wp waypoint, ticks int, dt time.Duration, res *demoResult) (legResult, error) {
+	down := mgl64.QuatRotate(wp.Yaw, mgl64.Vec3{0, 0, 1}).Mul(rig.home.Rot)
+	target := control.Pose{Pos: wp.Pos, Rot: down}
+	if !rig.servo.SetCartesianTarget(target) {
+		return legResult{}, fmt.Errorf("waypoint %q rejected by the safety layer", wp.Name)
+	}
+	// A posture that reaches the target, from the current configuration, so the
+	// nullspace does not pull the tool off it.
+	if _, _, ok := rig.ik.Solve(rig.posture, rig.servo.State().Q, target); ok {
+		rig.servo.SetNullspaceTarget(rig.posture)
+	}
+	if err := rig.arm.SetGripperWidth(wp.Gripper); err != nil {
+		return legResult{}, err
+	}
+	leg := legResult{waypoint: wp, SettledAfter: -1}
+	for i := 0; i < ticks; i++ {
+		t0 := time.Now()
+		if err := rig.servo.Tick(dt.Seconds()); err != nil {
+			return leg, err
+		}
+		rig.ticks = append(rig.ticks, time.Since(t0))
+		if _, err := rig.arm.Tick(dt); err != nil {
+			return leg, err
+		}
+		res.Ticks++
+		tool, rot := rig.arm.ToolPose()
+		leg.PosErr = tool.Sub(target.Pos).Len()
+		leg.RotErr = control.OrientationError(rot, target.Rot)
+		if leg.PosErr > 2e-3 || leg.RotErr > 0.01 {
+			leg.SettledAfter = -1
+		} else if leg.SettledAfter < 0 {
+			leg.SettledAfter = time.Duration(i+1) * dt
+		}
+		ratio := rig.observe(res)
+		if res.Ticks%10 == 0 {
+			smp := sample{T: rig.s.Time(), Tool: tool, Target: target.Pos, PosErr: leg.PosErr, RotErr: leg.RotErr, MaxTorqueRatio: ratio}
+			if rig.cube >= 0 {
+				cp, _ := rig.s.BodyPose(rig.cube)
+				smp.CubeZ = cp[2]
+			}
+			res.Trace = append(res.Trace, smp)
+		}
+		if rig.video != nil {
+			if err := rig.video.maybeFrame(rig.s.Time()); err != nil {
+				return leg, err
+			}
+		}
+	}
+	return leg, nil
+}
+
+// observe updates the torque and joint-limit extremes and returns this tick's largest
+// torque over its limit.
+func (rig *demoRig) observe(res *demoResult) float64 {
+	st := rig.servo.State()
+	ratio := 0.0
+	for j, jt := range rig.robot.Joints {
+		ratio = math.Max(ratio, math.Abs(rig.servo.Torque()[j])/jt.TorqueLimit)
+		res.MinLimitMargin = math.Min(res.MinLimitMargin, math.Min(st.Q[j]-jt.Lower, jt.Upper-st.Q[j]))
+	}
+	res.MaxTorqueRatio = math.Max(res.MaxTorqueRatio, ratio)
+	return ratio
 }
 
 func (r *demoResult) summary(cfg demoConfig) string {
@@ -336,15 +372,15 @@ func writeTrace(path string, trace []sample) error {
 	return f.Close()
 }
 
-// videoWriter renders a camera at a fixed frame rate of simulated time and pipes the
-// frames to ffmpeg (H.264, yuv420p).
+// videoWriter renders a camera at a fixed frame rate of simulated time into an mp4
+// (episode.VideoFile: the encoder of the dataset videos, here at libx264's medium
+// preset, CRF 23, a keyframe every 250 frames, for a video to watch).
 type videoWriter struct {
 	r      *mujoco.Renderer
 	cam    int
 	w, h   int
 	buf    []byte
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
+	video  *episode.VideoFile
 	path   string
 	period float64
 	next   float64
@@ -353,10 +389,6 @@ type videoWriter struct {
 }
 
 func newVideoWriter(s *mujoco.Sim, camera, path string, fps int) (*videoWriter, error) {
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		return nil, fmt.Errorf("ffmpeg not found (scripts/setup.sh installs it)")
-	}
 	cam, err := s.ID(mujoco.ObjCamera, camera)
 	if err != nil {
 		return nil, err
@@ -366,20 +398,12 @@ func newVideoWriter(s *mujoco.Sim, camera, path string, fps int) (*videoWriter, 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(ff, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-		"-s", fmt.Sprintf("%dx%d", w, h), "-r", strconv.Itoa(fps), "-i", "-",
-		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "23", "-movflags", "+faststart", path)
-	stdin, err := cmd.StdinPipe()
+	video, err := episode.CreateVideo(path, w, h, fps, episode.VideoSpec{Preset: "medium", CRF: 23, GOP: 250, Tune: "none"})
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		return nil, err
-	}
-	return &videoWriter{r: r, cam: cam, w: w, h: h, buf: make([]byte, w*h*3), cmd: cmd, stdin: stdin, path: path, period: 1 / float64(fps)}, nil
+	return &videoWriter{r: r, cam: cam, w: w, h: h, buf: make([]byte, w*h*3), video: video, path: path, period: 1 / float64(fps)}, nil
 }
 
 // maybeFrame renders and writes a frame when simulated time t reached the next frame.
@@ -391,8 +415,8 @@ func (v *videoWriter) maybeFrame(t float64) error {
 	if err := v.r.RGB(v.cam, v.buf); err != nil {
 		return err
 	}
-	if _, err := v.stdin.Write(v.buf); err != nil {
-		return fmt.Errorf("video: ffmpeg: %w", err)
+	if err := v.video.Write(v.buf); err != nil {
+		return fmt.Errorf("video: %w", err)
 	}
 	v.frames++
 	return nil
@@ -404,11 +428,10 @@ func (v *videoWriter) Close() error {
 		return nil
 	}
 	v.closed = true
-	v.stdin.Close()
-	err := v.cmd.Wait()
+	err := v.video.Close()
 	v.r.Close()
 	if err != nil {
-		return fmt.Errorf("video: ffmpeg: %w", err)
+		return fmt.Errorf("video: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -484,5 +485,60 @@ func TestEvalOfflinePose6D(t *testing.T) {
 		if !ok || v > limit {
 			t.Errorf("%s: RMS %v (present %v), want below %v", name, v, ok, limit)
 		}
+	}
+}
+
+// robotd record --episode-time on the pick-and-place scene ends each episode after that
+// long (the expert is far from done after 1 s) and keeps it, labelled not successful;
+// it once discarded every such episode as "interrupted" and exited 0 with nothing
+// recorded. An append without --seed continues after the dataset's last recorded seed:
+// its episode starts from the cube pose of a fresh recording with that seed (it once
+// started again at seed 0, recording the same episodes twice).
+func TestRecordEpisodeTimeAndSeeds(t *testing.T) {
+	bin := robotdBinary(t)
+	record := func(dir string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"record", "--launch", "../../launch/pickplace.yaml", "--out", dir,
+			"--task", "put the cube in the zone", "--source", "expert", "--episode-time", "1s"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("record %q: %v\n%s", args, err, out)
+		}
+		t.Logf("%s", out)
+		return string(out)
+	}
+	dir := filepath.Join(t.TempDir(), "timed")
+	out := record(dir, "--episodes", "2", "--seed", "7")
+	if strings.Count(out, "not done at --episode-time 1s") != 2 || !strings.Contains(out, "recorded 2 episode(s)") {
+		t.Fatalf("want 2 episodes kept at the time limit:\n%s", out)
+	}
+	ds := readDataset(t, dir, 2)
+	for i := range 2 {
+		ep, err := ds.Episode(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(ep.Timestamp)
+		done, succ := ep.Vectors[episode.KeyDone], ep.Vectors[episode.KeySuccess]
+		if n < 29 || n > 31 || done[n-1][0] != 1 || succ[n-1][0] != 0 {
+			t.Fatalf("episode %d: %d frames, last next.done %v next.success %v: want 30 (1 s at 30 fps), 1, 0", i, n, done[n-1], succ[n-1])
+		}
+	}
+
+	out = record(dir, "--episodes", "1")
+	if !strings.Contains(out, "continuing after the dataset's last seed 8: this run's first seed is 9") {
+		t.Fatalf("the append does not continue after seed 8:\n%s", out)
+	}
+	fresh := filepath.Join(t.TempDir(), "seed9")
+	record(fresh, "--episodes", "1", "--seed", "9")
+	cubeStart := func(dir string, episodes, i int) []float32 {
+		ep, err := readDataset(t, dir, episodes).Episode(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep.Vectors[episode.KeyEnvState][0]
+	}
+	appended, want, first := cubeStart(dir, 3, 2), cubeStart(fresh, 1, 0), cubeStart(dir, 3, 0)
+	if !slices.Equal(appended, want) || slices.Equal(appended, first) {
+		t.Fatalf("appended episode's cube start %v, want seed 9's %v (seed 7's: %v)", appended, want, first)
 	}
 }
