@@ -11,9 +11,10 @@
 // backwards with the system time (the time base of ROS header stamps); a Manual clock
 // starts at 0 unless Set.
 //
-// Not on a Clock: the control loop's real-time pacing (daemon's clock_nanosleep on
-// CLOCK_MONOTONIC), network deadlines (net.Conn takes wall-clock time.Time) and polls
-// that only give other goroutines time to run.
+// Not on an injected Clock: the control loop's real-time pacing (daemon's
+// clock_nanosleep on CLOCK_MONOTONIC, internal/rt), network deadlines (net.Conn takes
+// wall-clock time.Time), and polls and pauses that only give other goroutines real time
+// to run (drivers/ros's Flush and WaitState), which use Real by name.
 //
 // The package imports only the standard library.
 package clock
