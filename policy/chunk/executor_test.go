@@ -570,3 +570,32 @@ func TestJump(t *testing.T) {
 		t.Fatalf("inpaint jump of an unfrozen chunk: %v, want 4", out[0])
 	}
 }
+
+// Validate checks what a launch file's policy.executor sets and names the key; an empty
+// strategy and zero n_action_steps are the caller's to fill (New refuses an empty
+// strategy).
+func TestConfigValidateNamesTheKey(t *testing.T) {
+	cases := []struct {
+		cfg Config
+		key string
+	}{
+		{Config{Strategy: "greedy"}, "strategy"},
+		{Config{NActionSteps: -1}, "n_action_steps"},
+		{Config{EnsembleK: math.Inf(-1)}, "ensemble_k"},
+		{Config{Blend: "mix"}, "blend"},
+		{Config{BlendWindow: -time.Millisecond}, "blend_window"},
+		{Config{Interp: "cubic"}, "interp"},
+	}
+	for _, c := range cases {
+		var ce *ConfigError
+		if err := c.cfg.Validate(); !errors.As(err, &ce) || ce.Key != c.key {
+			t.Errorf("%+v: Validate() = %v, want a *ConfigError for %s", c.cfg, err, c.key)
+		}
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("empty config: %v", err)
+	}
+	if _, err := New(Config{Horizon: 4, Dim: 2, Dt: time.Millisecond}); err == nil {
+		t.Error("New accepted an empty strategy")
+	}
+}
