@@ -362,7 +362,7 @@ type command struct {
 //
 // Over ROS the arm reports CompensatesGravity = true and zero Coriolis torques: a
 // JointState carries no model terms, so robot-side compensation is assumed (franka_ros'
-// convention; SimServer compensates both gravity and Coriolis).
+// convention; sim/rosbridge's Server compensates both gravity and Coriolis).
 type Arm struct {
 	cfg     ArmConfig
 	info    drivers.Info

@@ -27,7 +27,7 @@ import (
 
 var pairs atomic.Int64
 
-// pair is the ROS Arm adapter talking to a SimServer over a real rosmaster, on topics of
+// pair is the ROS Arm adapter talking to a rosbridge.Server over a real rosmaster, on topics of
 // their own so that several pairs can share one master.
 type pair struct {
 	*ros.Arm
@@ -197,7 +197,7 @@ func (p *pair) advance(t testing.TB, d time.Duration) {
 }
 
 // TestArmConformance runs the drivers conformance suite against the ROS adapter driving
-// the MuJoCo arm served by SimServer, over a real rosmaster.
+// the MuJoCo arm served by rosbridge.Server, over a real rosmaster.
 func TestArmConformance(t *testing.T) {
 	m := rostest.Start(t)
 	driverstest.Run(t, driverstest.Harness{

@@ -186,7 +186,7 @@ func TestIntrinsicsFromCameraInfo(t *testing.T) {
 			t.Errorf("%s: %+v, %v\nwant %+v", tc.name, got, err, w)
 		}
 	}
-	// The message SimCameras sends converts back to the same intrinsics.
+	// The message sim/rosbridge's Cameras send converts back to the same intrinsics.
 	in := calib.NewIntrinsics("cam", 64, 48, [9]float64{50, 0, 31.5, 0, 50, 23.5, 0, 0, 1}, [5]float64{0.01, 0, 0, 0, 0})
 	if got, err := intrinsicsFromCameraInfo("cam", cameraInfoMsg(std_msgs.Header{}, &in)); err != nil || got != in {
 		t.Errorf("round trip: %+v, %v; want %+v", got, err, in)

@@ -14,7 +14,7 @@ import (
 	"github.com/robotd/robotd/drivers"
 )
 
-// The command conventions of ArmConfig.Command and SimServerConfig.Command.
+// The command conventions of ArmConfig.Command (and of sim/rosbridge's ServerConfig.Command).
 const (
 	// CommandEffort: joint torques as std_msgs/Float64MultiArray to a ros_control
 	// JointGroupEffortController on /<controller>/command (drivers.CommandTorque).

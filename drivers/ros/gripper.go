@@ -29,7 +29,7 @@ const (
 	GripperJoints = "joints"
 )
 
-// GripperConfig configures the gripper of an Arm and of a SimServer. The zero value
+// GripperConfig configures the gripper of an Arm and of a sim/rosbridge Server. The zero value
 // means no gripper. It is also a launch file's arm.ros.gripper and sim_server.gripper
 // sections (the yaml tags are the keys).
 type GripperConfig struct {
@@ -52,7 +52,7 @@ type GripperConfig struct {
 	// joints in one message).
 	StateTopic string `yaml:"state_topic"`
 	// Fingers are the two finger joints (State "joints"). Required for the Arm; the
-	// SimServer defaults to the scene's finger joints.
+	// sim/rosbridge Server defaults to the scene's finger joints.
 	Fingers [2]string `yaml:"fingers"`
 	// MaxWidth (m) bounds commanded widths to [0, MaxWidth]. Default 0.08; (0, 1].
 	MaxWidth float64 `yaml:"max_width"`
@@ -94,8 +94,8 @@ func (c GripperConfig) WithDefaults() GripperConfig {
 }
 
 // Validate checks the config after defaults. The error is a *ConfigError naming the key.
-// The finger names are checked when given (an Arm's Validate requires them; a SimServer
-// defaults them to the scene's).
+// The finger names are checked when given (an Arm's Validate requires them;
+// sim/rosbridge's Server defaults them to the scene's).
 func (c GripperConfig) Validate() error {
 	if !c.Enabled() {
 		return nil

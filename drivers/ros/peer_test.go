@@ -87,7 +87,7 @@ func (p *peer) finish(t *testing.T, dst any) {
 	}
 }
 
-// TestRospyControlsSim: a rospy node plays the controller against SimServer. In
+// TestRospyControlsSim: a rospy node plays the controller against rosbridge.Server. In
 // lockstep, every state the sim publishes is answered with -0.5 * q, which must be the
 // command in force before the next step; at the end both sides counted the same number
 // of messages.

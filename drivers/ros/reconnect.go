@@ -22,7 +22,7 @@ import (
 )
 
 // masterWatch re-registers a node with a master that restarted. Every node robotd makes
-// has one (Arm, StopListener, StatusPublisher, Camera, SimServer, SimCameras; each
+// has one (Arm, StopListener, StatusPublisher, Camera; sim/rosbridge's Server and Cameras; each
 // config's MasterCheck is its period).
 //
 // goroslib registers a node's publishers and subscribers once, when they are created,

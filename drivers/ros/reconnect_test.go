@@ -92,10 +92,10 @@ func dialArm(t *testing.T, m *rostest.Master, cfg ros.ArmConfig) *ros.Arm {
 	return arm
 }
 
-// TestMasterRestartPeersSurvive: the master restarts while the Arm and the SimServer
+// TestMasterRestartPeersSurvive: the master restarts while the Arm and the rosbridge.Server
 // run. Their TCPROS connection does not need the master, so state keeps flowing; both
-// register again, so that a new Arm started after the restart finds the SimServer's
-// state and the SimServer takes the new Arm's commands.
+// register again, so that a new Arm started after the restart finds the rosbridge.Server's
+// state and the rosbridge.Server takes the new Arm's commands.
 func TestMasterRestartPeersSurvive(t *testing.T) {
 	m := rostest.Start(t)
 	topics := rosbridge.ServerConfig{Node: "simA", StateTopic: "/a/joint_states", Controller: "/a/effort_controller"}
@@ -125,20 +125,20 @@ func TestMasterRestartPeersSurvive(t *testing.T) {
 	waitFresh(t, arm, time.Second, "the first Arm after the restart")
 	// A newcomer finds both directions through the new master only.
 	arm2 := dialArm(t, m, ros.ArmConfig{Node: "robotdB", StateTopic: topics.StateTopic, Controller: topics.Controller, StaleLimit: 50 * time.Millisecond})
-	d := waitFresh(t, arm2, 5*time.Second, "a new Arm after the restart (the SimServer re-advertised)")
+	d := waitFresh(t, arm2, 5*time.Second, "a new Arm after the restart (the rosbridge.Server re-advertised)")
 	tau := []float64{0.5, 0, 0, 0, 0, 0, 0}
 	commanding(t, arm2, tau)
 	t0 := time.Now()
 	for !slices.Equal(srv.Command(), tau) {
 		if time.Since(t0) > 5*time.Second {
-			t.Fatalf("the SimServer did not take the new Arm's command (did not re-subscribe): in force %v", srv.Command())
+			t.Fatalf("the rosbridge.Server did not take the new Arm's command (did not re-subscribe): in force %v", srv.Command())
 		}
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("re-registered %v after the master came back; a new Arm had state in %v, the sim its command in %v", rereg, d, time.Since(t0))
 }
 
-// TestMasterRestartRobotRestarts: the master and the robot (SimServer) restart
+// TestMasterRestartRobotRestarts: the master and the robot (rosbridge.Server) restart
 // together while the Arm runs. The Arm's state goes stale during the gap; after the
 // restart the Arm registers again, the new robot's state reaches it and its commands
 // reach the new robot within a bounded time. Without the master check (goroslib alone)

@@ -282,8 +282,8 @@ func TestMasterRestartCamera(t *testing.T) {
 }
 
 // TestMasterRestartSim: after a master restart, `rostopic echo -n 1` processes started
-// after the restart get robotd sim's joint states (SimServer) and its camera's image
-// (SimCameras), and a node started after the restart its camera info.
+// after the restart get robotd sim's joint states (rosbridge.Server) and its camera's image
+// (rosbridge.Cameras), and a node started after the restart its camera info.
 func TestMasterRestartSim(t *testing.T) {
 	m := rostest.Start(t)
 	arm, err := mujoco.NewArm(sim.Scene{})

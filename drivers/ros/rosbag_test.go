@@ -70,7 +70,7 @@ type bagInfo struct {
 }
 
 // TestRosbagRecordsRun: Debian's `rosbag record` records a short closed-loop robotd run
-// (SimServer at about 1 kHz, the Arm answering every state, the StatusPublisher fed by
+// (rosbridge.Server at about 1 kHz, the Arm answering every state, the StatusPublisher fed by
 // the loop), and `rosbag info --yaml` lists every topic with its type and count.
 func TestRosbagRecordsRun(t *testing.T) {
 	t.Parallel()

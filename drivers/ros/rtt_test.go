@@ -29,14 +29,14 @@ import (
 	"github.com/robotd/robotd/sim/rosbridge"
 )
 
-// The round-trip benchmark's exchange. A SimServer publishes the MuJoCo arm's JointState
+// The round-trip benchmark's exchange. A rosbridge.Server publishes the MuJoCo arm's JointState
 // at 1 kHz (one 1 ms step each); a responder in another process (robotd's Arm, or rospy)
 // answers every state it sees with an effort command whose last torque carries the
 // state's identity: its stamp in ms after the sim epoch (1 s), times 1e-6 Nm (at most
 // 0.01 Nm: harmless to the arm, which keeps moving under the sim's own compensation).
 // A probe subscriber in the sim's process notes when each identity first comes back.
 const (
-	rttEpoch     = time.Second            // SimServerConfig.Epoch's default
+	rttEpoch     = time.Second            // rosbridge.ServerConfig.Epoch's default
 	rttUnit      = 1e-6                   // Nm per ms of identity
 	rttResponder = "ROBOTD_RTT_RESPONDER" // master address|namespace|mode, for TestRTTResponder
 	rttQueue     = 256                    // ArmConfig.Queue of the paced responder, rospy's queue_size
@@ -351,7 +351,7 @@ func findUp(rel string) (string, error) {
 	return "", fmt.Errorf("%s not found above the working directory", rel)
 }
 
-// BenchmarkSubscriberQueueDrops quantifies goroslib's silent drops: one SimServer
+// BenchmarkSubscriberQueueDrops quantifies goroslib's silent drops: one rosbridge.Server
 // publishes JointState at 1 kHz for ROBOTD_RTT_SECONDS/2 to subscribers with different
 // SubscriberConf.QueueSize, each in its own node, half of them with a callback that
 // stalls 20 ms every 100 messages (a GC pause, a contended lock, a descheduled thread).

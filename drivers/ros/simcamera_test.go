@@ -34,7 +34,7 @@ func newSimCameras(t *testing.T, m *rostest.Master, cfg rosbridge.CamerasConfig)
 }
 
 // stepping plays the simulator's owner: one goroutine that steps the simulation by 10 ms
-// (step: the arm's Tick, or a SimServer's Step) and publishes the cameras, every 10 ms of
+// (step: the arm's Tick, or a rosbridge.Server's Step) and publishes the cameras, every 10 ms of
 // wall time, until the returned stop is called.
 func stepping(t *testing.T, sc *rosbridge.Cameras, step func(time.Duration) error) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
