@@ -312,7 +312,11 @@ func TestPathKeysResolved(t *testing.T) {
 		}
 		for i := range typ.NumField() {
 			fld := typ.Field(i)
-			key, _, _ := strings.Cut(fld.Tag.Get("yaml"), ",")
+			key, opts, _ := strings.Cut(fld.Tag.Get("yaml"), ",")
+			if strings.Contains(opts, "inline") { // a package's Config: its keys are this section's
+				walk(fld.Type, prefix)
+				continue
+			}
 			if key == "" || key == "-" {
 				continue
 			}
