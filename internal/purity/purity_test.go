@@ -2,9 +2,9 @@
 //
 // The control loop, the ports, the ROS client, the policy executors, the launch files,
 // the dataset writer and telemetry must build with CGO_ENABLED=0, so that the driver of a
-// real arm (and every test of those packages) builds without libmujoco, OpenCV or ONNX
-// Runtime; cgo stays at the edges (perception/cv, policy/onnx, sim/mujoco, and the sim's
-// ROS bridge that serves sim/mujoco). See ../../docs/architecture.md.
+// real arm builds without libmujoco, OpenCV or ONNX Runtime (their tests may use those,
+// as real peers); cgo stays at the edges (perception/cv, policy/onnx, sim/mujoco, and the sim's
+// ROS bridge that serves sim/mujoco), as README.md's package table says.
 package purity
 
 import (

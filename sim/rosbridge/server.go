@@ -632,9 +632,10 @@ func (s *Server) Publish() error {
 	return nil
 }
 
-// Run steps and publishes every period in real time until ctx ends (the served robot of
-// `robotd sim`); it returns nil on cancellation. Pacing uses a Go ticker, which can
-// overshoot by up to a millisecond here: fine for a stand-in robot, not for a controller.
+// Run steps and publishes every period in real time until ctx ends (a stand-in robot for
+// tests; robotd sim paces with Bridge.Run); it returns nil on cancellation. Pacing uses a
+// Go ticker, which can overshoot by up to a millisecond here: fine for a stand-in robot,
+// not for a controller.
 func (s *Server) Run(ctx context.Context, period time.Duration) error {
 	t := time.NewTicker(period)
 	defer t.Stop()
