@@ -58,8 +58,8 @@ type Bridge struct {
 
 // New builds the arm of cfg.Scene, connects the Server, the Cameras and the task to the
 // master (retrying until ctx ends) and starts the cameras' render goroutine. Close
-// releases it all.
-func New(ctx context.Context, cfg Config) (b *Bridge, err error) {
+// releases it all; on an error New has released what it built.
+func New(ctx context.Context, cfg Config) (*Bridge, error) {
 	if cfg.Period <= 0 {
 		return nil, fmt.Errorf("rosbridge: Period %v: want > 0", cfg.Period)
 	}
@@ -70,44 +70,47 @@ func New(ctx context.Context, cfg Config) (b *Bridge, err error) {
 		cfg.Stderr = io.Discard
 	}
 	cfg.Scene = cfg.Scene.WithDefaults()
-	b = &Bridge{cfg: cfg}
-	defer func() {
-		if err != nil {
-			b.Close()
-		}
-	}()
-	if b.arm, err = mujoco.NewArm(cfg.Scene); err != nil {
+	b := &Bridge{cfg: cfg}
+	if err := b.start(ctx); err != nil {
+		b.Close()
 		return nil, err
+	}
+	return b, nil
+}
+
+// start builds what New returns, recording each part's release in b.closers.
+func (b *Bridge) start(ctx context.Context) error {
+	var err error
+	if b.arm, err = mujoco.NewArm(b.cfg.Scene); err != nil {
+		return err
 	}
 	b.closers = append(b.closers, b.arm.Close)
 	// Stamps: in lockstep (/clock) simulated time from 1 s; otherwise the wall clock at
 	// start plus simulated time.
-	if !cfg.Lockstep {
+	if !b.cfg.Lockstep {
 		b.epoch = time.Now()
 	}
-	scfg := cfg.Server
-	scfg.Clock, scfg.Epoch, scfg.PublishAsync = cfg.Lockstep, b.epoch, true
+	scfg := b.cfg.Server
+	scfg.Clock, scfg.Epoch, scfg.PublishAsync = b.cfg.Lockstep, b.epoch, true
 	if b.srv, err = NewServer(ctx, b.arm, scfg); err != nil {
-		return nil, err
+		return err
 	}
 	b.closers = append(b.closers, b.srv.Close)
 	master, node := b.srv.cfg.MasterAddress, b.srv.cfg.Node
-	if cfg.Task != nil {
-		tc := *cfg.Task
+	if b.cfg.Task != nil {
+		tc := *b.cfg.Task
 		if tc.Node == "" {
 			tc.Node = node + "_task"
 		}
 		if b.task, err = newTaskServer(ctx, b.arm, master, b.epoch, tc); err != nil {
-			return nil, err
+			return err
 		}
 		b.closers = append(b.closers, b.task.Close)
 	}
-	if len(cfg.Cameras.Cameras) > 0 {
-		if err := b.startCameras(ctx, master, node); err != nil {
-			return nil, err
-		}
+	if len(b.cfg.Cameras.Cameras) > 0 {
+		return b.startCameras(ctx, master, node)
 	}
-	return b, nil
+	return nil
 }
 
 // startCameras serves the cameras from a mirror of the scene rendered on a goroutine of

@@ -115,3 +115,19 @@ func TestRunDuration(t *testing.T) {
 		t.Errorf("Run: %v, report %+v: want nil after 200 ms of simulated time, no task, no cameras", err, rep)
 	}
 }
+
+// TestNewFails: New refuses a camera the scene does not have and releases what it had
+// built (the arm, the Server's node; TestMain's leak check sees their goroutines).
+func TestNewFails(t *testing.T) {
+	m := rostest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := rosbridge.New(ctx, rosbridge.Config{Scene: sim.Scene{}, Server: rosbridge.ServerConfig{MasterAddress: m.Addr},
+		Period: time.Millisecond, Cameras: rosbridge.CamerasConfig{Cameras: []rosbridge.CameraConfig{{Camera: "no_such_camera"}}}})
+	if err == nil || b != nil || !strings.Contains(err.Error(), "no_such_camera") {
+		t.Fatalf("New with an unknown camera: %v, %v; want an error naming it", b, err)
+	}
+	if _, err := rosbridge.New(ctx, rosbridge.Config{Scene: sim.Scene{}}); err == nil || !strings.Contains(err.Error(), "Period") {
+		t.Errorf("New without a period: %v; want an error naming Period", err)
+	}
+}
