@@ -78,9 +78,13 @@ type Evaluator struct {
 // New installs the episodes (the embedded simulator's task in lockstep, or the task's ROS
 // topics when the launch file's arm is a ROS arm), the probe and the video tap in s's
 // Ports, then builds and serves the daemon (SIGINT stops the episode under way; Run then
-// reports the episodes before it). s must have a policy. Close stops what New started.
+// reports the episodes before it). A system without a policy is an error. Close stops
+// what New started.
 func New(ctx context.Context, s *system.System, o Options) (_ *Evaluator, err error) {
 	f := s.File
+	if f.Policy == nil || s.Ports.Policy == nil {
+		return nil, fmt.Errorf("eval: %s has no policy section (robotd eval runs a policy; see launch/pickplace_diffusion.yaml)", f.Path())
+	}
 	e := &Evaluator{opts: o, s: s, overROS: f.Arm.Driver == launch.DriverROS}
 	if e.overROS {
 		e.opts.Videos = 0 // the scene is rendered in robotd sim

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/policy/onnx"
 	"github.com/robotd/robotd/system"
 )
@@ -87,5 +88,21 @@ func TestEvaluatorLockstep(t *testing.T) {
 	}
 	if st, err := os.Stat(files[1]); err != nil || st.Size() < 1000 {
 		t.Errorf("eval.png: %v", err)
+	}
+}
+
+// A system without a policy has nothing to evaluate: New says so before serving anything.
+func TestNewWithoutPolicy(t *testing.T) {
+	f, err := launch.Load("../launch/pickplace.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := system.New(context.Background(), f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := New(context.Background(), s, Options{Episodes: 1}); err == nil || !strings.Contains(err.Error(), "has no policy section") {
+		t.Errorf("error %v, want one saying the launch file has no policy", err)
 	}
 }
