@@ -104,9 +104,6 @@ func (f *File) defaults(base, dir string) {
 		if p.State == "" {
 			p.State = SpaceJoints
 		}
-		if p.Threads == 0 {
-			p.Threads = 1
-		}
 		if p.LockstepLatency == 0 {
 			p.LockstepLatency = daemon.DefaultLockstepLatency
 		}

@@ -270,7 +270,8 @@ type Policy struct {
 	// them. Default strategy: inpaint for diffusion and flow policies, ensemble for
 	// chunked ones; default n_action_steps: the bundle's.
 	Executor chunk.Config `yaml:"executor"`
-	// Threads are ONNX Runtime's intra-op threads. Default 1.
+	// Threads are ONNX Runtime's intra-op threads; 1..64. Default: policy/onnx's
+	// (Options.Threads 0: one thread), left 0 here.
 	Threads int `yaml:"threads"`
 	// Seed seeds the diffusion noise. Default 0.
 	Seed uint64 `yaml:"seed"`

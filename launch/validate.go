@@ -90,7 +90,7 @@ func (f *File) Validate() error {
 		}
 		v.oneOf("policy.action", p.Action, SpaceEEPose, SpaceEEPose6D, SpaceJoints)
 		v.oneOf("policy.state", p.State, SpaceEEPose, SpaceEEPose6D, SpaceJoints)
-		v.check("policy.threads", p.Threads >= 1 && p.Threads <= 64, "%d: want 1..64", p.Threads)
+		v.check("policy.threads", p.Threads >= 0 && p.Threads <= 64, "%d: want 1..64 (absent: policy/onnx's default, 1)", p.Threads)
 		v.check("policy.lockstep_latency", p.LockstepLatency >= 0 && p.LockstepLatency <= 5*time.Second, "%v: want 0..5s", p.LockstepLatency)
 		v.config("policy.executor", p.Executor.Validate())
 		if p.Library != "" {
