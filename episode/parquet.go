@@ -170,9 +170,16 @@ func (p *parquetOut) copyFrom(path string) error {
 	return nil
 }
 
-// writeGroup adds rows to the row group that close writes.
+// writeGroup adds rows to the row group that close writes, after the rows already
+// written (as parquet.Rows, the way copyFrom writes: the writer's Write of maps
+// buffers apart and would put them first).
 func (p *parquetOut) writeGroup(rows []map[string]any) error {
-	_, err := p.w.Write(rows)
+	schema := p.w.Schema()
+	buf := make([]parquet.Row, len(rows))
+	for i, r := range rows {
+		buf[i] = schema.Deconstruct(nil, r)
+	}
+	_, err := p.w.WriteRows(buf)
 	return err
 }
 
