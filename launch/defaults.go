@@ -18,7 +18,8 @@ func (f *File) Default() { f.defaults(f.Name, "") }
 
 // defaults fills the zero fields; dir is the launch file's directory ("" for a File
 // built in code). A section that is a package's Config takes that package's defaults
-// (WithDefaults); launch writes only the defaults of its own keys.
+// (WithDefaults); launch writes only the defaults of its own keys, and takes those the
+// daemon and perception have from them.
 func (f *File) defaults(base, dir string) {
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(base, filepath.Ext(base))
@@ -42,7 +43,22 @@ func (f *File) defaults(base, dir string) {
 	if f.Arm.Tool == "" {
 		f.Arm.Tool = "tcp"
 	}
-	r := &f.Arm.ROS
+	d := daemon.Config{}.WithDefaults()
+	f.Arm.ROS.defaults(d)
+	f.Control.defaults(d)
+	f.Safety.MaxTorqueRate = f.Control.MaxTorqueRate
+	f.Safety = f.Safety.WithDefaults()
+	f.Watchdog.defaults(d)
+	for i := range f.Cameras {
+		f.Cameras[i].defaults(f.Arm.Driver)
+	}
+	f.Policy.defaults()
+	f.Telemetry.defaults(f.Arm.Driver)
+	f.SimServer.defaults()
+	f.Task.defaults()
+}
+
+func (r *ROSArm) defaults(d daemon.Config) {
 	r.ArmConfig = r.ArmConfig.WithDefaults()
 	if r.Gripper != nil {
 		*r.Gripper = r.Gripper.WithDefaults()
@@ -51,13 +67,14 @@ func (f *File) defaults(base, dir string) {
 		t := true
 		r.CompensatesGravity = &t
 	}
-	d := daemon.Config{}.WithDefaults()
 	if r.ConnectTimeout == 0 {
 		// The same wait as the daemon's for a fresh state before it takes the arm over
 		// (robotd run passes connect_timeout as that too).
 		r.ConnectTimeout = d.StartTimeout
 	}
-	c := &f.Control
+}
+
+func (c *Control) defaults(d daemon.Config) {
 	if c.RateHz == 0 {
 		c.RateHz = float64(time.Second) / float64(d.Period)
 	}
@@ -79,9 +96,9 @@ func (f *File) defaults(base, dir string) {
 		p := 80
 		c.RTPriority = &p
 	}
-	f.Safety.MaxTorqueRate = c.MaxTorqueRate
-	f.Safety = f.Safety.WithDefaults()
-	w := &f.Watchdog
+}
+
+func (w *Watchdog) defaults(d daemon.Config) {
 	if w.StateStale == 0 {
 		w.StateStale = d.StateStale
 	}
@@ -94,55 +111,6 @@ func (f *File) defaults(base, dir string) {
 	if w.MaxSkew == 0 {
 		w.MaxSkew = daemon.DefaultMaxSkew
 	}
-	for i := range f.Cameras {
-		f.Cameras[i].defaults(f.Arm.Driver)
-	}
-	if p := f.Policy; p != nil {
-		if p.Action == "" {
-			p.Action = SpaceEEPose
-		}
-		if p.State == "" {
-			p.State = SpaceJoints
-		}
-		if p.LockstepLatency == 0 {
-			p.LockstepLatency = daemon.DefaultLockstepLatency
-		}
-	}
-	t := &f.Telemetry
-	if t.Listen == "" {
-		t.Listen = "127.0.0.1:9102"
-	}
-	if t.LogFormat == "" {
-		t.LogFormat = "text"
-	}
-	if t.LogLevel == "" {
-		t.LogLevel = "info"
-	}
-	if t.ROSStatus == nil {
-		on := f.Arm.Driver == DriverROS
-		t.ROSStatus = &on
-	}
-	if s := f.SimServer; s != nil {
-		if s.Node == "" {
-			s.Node = "robotd_sim"
-		}
-		if s.RateHz == 0 {
-			s.RateHz = 1000
-		}
-		// The served conventions take the driver's defaults.
-		a := ros.ArmConfig{StateTopic: s.StateTopic, Command: s.Command, Controller: s.Controller}.WithDefaults()
-		s.StateTopic, s.Command, s.Controller = a.StateTopic, a.Command, a.Controller
-		if s.Gripper != nil {
-			*s.Gripper = s.Gripper.WithDefaults()
-		}
-		if s.CameraPrefix == "" {
-			s.CameraPrefix = "/camera"
-		}
-		for i := range s.Cameras {
-			s.Cameras[i].defaults(DriverSim)
-		}
-	}
-	f.Task.defaults()
 }
 
 func (c *Camera) defaults(driver string) {
@@ -160,6 +128,64 @@ func (c *Camera) defaults(driver string) {
 	}
 	if c.RateHz == 0 {
 		c.RateHz = 30
+	}
+}
+
+// defaults fills a policy section (nothing when p is nil). The executor's strategy and
+// n_action_steps stay empty: the daemon picks them from the bundle.
+func (p *Policy) defaults() {
+	if p == nil {
+		return
+	}
+	if p.Action == "" {
+		p.Action = SpaceEEPose
+	}
+	if p.State == "" {
+		p.State = SpaceJoints
+	}
+	if p.LockstepLatency == 0 {
+		p.LockstepLatency = daemon.DefaultLockstepLatency
+	}
+}
+
+func (t *Telemetry) defaults(driver string) {
+	if t.Listen == "" {
+		t.Listen = "127.0.0.1:9102"
+	}
+	if t.LogFormat == "" {
+		t.LogFormat = "text"
+	}
+	if t.LogLevel == "" {
+		t.LogLevel = "info"
+	}
+	if t.ROSStatus == nil {
+		on := driver == DriverROS
+		t.ROSStatus = &on
+	}
+}
+
+// defaults fills a sim_server section (nothing when s is nil).
+func (s *SimServer) defaults() {
+	if s == nil {
+		return
+	}
+	if s.Node == "" {
+		s.Node = "robotd_sim"
+	}
+	if s.RateHz == 0 {
+		s.RateHz = 1000
+	}
+	// The served conventions take the driver's defaults.
+	a := ros.ArmConfig{StateTopic: s.StateTopic, Command: s.Command, Controller: s.Controller}.WithDefaults()
+	s.StateTopic, s.Command, s.Controller = a.StateTopic, a.Command, a.Controller
+	if s.Gripper != nil {
+		*s.Gripper = s.Gripper.WithDefaults()
+	}
+	if s.CameraPrefix == "" {
+		s.CameraPrefix = "/camera"
+	}
+	for i := range s.Cameras {
+		s.Cameras[i].defaults(DriverSim)
 	}
 }
 
