@@ -8,6 +8,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/sim"
+	"github.com/robotd/robotd/sim/mujoco"
+	"github.com/robotd/robotd/telemetry"
 )
 
 // recordHandler keeps every slog record, attributes resolved to strings.
@@ -37,6 +42,29 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// newEventsDaemon is a daemon on the embedded simulator's arm, logging to log, for tests
+// of its events that never run its loop: white-box tests of unexported functions, which
+// package daemon_test's system-built rig (sim_test.go) cannot reach, so only the arm and
+// its robot model are built here, no cameras, policy or stepping.
+func newEventsDaemon(t *testing.T, log *slog.Logger) *Daemon {
+	t.Helper()
+	scene := sim.Scene{}.WithDefaults()
+	arm, err := mujoco.NewArm(scene)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(arm.Close)
+	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Logger: log, Metrics: telemetry.NewRegistry()}, Ports{Arm: arm, Robot: robot, Clock: arm.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // The events still queued when a run ends are logged as the live ones are: each at its
 // own level, with its own fields (a transition's from, to and why; a note's attributes),
 // never as a transition from state(-1). Checked for the drain itself and for logEvents
@@ -44,9 +72,8 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 func TestEventsLoggedAtTheirLevel(t *testing.T) {
 	for _, drain := range []bool{true, false} {
 		t.Run(fmt.Sprintf("drain=%v", drain), func(t *testing.T) {
-			r := newSimRig(t)
 			h := &recordHandler{}
-			d := r.daemon(t, Config{Logger: slog.New(h)}, nil)
+			d := newEventsDaemon(t, slog.New(h))
 			d.transition(Homing, "start")
 			d.note(slog.LevelWarn, "policy step failed", "err", errors.New("boom"), "max_failures", 3)
 			d.note(slog.LevelInfo, "policy resumed")

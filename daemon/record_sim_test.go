@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"github.com/go-gl/mathgl/mgl64"
 
 	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/system"
 )
 
 // lineSource moves the tool 10 cm along +y at 10 cm/s from where running began, and
@@ -42,36 +44,31 @@ func (s *lineSource) Act(now time.Duration, st *drivers.State, tool control.Pose
 // sampleLog is a Recorder keeping copies of what it gets.
 type sampleLog struct {
 	period  time.Duration
-	samples []Sample
+	samples []daemon.Sample
 }
 
 func (l *sampleLog) Period() time.Duration { return l.period }
 
-func (l *sampleLog) Record(s *Sample) bool {
+func (l *sampleLog) Record(s *daemon.Sample) bool {
 	c := *s
 	c.Q, c.DQ = append([]float64(nil), s.Q...), append([]float64(nil), s.DQ...)
 	l.samples = append(l.samples, c)
 	return true
 }
 
-// sourceDaemon is a lockstep daemon on r driven by src and recorded by log whose runs end
-// 2 s after running begins; restart readies it for another run.
-func (r *simRig) sourceDaemon(t *testing.T, src Source, log Recorder) (d *Daemon, restart func()) {
+// sourceDaemon is a lockstep daemon on sys driven by src and recorded by log whose runs
+// end 2 s after running begins; restart readies it for another run.
+func sourceDaemon(t *testing.T, sys *system.System, src daemon.Source, log daemon.Recorder) (d *daemon.Daemon, restart func()) {
 	t.Helper()
 	var runStart time.Duration
-	d, err := New(Config{Lockstep: true, Home: r.home}, Ports{
-		Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: src, Recorder: log,
-		EndWhen: func(now time.Duration) bool {
-			if runStart == 0 {
-				runStart = now
-			}
-			return now-runStart >= 2*time.Second
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
+	sys.Ports.Source, sys.Ports.Recorder = src, log
+	sys.Ports.EndWhen = func(now time.Duration) bool {
+		if runStart == 0 {
+			runStart = now
+		}
+		return now-runStart >= 2*time.Second
 	}
-	return d, func() { runStart = 0 }
+	return newDaemon(t, sys, nil), func() { runStart = 0 }
 }
 
 // A scripted source drives the arm while a recorder samples it at 30 fps; EndWhen ends
@@ -79,21 +76,21 @@ func (r *simRig) sourceDaemon(t *testing.T, src Source, log Recorder) (d *Daemon
 // Each episode's samples are evenly spaced from the moment running began, carry the
 // source's action as the target in force and the gripper command, and the arm follows.
 func TestSourceRecordEpisodes(t *testing.T) {
-	r := newSimRig(t)
+	sys := newSystem(t, false)
 	src := &lineSource{}
 	log := &sampleLog{period: time.Second / 30}
-	d, restart := r.sourceDaemon(t, src, log)
+	d, restart := sourceDaemon(t, sys, src, log)
 	var finals []mgl64.Vec3
 	for ep := 0; ep < 2; ep++ {
 		log.samples, src.begun = nil, false
 		restart()
-		if err := r.arm.SetJointPositions(r.home); err != nil {
+		if err := sys.SimArm.SetJointPositions(sys.Home); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.Run(context.Background()); err != nil {
 			t.Fatalf("episode %d: %v", ep, err)
 		}
-		if s := d.Summary(); s.Final != Idle {
+		if s := d.Summary(); s.Final != daemon.Idle {
 			t.Fatalf("episode %d ended %v", ep, s.Final)
 		}
 		n := len(log.samples)
@@ -125,36 +122,35 @@ func TestSourceRecordEpisodes(t *testing.T) {
 	if e := finals[0].Sub(finals[1]).Len(); e > 0.002 {
 		t.Fatalf("the two episodes end %.2f mm apart", e*1e3)
 	}
-	if d.m.recordDropped.Value() != 0 {
-		t.Fatalf("%d samples dropped", d.m.recordDropped.Value())
+	if d.RecordDropped() != 0 {
+		t.Fatalf("%d samples dropped", d.RecordDropped())
 	}
 }
 
 // A daemon with a policy runs again after Run returned: the second run homes, runs the
 // policy (inferences grow) and ends idle.
 func TestPolicyRerun(t *testing.T) {
-	r := newSimRig(t)
-	d := r.daemon(t, Config{Duration: time.Second}, r.policyPorts(t, nil))
+	sys := newSystem(t, true)
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Duration = time.Second })
 	for run := 0; run < 2; run++ {
-		before := d.m.inferences.Value()
-		if err := r.arm.SetJointPositions(r.home); err != nil { // the next episode's start
+		before := d.Inferences()
+		if err := sys.SimArm.SetJointPositions(sys.Home); err != nil { // the next episode's start
 			t.Fatal(err)
 		}
 		if err := d.Run(context.Background()); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		if s := d.Summary(); s.Final != Idle || d.m.inferences.Value()-before < 2 {
-			t.Fatalf("run %d: final %v, %d inferences", run, s.Final, d.m.inferences.Value()-before)
+		if s := d.Summary(); s.Final != daemon.Idle || d.Inferences()-before < 2 {
+			t.Fatalf("run %d: final %v, %d inferences", run, s.Final, d.Inferences()-before)
 		}
 	}
 }
 
 // A policy and a scripted source together are refused.
 func TestPolicyAndSourceRefused(t *testing.T) {
-	r := newSimRig(t)
-	_, err := New(Config{Lockstep: true}, Ports{Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step,
-		Policy: r.policyPorts(t, nil), Source: &lineSource{}})
-	if err == nil {
+	sys := newSystem(t, true)
+	sys.Ports.Source = &lineSource{}
+	if _, err := sys.DaemonWith(nil, func(c *daemon.Config) { c.Home = nil }); err == nil {
 		t.Fatal("a daemon with both a policy and a source was built")
 	}
 }
@@ -178,10 +174,10 @@ func (s *labeledSource) Label() control.Pose { return s.clean }
 // A Source that is a Labeler has its label recorded as the action while the arm follows
 // the target it executes.
 func TestSourceLabelIsRecorded(t *testing.T) {
-	r := newSimRig(t)
+	sys := newSystem(t, false)
 	src := &labeledSource{}
 	log := &sampleLog{period: time.Second / 10}
-	d, _ := r.sourceDaemon(t, src, log)
+	d, _ := sourceDaemon(t, sys, src, log)
 	if err := d.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/drivers"
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/sim/mujoco"
-	"github.com/robotd/robotd/telemetry"
 )
 
 // loggingArm records every command's motion part (the torque less gravity, which MuJoCo
@@ -80,34 +80,34 @@ func (s *panicSource) Act(now time.Duration, st *drivers.State, tool control.Pos
 func TestEveryEndLeavesTheHoldCommand(t *testing.T) {
 	cases := []struct {
 		name  string
-		fault string                                              // "" for a normal end
-		setup func(d *Daemon, arm *loggingArm, now time.Duration) // called each step once running
-		src   Source
+		fault string                                                     // "" for a normal end
+		setup func(d *daemon.Daemon, arm *loggingArm, now time.Duration) // called each step once running
+		src   daemon.Source
 		ramp  time.Duration // Config.StopRamp (0: the default)
 	}{
 		{name: "duration", src: &lineSource{}},
-		{name: "stop", src: &lineSource{}, setup: func(d *Daemon, _ *loggingArm, now time.Duration) {
+		{name: "stop", src: &lineSource{}, setup: func(d *daemon.Daemon, _ *loggingArm, now time.Duration) {
 			if now >= 500*time.Millisecond {
 				d.Stop("test", false)
 			}
 		}},
 		// A hold too short to stop the arm: it is braked until still, then released.
-		{name: "stop with a 10 ms hold", src: &lineSource{}, ramp: 10 * time.Millisecond, setup: func(d *Daemon, _ *loggingArm, now time.Duration) {
+		{name: "stop with a 10 ms hold", src: &lineSource{}, ramp: 10 * time.Millisecond, setup: func(d *daemon.Daemon, _ *loggingArm, now time.Duration) {
 			if now >= 500*time.Millisecond {
 				d.Stop("test", false)
 			}
 		}},
-		{name: "stop_now", fault: "stop_now", src: &lineSource{}, setup: func(d *Daemon, _ *loggingArm, now time.Duration) {
+		{name: "stop_now", fault: "stop_now", src: &lineSource{}, setup: func(d *daemon.Daemon, _ *loggingArm, now time.Duration) {
 			if now >= 500*time.Millisecond {
 				d.Stop("test", true)
 			}
 		}},
-		{name: "state_stale then states again", fault: "state_stale", src: &lineSource{}, setup: func(_ *Daemon, arm *loggingArm, now time.Duration) {
+		{name: "state_stale then states again", fault: "state_stale", src: &lineSource{}, setup: func(_ *daemon.Daemon, arm *loggingArm, now time.Duration) {
 			if arm.gapTo == 0 && now >= 500*time.Millisecond {
 				arm.gapFrom, arm.gapTo = now, now+30*time.Millisecond
 			}
 		}},
-		{name: "state_stale for good", fault: "state_stale", src: &lineSource{}, setup: func(_ *Daemon, arm *loggingArm, now time.Duration) {
+		{name: "state_stale for good", fault: "state_stale", src: &lineSource{}, setup: func(_ *daemon.Daemon, arm *loggingArm, now time.Duration) {
 			if arm.gapTo == 0 && now >= 500*time.Millisecond {
 				arm.gapFrom, arm.gapTo = now, time.Hour
 			}
@@ -116,29 +116,27 @@ func TestEveryEndLeavesTheHoldCommand(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := newSimRig(t)
-			q := slices.Clone(r.home)
-			q[6] = r.robot.Joints[6].Upper - 0.05
-			if err := r.arm.SetJointPositions(q); err != nil {
+			sys := newSystem(t, false)
+			q := slices.Clone(sys.Home)
+			q[6] = sys.Ports.Robot.Joints[6].Upper - 0.05
+			if err := sys.SimArm.SetJointPositions(q); err != nil {
 				t.Fatal(err)
 			}
-			arm := newLoggingArm(r.arm)
-			var d *Daemon
-			step := r.step
-			r.step = func(dt time.Duration) error {
-				if c.setup != nil && d.State() == Running {
-					c.setup(d, arm, r.arm.Now())
+			arm := newLoggingArm(sys.SimArm)
+			var d *daemon.Daemon
+			step := sys.Ports.Step
+			sys.Ports.Step = func(dt time.Duration) error {
+				if c.setup != nil && d.State() == daemon.Running {
+					c.setup(d, arm, sys.SimArm.Now())
 				}
 				return step(dt)
 			}
-			var err error
-			d, err = New(Config{Lockstep: true, Duration: 900 * time.Millisecond, StateStale: 5 * time.Millisecond, StopRamp: c.ramp, Metrics: telemetry.NewRegistry()},
-				Ports{Arm: arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Source: c.src})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = d.Run(context.Background())
-			var f *Fault
+			sys.Ports.Arm, sys.Ports.Source = arm, c.src
+			d = newDaemon(t, sys, func(cfg *daemon.Config) {
+				cfg.Home, cfg.Duration, cfg.StateStale, cfg.StopRamp = nil, 900*time.Millisecond, 5*time.Millisecond, c.ramp
+			})
+			err := d.Run(context.Background())
+			var f *daemon.Fault
 			switch {
 			case c.fault == "" && err != nil:
 				t.Fatalf("Run = %v, want a normal end", err)
@@ -196,37 +194,37 @@ func TestEveryEndLeavesTheHoldCommand(t *testing.T) {
 			}
 			// The hold command is written holdRepeat times (a lost message must not
 			// leave the previous one on the arm).
-			for k := len(arm.motion) - holdRepeat; k < len(arm.motion); k++ {
+			for k := len(arm.motion) - daemon.HoldRepeat; k < len(arm.motion); k++ {
 				for i, m := range arm.motion[k] {
 					if math.Abs(m) > 1e-9 {
 						t.Fatalf("command %d, %d from the end: joint %d is gravity %+.6f Nm, want the hold command %d times",
-							k, len(arm.motion)-k, i+1, m, holdRepeat)
+							k, len(arm.motion)-k, i+1, m, daemon.HoldRepeat)
 					}
 				}
 			}
 			// Repeat it, over gravity, for 2 s.
-			st := drivers.NewState(r.arm.Info())
-			p0, _ := r.arm.ToolPose()
+			st := drivers.NewState(sys.SimArm.Info())
+			p0, _ := sys.SimArm.ToolPose()
 			tau := make([]float64, 7)
 			maxSpeed := 0.0
 			for range 2000 {
-				if err := r.arm.ReadState(st); err != nil {
+				if err := sys.SimArm.ReadState(st); err != nil {
 					t.Fatal(err)
 				}
 				for i := range tau {
 					tau[i] = last[i] + st.Gravity[i] + st.Coriolis[i]
 				}
-				if err := r.arm.WriteTorque(tau); err != nil {
+				if err := sys.SimArm.WriteTorque(tau); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := r.arm.Tick(time.Millisecond); err != nil {
+				if _, err := sys.SimArm.Tick(time.Millisecond); err != nil {
 					t.Fatal(err)
 				}
 				for _, v := range st.DQ {
 					maxSpeed = max(maxSpeed, math.Abs(v))
 				}
 			}
-			p1, _ := r.arm.ToolPose()
+			p1, _ := sys.SimArm.ToolPose()
 			t.Logf("under the last command for 2 s: tool moved %.3f mm, joint speed up to %.4f rad/s", p1.Sub(p0).Len()*1000, maxSpeed)
 			if maxSpeed > 0.01 || p1.Sub(p0).Len() > 0.5e-3 {
 				t.Fatalf("after the run the arm moves (%.4f rad/s, tool %.2f mm in 2 s): not at rest", maxSpeed, p1.Sub(p0).Len()*1000)
@@ -249,17 +247,17 @@ func (nanPre) Run(f *perception.Frame, dst []float32) error {
 // MaxFailures steps, counted in the summary (an independent tester saw such a run end
 // normally, exit 0, "0 chunks").
 func TestPolicyFailureIsAFault(t *testing.T) {
-	r := newSimRig(t)
-	pp := r.policyPorts(t, nanPre{})
-	d := r.daemon(t, Config{Duration: 5 * time.Second}, pp)
+	sys := newSystem(t, true)
+	sys.Ports.Policy.Preprocess[0] = nanPre{}
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Duration = 5 * time.Second })
 	err := d.Run(context.Background())
-	var f *Fault
+	var f *daemon.Fault
 	if !errors.As(err, &f) || f.Kind != "policy" {
 		t.Fatalf("Run = %v, want a policy fault", err)
 	}
 	s := d.Summary()
 	t.Logf("fault after %v: %v; policy errors %d, chunks rejected %d", s.SimTime, err, s.PolicyErrors, s.Rejected)
-	if s.PolicyErrors+s.Rejected < 3 || s.SimTime > time.Second || s.Final != Faulted {
+	if s.PolicyErrors+s.Rejected < 3 || s.SimTime > time.Second || s.Final != daemon.Faulted {
 		t.Fatalf("ended %v at %v with %d policy errors + %d rejected chunks: want a fault after 3 failures, well within 1 s",
 			s.Final, s.SimTime, s.PolicyErrors, s.Rejected)
 	}
@@ -268,16 +266,15 @@ func TestPolicyFailureIsAFault(t *testing.T) {
 // No valid chunk for ChunkTimeout (cameras stale the whole time here: the policy is
 // paused, the arm holds) ends the run with the policy fault too.
 func TestPolicyChunkTimeout(t *testing.T) {
-	r := newSimRig(t)
-	pp := r.policyPorts(t, nil)
-	pp.ChunkTimeout = 300 * time.Millisecond
-	r.step = func(d time.Duration) error { // the camera never renders: always stale
-		_, err := r.arm.Tick(d)
+	sys := newSystem(t, true)
+	sys.Ports.Policy.ChunkTimeout = 300 * time.Millisecond
+	sys.Ports.Step = func(d time.Duration) error { // the camera never renders: always stale
+		_, err := sys.SimArm.Tick(d)
 		return err
 	}
-	d := r.daemon(t, Config{Duration: 5 * time.Second}, pp)
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Duration = 5 * time.Second })
 	err := d.Run(context.Background())
-	var f *Fault
+	var f *daemon.Fault
 	if !errors.As(err, &f) || f.Kind != "policy" {
 		t.Fatalf("Run = %v, want a policy fault", err)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -6,104 +6,51 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/robotd/robotd/clock"
-	"github.com/robotd/robotd/control"
+	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/perception"
-	"github.com/robotd/robotd/perception/cv"
-	"github.com/robotd/robotd/policy"
-	"github.com/robotd/robotd/policy/onnx"
-	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
-	"github.com/robotd/robotd/telemetry"
+	"github.com/robotd/robotd/system"
 )
 
-// simRig is the embedded simulator wired as robotd run wires it for launch/test_fixture_sim.yaml.
-type simRig struct {
-	arm   *mujoco.Arm
-	robot *control.Robot
-	cam   *perception.Latest
-	pre   *cv.Pipeline
-	step  func(time.Duration) error
-	home  []float64
-}
+// rigLaunch describes the simulator tests' rig: the embedded MuJoCo scene in lockstep,
+// the wrist camera rendered at 96x96 every 1/30 s of simulated time, resized to 48x48
+// for the fixture diffusion policy.
+const rigLaunch = "../launch/test_daemon_rig.yaml"
 
-func newSimRig(t testing.TB) *simRig {
+// newSystem builds the system rigLaunch describes, as robotd run would, without its
+// policy unless withPolicy; it logs to t and is closed when the test ends. A test may
+// adjust its Ports (a wrapped arm or step, a source, a recorder) before newDaemon.
+func newSystem(t testing.TB, withPolicy bool) *system.System {
 	t.Helper()
-	scene := sim.Scene{}.WithDefaults()
-	arm, err := mujoco.NewArm(scene)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(arm.Close)
-	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &simRig{arm: arm, robot: robot}
-	st := drivers.NewState(arm.Info())
-	if err := arm.ReadState(st); err != nil {
-		t.Fatal(err)
-	}
-	r.home = st.Q
-	ren, err := mujoco.NewRenderer(arm.Sim(), 96, 96)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ren.Close)
-	c, err := mujoco.NewCamera(ren, mujoco.CameraConfig{Camera: "wrist"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.cam, err = perception.NewLatest(c, perception.Freshness{}, arm.Now); err != nil {
-		t.Fatal(err)
-	}
-	if r.pre, err = cv.NewPipeline(perception.PipelineConfig{Resize: &perception.ResizeConfig{Width: 48, Height: 48}}, 96, 96, perception.RGB8, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.pre.Close() })
-	var next time.Duration
-	r.step = func(d time.Duration) error {
-		if _, err := arm.Tick(d); err != nil {
-			return err
+	f, err := launch.LoadWith(rigLaunch, func(f *launch.File) {
+		if !withPolicy {
+			f.Policy = nil
 		}
-		if now := arm.Now(); now >= next {
-			next += 33333 * time.Microsecond
-			return r.cam.Step(context.Background())
-		}
-		return nil
-	}
-	return r
-}
-
-func (r *simRig) policyPorts(t testing.TB, pre Preprocessor) *PolicyPorts {
-	t.Helper()
-	pol, err := policy.Load(filepath.Join("..", "policy", "testdata", "unet"), onnx.Opener(onnx.Options{}), policy.Options{Seed: 1})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pol.Close() })
-	if pre == nil {
-		pre = r.pre
+	s, err := system.New(context.Background(), f, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return &PolicyPorts{Policy: pol, Action: SpaceEEPose, State: SpaceJoints,
-		Cameras: []*perception.Latest{r.cam}, Preprocess: []Preprocessor{pre}}
+	t.Cleanup(s.Close)
+	return s
 }
 
-func (r *simRig) daemon(t testing.TB, cfg Config, pp *PolicyPorts) *Daemon {
+// newDaemon builds s's daemon on its Ports, with the launch file's configuration passed
+// through edit (when not nil): the test's Duration, StopRamp, StateStale, ....
+func newDaemon(t testing.TB, s *system.System, edit func(*daemon.Config)) *daemon.Daemon {
 	t.Helper()
-	cfg.Lockstep = true
-	if cfg.Home == nil {
-		cfg.Home = r.home
-	}
-	cfg.Metrics = telemetry.NewRegistry()
-	d, err := New(cfg, Ports{Arm: r.arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step, Policy: pp})
+	d, err := s.DaemonWith(nil, edit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,19 +60,19 @@ func (r *simRig) daemon(t testing.TB, cfg Config, pp *PolicyPorts) *Daemon {
 // Without a policy the daemon homes, holds the pose for the duration, ramps down and ends
 // idle with the tool where it started.
 func TestHoldWithoutPolicy(t *testing.T) {
-	r := newSimRig(t)
-	p0, _ := r.arm.ToolPose()
-	d := r.daemon(t, Config{Duration: time.Second}, nil)
+	sys := newSystem(t, false)
+	p0, _ := sys.SimArm.ToolPose()
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Duration = time.Second })
 	if err := d.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s := d.Summary()
 	// 1 s, 0.5 s of hold, then the release: an arm at rest under the hold is at its
 	// hold command within a tick, written holdRepeat times.
-	if s.Final != Idle || s.Ticks != 1500+holdRepeat-1 || s.SafeStops != 0 {
-		t.Fatalf("final %v after %d ticks, %d safe stops; want idle after %d (1 s + 0.5 s ramp + the release), none", s.Final, s.Ticks, s.SafeStops, 1500+holdRepeat-1)
+	if s.Final != daemon.Idle || s.Ticks != 1500+daemon.HoldRepeat-1 || s.SafeStops != 0 {
+		t.Fatalf("final %v after %d ticks, %d safe stops; want idle after %d (1 s + 0.5 s ramp + the release), none", s.Final, s.Ticks, s.SafeStops, 1500+daemon.HoldRepeat-1)
 	}
-	p1, _ := r.arm.ToolPose()
+	p1, _ := sys.SimArm.ToolPose()
 	if dist := p1.Sub(p0).Len(); dist > 1e-3 {
 		t.Fatalf("tool moved %.2f mm while holding", dist*1000)
 	}
@@ -135,14 +82,14 @@ func TestHoldWithoutPolicy(t *testing.T) {
 // seed end in the same joint configuration, bit for bit; chunks flow and the setpoint
 // does not jump at chunk switches (inpainting).
 func TestPolicyLockstepReproducible(t *testing.T) {
-	run := func() ([]float64, *Summary) {
-		r := newSimRig(t)
-		d := r.daemon(t, Config{Duration: 3 * time.Second}, r.policyPorts(t, nil))
+	run := func() ([]float64, *daemon.Summary) {
+		sys := newSystem(t, true)
+		d := newDaemon(t, sys, func(c *daemon.Config) { c.Duration = 3 * time.Second })
 		if err := d.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		st := drivers.NewState(r.arm.Info())
-		if err := r.arm.ReadState(st); err != nil {
+		st := drivers.NewState(sys.SimArm.Info())
+		if err := sys.SimArm.ReadState(st); err != nil {
 			t.Fatal(err)
 		}
 		return st.Q, d.Summary()
@@ -176,53 +123,56 @@ func (p *panicky) Run(f *perception.Frame, dst []float32) error {
 
 // A panic in the policy goroutine commands the safe stop and ends the run with a fault.
 func TestPolicyPanicSafeStop(t *testing.T) {
-	r := newSimRig(t)
-	d := r.daemon(t, Config{Duration: 5 * time.Second}, r.policyPorts(t, &panicky{after: 3}))
+	sys := newSystem(t, true)
+	sys.Ports.Policy.Preprocess[0] = &panicky{after: 3}
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Duration = 5 * time.Second })
 	err := d.Run(context.Background())
-	var f *Fault
+	var f *daemon.Fault
 	if !errors.As(err, &f) || f.Kind != "panic" {
 		t.Fatalf("Run = %v, want a panic fault", err)
 	}
-	if s := d.Summary(); s.Final != Faulted || s.SafeStops != 1 || s.SimTime > time.Second {
+	if s := d.Summary(); s.Final != daemon.Faulted || s.SafeStops != 1 || s.SimTime > time.Second {
 		t.Fatalf("final %v, %d safe stops after %v; want faulted, 1, well before 1 s", s.Final, s.SafeStops, s.SimTime)
 	}
 }
 
 // A stop request ramps to a hold; a second one stops at once (safe stop, fault).
 func TestStopRequests(t *testing.T) {
-	r := newSimRig(t)
-	var d *Daemon
-	step := r.step
-	r.step = func(dt time.Duration) error {
-		if r.arm.Now() == 300*time.Millisecond {
+	sys := newSystem(t, false)
+	arm := sys.SimArm
+	var d *daemon.Daemon
+	step := sys.Ports.Step
+	sys.Ports.Step = func(dt time.Duration) error {
+		if arm.Now() == 300*time.Millisecond {
 			d.Stop("test", false)
 		}
 		return step(dt)
 	}
-	d = r.daemon(t, Config{}, nil)
+	d = newDaemon(t, sys, nil)
 	if err := d.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// 500 ms of hold, then the release: the hold command written holdRepeat times.
-	if s := d.Summary(); s.Final != Idle || s.SimTime < 800*time.Millisecond || s.SimTime > 800*time.Millisecond+brakeAndReleaseBound {
+	if s := d.Summary(); s.Final != daemon.Idle || s.SimTime < 800*time.Millisecond || s.SimTime > 800*time.Millisecond+brakeAndReleaseBound {
 		t.Fatalf("final %v at %v; want idle 500 ms (and the release) after the request at 300 ms", s.Final, s.SimTime)
 	}
 
-	r = newSimRig(t)
-	step = r.step
-	r.step = func(dt time.Duration) error {
-		if r.arm.Now() == 300*time.Millisecond {
+	sys = newSystem(t, false)
+	arm = sys.SimArm
+	step = sys.Ports.Step
+	sys.Ports.Step = func(dt time.Duration) error {
+		if arm.Now() == 300*time.Millisecond {
 			d.Stop("first", false)
 			d.Stop("first again", false) // graceful requests do not escalate
 		}
-		if r.arm.Now() == 400*time.Millisecond {
+		if arm.Now() == 400*time.Millisecond {
 			d.Stop("second", true)
 		}
 		return step(dt)
 	}
-	d = r.daemon(t, Config{}, nil)
+	d = newDaemon(t, sys, nil)
 	err := d.Run(context.Background())
-	var f *Fault
+	var f *daemon.Fault
 	if !errors.As(err, &f) || f.Kind != "stop_now" || d.Summary().SafeStops != 1 {
 		t.Fatalf("Run = %v (%d safe stops), want a stop_now fault with one safe stop", err, d.Summary().SafeStops)
 	}
@@ -244,14 +194,11 @@ func (a *frozenArm) ReadState(st *drivers.State) error {
 
 // A joint state that stops changing trips the watchdog after state_stale: safe stop.
 func TestStateStaleSafeStop(t *testing.T) {
-	r := newSimRig(t)
-	arm := &frozenArm{Arm: r.arm, after: 200 * time.Millisecond}
-	d, err := New(Config{Lockstep: true, StateStale: 5 * time.Millisecond}, Ports{Arm: arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = d.Run(context.Background())
-	var f *Fault
+	sys := newSystem(t, false)
+	sys.Ports.Arm = &frozenArm{Arm: sys.SimArm, after: 200 * time.Millisecond}
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Home, c.StateStale = nil, 5*time.Millisecond })
+	err := d.Run(context.Background())
+	var f *daemon.Fault
 	if !errors.As(err, &f) || f.Kind != "state_stale" {
 		t.Fatalf("Run = %v, want a state_stale fault", err)
 	}
@@ -267,21 +214,19 @@ func TestStateStaleSafeStop(t *testing.T) {
 
 // In steady state a control tick, with the policy running beside it, allocates nothing.
 func TestTickNoAllocs(t *testing.T) {
-	r := newSimRig(t)
-	d := r.daemon(t, Config{}, r.policyPorts(t, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.pol.run(ctx)
-	if err := d.servo.Start(ModeJoint); err != nil {
+	sys := newSystem(t, true)
+	arm, step := sys.SimArm, sys.Ports.Step
+	d := newDaemon(t, sys, nil)
+	stop, err := d.BeginHoming(arm.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	d.start = r.arm.Now()
-	d.transition(Homing, "test")
+	defer stop()
 	tick := func() {
-		if done, err := d.tick(r.arm.Now(), 0.001); done {
+		if done, err := d.Tick(arm.Now(), 0.001); done {
 			t.Fatalf("tick ended the run: %v", err)
 		}
-		if err := r.step(time.Millisecond); err != nil {
+		if err := step(time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -291,8 +236,8 @@ func TestTickNoAllocs(t *testing.T) {
 	if allocs := testing.AllocsPerRun(1000, tick); allocs != 0 {
 		t.Fatalf("%.2f allocations per tick (policy, camera and metrics included), want 0", allocs)
 	}
-	if d.m.inferences.Value() < 2 {
-		t.Fatalf("%d inferences during the test: the policy did not run", d.m.inferences.Value())
+	if d.Inferences() < 2 {
+		t.Fatalf("%d inferences during the test: the policy did not run", d.Inferences())
 	}
 }
 
@@ -330,7 +275,7 @@ func (a *lateArm) WriteTorque(tau []float64) error {
 
 // runAdvancing runs d, whose Config.Clock is clk, advancing clk by step each time the
 // daemon waits on it, until Run returns.
-func runAdvancing(d *Daemon, clk *clock.Manual, step time.Duration) error {
+func runAdvancing(d *daemon.Daemon, clk *clock.Manual, step time.Duration) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background()); cancel() }()
@@ -348,32 +293,26 @@ func runAdvancing(d *Daemon, clk *clock.Manual, step time.Duration) error {
 // moves only while the daemon waits, so the numbers of reads are exact.
 func TestStartWaitsForFreshState(t *testing.T) {
 	t.Run("fresh after 80ms", func(t *testing.T) {
-		r := newSimRig(t)
-		p0, _ := r.arm.ToolPose()
+		sys := newSystem(t, false)
+		p0, _ := sys.SimArm.ToolPose()
 		clk := new(clock.Manual)
-		arm := &lateArm{Arm: r.arm, clk: clk, freshAt: 80 * time.Millisecond}
-		h := &recordHandler{}
-		d, err := New(Config{Lockstep: true, Duration: 300 * time.Millisecond, Home: r.home, Metrics: telemetry.NewRegistry(), Clock: clk, Logger: slog.New(h)},
-			Ports{Arm: arm, ArmName: "test arm", Robot: r.robot, Clock: r.arm.Now, Step: r.step})
-		if err != nil {
-			t.Fatal(err)
-		}
+		arm := &lateArm{Arm: sys.SimArm, clk: clk, freshAt: 80 * time.Millisecond}
+		h := &daemon.RecordHandler{}
+		sys.Ports.Arm, sys.Ports.ArmName = arm, "test arm"
+		d := newDaemon(t, sys, func(c *daemon.Config) {
+			c.Duration, c.Clock, c.Logger = 300*time.Millisecond, clk, slog.New(h)
+		})
 		if err := runAdvancing(d, clk, 500*time.Microsecond); err != nil {
 			t.Fatalf("Run = %v, want the run to wait for the fresh state and end normally", err)
 		}
 		// Reads at 0, 0.5, ..., 80 ms: the 161st is fresh.
-		var waited map[string]string
-		for _, rec := range h.recs {
-			if rec.msg == "control loop: waited for a fresh joint state" {
-				waited = rec.attrs
-			}
-		}
+		waited := h.Attrs("control loop: waited for a fresh joint state")
 		if waited["waited"] != "80ms" || waited["reads"] != "161" {
 			t.Errorf("wait logged as %v, want waited=80ms reads=161", waited)
 		}
-		p1, _ := r.arm.ToolPose()
+		p1, _ := sys.SimArm.ToolPose()
 		s := d.Summary()
-		if arm.early != 0 || arm.writes == 0 || s.Final != Idle || s.Fault != nil {
+		if arm.early != 0 || arm.writes == 0 || s.Final != daemon.Idle || s.Fault != nil {
 			t.Fatalf("%d commands written while the state was stale (of %d); final %v, fault %v: want none, then a normal run", arm.early, arm.writes, s.Final, s.Fault)
 		}
 		if dist := p1.Sub(p0).Len(); dist > 1e-3 {
@@ -381,16 +320,15 @@ func TestStartWaitsForFreshState(t *testing.T) {
 		}
 	})
 	t.Run("never fresh", func(t *testing.T) {
-		r := newSimRig(t)
+		sys := newSystem(t, false)
 		clk := clock.NewManual(time.Hour) // any origin: the wait counts from Run's start
-		arm := &lateArm{Arm: r.arm, clk: clk, freshAt: 1000 * time.Hour}
-		d, err := New(Config{Lockstep: true, StartTimeout: 50 * time.Millisecond, Metrics: telemetry.NewRegistry(), Clock: clk},
-			Ports{Arm: arm, ArmName: "test arm", Robot: r.robot, Clock: r.arm.Now, Step: r.step})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = runAdvancing(d, clk, 500*time.Microsecond)
-		var f *Fault
+		arm := &lateArm{Arm: sys.SimArm, clk: clk, freshAt: 1000 * time.Hour}
+		sys.Ports.Arm, sys.Ports.ArmName = arm, "test arm"
+		d := newDaemon(t, sys, func(c *daemon.Config) {
+			c.Home, c.StartTimeout, c.Clock = nil, 50*time.Millisecond, clk
+		})
+		err := runAdvancing(d, clk, 500*time.Microsecond)
+		var f *daemon.Fault
 		if !errors.As(err, &f) || f.Kind != "start_stale" {
 			t.Fatalf("Run = %v, want a start_stale fault", err)
 		}
@@ -404,7 +342,7 @@ func TestStartWaitsForFreshState(t *testing.T) {
 			t.Errorf("Run returned at %v on the daemon's clock, want at the 50 ms start timeout", took)
 		}
 		s := d.Summary()
-		if arm.writes != 0 || s.SafeStops != 0 || s.Final != Faulted || s.Fault == nil || s.Fault.Kind != "start_stale" {
+		if arm.writes != 0 || s.SafeStops != 0 || s.Final != daemon.Faulted || s.Fault == nil || s.Fault.Kind != "start_stale" {
 			t.Fatalf("%d commands, %d safe stops, final %v, summary fault %+v: want nothing commanded, faulted, start_stale", arm.writes, s.SafeStops, s.Final, s.Fault)
 		}
 	})
@@ -413,12 +351,10 @@ func TestStartWaitsForFreshState(t *testing.T) {
 // A run that ends in a fault says which in its summary (the one-screen text and the JSON
 // of robotd run --summary-json); a normal run says none.
 func TestSummaryFault(t *testing.T) {
-	r := newSimRig(t)
-	arm := &frozenArm{Arm: r.arm, after: 100 * time.Millisecond}
-	d, err := New(Config{Lockstep: true, Metrics: telemetry.NewRegistry()}, Ports{Arm: arm, Robot: r.robot, Clock: r.arm.Now, Step: r.step})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sys := newSystem(t, false)
+	arm := &frozenArm{Arm: sys.SimArm, after: 100 * time.Millisecond}
+	sys.Ports.Arm = arm
+	d := newDaemon(t, sys, func(c *daemon.Config) { c.Home = nil })
 	if err := d.Run(context.Background()); err == nil {
 		t.Fatal("Run = nil, want a state_stale fault")
 	}
@@ -451,7 +387,7 @@ func TestSummaryFault(t *testing.T) {
 
 	// The next run of the same daemon ends normally: no fault reported.
 	arm.after = time.Hour
-	d.cfg.Duration = 100 * time.Millisecond
+	d.SetDuration(100 * time.Millisecond)
 	if err := d.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
