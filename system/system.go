@@ -189,10 +189,23 @@ func freshness(f *launch.File) perception.Freshness {
 // a fresh one), and hands its Stop to whatever takes stop requests (ROS stop topics) and
 // its registry to whatever exports metrics of its own (the ROS driver's counters).
 func (s *System) Daemon(reg *telemetry.Registry) (*daemon.Daemon, error) {
+	return s.DaemonWith(reg, nil)
+}
+
+// DaemonWith is Daemon with the daemon's configuration passed through edit (when not nil)
+// before the daemon is built: for tests and benchmarks that need what a launch file does
+// not express (no homing, a 5 ms state_stale, an injected clock or logger). edit sees the
+// configuration Daemon would use (the launch file's values, Metrics set to reg or a fresh
+// registry); whatever it leaves zero takes daemon.Config's defaults.
+func (s *System) DaemonWith(reg *telemetry.Registry, edit func(*daemon.Config)) (*daemon.Daemon, error) {
 	if reg == nil {
 		reg = telemetry.NewRegistry()
 	}
-	d, err := daemon.New(s.daemonConfig(reg), s.Ports)
+	cfg := s.daemonConfig(reg)
+	if edit != nil {
+		edit(&cfg)
+	}
+	d, err := daemon.New(cfg, s.Ports)
 	if err != nil {
 		return nil, err
 	}
