@@ -14,6 +14,7 @@ import (
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/perception/cv"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -93,7 +94,9 @@ func (s *System) wireROS(ctx context.Context) error {
 		if c.Source != launch.SourceROS {
 			return fmt.Errorf("camera %s: source %s with the ros driver: not supported (use ros cameras)", c.Name, c.Source)
 		}
-		cam, err := ros.DialCamera(cctx, ros.CameraConfig{MasterAddress: r.MasterAddress, Topic: c.Topic, Name: c.Name, Logger: log})
+		// OpenCV decodes compressed images, as cv_bridge does (drivers/ros links no OpenCV).
+		cam, err := ros.DialCamera(cctx, ros.CameraConfig{MasterAddress: r.MasterAddress, Topic: c.Topic, Name: c.Name, Logger: log,
+			Decode: cv.DecodeImage})
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}

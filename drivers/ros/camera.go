@@ -52,6 +52,10 @@ type CameraConfig struct {
 	// Clock as in ArmConfig: the time base of Now and of Frame.Wall (without
 	// /use_sim_time), the backoff and the master checks. Default clock.Real.
 	Clock clock.Clock
+	// Decode decodes the compressed transport's JPEG and PNG payloads (see ImageDecoder).
+	// Default DecodeImage, Go's decoders; robotd passes perception/cv.DecodeImage,
+	// OpenCV's, which is faster, allocation-free and bit-exact with cv_bridge.
+	Decode ImageDecoder
 }
 
 // The transports.
@@ -83,6 +87,9 @@ func (c CameraConfig) WithDefaults() CameraConfig {
 	}
 	if c.Node == "" {
 		c.Node = "robotd_camera" + rosName(c.Topic)
+	}
+	if c.Decode == nil {
+		c.Decode = DecodeImage
 	}
 	return c
 }
@@ -165,8 +172,8 @@ type pending struct {
 // Camera is a perception.Camera over a ROS image topic: sensor_msgs/Image in rgb8, bgr8,
 // mono8, 16UC1 or 32FC1 (as perception's RGB8, BGR8, Mono8, Depth16 in millimetres and
 // Depth32F in metres; rows are copied without their padding), or sensor_msgs/CompressedImage
-// in JPEG or PNG, decoded by OpenCV (Go's decoders in a build without cgo, decode.go) into
-// BGR8 (colour), Mono8 (grey) or Depth16 (16-bit grey PNG).
+// in JPEG or PNG, decoded by CameraConfig.Decode (Go's decoders unless OpenCV's is given)
+// into BGR8 (colour), Mono8 (grey) or Depth16 (16-bit grey PNG).
 //
 // Latest value: the subscriber keeps only the newest accepted message; Read returns it (or
 // waits for one newer than the last it returned), and a message replaced before any Read
@@ -184,8 +191,10 @@ type pending struct {
 // time).
 //
 // Malformed messages (see ImageReject) are counted per kind and the first of each kind is
-// logged. Read allocates nothing once dst.Data has held a frame of the stream's size (the
-// decoded image of a compressed frame lives in OpenCV's memory until it is copied out).
+// logged. Read allocates nothing once dst.Data has held a frame of the stream's size, for
+// a compressed frame if the decoder allocates nothing: perception/cv.DecodeImage does not
+// (the decoded image lives in OpenCV's memory until it is copied out), Go's DecodeImage
+// allocates its decoded image.
 //
 // After a master restart the camera subscribes again (within CameraConfig.MasterCheck of
 // the master's return), so a camera driver that starts afterwards is found; a driver
@@ -437,12 +446,11 @@ func (c *Camera) frame(p *pending, dst *perception.Frame) bool {
 		c.fill(dst, p, p.format, w, h, data)
 		return true
 	}
-	d := decodeCompressed(p.cimg, dst.Data)
-	if d.why != "" {
-		c.reject(d.reject, d.why)
+	if kind, why := c.decode(dst, p.cimg.Format, p.cimg.Data); why != "" {
+		c.reject(kind, why)
 		return false
 	}
-	c.fill(dst, p, d.format, d.w, d.h, d.data)
+	c.fill(dst, p, dst.Format, dst.Width, dst.Height, dst.Data)
 	return true
 }
 

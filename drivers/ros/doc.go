@@ -64,7 +64,8 @@
 // # Cameras
 //
 // Camera is a perception.Camera over sensor_msgs/Image (rgb8, bgr8, mono8, 16UC1, 32FC1)
-// or sensor_msgs/CompressedImage (jpeg, png; a topic ending in /compressed), with header
+// or sensor_msgs/CompressedImage (jpeg, png; a topic ending in /compressed; decoded by
+// CameraConfig.Decode: Go's decoders by default, OpenCV's as robotd wires it), with header
 // stamps as capture times; malformed frames are counted and dropped. WaitCameraInfo and
 // Camera.WaitInfo read a sensor_msgs/CameraInfo into the calibration model
 // (calib.Intrinsics).

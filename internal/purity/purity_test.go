@@ -82,10 +82,13 @@ func list(t *testing.T, cgo string) map[string]*pkg {
 // cgo does, and fails naming every package outside the standard library on that path
 // that has cgo files when cgo is enabled, with the import chain that pulls it in: such a
 // package does not build without cgo (sim/mujoco, gocv) unless it has a pure fallback,
-// which the build below then tells. A package may pick a cgo implementation by build
-// constraint when cgo is there (drivers/ros decodes compressed images with OpenCV then);
-// what a build without cgo imports must not need it. The standard library's cgo files
-// (net, os/user) have pure-Go fallbacks and do not count.
+// which the build below then tells. It then follows the imports as a cgo build does (a
+// plain go build on a machine with a C compiler), and fails the same way: a pure package
+// links no C library in either build, so that a cgo build of the driver of a real arm
+// needs no libmujoco or OpenCV either. (drivers/ros used to decode compressed images with
+// gocv when cgo was there; it now takes the decoder as CameraConfig.Decode, and robotd
+// passes perception/cv's.) The standard library's cgo files (net, os/user) have pure-Go
+// fallbacks and do not count.
 func TestPurePackagesHaveNoCgo(t *testing.T) {
 	nocgo, withCgo := list(t, "0"), list(t, "1")
 	for path, p := range nocgo {
@@ -102,7 +105,47 @@ func TestPurePackagesHaveNoCgo(t *testing.T) {
 			t.Errorf("%s is not pure: it imports cgo through %s (%d cgo files: %s)", root, strings.Join(chain, " -> "),
 				len(files), strings.Join(files[:min(3, len(files))], ", "))
 		}
+		for _, chain := range cgoChains(withCgo, root) {
+			files := withCgo[chain[len(chain)-1]].CgoFiles
+			t.Errorf("%s is not pure in a cgo build: it imports cgo through %s (%d cgo files: %s)", root, strings.Join(chain, " -> "),
+				len(files), strings.Join(files[:min(3, len(files))], ", "))
+		}
 	}
+	// What issue 17 named, explicitly: the ROS client of a cgo build links neither OpenCV
+	// nor MuJoCo.
+	for _, dep := range []string{"gocv.io/x/gocv", "github.com/robotd/robotd/sim/mujoco"} {
+		if chain := importChain(withCgo, "github.com/robotd/robotd/drivers/ros", dep); chain != nil {
+			t.Errorf("a cgo build of drivers/ros imports %s: %s", dep, strings.Join(chain, " -> "))
+		}
+	}
+}
+
+// importChain returns the shortest import chain from root to dep in pkgs, nil when root
+// does not depend on dep.
+func importChain(pkgs map[string]*pkg, root, dep string) []string {
+	parent := map[string]string{root: ""}
+	queue := []string{root}
+	for len(queue) > 0 {
+		path := queue[0]
+		queue = queue[1:]
+		if path == dep {
+			var chain []string
+			for q := path; q != ""; q = parent[q] {
+				chain = append(chain, q)
+			}
+			slices.Reverse(chain)
+			return chain
+		}
+		if p := pkgs[path]; p != nil {
+			for _, imp := range p.Imports {
+				if _, seen := parent[imp]; !seen {
+					parent[imp] = path
+					queue = append(queue, imp)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // cgoChains returns, for each non-standard package with cgo files that root depends on, the

@@ -1,9 +1,8 @@
-//go:build cgo
-
-package ros
+package ros_test
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -11,17 +10,18 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/bluenviron/goroslib/v2/pkg/msgs/sensor_msgs"
-
+	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/perception"
+	"github.com/robotd/robotd/perception/cv"
 )
 
-// TestDecodeGoMatchesOpenCV: the decoder of a build without cgo (Go's image/jpeg and
-// image/png) gives OpenCV's frames: the same format and size, the same pixels for PNG
-// (lossless) and close for JPEG, whose decoders round their inverse DCT and upsample the
-// chroma differently (measured on this smooth image: colour up to 5 levels off, mean 1.2;
-// grey up to 1; the bounds are camera_test's for Go's encoder against OpenCV's decoder);
-// both refuse what the other refuses.
+// TestDecodeGoMatchesOpenCV: the default decoder (ros.DecodeImage: Go's image/jpeg and
+// image/png) gives OpenCV's frames (cv.DecodeImage, which robotd wires): the same format
+// and size, the same pixels for PNG (lossless) and close for JPEG, whose decoders round
+// their inverse DCT and upsample the chroma differently (measured on this smooth image:
+// colour up to 5 levels off, mean 1.2; grey up to 1; the bounds are camera_test's for Go's
+// encoder against OpenCV's decoder); both refuse what the other refuses, as the same kind
+// of ImageReject (errors.ErrUnsupported: ImageBadEncoding).
 func TestDecodeGoMatchesOpenCV(t *testing.T) {
 	const w, h = 64, 48
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -72,27 +72,33 @@ func TestDecodeGoMatchesOpenCV(t *testing.T) {
 		{"truncated png", encPNG(rgba)[:100], "", 0},
 		{"not an image", []byte("\x89PNG\r\n\x1a\n and nothing else"), "", 0},
 	} {
-		m := &sensor_msgs.CompressedImage{Format: "png", Data: tc.data}
-		cv, g := decodeCompressed(m, nil), decodeGo(m, nil)
+		var ocv, g perception.Frame
+		cvErr, gErr := cv.DecodeImage(&ocv, tc.data), ros.DecodeImage(&g, tc.data)
 		if tc.format == "" {
-			if cv.why == "" || g.why == "" || cv.reject != g.reject {
-				t.Errorf("%s: OpenCV %v %q, Go %v %q: want both refused alike", tc.name, cv.reject, cv.why, g.reject, g.why)
+			if cvErr == nil || gErr == nil || errors.Is(cvErr, errors.ErrUnsupported) != errors.Is(gErr, errors.ErrUnsupported) {
+				t.Errorf("%s: OpenCV %v, Go %v: want both refused alike", tc.name, cvErr, gErr)
+			}
+			if want := tc.name == "png 16-bit colour"; errors.Is(gErr, errors.ErrUnsupported) != want {
+				t.Errorf("%s: Go %v: wraps errors.ErrUnsupported (a Camera's ImageBadEncoding): %v, want %v", tc.name, gErr, !want, want)
+			}
+			if ocv.Data != nil || g.Data != nil {
+				t.Errorf("%s: refused, yet OpenCV wrote a %s frame, Go a %s one", tc.name, ocv.Format, g.Format)
 			}
 			continue
 		}
-		if cv.why != "" || g.why != "" {
-			t.Fatalf("%s: OpenCV %q, Go %q", tc.name, cv.why, g.why)
+		if cvErr != nil || gErr != nil {
+			t.Fatalf("%s: OpenCV %v, Go %v", tc.name, cvErr, gErr)
 		}
-		if cv.format != tc.format || g.format != tc.format || g.w != w || g.h != h || cv.w != w || cv.h != h || len(g.data) != len(cv.data) {
+		if ocv.Format != tc.format || g.Format != tc.format || g.Width != w || g.Height != h || ocv.Width != w || ocv.Height != h || len(g.Data) != len(ocv.Data) {
 			t.Fatalf("%s: OpenCV %dx%d %s (%d bytes), Go %dx%d %s (%d bytes); want %dx%d %s",
-				tc.name, cv.w, cv.h, cv.format, len(cv.data), g.w, g.h, g.format, len(g.data), w, h, tc.format)
+				tc.name, ocv.Width, ocv.Height, ocv.Format, len(ocv.Data), g.Width, g.Height, g.Format, len(g.Data), w, h, tc.format)
 		}
 		worst, sum := 0, 0
-		for i := range g.data {
-			d := int(g.data[i]) - int(cv.data[i])
+		for i := range g.Data {
+			d := int(g.Data[i]) - int(ocv.Data[i])
 			worst, sum = max(worst, d, -d), sum+max(d, -d)
 		}
-		if mean := float64(sum) / float64(len(g.data)); worst > tc.worst || mean > 1.5 {
+		if mean := float64(sum) / float64(len(g.Data)); worst > tc.worst || mean > 1.5 {
 			t.Errorf("%s: Go's pixels differ from OpenCV's by up to %d (mean %.3f); want <= %d (mean <= 1.5)", tc.name, worst, mean, tc.worst)
 		}
 	}
