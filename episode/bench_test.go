@@ -219,6 +219,10 @@ func BenchmarkEpisodeClose(b *testing.B) {
 			b.ReportMetric(medianMs(closes[lo:hi]), fmt.Sprintf("close-ms@%d", at))
 			b.ReportMetric(medianMs(commits[lo:hi]), fmt.Sprintf("commit-ms@%d", at))
 		}
+		for lo := 0; lo < len(closes); lo += 50 {
+			hi := min(len(closes), lo+50)
+			b.Logf("episodes %d..%d: close median %.1f ms, commit median %.1f ms", lo, hi-1, medianMs(closes[lo:hi]), medianMs(commits[lo:hi]))
+		}
 		b.ReportMetric(medianMs(closes), "close-ms-p50")
 		b.ReportMetric(float64(slices.Max(closes).Microseconds())/1e3, "close-ms-max")
 	}

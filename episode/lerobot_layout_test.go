@@ -262,7 +262,7 @@ func lrEncode(t *testing.T, path string, frames [][]byte) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(FFmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
 		"-s", fmt.Sprintf("%dx%d", lrSize, lrSize), "-framerate", fmt.Sprint(lrFPS), "-i", "pipe:0",
 		"-c:v", "libsvtav1", "-preset", "12", "-crf", "30", "-g", "2", "-pix_fmt", "yuv420p", path)
 	cmd.Stdin = bytes.NewReader(bytes.Join(frames, nil))
@@ -423,7 +423,7 @@ func writeLeRobotDataset(t *testing.T, dir string, o lrOptions) {
 }
 
 func needSVTAV1(t *testing.T) {
-	out, err := exec.Command(FFmpeg, "-hide_banner", "-encoders").Output()
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-encoders").Output()
 	if err != nil || !bytes.Contains(out, []byte("libsvtav1")) {
 		t.Skip("ffmpeg without libsvtav1 (Debian's ffmpeg has it)")
 	}

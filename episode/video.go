@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FFmpeg is the ffmpeg binary the package runs (Debian's ffmpeg 5.1 by default).
-var FFmpeg = "ffmpeg"
+// ffmpeg is the binary the package runs, found on PATH (Debian's ffmpeg 5.1).
+const ffmpeg = "ffmpeg"
 
 // encoder feeds one camera's RGB frames to an ffmpeg subprocess through a bounded
 // queue, off the caller's goroutine. It owns the frame buffers once they are queued and
@@ -96,7 +96,7 @@ func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, er
 	// The index at the front (faststart): a second pass over the episode's own file when
 	// ffmpeg finishes, so that a reader streaming the file can seek at once.
 	args = append(args, "-movflags", "+faststart", "-f", "mp4", path)
-	e.cmd = exec.Command(FFmpeg, args...)
+	e.cmd = exec.Command(ffmpeg, args...)
 	e.cmd.Stderr = &e.stderr
 	// The encoder dies with the recorder: a SIGKILLed recorder leaves no ffmpeg behind.
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -112,7 +112,7 @@ func startEncoder(c CameraSpec, fps int, v VideoSpec, path string) (*encoder, er
 	pr.Close()
 	if err != nil {
 		pw.Close()
-		return nil, fmt.Errorf("episode: start %s (Debian package ffmpeg; scripts/setup.sh installs it): %w", FFmpeg, err)
+		return nil, fmt.Errorf("episode: start %s (Debian package ffmpeg; scripts/setup.sh installs it): %w", ffmpeg, err)
 	}
 	go e.run()
 	return e, nil
@@ -524,7 +524,7 @@ func openVideo(path string, from float64, fps, count, w, h int) (*VideoReader, e
 	f.Close()
 	start := max(0, from-0.5/float64(fps))
 	r := &VideoReader{buf: make([]byte, w*h*3), want: count, path: path}
-	r.cmd = exec.Command(FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+	r.cmd = exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
 		"-ss", strconv.FormatFloat(start, 'f', 6, 64), "-i", path, "-map", "0:v:0",
 		"-frames:v", strconv.Itoa(count), "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", fmt.Sprintf("%dx%d", w, h), "pipe:1")
 	r.cmd.Stderr = &r.stderr
@@ -533,7 +533,7 @@ func openVideo(path string, from float64, fps, count, w, h int) (*VideoReader, e
 		return nil, err
 	}
 	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("episode: start %s: %w", FFmpeg, err)
+		return nil, fmt.Errorf("episode: start %s: %w", ffmpeg, err)
 	}
 	return r, nil
 }

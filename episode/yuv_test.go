@@ -23,7 +23,7 @@ func TestRGBToYUV420LikeFFmpeg(t *testing.T) {
 	if hist != want {
 		t.Error("the fused histogram differs from histogram's")
 	}
-	cmd := exec.Command(FFmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "224x96",
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "224x96",
 		"-i", "pipe:0", "-pix_fmt", "yuv420p", "-f", "rawvideo", "pipe:1")
 	cmd.Stdin = bytes.NewReader(rgb)
 	ref, err := cmd.Output()
