@@ -3,11 +3,13 @@ package policy
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 )
 
 // WriteInfo prints what the policy's bundle is (robotd policy info): its directory, name
 // and kind, rate, observation history and chunk, every feature with its shape and
-// normalization, and a diffusion policy's sampler with its schedule.
+// normalization, a diffusion policy's sampler with its schedule, and for each model what
+// its batch axis and its dynamic axes bind to (Policy.Axes).
 func (p *Policy) WriteInfo(w io.Writer) {
 	b := p.Bundle
 	c := &b.Config
@@ -23,6 +25,17 @@ func (p *Policy) WriteInfo(w io.Writer) {
 		fmt.Fprintf(w, "sampler  %s, %d steps, prediction %s, clip %v", d.Sampler, d.NumInferenceSteps, d.PredictionType, d.ClipSample)
 		if s := p.Sampler().Scheduler(); s != nil {
 			fmt.Fprintf(w, ", %s schedule over %d train steps, eta %g\n         timesteps %v", d.BetaSchedule, d.NumTrainTimesteps, d.Eta, s.Timesteps())
+		}
+		fmt.Fprintln(w)
+	}
+	for _, a := range p.axes {
+		fmt.Fprintf(w, "axes     %s: batch = %s", filepath.Base(a.Model.Path()), a.Batch)
+		for i, x := range a.Bound {
+			sep := ", "
+			if i == 0 {
+				sep = "; dynamic "
+			}
+			fmt.Fprintf(w, "%s%s", sep, x)
 		}
 		fmt.Fprintln(w)
 	}

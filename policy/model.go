@@ -29,11 +29,23 @@ type Model interface {
 	Path() string
 	Inputs() []TensorInfo
 	Outputs() []TensorInfo
-	// Bind returns preallocated tensors for a batch of n: the first dimension of every
-	// input and output is n, the others the model's fixed dimensions.
-	Bind(n int) (Binding, error)
+	// Bind returns preallocated tensors for a batch of n: the first axis of every input and
+	// output is n (a fixed first axis must be n), the others come from dims (see Dims) or,
+	// for a tensor dims does not name, are the model's fixed sizes. An axis that is dynamic
+	// and has no size in dims, a size that disagrees with a fixed axis, or dims naming a
+	// tensor the model does not have is an error naming the tensor and the axis.
+	Bind(n int, dims Dims) (Binding, error)
 	Close() error
 }
+
+// Dims are the sizes of the axes after the batch axis of a model's tensors, by tensor name:
+// Dims{"sample": {16, 7}} binds sample as [n, 16, 7]. They resolve a model's dynamic axes
+// (a PyTorch export with a dynamic horizon has sample [?, ?, 7]) at Bind; a fixed axis must
+// agree with them. A tensor not named binds its fixed sizes, and a nil Dims binds a model
+// whose only dynamic axis is the batch axis. Load derives each model's Dims from the
+// bundle (the horizon, the action dimension, n_obs_steps, the feature shapes, the
+// conditioning size) and Policy.Axes reports them.
+type Dims map[string][]int64
 
 // Binding is a model with its input and output tensors allocated once. Writing into the
 // input slices and calling Run evaluates the model without allocating.
@@ -64,28 +76,4 @@ func findInfo(model Model, inputs bool, name string) (TensorInfo, error) {
 		names[i] = t.Name
 	}
 	return TensorInfo{}, fmt.Errorf("%s has no %s %q (its %ss: %s)", model.Path(), what, name, what, strings.Join(names, ", "))
-}
-
-// checkShape verifies that a model tensor holds [batch, want...] (or, for an observation
-// with one step, also [batch, want[1:]...]): same element count per batch entry and a
-// dynamic or matching batch dimension.
-func checkShape(model Model, t TensorInfo, dtype string, per int, describe string) error {
-	if t.DType != dtype {
-		return fmt.Errorf("%s: %s is %s, want %s", model.Path(), t.Name, t.DType, dtype)
-	}
-	if len(t.Shape) == 0 {
-		return fmt.Errorf("%s: %s is a scalar, want [batch, ...] holding %s", model.Path(), t.Name, describe)
-	}
-	n := int64(1)
-	for i, d := range t.Shape[1:] {
-		if d < 0 {
-			return fmt.Errorf("%s: %s has a dynamic dimension %d; only the batch (first) dimension may be dynamic", model.Path(), t.Name, i+1)
-		}
-		n *= d
-	}
-	if n != int64(per) {
-		return fmt.Errorf("%s: %s: %d values per batch entry, the bundle says %s (%d values)",
-			model.Path(), t, n, describe, per)
-	}
-	return nil
 }

@@ -42,6 +42,7 @@ type Policy struct {
 	Bundle *Bundle
 
 	models  []Model
+	axes    []ModelAxes
 	history *history
 
 	// chunked
@@ -49,19 +50,20 @@ type Policy struct {
 	netInputs [][]float32
 
 	// diffusion / flow
-	sampler    *Sampler
-	encoder    Binding
-	encInputs  [][]float32
-	cond       []float32 // encoder output (or the flattened history)
-	denoiser   Model
-	denoisers  map[int]*netDenoiser
-	rand       Noise
-	prefix     Prefix
-	condSize   int
-	x, scratch []float32 // [N, H, A] sample and sampler scratch
-	stepNoise  []float32
-	rawLen     int       // values of x the last step produced
-	out        []float32 // unnormalized result
+	sampler      *Sampler
+	encoder      Binding
+	encInputs    [][]float32
+	cond         []float32 // encoder output (or the flattened history)
+	denoiser     Model
+	denoiserDims Dims // the denoiser's axes after the batch axis (Bind)
+	denoisers    map[int]*netDenoiser
+	rand         Noise
+	prefix       Prefix
+	condSize     int
+	x, scratch   []float32 // [N, H, A] sample and sampler scratch
+	stepNoise    []float32
+	rawLen       int       // values of x the last step produced
+	out          []float32 // unnormalized result
 }
 
 // Options configure Load.
@@ -102,17 +104,22 @@ func (p *Policy) load(open Open) error {
 		if err != nil {
 			return err
 		}
-		if err := checkObservationInputs(m, b); err != nil {
+		bd := newBinder(m, "1")
+		if err := checkObservationInputs(bd, b); err != nil {
 			return err
 		}
 		out, err := findInfo(m, false, ActionFeature)
 		if err != nil {
 			return err
 		}
-		if err := checkShape(m, out, "float32", c.Horizon*b.ActionDim(), fmt.Sprintf("horizon %d x action %d", c.Horizon, b.ActionDim())); err != nil {
+		if err := bd.bind(out, horizonAction(b)); err != nil {
 			return err
 		}
-		if p.net, err = m.Bind(1); err != nil {
+		p.axes = append(p.axes, bd.axes)
+		if p.net, err = m.Bind(1, bd.axes.Dims); err != nil {
+			return err
+		}
+		if err := tryRun(p.net, bd.axes); err != nil {
 			return err
 		}
 		p.netInputs = observationBuffers(p.net, b)
@@ -129,18 +136,30 @@ func (p *Policy) load(open Open) error {
 		if err != nil {
 			return err
 		}
-		if err := checkObservationInputs(m, b); err != nil {
+		bd := newBinder(m, "1")
+		if err := checkObservationInputs(bd, b); err != nil {
 			return err
 		}
 		out, err := findInfo(m, false, "global_cond")
 		if err != nil {
 			return err
 		}
-		if len(out.Shape) != 2 || out.Shape[1] < 1 {
+		if len(out.Shape) != 2 || out.Shape[1] == 0 {
 			return fmt.Errorf("%s: global_cond is %v, want [batch, C]", m.Path(), out)
 		}
-		p.condSize = int(out.Shape[1])
-		if p.encoder, err = m.Bind(1); err != nil {
+		if out.Shape[1] > 0 {
+			p.condSize = int(out.Shape[1])
+		} else if p.condSize, err = p.condFromDenoiser(open, m, out); err != nil {
+			return err
+		}
+		if err := bd.bind(out, condition(p.condSize, "conditioning (the denoiser's global_cond)")); err != nil {
+			return err
+		}
+		p.axes = append(p.axes, bd.axes)
+		if p.encoder, err = m.Bind(1, bd.axes.Dims); err != nil {
+			return err
+		}
+		if err := tryRun(p.encoder, bd.axes); err != nil {
 			return err
 		}
 		p.encInputs = observationBuffers(p.encoder, b)
@@ -151,24 +170,52 @@ func (p *Policy) load(open Open) error {
 		}
 		p.cond = make([]float32, p.condSize)
 	}
-	if p.denoiser, err = p.open(open, c.Models.Denoiser); err != nil {
-		return err
+	if p.denoiser == nil {
+		if p.denoiser, err = p.open(open, c.Models.Denoiser); err != nil {
+			return err
+		}
 	}
 	return p.checkDenoiser()
 }
 
+// condFromDenoiser opens the denoiser early to size an encoder output enc whose
+// conditioning axis is dynamic: the bundle does not say the conditioning size, the
+// denoiser's global_cond does when it is fixed. The denoiser stays open for load.
+func (p *Policy) condFromDenoiser(open Open, encoder Model, enc TensorInfo) (int, error) {
+	m, err := p.open(open, p.Bundle.Config.Models.Denoiser)
+	if err != nil {
+		return 0, err
+	}
+	p.denoiser = m
+	gc, err := findInfo(m, true, "global_cond")
+	if err != nil {
+		return 0, err
+	}
+	if len(gc.Shape) != 2 || gc.Shape[1] < 1 {
+		return 0, fmt.Errorf("%s: %s: cannot bind dynamic axis 1: the bundle does not say the conditioning size, and the denoiser's %s does not either",
+			encoder.Path(), enc, gc)
+	}
+	return int(gc.Shape[1]), nil
+}
+
+// condition is the expectation of a conditioning vector of c values.
+func condition(c int, what string) expect {
+	return expect{"float32", "the conditioning vector", [][]size{{{int64(c), what}}}}
+}
+
+// checkDenoiser checks the denoiser against the bundle and keeps the Dims it is bound
+// with at every batch size.
 func (p *Policy) checkDenoiser() error {
 	m, b, c := p.denoiser, p.Bundle, &p.Bundle.Config
-	per := c.Horizon * b.ActionDim()
-	describe := fmt.Sprintf("horizon %d x action %d", c.Horizon, b.ActionDim())
 	if len(m.Inputs()) != 3 {
 		return fmt.Errorf("%s: the denoiser takes sample, timestep and global_cond; it has %d inputs: %s", m.Path(), len(m.Inputs()), tensorNames(m.Inputs()))
 	}
+	bd := newBinder(m, "samples per step")
 	in, err := findInfo(m, true, "sample")
 	if err != nil {
 		return err
 	}
-	if err := checkShape(m, in, "float32", per, describe); err != nil {
+	if err := bd.bind(in, horizonAction(b)); err != nil {
 		return err
 	}
 	ts, err := findInfo(m, true, "timestep")
@@ -179,20 +226,54 @@ func (p *Policy) checkDenoiser() error {
 	if c.Kind == KindFlow || ts.DType == "float32" {
 		wantT = "float32"
 	}
-	if err := checkShape(m, ts, wantT, 1, "one timestep"); err != nil {
+	if err := bd.bind(ts, expect{wantT, "one timestep", [][]size{{}, {{1, "one timestep"}}}}); err != nil {
 		return err
 	}
 	gc, err := findInfo(m, true, "global_cond")
 	if err != nil {
 		return err
 	}
-	if err := checkShape(m, gc, "float32", p.condSize, "the conditioning vector"); err != nil {
+	what := "conditioning (n_obs_steps x observation values)"
+	if p.encoder != nil {
+		what = "conditioning (the encoder's global_cond)"
+	}
+	if err := bd.bind(gc, condition(p.condSize, what)); err != nil {
 		return err
 	}
 	if len(m.Outputs()) != 1 {
 		return fmt.Errorf("%s: the denoiser must have one output, it has %d: %s", m.Path(), len(m.Outputs()), tensorNames(m.Outputs()))
 	}
-	return checkShape(m, m.Outputs()[0], "float32", per, describe)
+	if err := bd.bind(m.Outputs()[0], horizonAction(b)); err != nil {
+		return err
+	}
+	p.axes = append(p.axes, bd.axes)
+	p.denoiserDims = bd.axes.Dims
+	if len(bd.axes.Bound) == 0 {
+		return nil // bound at the first step with its batch size
+	}
+	d, err := p.denoiserFor(1)
+	if err != nil {
+		return err
+	}
+	return tryRun(d.b, bd.axes)
+}
+
+// tryRun runs a binding once on its zeroed inputs when its model has dynamic axes after
+// the batch axis. The graph may not accept the sizes they were bound to (a U-Net's horizon
+// must divide by its downsampling), and a bundle that does not fit is refused by Load,
+// before anything moves, rather than at the first step.
+func tryRun(bd Binding, a ModelAxes) error {
+	if len(a.Bound) == 0 {
+		return nil
+	}
+	if err := bd.Run(); err != nil {
+		bound := make([]string, len(a.Bound))
+		for i, x := range a.Bound {
+			bound[i] = x.String()
+		}
+		return fmt.Errorf("%s does not run with its dynamic axes bound to the bundle's sizes, %s: %w", a.Model.Path(), strings.Join(bound, ", "), err)
+	}
+	return nil
 }
 
 func tensorNames(ts []TensorInfo) string {
@@ -204,15 +285,15 @@ func tensorNames(ts []TensorInfo) string {
 }
 
 // checkObservationInputs checks that a model takes exactly the bundle's observation
-// features, each holding n_obs_steps steps.
-func checkObservationInputs(m Model, b *Bundle) error {
-	n := b.Config.NObsSteps
+// features, each holding n_obs_steps steps, and binds their dynamic axes.
+func checkObservationInputs(bd *binder, b *Bundle) error {
+	m := bd.model
 	for _, f := range b.Observations {
 		t, err := findInfo(m, true, f.Name)
 		if err != nil {
 			return err
 		}
-		if err := checkShape(m, t, "float32", n*f.Size, fmt.Sprintf("%d step(s) of %v", n, f.Shape)); err != nil {
+		if err := bd.bind(t, observation(b, f)); err != nil {
 			return err
 		}
 	}
@@ -378,7 +459,7 @@ func (p *Policy) denoiserFor(n int) (*netDenoiser, error) {
 	if d := p.denoisers[n]; d != nil {
 		return d, nil
 	}
-	bd, err := p.denoiser.Bind(n)
+	bd, err := p.denoiser.Bind(n, p.denoiserDims)
 	if err != nil {
 		return nil, err
 	}
@@ -426,6 +507,11 @@ func (d *netDenoiser) Denoise(x []float32, t float64, out []float32) error {
 
 // Models returns the opened models (for inspection).
 func (p *Policy) Models() []Model { return p.models }
+
+// Axes returns, for each model the policy binds (the chunked network, or the encoder then
+// the denoiser), the Dims it is bound with and the dynamic axes the bundle's sizes
+// resolved.
+func (p *Policy) Axes() []ModelAxes { return p.axes }
 
 // Sampler returns the diffusion or flow sampler (nil for chunked policies).
 func (p *Policy) Sampler() *Sampler { return p.sampler }

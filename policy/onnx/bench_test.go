@@ -32,7 +32,7 @@ func BenchmarkModel(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			bd, err := m.Bind(1)
+			bd, err := m.Bind(1, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

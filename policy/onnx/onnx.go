@@ -258,17 +258,26 @@ type Binding struct {
 	i64     map[string][]int64
 }
 
-// Bind implements policy.Model: a new session whose tensors have batch n. Only float32
-// and int64 tensors are supported here (run other models with RunOnce).
-func (m *Model) Bind(n int) (policy.Binding, error) {
+// Bind implements policy.Model: a new session whose tensors have batch n and, after the
+// batch axis, the sizes dims gives (policy.Dims: a dynamic axis takes its size from there,
+// a fixed one must agree). Only float32 and int64 tensors are supported here (run other
+// models with RunOnce).
+func (m *Model) Bind(n int, dims policy.Dims) (policy.Binding, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("onnx: %s: batch %d: must be >= 1", m.path, n)
+	}
+	for name := range dims {
+		if !slices.ContainsFunc(m.inputs, func(t policy.TensorInfo) bool { return t.Name == name }) &&
+			!slices.ContainsFunc(m.outputs, func(t policy.TensorInfo) bool { return t.Name == name }) {
+			return nil, fmt.Errorf("onnx: %s: dims name %q, which is none of its inputs (%s) or outputs (%s)",
+				m.path, name, infoNames(m.inputs), infoNames(m.outputs))
+		}
 	}
 	b := &Binding{f32: map[string][]float32{}, i64: map[string][]int64{}}
 	var inNames, outNames []string
 	var ins, outs []ort.Value
 	add := func(t policy.TensorInfo, names *[]string, vals *[]ort.Value) error {
-		shape, err := concreteShape(m.path, t, n)
+		shape, err := concreteShape(m.path, t, n, dims[t.Name])
 		if err != nil {
 			return err
 		}
@@ -324,7 +333,15 @@ func (m *Model) Bind(n int) (policy.Binding, error) {
 	return b, nil
 }
 
-func concreteShape(path string, t policy.TensorInfo, n int) (ort.Shape, error) {
+// concreteShape is t's shape for batch n, with the sizes after the batch axis from dims
+// (nil: t's own, which must then be fixed).
+func concreteShape(path string, t policy.TensorInfo, n int, dims []int64) (ort.Shape, error) {
+	if len(t.Shape) == 0 {
+		return nil, fmt.Errorf("onnx: %s: %s is a scalar; bound sessions need a batch dimension", path, t.Name)
+	}
+	if dims != nil && len(dims) != len(t.Shape)-1 {
+		return nil, fmt.Errorf("onnx: %s: %s: dims give %d sizes %v, the tensor has %d axes after the batch axis", path, t, len(dims), dims, len(t.Shape)-1)
+	}
 	shape := make(ort.Shape, len(t.Shape))
 	for i, d := range t.Shape {
 		switch {
@@ -332,14 +349,19 @@ func concreteShape(path string, t policy.TensorInfo, n int) (ort.Shape, error) {
 			shape[i] = int64(n)
 		case i == 0 && d != int64(n):
 			return nil, fmt.Errorf("onnx: %s: %s has a fixed batch dimension %d; cannot bind batch %d", path, t.Name, d, n)
-		case d < 0:
-			return nil, fmt.Errorf("onnx: %s: %s has a dynamic dimension %d; only the batch dimension may be dynamic", path, t, i)
-		default:
+		case i == 0:
 			shape[i] = d
+		case dims == nil && d < 0:
+			return nil, fmt.Errorf("onnx: %s: %s has a dynamic dimension %d and dims give it no size; only the batch dimension binds without one", path, t, i)
+		case dims == nil:
+			shape[i] = d
+		case dims[i-1] < 1:
+			return nil, fmt.Errorf("onnx: %s: %s: dims give dimension %d size %d; want >= 1", path, t, i, dims[i-1])
+		case d >= 0 && d != dims[i-1]:
+			return nil, fmt.Errorf("onnx: %s: %s: dimension %d is fixed at %d, dims give %d", path, t, i, d, dims[i-1])
+		default:
+			shape[i] = dims[i-1]
 		}
-	}
-	if len(shape) == 0 {
-		return nil, fmt.Errorf("onnx: %s: %s is a scalar; bound sessions need a batch dimension", path, t.Name)
 	}
 	return shape, nil
 }

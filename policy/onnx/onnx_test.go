@@ -103,7 +103,7 @@ func TestModelParity(t *testing.T) {
 			}
 
 			batch := in[0].Shape[0]
-			b, err := m.Bind(batch)
+			b, err := m.Bind(batch, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,180 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Axis is one axis of a model tensor and the size it binds to, with what the bundle says
+// that size is ("horizon", "action", "n_obs_steps", ...). Policy info prints them.
+type Axis struct {
+	Tensor string
+	Index  int    // 1 is the first axis after the batch axis
+	Size   int64  // the bound size
+	What   string // where the size comes from
+}
+
+func (a Axis) String() string {
+	return fmt.Sprintf("%s[%d] = %d (%s)", a.Tensor, a.Index, a.Size, a.What)
+}
+
+// ModelAxes are the dynamic axes of one of a policy's models and what they bind to.
+type ModelAxes struct {
+	Model Model
+	// Batch says what the batch axis (axis 0 of every tensor) binds to: "1" for a network
+	// run once per step, "samples per step" for the denoiser.
+	Batch string
+	// Dims is what the model is bound with (Model.Bind).
+	Dims Dims
+	// Bound lists the dynamic axes after the batch axis with the size each takes, in the
+	// model's input then output order.
+	Bound []Axis
+}
+
+// size is one axis of a layout: its size and what the bundle calls it.
+type size struct {
+	n    int64
+	what string
+}
+
+// expect is what the bundle implies for a model tensor: its element type and, after the
+// batch axis, one of several layouts (e.g. an observation [n_obs_steps, *shape], or
+// [*shape] when n_obs_steps is 1), all holding per values per batch entry.
+type expect struct {
+	dtype    string
+	describe string // the layout in words, for errors: "horizon 16 x action 7"
+	layouts  [][]size
+}
+
+// per is the number of values per batch entry every layout holds.
+func (e expect) per() int64 {
+	n := int64(1)
+	for _, s := range e.layouts[0] {
+		n *= s.n
+	}
+	return n
+}
+
+// flat is the layout l as one axis of its product, named after describe.
+func flat(l []size, describe string) []size {
+	n := int64(1)
+	for _, s := range l {
+		n *= s.n
+	}
+	return []size{{n, describe}}
+}
+
+// horizonAction is the expectation of a denoiser's sample and output and of a chunked
+// policy's action: [horizon, action] or the two flattened into one axis.
+func horizonAction(b *Bundle) expect {
+	c := &b.Config
+	l := []size{{int64(c.Horizon), "horizon"}, {int64(b.ActionDim()), "action"}}
+	d := fmt.Sprintf("horizon %d x action %d", c.Horizon, b.ActionDim())
+	return expect{"float32", d, [][]size{l, flat(l, d)}}
+}
+
+// observation is the expectation of an observation input: [n_obs_steps, *shape], and when
+// n_obs_steps is 1 also [*shape]; either may be flattened into one axis.
+func observation(b *Bundle, f Feature) expect {
+	n := b.Config.NObsSteps
+	l := []size{{int64(n), "n_obs_steps"}}
+	for i, d := range f.Shape {
+		l = append(l, size{int64(d), fmt.Sprintf("%s dim %d", f.Name, i)})
+	}
+	d := fmt.Sprintf("%d step(s) of %v", n, f.Shape)
+	layouts := [][]size{l}
+	if n == 1 {
+		layouts = append(layouts, l[1:])
+	}
+	layouts = append(layouts, flat(l, d))
+	return expect{"float32", d, layouts}
+}
+
+// resolve binds t's axes after the batch axis to the sizes e implies and returns them (for
+// Dims) with the dynamic axes it bound. A tensor without dynamic axes is checked by its
+// number of values per batch entry, whatever its layout; one with dynamic axes must have
+// the rank of one of e's layouts and agree with it on every fixed axis, and its dynamic
+// axes take that layout's sizes. The error names the model, the tensor, the axis and the
+// layouts tried.
+func resolve(path string, t TensorInfo, e expect) ([]int64, []Axis, error) {
+	if t.DType != e.dtype {
+		return nil, nil, fmt.Errorf("%s: %s is %s, want %s", path, t.Name, t.DType, e.dtype)
+	}
+	if len(t.Shape) == 0 {
+		return nil, nil, fmt.Errorf("%s: %s is a scalar, want [batch, ...] holding %s", path, t.Name, e.describe)
+	}
+	rest := t.Shape[1:]
+	dynamic := slices.IndexFunc(rest, func(d int64) bool { return d < 0 })
+	if dynamic < 0 {
+		n := int64(1)
+		for _, d := range rest {
+			n *= d
+		}
+		if n != e.per() {
+			return nil, nil, fmt.Errorf("%s: %s: %d values per batch entry, the bundle says %s (%d values)",
+				path, t, n, e.describe, e.per())
+		}
+		return slices.Clone(rest), nil, nil
+	}
+	var tried []string
+	for _, l := range e.layouts {
+		if why := fits(rest, l); why != "" {
+			tried = append(tried, fmt.Sprintf("%s: %s", layoutString(l), why))
+			continue
+		}
+		dims := make([]int64, len(l))
+		var bound []Axis
+		for i, s := range l {
+			dims[i] = s.n
+			if rest[i] < 0 {
+				bound = append(bound, Axis{Tensor: t.Name, Index: i + 1, Size: s.n, What: s.what})
+			}
+		}
+		return dims, bound, nil
+	}
+	return nil, nil, fmt.Errorf("%s: %s: cannot bind dynamic axis %d to a size the bundle implies (%s); tried %s",
+		path, t, dynamic+1, e.describe, strings.Join(tried, "; "))
+}
+
+// fits says why the axes after the batch axis do not fit layout l, "" when they do.
+func fits(rest []int64, l []size) string {
+	if len(rest) != len(l) {
+		return fmt.Sprintf("%d axes after the batch axis, the tensor has %d", len(l), len(rest))
+	}
+	for i, d := range rest {
+		if d >= 0 && d != l[i].n {
+			return fmt.Sprintf("axis %d is fixed at %d, not %s %d", i+1, d, l[i].what, l[i].n)
+		}
+	}
+	return ""
+}
+
+func layoutString(l []size) string {
+	parts := make([]string, len(l))
+	for i, s := range l {
+		parts[i] = fmt.Sprintf("%s %d", s.what, s.n)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// binder collects one model's Dims and bound axes while its tensors are resolved.
+type binder struct {
+	model Model
+	axes  ModelAxes
+}
+
+func newBinder(m Model, batch string) *binder {
+	return &binder{model: m, axes: ModelAxes{Model: m, Batch: batch, Dims: Dims{}}}
+}
+
+// bind resolves the model's input (or output) t against e and records its sizes.
+func (b *binder) bind(t TensorInfo, e expect) error {
+	dims, bound, err := resolve(b.model.Path(), t, e)
+	if err != nil {
+		return err
+	}
+	b.axes.Dims[t.Name] = dims
+	b.axes.Bound = append(b.axes.Bound, bound...)
+	return nil
+}
