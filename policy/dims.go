@@ -56,13 +56,14 @@ func (e expect) per() int64 {
 	return n
 }
 
-// flat is the layout l as one axis of its product, named after describe.
-func flat(l []size, describe string) []size {
-	n := int64(1)
-	for _, s := range l {
+// flat is the layout l as one axis holding its product ("horizon x action").
+func flat(l []size) []size {
+	n, what := int64(1), make([]string, len(l))
+	for i, s := range l {
 		n *= s.n
+		what[i] = s.what
 	}
-	return []size{{n, describe}}
+	return []size{{n, strings.Join(what, " x ")}}
 }
 
 // horizonAction is the expectation of a denoiser's sample and output and of a chunked
@@ -71,7 +72,7 @@ func horizonAction(b *Bundle) expect {
 	c := &b.Config
 	l := []size{{int64(c.Horizon), "horizon"}, {int64(b.ActionDim()), "action"}}
 	d := fmt.Sprintf("horizon %d x action %d", c.Horizon, b.ActionDim())
-	return expect{"float32", d, [][]size{l, flat(l, d)}}
+	return expect{"float32", d, [][]size{l, flat(l)}}
 }
 
 // observation is the expectation of an observation input: [n_obs_steps, *shape], and when
@@ -87,7 +88,7 @@ func observation(b *Bundle, f Feature) expect {
 	if n == 1 {
 		layouts = append(layouts, l[1:])
 	}
-	layouts = append(layouts, flat(l, d))
+	layouts = append(layouts, flat(l))
 	return expect{"float32", d, layouts}
 }
 

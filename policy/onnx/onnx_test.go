@@ -78,10 +78,12 @@ func checkParity(t *testing.T, what string, got, want []float32) {
 
 var fixtureModels = []struct{ bundle, model string }{
 	{"unet", "encoder"}, {"unet", "denoiser"}, {"act", "policy"}, {"flow", "denoiser"},
+	{"dynamic", "denoiser"},
 }
 
 // TestModelParity runs each fixture network on its recorded inputs, through RunOnce
-// (dynamic shapes) and through a Binding (preallocated tensors), and compares with PyTorch.
+// (dynamic shapes) and through a Binding (preallocated tensors, every axis after the batch
+// axis bound to the recorded arrays' sizes), and compares with PyTorch.
 func TestModelParity(t *testing.T) {
 	for _, f := range fixtureModels {
 		t.Run(f.bundle+"/"+f.model, func(t *testing.T) {
@@ -103,7 +105,16 @@ func TestModelParity(t *testing.T) {
 			}
 
 			batch := in[0].Shape[0]
-			b, err := m.Bind(batch, nil)
+			dims := policy.Dims{}
+			for _, a := range append(append([]*npy.Array(nil), in...), want...) {
+				for _, d := range a.Shape[1:] {
+					dims[a.Name] = append(dims[a.Name], int64(d))
+				}
+				if len(a.Shape) == 1 {
+					dims[a.Name] = []int64{}
+				}
+			}
+			b, err := m.Bind(batch, dims)
 			if err != nil {
 				t.Fatal(err)
 			}
