@@ -1,0 +1,22 @@
+// Package steer owns the model-free core of test-time steering: it sits between a
+// policy's batched sampling (policy.Policy.Step with StepOptions.Samples = N) and the
+// chunk executor, and picks one of N candidate chunks per policy step.
+//
+//   - Candidates holds N predicted chunks over the whole horizon, the n_obs_steps-1 past
+//     actions a diffusion-policy-style horizon predicts included, in dataset units, with a
+//     validity mask: a candidate that fails chunk.Validate (non-finite, out of bounds) is
+//     never chosen.
+//   - Scorers rate candidates; every score is higher-is-better (a distance d enters as
+//     -d). Coherence and Contrast are Bidirectional Decoding's backward and forward
+//     criteria (Liu et al. 2024), Past is past-token consistency (Torne et al. 2025).
+//   - Steer combines the scorers by a weighted sum and a Selector picks the chosen index:
+//     argmax, or softmax sampling with a temperature from a seeded generator.
+//
+// Learned models (value, noise policy, residual) and the daemon's use of this package
+// come later (issue 18); docs/steering.md describes the methods, their formulas and cost.
+//
+// Everything here is pure Go. Buffers are sized at construction for at most MaxN
+// candidates; scoring and selection then allocate nothing (tested), except that a
+// candidate rejected by chunk.Validate costs the one *chunk.Error that Validate returns.
+// Types are used by one goroutine, the policy's.
+package steer
