@@ -68,10 +68,11 @@ func x264Args(v VideoSpec) []string {
 }
 
 // timescaleArgs make the mp4 track and movie time scales the same multiple of fps
-// (ffmpeg's default for the track, e.g. 15360 at 30 fps). Both matter: the concat
-// demuxer offsets each appended episode by the previous file's duration, which the
-// mvhd box otherwise holds in milliseconds; 3.5333 s became 3.534 s and every later
-// episode drifted 0.65 ms off its data timestamps (LeRobot's tolerance is 0.1 ms).
+// (ffmpeg's default for the track, e.g. 15360 at 30 fps), so that the movie's duration
+// (mvhd, which checkVideo compares with the episode's to_timestamp) is exact: in
+// milliseconds 3.5333 s became 3.534 s, and when episodes were concatenated into one
+// file every later one drifted 0.65 ms off its data timestamps (LeRobot's tolerance is
+// 0.1 ms).
 func timescaleArgs(fps int) []string {
 	t := fps
 	for t < 10000 {
@@ -369,7 +370,7 @@ func (e *encoder) episodeImageStats() *FeatureStats {
 
 // checkVideo checks that an mp4 file is whole: its top-level boxes fill the file
 // exactly, it has a movie header (moov/mvhd) and media data, and the movie lasts at
-// least until end seconds (less half a frame's worth of slack, 1 ms). A file cut short
+// least until end seconds (less 1 ms; not checked in a fragmented file). A file cut short
 // (a copy or a disk that filled up) fails with the file's name and what is missing. It
 // reads the box headers and the movie header only.
 func checkVideo(path string, end float64) error {
@@ -383,7 +384,7 @@ func checkVideo(path string, end float64) error {
 		return err
 	}
 	var hdr [16]byte
-	var haveMdat bool
+	var haveMdat, fragmented bool
 	duration := -1.0
 	for off := int64(0); off < st.Size(); {
 		if _, err := f.ReadAt(hdr[:8], off); err != nil {
@@ -405,6 +406,8 @@ func checkVideo(path string, end float64) error {
 		switch typ {
 		case "mdat":
 			haveMdat = true
+		case "moof": // fragmented: the movie header does not hold the duration
+			fragmented = true
 		case "moov":
 			if duration, err = movieDuration(f, off+head, off+size); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
@@ -417,7 +420,7 @@ func checkVideo(path string, end float64) error {
 		return fmt.Errorf("%s: no movie header (moov): not a complete mp4 file", path)
 	case !haveMdat:
 		return fmt.Errorf("%s: no media data (mdat): not a complete mp4 file", path)
-	case duration < end-1e-3:
+	case !fragmented && duration < end-1e-3:
 		return fmt.Errorf("%s: the video lasts %.3f s, its episodes %.3f s: frames are missing", path, duration, end)
 	}
 	return nil

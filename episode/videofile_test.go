@@ -2,6 +2,7 @@ package episode
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -56,5 +57,30 @@ func TestVideoFile(t *testing.T) {
 	}
 	if _, err := CreateVideo(path+"2", 63, 48, fps, VideoSpec{}); err == nil {
 		t.Error("an odd width was accepted")
+	}
+}
+
+// checkVideo accepts a whole video as long as its episodes and names a whole but
+// shorter one (frames lost, e.g. a file replaced by an older copy).
+func TestCheckVideoDuration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "short.mp4")
+	v, err := CreateVideo(path, 32, 32, 30, VideoSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := make([]byte, 32*32*3)
+	for range 10 {
+		if err := v.Write(img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkVideo(path, 10.0/30); err != nil {
+		t.Fatalf("10 frames against 10: %v", err)
+	}
+	if err := checkVideo(path, 20.0/30); err == nil || !strings.Contains(err.Error(), "frames are missing") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("10 frames against 20: %v, want the file named and frames missing", err)
 	}
 }
