@@ -5,7 +5,8 @@
 // A policy bundle (docs/policy-bundle.md) is a directory with policy.yaml, a LeRobot
 // stats.json and the ONNX files. LoadBundle validates it strictly; Load also opens the
 // models through a backend (policy/onnx) and checks every tensor the contract names
-// against the bundle's features.
+// against the bundle's features, binding each dynamic axis (the batch, and e.g. the
+// horizon of a PyTorch export) to the size the bundle implies (Dims, Policy.Axes).
 //
 // A Policy keeps the observation history (n_obs_steps, padded by repetition at episode
 // start), normalizes it (LeRobot's mean_std / min_max), runs the networks, samples
