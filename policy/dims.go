@@ -15,6 +15,7 @@ type Axis struct {
 	What   string // where the size comes from
 }
 
+// String reads "sample[1] = 16 (horizon)".
 func (a Axis) String() string {
 	return fmt.Sprintf("%s[%d] = %d (%s)", a.Tensor, a.Index, a.Size, a.What)
 }
@@ -28,7 +29,7 @@ type ModelAxes struct {
 	// Dims is what the model is bound with (Model.Bind).
 	Dims Dims
 	// Bound lists the dynamic axes after the batch axis with the size each takes, in the
-	// model's input then output order.
+	// order Load checks the tensors (inputs, then outputs).
 	Bound []Axis
 }
 
