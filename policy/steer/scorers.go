@@ -69,7 +69,7 @@ func (s *Coherence) Score(dst []float64, c *Candidates, plan *chunk.Chunk) {
 		for k, w := k0, 1/norm; k < k1; k, w = k+1, w*s.Beta {
 			sum += w * dist64(c.At(n, sh.Start+k), plan.At(off+k))
 		}
-		dst[n] = -sum
+		dst[n] = 0 - sum // +0, not -0, for an exact match
 	}
 }
 

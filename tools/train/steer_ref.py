@@ -292,12 +292,72 @@ CASES = {
 }
 
 
+# ----------------------------------------------------------------------------------------
+# PyTorch eager peer for BenchmarkStep (only under --bench)
+# ----------------------------------------------------------------------------------------
+
+def eager_step(cand, plan, w_plan, weak, k, past_exec, weights):
+    """All three scorers and an argmax the way BID's samplers run them in PyTorch eager:
+    batched tensors, no Python loop over candidates. cand [N, H, A], plan [L, A] already
+    aligned with cand[:, start:start+L], w_plan [L] normalised, weak [M, H, A],
+    past_exec [P, A] aligned with cand[:, :P]; everything valid. Returns (index, total)."""
+    coh = -(torch.linalg.norm(cand[:, 1:1 + plan.shape[0]] - plan, dim=-1) * w_plan).sum(dim=1)
+    n = cand.shape[0]
+    if n > 1:
+        dpos = torch.linalg.norm(cand.unsqueeze(1) - cand.unsqueeze(0), dim=-1).mean(dim=-1)
+        pos = torch.topk(dpos, min(k, n - 1) + 1, largest=False, dim=-1).values[:, 1:].mean(dim=-1)
+    else:
+        pos = torch.zeros(1, dtype=cand.dtype)  # no other strong sample
+    dneg = torch.linalg.norm(cand.unsqueeze(1) - weak.unsqueeze(0), dim=-1).mean(dim=-1)
+    neg = torch.topk(dneg, k, largest=False, dim=-1).values.mean(dim=-1)
+    pst = -torch.linalg.norm(cand[:, :past_exec.shape[0]] - past_exec, dim=-1).mean(dim=1)
+    total = weights[0] * coh + weights[1] * (neg - pos) + weights[2] * pst
+    return int(total.argmax()), total
+
+
+def bench(reps=2000):
+    """Times eager_step at the shapes of BenchmarkStep (H 16, A 10, start 1, plan 7 actions
+    overlapping, weak samples as many as candidates), one torch thread, median of reps."""
+    import time
+    torch.set_num_threads(1)
+    # The peer computes what the reference does (all valid, plan and history aligned).
+    c = make_case(**CASES["basic"])
+    x = torch.as_tensor(c["cand"], dtype=torch.float64)
+    start, off, L = int(c["start"]), 3, 12 - 3
+    wp = torch.tensor([0.5 ** i for i in range(L)], dtype=torch.float64)
+    _, total = eager_step(x, torch.as_tensor(c["plan"][off:off + L]), wp / wp.sum(),
+                          torch.as_tensor(c["weak"], dtype=torch.float64), max(1, x.shape[0] // 3),
+                          torch.as_tensor(np.stack([c["hist_a"][1]])), c["weights"])
+    assert np.allclose(total.numpy(), c["total"], atol=1e-9), (total, c["total"])
+    h, a = 16, 10
+    for n in (1, 4, 8, 16):
+        g = torch.Generator().manual_seed(n)
+        cand = torch.randn(n, h, a, generator=g) * 0.2
+        weak = torch.randn(n, h, a, generator=g) * 0.3
+        plan = torch.zeros(7, a)
+        w = torch.tensor([0.5 ** i for i in range(7)])
+        w = w / w.sum()
+        past_exec = torch.zeros(1, a)
+        k = max(1, n // 3)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            eager_step(cand, plan, w, weak, k, past_exec, (1.0, 1.0, 1.0))
+            times.append(time.perf_counter() - t)
+        times.sort()
+        print(f"N={n} all: {times[len(times) // 2] * 1e6:.1f} us/step (PyTorch {torch.__version__} eager, 1 thread)")
+
+
 def main():
     import argparse
     import os
-    p = argparse.ArgumentParser(description="Writes policy/steer/testdata/case_*.npz.")
+    p = argparse.ArgumentParser(description="Writes policy/steer/testdata/case_*.npz; --bench times the eager peer.")
     p.add_argument("--out", default="policy/steer/testdata")
+    p.add_argument("--bench", action="store_true", help="time eager_step instead of writing fixtures")
     args = p.parse_args()
+    if args.bench:
+        bench()
+        return
     os.makedirs(args.out, exist_ok=True)
     for name, kw in CASES.items():
         case = make_case(**kw)
