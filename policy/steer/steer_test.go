@@ -400,7 +400,8 @@ func TestUnnormalize(t *testing.T) {
 }
 
 // TestStepAllocatesNothing: after the first step, viewing and validating N candidates,
-// running all three scorers and a softmax selection allocates nothing.
+// running all three scorers and a softmax selection allocates nothing; a refused
+// candidate costs exactly its error.
 func TestStepAllocatesNothing(t *testing.T) {
 	const n, h, a, start = 16, 16, 7, 1
 	r := rand.New(rand.NewPCG(11, 11))
@@ -438,5 +439,20 @@ func TestStepAllocatesNothing(t *testing.T) {
 	}
 	if got := testing.AllocsPerRun(100, step); got != 0 {
 		t.Fatalf("%v allocations per step, want 0", got)
+	}
+	// A refused candidate costs the one *chunk.Error chunk.Validate returns, nothing more.
+	vals[5*h*a+7] = 11
+	c.View(vals, n, t0, dt)
+	if c.Valid(5) {
+		t.Fatal("candidate 5 above its bound was accepted")
+	}
+	got := testing.AllocsPerRun(100, func() {
+		c.View(vals, n, t0, dt)
+		if _, err := s.Step(c, Inputs{Plan: plan, Weak: weak, History: hist}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got != 1 {
+		t.Fatalf("%v allocations per step with one refused candidate, want 1 (its error)", got)
 	}
 }
