@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -311,9 +312,8 @@ func TestSoftmaxSeeded(t *testing.T) {
 		freq[i] += 1.0 / 20000
 	}
 	var z float64
-	for i, v := range scores[:4] {
+	for _, v := range scores[:4] {
 		z += math.Exp((v - 0.5) / 0.5)
-		_ = i
 	}
 	for i, p := range s.Probs() {
 		want := 0.0
@@ -349,22 +349,13 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Select: SelectConfig{Mode: Softmax, Temperature: -1}}, "select.temperature"},
 	} {
 		err := tc.cfg.Validate()
-		if err == nil || !contains(err.Error(), tc.want) {
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want an error naming %s", tc.cfg, err, tc.want)
 		}
 		if _, err := New(tc.cfg, 4); err == nil {
 			t.Errorf("New accepted %+v", tc.cfg)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 // TestUnnormalize: candidates given in the normalized space (as Policy.Raw holds them)
