@@ -21,13 +21,16 @@ import (
 	"testing"
 )
 
-// pure are the packages that must build without cgo (issue 17).
+// pure are the packages that must build without cgo (issue 17): the ports, the ROS
+// client, the policy logic, configuration, datasets and telemetry.
 var pure = []string{
 	"github.com/robotd/robotd/control",
 	"github.com/robotd/robotd/drivers",
 	"github.com/robotd/robotd/drivers/ros",
 	"github.com/robotd/robotd/policy",
 	"github.com/robotd/robotd/policy/chunk",
+	"github.com/robotd/robotd/policy/steer",
+	"github.com/robotd/robotd/clock",
 	"github.com/robotd/robotd/launch",
 	"github.com/robotd/robotd/episode",
 	"github.com/robotd/robotd/telemetry",
