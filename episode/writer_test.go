@@ -86,3 +86,51 @@ func TestWaitNeverDrops(t *testing.T) {
 		t.Fatalf("%d frames, %d dropped with Wait", res.Length, res.DroppedFrames)
 	}
 }
+
+// The seed of the last episode (EpisodeWriter.SetSeed) is what the next OpenAppend
+// reports; an episode committed without one leaves none, and so does a new dataset.
+func TestLastSeed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ds")
+	s := testSpec()
+	s.Cameras = nil
+	w, err := Create(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.LastSeed(); ok {
+		t.Fatal("a new dataset has a last seed")
+	}
+	record := func(w *Writer, seed int64, set bool) {
+		ep, err := w.BeginEpisode("task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set {
+			ep.SetSeed(seed)
+		}
+		if err := ep.AddFrame(synthFrame(w.spec, 0, 0, nil2())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ep.End(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(w, 41, true)
+	record(w, 42, true)
+	w.Close()
+	if w, err = OpenAppend(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	if seed, ok := w.LastSeed(); !ok || seed != 42 {
+		t.Fatalf("LastSeed() = %d, %v; want 42", seed, ok)
+	}
+	record(w, 0, false)
+	w.Close()
+	if w, err = OpenAppend(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if seed, ok := w.LastSeed(); ok {
+		t.Fatalf("LastSeed() = %d after an episode without a seed, want none", seed)
+	}
+}
