@@ -43,15 +43,15 @@ echo "|---|---|---|---|---|"
 printf '| CPU while recording a %s s episode, %% of one core (process + ffmpeg children, End included) | %s %% (Go %s %%, ffmpeg encoders %s %%) | %s %% (PyAV %s, tools: episode/testdata/bench_peer.py) | %s | < 15 %% |\n' \
   "$SECS" "$cpu" "$gocpu" "$ff" "$pcpu" "$av" "$(ratio "$cpu" "$pcpu")"
 printf '| dropped camera frames (all rounds) | %s of %s | %s of %s | | 0 |\n' "$drop" "$((2 * ${frames%.*}))" "$pdrop" "$((2 * ${pframes%.*}))"
-printf '| time to close a %s s episode (End: encoders flushed, stats, data/episodes parquet rewritten, mp4 concatenated, fsync, journal, renames) | %s ms | %s ms (flush encoders + np.save, no dataset files) | %s | < 1000 ms |\n' \
+printf '| time to close a %s s episode (End: encoders flushed, stats, data/episodes parquet rewritten, each mp4 moved into place, fsync, journal, renames) | %s ms | %s ms (flush encoders + np.save, no dataset files) | %s | < 1000 ms |\n' \
   "$SECS" "$close" "$pclose" "$(ratio "$close" "$pclose")"
 printf '| frames captured > half a period off the 30 fps grid (all rounds; the bench paces with time.Sleep) | %s | | | |\n' "$offgrid"
 echo
 echo "Median of $ROUNDS rounds (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)). robotd: episode.Writer"
 echo "(ffmpeg $ffv, libx264 ultrafast tune zerolatency crf 23 g 2, no B-frames, yuv420p converted"
 echo "from RGB in Go, one ffmpeg per camera fed over a pipe from a bounded queue), recording a"
-echo "second episode into a dataset that already holds one, so End appends to the shared data,"
-echo "episodes and video files. The peer encodes the same kind of frames the way LeRobot's"
+echo "second episode into a dataset that already holds one, so End appends to the shared data"
+echo "and episodes files (each episode's video is a file of its own). The peer encodes the same kind of frames the way LeRobot's"
 echo "StreamingVideoEncoder does (a PyAV libx264 encoder thread per camera, same settings) and"
 echo "keeps state/action in numpy; it writes no parquet (Debian has no pyarrow), so its close time"
 echo "is a floor, not a dataset commit. ratio = robotd / peer (lower is better)."
