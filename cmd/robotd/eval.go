@@ -118,8 +118,7 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer s.Close()
 	if s.SimArm != nil {
 		c.opts.NewVideo = func(path string) (eval.Video, error) {
-			v, err := newVideoWriter(s.SimArm.Sim(), "scene", path, 30)
-			return sceneVideo{v}, err
+			return sceneVideo(s, path)
 		}
 	}
 	c.opts.OnEpisode = func(p eval.Progress) { printProgress(stdout, p, c.opts.Episodes) }
@@ -146,10 +145,14 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return evalExit(stdout, rep, c.minSuccess)
 }
 
-// sceneVideo is the scene camera's video as eval's tap feeds it.
-type sceneVideo struct{ *videoWriter }
-
-func (v sceneVideo) Frame(t float64) error { return v.maybeFrame(t) }
+// sceneVideo is eval's video of an episode: the scene camera of s's simulator at 30 fps.
+func sceneVideo(s *system.System, path string) (eval.Video, error) {
+	v, err := system.NewSceneVideo(s.SimArm.Sim(), "scene", path, 30)
+	if err != nil {
+		return nil, err // not a nil *SceneVideo in a non-nil eval.Video
+	}
+	return v, nil
+}
 
 // printProgress prints an episode's line with the success rate so far.
 func printProgress(w io.Writer, p eval.Progress, episodes int) {
