@@ -8,13 +8,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/robotd/robotd/calib"
-	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/perception/cv"
 )
 
@@ -86,7 +83,7 @@ func (b *boardFlags) check(name string, stderr io.Writer) error {
 	}
 	b.Square = b.square
 	var err error
-	if b.Cols, b.Rows, err = parseBoard(b.board); err != nil {
+	if b.Cols, b.Rows, err = calib.ParseBoard(b.board); err != nil {
 		return err
 	}
 	if !(b.square > 0) || math.IsInf(b.square, 0) {
@@ -101,42 +98,6 @@ func (b *boardFlags) check(name string, stderr io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// parseBoard reads "COLSxROWS".
-func parseBoard(s string) (cols, rows int, err error) {
-	c, r, ok := strings.Cut(strings.ToLower(s), "x")
-	if ok {
-		cols, err = strconv.Atoi(c)
-		if err == nil {
-			rows, err = strconv.Atoi(r)
-		}
-	}
-	if !ok || err != nil || cols < 2 || rows < 2 {
-		return 0, 0, fmt.Errorf("--board %q: want inner corners as COLSxROWS, each at least 2 (e.g. 9x6)", s)
-	}
-	return cols, rows, nil
-}
-
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".tif": true, ".tiff": true}
-
-// listImages returns the image files of dir, sorted by name.
-func listImages(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("--images: %w", err)
-	}
-	var names []string
-	for _, e := range entries {
-		if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("--images %s: no image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff)", dir)
-	}
-	sort.Strings(names)
-	return names, nil
 }
 
 // detect searches the named images for the board (calib.Detect with OpenCV's detector),
@@ -193,7 +154,7 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := b.check("intrinsics", stderr); err != nil {
 		return err
 	}
-	names, err := listImages(b.images)
+	names, err := calib.ListImages(b.images)
 	if err != nil {
 		return err
 	}
@@ -215,24 +176,8 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	if err := in.Validate(); err != nil {
 		return fmt.Errorf("calibration failed: %w", err)
 	}
-	fmt.Fprintf(stdout, "\nreprojection error per view (RMS, pixels):\n")
-	idx, med := calib.Outliers(cal.ViewRMS)
-	var outliers []string
-	for i, d := range found {
-		flagText := ""
-		if slices.Contains(idx, i) {
-			flagText = fmt.Sprintf("  <- outlier (> %.1fx the median %.3f px): check this image", calib.OutlierFactor, med)
-			outliers = append(outliers, d.Name)
-		}
-		fmt.Fprintf(stdout, "  %-24s %.3f%s\n", d.Name, cal.ViewRMS[i], flagText)
-	}
-	fmt.Fprintf(stdout, "\ncamera %q, %dx%d, from %d of %d images\n", *name, size.X, size.Y, len(found), len(dets))
-	fmt.Fprintf(stdout, "  fx %.3f  fy %.3f  cx %.3f  cy %.3f  (pixels)\n", in.Fx(), in.Fy(), in.Cx(), in.Cy())
-	fmt.Fprintf(stdout, "  distortion plumb_bob k1 %.6f  k2 %.6f  p1 %.6f  p2 %.6f  k3 %.6f\n", in.D[0], in.D[1], in.D[2], in.D[3], in.D[4])
-	fmt.Fprintf(stdout, "  reprojection error %.3f px RMS\n", cal.RMS)
-	if len(outliers) > 0 {
-		fmt.Fprintf(stdout, "  %d outlier view(s): %s; consider removing them and calibrating again\n", len(outliers), strings.Join(outliers, ", "))
-	}
+	r := calib.IntrinsicsReport{Intrinsics: in, Views: found, ViewRMS: cal.ViewRMS, RMS: cal.RMS, Images: len(dets)}
+	r.WriteText(stdout)
 	return b.write(stdout, "ROS camera calibration", in.MarshalROS(), func(p string) error { return calib.WriteIntrinsics(p, &in) })
 }
 
@@ -270,36 +215,16 @@ func (h *handEyeFlags) parse(args []string, stderr io.Writer) error {
 	return h.check("handeye", stderr)
 }
 
-// posedImages reads the robot poses and checks that every image they name exists; it
-// says which images of --images have no pose.
+// posedImages reads the robot poses (calib.PosedImages) and says which images of
+// --images have no pose.
 func (h *handEyeFlags) posedImages(stdout io.Writer) ([]calib.RobotPose, []string, error) {
-	poses, err := calib.ReadRobotPoses(h.posesFile)
+	poses, names, unposed, err := calib.PosedImages(h.posesFile, h.images)
 	if err != nil {
 		return nil, nil, err
 	}
-	if st, err := os.Stat(h.images); err != nil {
-		return nil, nil, fmt.Errorf("--images: %w", err)
-	} else if !st.IsDir() {
-		return nil, nil, fmt.Errorf("--images %s: not a directory", h.images)
-	}
-	names := make([]string, len(poses))
-	for i, p := range poses {
-		names[i] = p.Image
-		if _, err := os.Stat(filepath.Join(h.images, p.Image)); err != nil {
-			return nil, nil, fmt.Errorf("%s: poses[%d]: image %s: %w", h.posesFile, i, p.Image, err)
-		}
-	}
 	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), h.posesFile, h.Cols, h.Rows)
-	if all, err := listImages(h.images); err == nil && len(all) > len(names) {
-		var unlisted []string
-		for _, n := range all {
-			if !slices.Contains(names, n) {
-				unlisted = append(unlisted, n)
-			}
-		}
-		if len(unlisted) > 0 {
-			fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unlisted), h.images, strings.Join(unlisted, ", "))
-		}
+	if len(unposed) > 0 {
+		fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unposed), h.images, strings.Join(unposed, ", "))
 	}
 	return poses, names, nil
 }
@@ -322,45 +247,16 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nboard pose per view (PnP with %s):\n", h.intr)
-	boards, rms, err := calib.BoardPoses(found, h.Board, &in)
-	if err != nil {
+	r := calib.HandEyeReport{Views: found}
+	if r.Boards, r.BoardRMS, err = calib.BoardPoses(found, h.Board, &in); err != nil {
 		return err
 	}
-	byName := map[string]control.Pose{}
-	for _, p := range poses {
-		byName[p.Image] = p.Pose
-	}
-	robot := make([]control.Pose, len(found))
-	for i, d := range found {
-		robot[i] = byName[d.Name]
-		fmt.Fprintf(stdout, "  %-24s %.3f m away, reprojection %.3f px RMS\n", d.Name, boards[i].Pos.Len(), rms[i])
-	}
-	res, err := calib.SolveHandEye(robot, boards, h.mode)
-	if err != nil {
+	r.WriteBoards(stdout)
+	if r.Result, err = calib.SolveHandEye(calib.ViewPoses(poses, found), r.Boards, h.mode); err != nil {
 		return err
 	}
-	printHandEye(stdout, h.mode, &res, found)
+	r.WriteText(stdout)
+	res := &r.Result
 	cp := calib.CameraPose{Camera: in.Name, Mode: h.mode, Pose: res.Camera, Views: len(found), RMS: res.RMS}
 	return h.write(stdout, "camera pose", cp.Marshal(), func(p string) error { return calib.WriteCameraPose(p, &cp) })
-}
-
-// printHandEye prints the camera pose, the residuals and each view's distance from the
-// consensus, outliers flagged.
-func printHandEye(stdout io.Writer, mode calib.Mode, res *calib.HandEyeResult, found []calib.View) {
-	p, q := res.Camera.Pos, res.Camera.Rot
-	fmt.Fprintf(stdout, "\n%s: T_%s_cam (camera optical frame: x right, y down, z forward)\n", mode, mode.Parent())
-	fmt.Fprintf(stdout, "  position     %.5f %.5f %.5f m\n", p[0], p[1], p[2])
-	fmt.Fprintf(stdout, "  orientation  %.6f %.6f %.6f %.6f (w x y z)\n", q.W, q.V[0], q.V[1], q.V[2])
-	fmt.Fprintf(stdout, "  residuals over %d pairs of views: %.3f mm %.4f deg RMS, max %.3f mm %.4f deg\n",
-		len(res.Pairs), res.RMS.TransMM, res.RMS.RotDeg, res.Max.TransMM, res.Max.RotDeg)
-	fmt.Fprintf(stdout, "  rotation axes of the motions spread %.1f deg (more is better conditioned)\n", res.AxisSpreadDeg)
-	outliers := res.OutlierViews(3, 0.5, 0.05)
-	fmt.Fprintf(stdout, "per view, distance of the board pose it implies from the consensus:\n")
-	for i, v := range res.Views {
-		flagText := ""
-		if slices.Contains(outliers, i) {
-			flagText = "  <- outlier: check this image and its robot pose"
-		}
-		fmt.Fprintf(stdout, "  %-24s %.3f mm %.4f deg%s\n", found[i].Name, v.TransMM, v.RotDeg, flagText)
-	}
 }

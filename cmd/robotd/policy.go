@@ -164,7 +164,7 @@ func policyRunCmd(args []string, stdout, stderr io.Writer) error {
 	if *model != "" {
 		result, err = onnx.RunFile(*model, *opts, in)
 	} else {
-		result, err = runBundle(*bundle, *opts, in, *seed, *samples, *noise)
+		result, err = onnx.RunBundle(*bundle, *opts, in, *seed, *samples, *noise)
 	}
 	if err != nil {
 		return err
@@ -180,32 +180,4 @@ func policyRunCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
-}
-
-// runBundle feeds the observations (each [*shape] or a history [T, *shape], oldest first)
-// and runs one step.
-func runBundle(dir string, opts onnx.Options, in []*npy.Array, seed uint64, samples int, noisePath string) ([]*npy.Array, error) {
-	p, err := policy.Load(dir, onnx.Opener(opts), policy.Options{Seed: seed})
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	obs, err := p.Bundle.ObservationArrays(in)
-	if err != nil {
-		return nil, fmt.Errorf("--inputs %w", err)
-	}
-	opt := policy.StepOptions{Samples: samples}
-	if noisePath != "" {
-		na, err := npy.ReadFile(noisePath)
-		if err != nil {
-			return nil, err
-		}
-		if len(na) != 1 {
-			return nil, fmt.Errorf("--noise %s: want one array, found %d", noisePath, len(na))
-		}
-		if opt.Noise, err = na[0].Float32(); err != nil {
-			return nil, err
-		}
-	}
-	return p.StepArrays(obs, opt)
 }

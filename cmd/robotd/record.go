@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim/task"
@@ -81,7 +80,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	// The dataset: its features follow the arm and the launch file's cameras.
 	spec, state := w.RecordSpec(o.robotType, o.fps, onTask, o.envState)
-	ds, spec, notes, err := openDataset(o.out, spec)
+	ds, spec, notes, err := system.OpenDataset(o.out, spec)
 	if err != nil {
 		return err
 	}
@@ -110,8 +109,8 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer done()
 	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", o.episodes, o.task, o.out, o.fps, len(w.Cameras), o.source)
-	s := &recordSession{o: o, d: d, ds: ds, rec: rec, eps: eps, interrupted: &interrupted, stdout: stdout, stderr: stderr, start: time.Now()}
-	return s.run(ctx)
+	s := &system.RecordSession{Daemon: d, Dataset: ds, Recorder: rec, Episodes: eps, Stopped: func() bool { return interrupted.Load() > 0 }}
+	return o.record(ctx, s, stdout, stderr)
 }
 
 // recordOptions are robotd record's flags.
@@ -164,22 +163,18 @@ func parseRecordFlags(args []string, stderr io.Writer) (*recordOptions, error) {
 	return o, nil
 }
 
-// taskEpisodes binds the pick-and-place task with the first seed: --seed, or when
-// appending without it, the seed after the dataset's last recorded one. A dataset whose
-// last episode has no recorded seed (another tool's, or a scene without seeds) needs
-// --seed: starting again at 0 would record the same episodes twice.
+// taskEpisodes binds the pick-and-place task with the first seed (system.RecordSeed).
 func (o *recordOptions) taskEpisodes(w *system.System, ds *episode.Writer, stderr io.Writer) (*system.TaskEpisodes, error) {
-	if !o.seedSet && ds.Progress().Episodes > 0 {
-		last, ok := ds.LastSeed()
-		if !ok {
-			return nil, fmt.Errorf("record: %s: the dataset's last episode has no recorded seed: pass --seed (the first seed of this run) so that its episodes do not repeat earlier ones", o.out)
-		}
-		o.seed = last + 1
-		fmt.Fprintf(stderr, "record: %s: continuing after the dataset's last seed %d: this run's first seed is %d\n", o.out, last, o.seed)
+	seed, continued, err := system.RecordSeed(ds, o.seed, o.seedSet)
+	if err != nil {
+		return nil, fmt.Errorf("record: %s: %w", o.out, err)
 	}
+	if continued {
+		fmt.Fprintf(stderr, "record: %s: continuing after the dataset's last seed %d: this run's first seed is %d\n", o.out, seed-1, seed)
+	}
+	o.seed = seed
 	var dart *task.TargetNoise
 	if o.noise != 0 || o.yawNoise != 0 {
-		var err error
 		if dart, err = task.NewTargetNoise(o.noise, o.yawNoise, 0, 0, uint64(o.seed)); err != nil {
 			return nil, fmt.Errorf("record: %w", err)
 		}
@@ -187,137 +182,45 @@ func (o *recordOptions) taskEpisodes(w *system.System, ds *episode.Writer, stder
 	return w.NewTaskEpisodes(o.source == "expert", o.seed, dart)
 }
 
-// recordSession records the episodes of one robotd record run and reports them.
-type recordSession struct {
-	o           *recordOptions
-	d           *daemon.Daemon
-	ds          *episode.Writer
-	rec         *system.Recorder
-	eps         *system.TaskEpisodes // nil outside the pick-and-place scene
-	interrupted *atomic.Int32
-	stdout      io.Writer
-	stderr      io.Writer
-	start       time.Time
-
-	recorded, succeeded int
-	closeMax            time.Duration
-}
-
-func (s *recordSession) run(ctx context.Context) error {
-	for i := 0; i < s.o.episodes && s.interrupted.Load() == 0 && ctx.Err() == nil; i++ {
-		kept, err := s.episode(ctx, i)
-		if err != nil {
-			return err
-		}
-		if !kept {
-			break
-		}
+// record runs the session, printing a line per episode and the summary.
+func (o *recordOptions) record(ctx context.Context, s *system.RecordSession, stdout, stderr io.Writer) error {
+	start := time.Now()
+	s.Task, s.N = o.task, o.episodes
+	s.Progress = func(i int) func() { return showProgress(stderr, s.Dataset, i, o.episodes) }
+	s.Discarded = func(index int, why string, kept int) {
+		fmt.Fprintf(stderr, "\nrecord: episode %d discarded (%s); the %d episode(s) before it are kept\n", index, why, kept)
 	}
-	p := s.ds.Progress()
-	fmt.Fprintf(s.stdout, "recorded %d episode(s) in %v", s.recorded, time.Since(s.start).Round(time.Second))
-	if s.eps != nil {
-		fmt.Fprintf(s.stdout, ", %d succeeded", s.succeeded)
-	}
-	fmt.Fprintf(s.stdout, "; dataset: %d episodes, %d frames; dropped images %d, off-grid frames %d; encoder CPU %v; slowest close %v\n",
-		p.Episodes, p.Frames, p.DroppedFrames, p.OffGridFrames, p.EncoderCPU.Round(time.Millisecond), s.closeMax.Round(time.Millisecond))
-	if s.interrupted.Load() > 0 || ctx.Err() != nil {
-		return exitError{code: system.ExitInterrupted, err: errors.New("record: interrupted")}
-	}
-	return nil
-}
-
-// episode records episode i of the run. An episode ends at the task's end or at
-// --episode-time (the daemon's run duration), whichever comes first, and is kept; one
-// stopped by Ctrl-C, a fault or a recording error is discarded (kept false).
-func (s *recordSession) episode(ctx context.Context, i int) (kept bool, err error) {
-	if s.eps != nil {
-		if err := s.eps.Reset(i); err != nil {
-			return false, err
-		}
-	}
-	ep, err := s.ds.BeginEpisode(s.o.task)
-	if err != nil {
-		return false, err
-	}
-	if s.eps != nil {
-		ep.SetSeed(s.eps.Seed(i))
-	}
-	s.rec.Begin(ep)
-	stopProgress := showProgress(s.stderr, s.ds, i, s.o.episodes)
-	runErr := s.d.Run(ctx)
-	stopProgress()
-	success := s.eps != nil && s.eps.Episode() != nil && s.eps.Episode().Success
-	recErr := s.rec.Finish(success)
-	if runErr != nil || recErr != nil || s.interrupted.Load() > 0 || ctx.Err() != nil {
-		ep.Discard()
-		why := "interrupted"
-		switch {
-		case runErr != nil:
-			why = runErr.Error()
-		case recErr != nil:
-			why = recErr.Error()
-		}
-		fmt.Fprintf(s.stderr, "\nrecord: episode %d discarded (%s); the %d episode(s) before it are kept\n", ep.Index(), why, s.recorded)
-		if runErr != nil {
-			return false, faultExit(runErr)
-		}
-		return false, recErr
-	}
-	res, err := ep.End(context.Background()) // a late Ctrl-C must not lose a finished episode
-	if err != nil {
-		return false, fmt.Errorf("record: episode %d: %w", ep.Index(), err)
-	}
-	s.report(res)
-	return true, nil
-}
-
-// report prints a committed episode's line.
-func (s *recordSession) report(res episode.EpisodeResult) {
-	s.recorded++
-	s.closeMax = max(s.closeMax, res.CloseTime)
-	line := fmt.Sprintf("episode %d: %d frames (%.1f s)", res.Index, res.Length, float64(res.Length)/float64(s.o.fps))
-	if s.eps != nil {
-		switch e := s.eps.Episode(); {
+	s.Kept = func(r system.EpisodeReport) {
+		line := fmt.Sprintf("episode %d: %d frames (%.1f s)", r.Index, r.Length, float64(r.Length)/float64(o.fps))
+		switch e := r.Task; {
 		case e == nil:
 		case e.Success:
-			s.succeeded++
 			line += fmt.Sprintf(", success after %.1f s", e.TimeToSuccess.Seconds())
-		case !s.eps.Signal().Done:
-			line += fmt.Sprintf(", not done at --episode-time %v (max lift %.0f mm)", s.o.episodeTime, e.MaxLift*1e3)
+		case !r.Done:
+			line += fmt.Sprintf(", not done at --episode-time %v (max lift %.0f mm)", o.episodeTime, e.MaxLift*1e3)
 		default:
 			line += fmt.Sprintf(", failed (max lift %.0f mm, place error %.0f mm)", e.MaxLift*1e3, e.PlaceError*1e3)
 		}
-	}
-	line += fmt.Sprintf(", %d dropped images, closed in %v", res.DroppedFrames, res.CloseTime.Round(time.Millisecond))
-	if f, ok := s.stderr.(*os.File); ok && isTerminal(f) {
-		fmt.Fprintf(s.stderr, "\r\033[K")
-	}
-	fmt.Fprintln(s.stdout, line)
-}
-
-// openDataset creates the dataset, or appends to the one already at dir. A dataset
-// recorded before robotd recorded an extra vector feature (observation.ee_pose,
-// observation.environment_state) keeps its features: the vectors it lacks are left out
-// of spec, one note each. It returns the spec the writer records.
-func openDataset(dir string, spec episode.Spec) (*episode.Writer, episode.Spec, []string, error) {
-	if _, err := os.Stat(filepath.Join(dir, episode.InfoPath)); err != nil {
-		w, err := episode.Create(dir, spec)
-		return w, spec, nil, err
-	}
-	var notes []string
-	if info, err := episode.ReadInfo(dir); err == nil {
-		var keep []episode.VectorSpec
-		for _, v := range spec.Vectors {
-			if _, ok := info.Feature(v.Key); ok {
-				keep = append(keep, v)
-			} else {
-				notes = append(notes, fmt.Sprintf("the dataset has no %s feature: appending without it (record into a new dataset to have it)", v.Key))
-			}
+		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+			fmt.Fprintf(stderr, "\r\033[K")
 		}
-		spec.Vectors = keep
+		fmt.Fprintf(stdout, "%s, %d dropped images, closed in %v\n", line, r.DroppedFrames, r.CloseTime.Round(time.Millisecond))
 	}
-	w, err := episode.OpenAppend(dir, spec)
-	return w, spec, notes, err
+	sum, err := s.Run(ctx)
+	if err != nil {
+		return faultExit(err)
+	}
+	p := s.Dataset.Progress()
+	fmt.Fprintf(stdout, "recorded %d episode(s) in %v", sum.Recorded, time.Since(start).Round(time.Second))
+	if s.Episodes != nil {
+		fmt.Fprintf(stdout, ", %d succeeded", sum.Succeeded)
+	}
+	fmt.Fprintf(stdout, "; dataset: %d episodes, %d frames; dropped images %d, off-grid frames %d; encoder CPU %v; slowest close %v\n",
+		p.Episodes, p.Frames, p.DroppedFrames, p.OffGridFrames, p.EncoderCPU.Round(time.Millisecond), sum.CloseMax.Round(time.Millisecond))
+	if s.Stopped() || ctx.Err() != nil {
+		return exitError{code: system.ExitInterrupted, err: errors.New("record: interrupted")}
+	}
+	return nil
 }
 
 // showProgress prints the open episode's progress on stderr once a second until

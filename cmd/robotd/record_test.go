@@ -353,7 +353,7 @@ func TestOpenDatasetWithoutVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	w, got, notes, err := openDataset(dir, spec)
+	w, got, notes, err := system.OpenDataset(dir, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestOpenDatasetWithoutVectors(t *testing.T) {
 		t.Fatalf("append: %v, %+v", err, res)
 	}
 	// A new dataset gets them.
-	w2, got, notes, err := openDataset(filepath.Join(t.TempDir(), "new"), spec)
+	w2, got, notes, err := system.OpenDataset(filepath.Join(t.TempDir(), "new"), spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,11 @@
 package onnx
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/robotd/robotd/internal/npy"
+	"github.com/robotd/robotd/policy"
 )
 
 // RunFile opens the ONNX model at path, evaluates it once on named arrays (RunOnce) and
@@ -19,4 +21,37 @@ func RunFile(path string, opts Options, in []*npy.Array) ([]*npy.Array, error) {
 		in[0].Name = m.Inputs()[0].Name
 	}
 	return m.RunOnce(in)
+}
+
+// RunBundle loads the policy bundle in dir, feeds it the observations in (each array
+// named after its observation feature, [*shape] or a history [T, *shape], oldest
+// first) and runs one step: samples action sequences drawn with the seeded noise
+// generator, or from the initial noise of the .npy file at noisePath ([samples,
+// horizon, action] in the normalized space) when it is not "". It returns the step's
+// arrays (policy.StepArrays). Errors about the inputs and the noise name robotd policy
+// run's --inputs and --noise flags.
+func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples int, noisePath string) ([]*npy.Array, error) {
+	p, err := policy.Load(dir, Opener(opts), policy.Options{Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	obs, err := p.Bundle.ObservationArrays(in)
+	if err != nil {
+		return nil, fmt.Errorf("--inputs %w", err)
+	}
+	opt := policy.StepOptions{Samples: samples}
+	if noisePath != "" {
+		na, err := npy.ReadFile(noisePath)
+		if err != nil {
+			return nil, err
+		}
+		if len(na) != 1 {
+			return nil, fmt.Errorf("--noise %s: want one array, found %d", noisePath, len(na))
+		}
+		if opt.Noise, err = na[0].Float32(); err != nil {
+			return nil, err
+		}
+	}
+	return p.StepArrays(obs, opt)
 }

@@ -1,0 +1,56 @@
+package onnx_test
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/robotd/robotd/internal/npy"
+	"github.com/robotd/robotd/policy/onnx"
+)
+
+// RunBundle on the fixture's observations and initial noise reproduces PyTorch's DDIM
+// actions; seeded runs repeat; a noise file with two arrays is refused by name.
+func TestRunBundle(t *testing.T) {
+	dir := filepath.Join(testdata, "unet")
+	run := readNPZ(t, filepath.Join(dir, "ddim_run.npz"))
+	obs := []*npy.Array{npy.Find(run, "observation.state"), npy.Find(run, "observation.images.wrist")}
+	noise := filepath.Join(t.TempDir(), "noise.npz")
+	if err := npy.WriteNPZ(noise, []*npy.Array{npy.Find(run, "noise")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := onnx.RunBundle(dir, onnx.Options{}, obs, 0, 1, noise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := npy.Find(out, "action")
+	if act == nil || !slices.Equal(act.Shape, []int{1, 15, 7}) {
+		t.Fatalf("outputs %v: want action [1 15 7]", out)
+	}
+	got, _ := act.Float32()
+	checkParity(t, "actions", got, float32s(t, run, "actions")[7:])
+
+	var seeded [2][]float32
+	for i := range seeded {
+		out, err := onnx.RunBundle(dir, onnx.Options{}, obs, 5, 4, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeded[i], _ = npy.Find(out, "action").Float32()
+	}
+	if len(seeded[0]) != 4*15*7 || !slices.Equal(seeded[0], seeded[1]) {
+		t.Errorf("seeded runs of 4 samples: %d values, equal %v: want %d, equal", len(seeded[0]), slices.Equal(seeded[0], seeded[1]), 4*15*7)
+	}
+
+	two := filepath.Join(t.TempDir(), "two.npz")
+	if err := npy.WriteNPZ(two, []*npy.Array{npy.Find(run, "noise"), npy.Find(run, "actions")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onnx.RunBundle(dir, onnx.Options{}, obs, 0, 1, two); err == nil || !strings.Contains(err.Error(), "want one array, found 2") {
+		t.Errorf("two noise arrays: %v", err)
+	}
+	if _, err := onnx.RunBundle(dir, onnx.Options{}, obs[:1], 0, 1, ""); err == nil || !strings.Contains(err.Error(), `--inputs has no array "observation.images.wrist"`) {
+		t.Errorf("missing input: %v", err)
+	}
+}
