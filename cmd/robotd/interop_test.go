@@ -371,7 +371,7 @@ func TestInteropFranka(t *testing.T) {
 			waitReady(t, p)
 			time.Sleep(time.Second) // the policy moves the arm
 			running(t, p, f, "the stop request")
-			rosOut(t, m, 30*time.Second, "rostopic", "pub", "-1", c.topic, "std_msgs/String", "data: 'interop'")
+			m.MustRun(t, 30*time.Second, "rostopic", "pub", "-1", c.topic, "std_msgs/String", "data: 'interop'")
 			exit := waitExit(t, p, f, c.code, 30*time.Second, "rostopic pub "+c.topic)
 			s := readInteropSummary(t, sum)
 			logSummary(t, s)

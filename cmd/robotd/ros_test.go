@@ -160,20 +160,6 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// rosOut runs a ROS command-line tool against m, bounded by a timeout.
-func rosOut(t *testing.T, m *rostest.Master, timeout time.Duration, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	c.Env = m.Env()
-	out, err := c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // TestROSEndToEnd runs the real processes over a real rosmaster: `robotd sim` serves the
 // MuJoCo arm and its wrist camera on ROS topics, `robotd run --launch
 // launch/sim_ros.yaml` (with lenient watchdogs, see simROSLaunch) drives it with the
@@ -281,7 +267,7 @@ func TestROSEndToEnd(t *testing.T) {
 			p := startRobotd(t, "run", "--launch", launchFile, "--duration", "60s", "--listen", "127.0.0.1:0", "--summary-json", sum)
 			waitReady(t, p)
 			time.Sleep(300 * time.Millisecond) // the policy moves the arm
-			rosOut(t, m, 30*time.Second, "rostopic", "pub", "-1", c.topic, "std_msgs/String", "data: 'ros_test'")
+			m.MustRun(t, 30*time.Second, "rostopic", "pub", "-1", c.topic, "std_msgs/String", "data: 'ros_test'")
 			if code := p.wait(t, 30*time.Second); code != c.code {
 				t.Fatalf("exit %d after rostopic pub %s, want %d\nstdout:\n%s\nstderr:\n%s", code, c.topic, c.code, p.stdout.String(), p.stderr.String())
 			}

@@ -63,7 +63,7 @@ func TestRostopicPubPoseMovesSim(t *testing.T) {
 	srv, arm := newServer(t, m, rosbridge.ServerConfig{Command: ros.CommandPose})
 	p0, r0 := arm.ToolPose()
 	want := p0.Add(mgl64.Vec3{0.03, 0.02, -0.03})
-	rosTool(t, m, "rostopic", "pub", "-1", "/cartesian_impedance_example_controller/equilibrium_pose", "geometry_msgs/PoseStamped",
+	m.MustRun(t, 30*time.Second, "rostopic", "pub", "-1", "/cartesian_impedance_example_controller/equilibrium_pose", "geometry_msgs/PoseStamped",
 		fmt.Sprintf("{header: {frame_id: panda_link0}, pose: {position: {x: %.9f, y: %.9f, z: %.9f}, orientation: {x: %.9f, y: %.9f, z: %.9f, w: %.9f}}}",
 			want[0], want[1], want[2], r0.V[0], r0.V[1], r0.V[2], r0.W))
 	if srv.Received() != 1 || srv.Rejected() != 0 {
@@ -197,7 +197,7 @@ func TestRostopicEchoTrajectoryCommand(t *testing.T) {
 			}
 		}
 	}()
-	out := rosTool(t, m, "rostopic", "echo", "-n", "1", "/position_joint_trajectory_controller/command")
+	out := m.MustRun(t, 30*time.Second, "rostopic", "echo", "-n", "1", "/position_joint_trajectory_controller/command")
 	close(stop)
 	<-done
 	for _, want := range []string{"joint_names: \n  - j1\n  - j2\n", "positions: [0.25, -1.5]", "time_from_start: \n      secs: 0\n      nsecs:   4000000", "stamp: \n    secs: 0\n    nsecs:         0"} {

@@ -37,7 +37,7 @@ func TestGripperOverROS(t *testing.T) {
 		t.Errorf("gripper at %.4f m (sim %.4f), commanded 0.03", w, p.sim.GripperWidth())
 	}
 	publishing(t, p.srv)
-	out := rosTool(t, m, "rostopic", "echo", "-n", "1", "/franka_gripper/joint_states")
+	out := m.MustRun(t, 30*time.Second, "rostopic", "echo", "-n", "1", "/franka_gripper/joint_states")
 	if !strings.Contains(out, "name: \n  - finger_left\n  - finger_right\n") {
 		t.Errorf("rostopic echo: no finger names in\n%s", out)
 	}

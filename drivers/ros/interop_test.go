@@ -3,7 +3,6 @@ package ros_test
 import (
 	"context"
 	"math"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -63,28 +62,12 @@ func publishing(t *testing.T, srv *rosbridge.Server) {
 	t.Cleanup(func() { close(stop); <-done })
 }
 
-func rosTool(t *testing.T, m *rostest.Master, args ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath(args[0]); err != nil {
-		t.Skipf("%s not installed (run scripts/setup.sh)", args[0])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	c.Env = m.Env()
-	out, err := c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // TestRostopicEchoDecodesState: Debian's rostopic decodes the sim's joint states.
 func TestRostopicEchoDecodesState(t *testing.T) {
 	m := rostest.Start(t)
 	srv, arm := newServer(t, m, rosbridge.ServerConfig{})
 	publishing(t, srv)
-	out := rosTool(t, m, "rostopic", "echo", "-n", "1", "/joint_states")
+	out := m.MustRun(t, 30*time.Second, "rostopic", "echo", "-n", "1", "/joint_states")
 	st := drivers.NewState(arm.Info())
 	arm.ReadState(st)
 	if !strings.Contains(out, "name: \n  - joint1\n  - joint2\n  - joint3\n  - joint4\n  - joint5\n  - joint6\n  - joint7\n") {
@@ -119,7 +102,7 @@ func TestRostopicPubDrivesSim(t *testing.T) {
 	st := drivers.NewState(arm.Info())
 	arm.ReadState(st)
 	q0 := slices.Clone(st.Q)
-	rosTool(t, m, "rostopic", "pub", "-1", "/effort_controller/command", "std_msgs/Float64MultiArray",
+	m.MustRun(t, 30*time.Second, "rostopic", "pub", "-1", "/effort_controller/command", "std_msgs/Float64MultiArray",
 		"{layout: {dim: [{label: joints, size: 7, stride: 7}]}, data: [3.0, 0, 0, 0, 0, 0, -1.0]}")
 	want := []float64{3, 0, 0, 0, 0, 0, -1}
 	if srv.Received() == 0 || !slices.Equal(srv.Command(), want) {
@@ -148,7 +131,7 @@ func TestRostopicPubDrivesSim(t *testing.T) {
 // JointState without a stamp gets the /clock time.
 func TestSimTime(t *testing.T) {
 	m := rostest.Start(t)
-	rosTool(t, m, "rosparam", "set", "/use_sim_time", "true")
+	m.MustRun(t, 30*time.Second, "rosparam", "set", "/use_sim_time", "true")
 	srv, _ := newServer(t, m, rosbridge.ServerConfig{Clock: true})
 	for i := 0; i < 5; i++ {
 		if err := srv.Step(time.Millisecond); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/sim/rosbridge"
+	"github.com/robotd/robotd/sim/rosbridge/bridgetest"
 )
 
 // The TestMasterRestart* tests here kill and restart a real rosmaster (one restart
@@ -304,7 +305,7 @@ func TestMasterRestartSim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	defer stepping(t, sc, srv.Step)() // the simulator's owner: step and publish every 10 ms
+	defer bridgetest.Stepping(t, sc, srv.Step)() // the simulator's owner: step and publish every 10 ms
 
 	rereg := restarted(t, m, func() uint64 { return srv.Stats().Reregistrations }, func() uint64 { return sc.Stats().Reregistrations })
 	t0 := time.Now()

@@ -175,7 +175,7 @@ func TestRosbagRecordsRun(t *testing.T) {
 		t.Fatalf("rosbag record did not stop on SIGINT:\n%s", recOut.String())
 	}
 
-	out, err := rosCmd(t, m, 15*time.Second, "rosbag", "info", "--yaml", bag)
+	out, err := m.Run(t, 15*time.Second, "rosbag", "info", "--yaml", bag)
 	if err != nil {
 		t.Fatalf("rosbag info: %v\n%s\nrecord:\n%s", err, out, recOut.String())
 	}

@@ -10,62 +10,17 @@ import (
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/perception"
-	"github.com/robotd/robotd/sim"
-	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/sim/rosbridge"
+	"github.com/robotd/robotd/sim/rosbridge/bridgetest"
 )
-
-func newSimCameras(t *testing.T, m *rostest.Master, cfg rosbridge.CamerasConfig) (*rosbridge.Cameras, *mujoco.Arm) {
-	t.Helper()
-	arm, err := mujoco.NewArm(sim.Scene{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(arm.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg.MasterAddress = m.Addr
-	sc, err := rosbridge.NewCameras(ctx, arm.Sim(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sc.Close)
-	return sc, arm
-}
-
-// stepping plays the simulator's owner: one goroutine that steps the simulation by 10 ms
-// (step: the arm's Tick, or a rosbridge.Server's Step) and publishes the cameras, every 10 ms of
-// wall time, until the returned stop is called.
-func stepping(t *testing.T, sc *rosbridge.Cameras, step func(time.Duration) error) (stop func()) {
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			if err := step(10 * time.Millisecond); err != nil {
-				t.Error(err)
-				return
-			}
-			if _, err := sc.Publish(); err != nil {
-				t.Error(err)
-				return
-			}
-			select {
-			case <-quit:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(quit); <-done }
-}
 
 // TestCameraSimTime: under /use_sim_time a Camera's clock is the simulator's /clock, the
 // images the sim's Cameras (sim/rosbridge) publish carry its Server's stamps (epoch + simulation time), and
 // an unstamped image gets the /clock time, as the Arm does for joint states.
 func TestCameraSimTime(t *testing.T) {
 	m := rostest.Start(t)
-	rosTool(t, m, "rosparam", "set", "/use_sim_time", "true")
-	sc, arm := newSimCameras(t, m, rosbridge.CamerasConfig{Width: 32, Height: 24, Cameras: []rosbridge.CameraConfig{{Camera: "scene"}}})
+	m.MustRun(t, 30*time.Second, "rosparam", "set", "/use_sim_time", "true")
+	sc, arm := bridgetest.NewCameras(t, m, rosbridge.CamerasConfig{Width: 32, Height: 24, Cameras: []rosbridge.CameraConfig{{Camera: "scene"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	srv, err := rosbridge.NewServer(ctx, arm, rosbridge.ServerConfig{MasterAddress: m.Addr, Clock: true})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -28,23 +27,6 @@ func newStatus(t testing.TB, m *rostest.Master, cfg ros.StatusConfig) *ros.Statu
 	}
 	t.Cleanup(p.Close)
 	return p
-}
-
-// rosCmd runs a ROS command-line peer against m, killing it after timeout.
-func rosCmd(t testing.TB, m *rostest.Master, timeout time.Duration, args ...string) (string, error) {
-	t.Helper()
-	if _, err := exec.LookPath(args[0]); err != nil {
-		t.Skipf("%s not installed (run scripts/setup.sh)", args[0])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	c.Env = m.Env()
-	out, err := c.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (killed after %v)", err, timeout)
-	}
-	return string(out), err
 }
 
 // echoYAML decodes the one message `rostopic echo -n 1` printed (YAML, then "---").
@@ -113,7 +95,7 @@ func TestStatusRostopicEcho(t *testing.T) {
 		echo.Add(1)
 		go func() {
 			defer echo.Done()
-			outs[i], errs[i] = rosCmd(t, m, 15*time.Second, "rostopic", "echo", "-n", "1", topic)
+			outs[i], errs[i] = m.Run(t, 15*time.Second, "rostopic", "echo", "-n", "1", topic)
 		}()
 	}
 	echo.Wait()

@@ -33,8 +33,8 @@ func TestStopListenerRostopicPub(t *testing.T) {
 	}
 	defer l.Close()
 	// rostopic pub -1 waits for its subscribers to connect before it publishes and exits.
-	rosTool(t, m, "rostopic", "pub", "-1", "/robotd/stop", "std_msgs/String", "data: 'operator: end of shift'")
-	rosTool(t, m, "rostopic", "pub", "-1", "/robotd/stop_now", "std_msgs/String", "data: ''")
+	m.MustRun(t, 30*time.Second, "rostopic", "pub", "-1", "/robotd/stop", "std_msgs/String", "data: 'operator: end of shift'")
+	m.MustRun(t, 30*time.Second, "rostopic", "pub", "-1", "/robotd/stop_now", "std_msgs/String", "data: ''")
 	want := []req{{"ROS /robotd/stop: operator: end of shift", false}, {"ROS /robotd/stop_now", true}}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

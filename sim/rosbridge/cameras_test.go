@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,61 +15,17 @@ import (
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/drivers/ros/rostest"
 	"github.com/robotd/robotd/perception"
-	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/sim/rosbridge"
+	"github.com/robotd/robotd/sim/rosbridge/bridgetest"
 )
-
-func newCameras(t *testing.T, m *rostest.Master, cfg rosbridge.CamerasConfig) (*rosbridge.Cameras, *mujoco.Arm) {
-	t.Helper()
-	arm, err := mujoco.NewArm(sim.Scene{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(arm.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cfg.MasterAddress = m.Addr
-	sc, err := rosbridge.NewCameras(ctx, arm.Sim(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sc.Close)
-	return sc, arm
-}
-
-// stepping plays the simulator's owner: one goroutine that steps the simulation by 10 ms
-// (step: the arm's Tick, or a Server's Step) and publishes the cameras, every 10 ms of
-// wall time, until the returned stop is called.
-func stepping(t *testing.T, sc *rosbridge.Cameras, step func(time.Duration) error) (stop func()) {
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			if err := step(10 * time.Millisecond); err != nil {
-				t.Error(err)
-				return
-			}
-			if _, err := sc.Publish(); err != nil {
-				t.Error(err)
-				return
-			}
-			select {
-			case <-quit:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(quit); <-done }
-}
 
 // TestCamerasOverROS: what Cameras publishes, read back by Camera and WaitInfo (and
 // by Debian's rostopic), is exactly what the simulation renders and its intrinsics.
 func TestCamerasOverROS(t *testing.T) {
 	const w, h = 160, 120
 	m := rostest.Start(t)
-	sc, arm := newCameras(t, m, rosbridge.CamerasConfig{Width: w, Height: h,
+	sc, arm := bridgetest.NewCameras(t, m, rosbridge.CamerasConfig{Width: w, Height: h,
 		Cameras: []rosbridge.CameraConfig{{Camera: "scene", Depth: true}}})
 	rgbCam := dialCamera(t, m, ros.CameraConfig{Topic: "/camera/scene/image_raw"})
 	depthCam := dialCamera(t, m, ros.CameraConfig{Topic: "/camera/scene/depth/image_raw", Name: "scene_depth"})
@@ -82,7 +37,7 @@ func TestCamerasOverROS(t *testing.T) {
 	f, cx, cy := s.CameraIntrinsics(id, w, h)
 	wantIn := calib.NewIntrinsics("scene", w, h, [9]float64{f, 0, cx, 0, f, cy, 0, 0, 1}, [5]float64{})
 
-	stop := stepping(t, sc, func(d time.Duration) error { _, err := arm.Tick(d); return err })
+	stop := bridgetest.Stepping(t, sc, func(d time.Duration) error { _, err := arm.Tick(d); return err })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	in, err := rgbCam.WaitInfo(ctx, 10*time.Second)
@@ -98,7 +53,7 @@ func TestCamerasOverROS(t *testing.T) {
 	if in, err := ros.WaitCameraInfo(ctx, ros.CameraInfoConfig{MasterAddress: m.Addr, Topic: "/camera/scene/depth/camera_info", Name: "scene"}); err != nil || in != wantIn {
 		t.Errorf("depth CameraInfo: %+v, %v", in, err)
 	}
-	echo := rosTool(t, m, "rostopic", "echo", "-n", "1", "/camera/scene/camera_info")
+	echo := m.MustRun(t, 30*time.Second, "rostopic", "echo", "-n", "1", "/camera/scene/camera_info")
 	stop()
 	checkEcho(t, echo, wantIn)
 
@@ -199,7 +154,7 @@ func TestCamerasRate(t *testing.T) {
 		period time.Duration
 		want   uint64
 	}{{0, 31}, {10 * time.Millisecond, 101}} {
-		sc, arm := newCameras(t, m, rosbridge.CamerasConfig{Width: 32, Height: 24, Period: tc.period, Node: "rate" + tc.period.String(),
+		sc, arm := bridgetest.NewCameras(t, m, rosbridge.CamerasConfig{Width: 32, Height: 24, Period: tc.period, Node: "rate" + tc.period.String(),
 			Cameras: []rosbridge.CameraConfig{{Camera: "scene", Namespace: "/rate" + strconv.Itoa(int(tc.want))}}})
 		for i := 0; i <= 1000; i++ {
 			if i > 0 {
@@ -235,22 +190,4 @@ func dialCamera(t testing.TB, m *rostest.Master, cfg ros.CameraConfig) *ros.Came
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// rosTool runs a ROS command-line tool (Debian's rostopic, rosparam) against m and returns
-// its output; the test is skipped when the tool is not installed.
-func rosTool(t *testing.T, m *rostest.Master, args ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath(args[0]); err != nil {
-		t.Skipf("%s not installed (run scripts/setup.sh)", args[0])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	c.Env = m.Env()
-	out, err := c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }

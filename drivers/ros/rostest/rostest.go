@@ -8,6 +8,7 @@ package rostest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,35 @@ func (m *Master) Command(name string, args ...string) *exec.Cmd {
 	c := exec.Command(name, args...)
 	c.Env = m.Env()
 	return c
+}
+
+// Run runs a ROS command-line tool (rostopic, rosparam, rosbag info ...) against this
+// master and returns its combined output, killing it after timeout (the error then says
+// so). The test is skipped when the tool is not installed (scripts/setup.sh installs it).
+func (m *Master) Run(t testing.TB, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath(args[0]); err != nil {
+		t.Skipf("%s not installed (run scripts/setup.sh)", args[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, args[0], args[1:]...)
+	c.Env = m.Env()
+	out, err := c.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (killed after %v)", err, timeout)
+	}
+	return string(out), err
+}
+
+// MustRun is Run failing the test, with the tool's output, when the tool fails.
+func (m *Master) MustRun(t testing.TB, timeout time.Duration, args ...string) string {
+	t.Helper()
+	out, err := m.Run(t, timeout, args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
 
 // Start runs `rosmaster --core -p PORT` on a free loopback port and waits until it
