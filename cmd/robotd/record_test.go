@@ -16,12 +16,10 @@ import (
 
 	"github.com/go-gl/mathgl/mgl64"
 
-	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/episode"
 	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/sim/task"
-	"github.com/robotd/robotd/system"
 )
 
 // robotd record with the scripted expert writes a dataset that reads back: episodes with
@@ -336,58 +334,6 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 		t.Fatal(err)
 	}
 	return files
-}
-
-// Appending to a dataset recorded before the extra features existed (like one recorded
-// by an earlier robotd) keeps its features: the vectors it lacks are left out, each
-// with a note, and the episode appends.
-func TestOpenDatasetWithoutVectors(t *testing.T) {
-	joints := []string{"j1", "j2", "j3", "j4", "j5", "j6", "j7"}
-	state := system.RecordState(joints, nil)
-	spec := system.RecordSpec("panda", 10, state, nil, nil, true, true)
-	old := spec
-	old.Vectors = nil
-	dir := filepath.Join(t.TempDir(), "ds")
-	w, err := episode.Create(dir, old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	w, got, notes, err := system.OpenDataset(dir, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if len(got.Vectors) != 0 || len(notes) != 2 || !strings.Contains(notes[0], "no observation.ee_pose feature") || !strings.Contains(notes[1], "no observation.environment_state feature") {
-		t.Fatalf("vectors %v, notes %q: want none left and a note for each", got.Vectors, notes)
-	}
-	rec, err := system.NewRecorder(system.RecorderConfig{FPS: 10, Lockstep: true, State: state, DoF: 7, Vectors: got.Vectors, Env: func([]float32) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := w.BeginEpisode("move")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.Begin(ep)
-	for k := 0; k < 3; k++ {
-		rec.Record(&daemon.Sample{T: time.Duration(k) * 100 * time.Millisecond, Q: make([]float64, 7), DQ: make([]float64, 7), Tool: control.Pose{Rot: mgl64.QuatIdent()}, Target: control.Pose{Rot: mgl64.QuatIdent()}})
-	}
-	if err := rec.Finish(true); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := ep.End(t.Context()); err != nil || res.Length != 3 {
-		t.Fatalf("append: %v, %+v", err, res)
-	}
-	// A new dataset gets them.
-	w2, got, notes, err := system.OpenDataset(filepath.Join(t.TempDir(), "new"), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w2.Close()
-	if len(got.Vectors) != 2 || len(notes) != 0 {
-		t.Errorf("new dataset: vectors %v, notes %q", got.Vectors, notes)
-	}
 }
 
 // With DART noise the arm is sent off the expert's path but the recorded action is the
