@@ -2,6 +2,7 @@ package calib
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,20 +11,29 @@ import (
 	"strings"
 )
 
-// ParseBoard reads a board's inner corners written COLSxROWS (e.g. 9x6, each at least
-// 2), as robotd calib's --board flag takes them.
-func ParseBoard(s string) (cols, rows int, err error) {
-	c, r, ok := strings.Cut(strings.ToLower(s), "x")
+// ParseBoard reads a board as robotd calib's flags give it: inner corners written
+// COLSxROWS (e.g. 9x6, each at least 2) and the square's side in metres (positive, at
+// most 1 m: a larger one is a size in the wrong unit). Errors name the flags.
+func ParseBoard(corners string, square float64) (Board, error) {
+	c, r, ok := strings.Cut(strings.ToLower(corners), "x")
+	var b Board
+	var err error
 	if ok {
-		cols, err = strconv.Atoi(c)
+		b.Cols, err = strconv.Atoi(c)
 		if err == nil {
-			rows, err = strconv.Atoi(r)
+			b.Rows, err = strconv.Atoi(r)
 		}
 	}
-	if !ok || err != nil || cols < 2 || rows < 2 {
-		return 0, 0, fmt.Errorf("--board %q: want inner corners as COLSxROWS, each at least 2 (e.g. 9x6)", s)
+	switch {
+	case !ok || err != nil || b.Cols < 2 || b.Rows < 2:
+		return Board{}, fmt.Errorf("--board %q: want inner corners as COLSxROWS, each at least 2 (e.g. 9x6)", corners)
+	case !(square > 0) || math.IsInf(square, 0):
+		return Board{}, fmt.Errorf("--square %v: want a positive size in metres", square)
+	case square > 1:
+		return Board{}, fmt.Errorf("--square %v: squares larger than 1 m; the size is in metres (25 mm is 0.025)", square)
 	}
-	return cols, rows, nil
+	b.Square = square
+	return b, nil
 }
 
 // ImageExts are the file extensions (lower case) ListImages takes for images.

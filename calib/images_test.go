@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,16 +15,26 @@ import (
 
 func TestParseBoard(t *testing.T) {
 	for _, c := range []struct {
-		in         string
-		cols, rows int
-		ok         bool
+		corners string
+		square  float64
+		want    Board
+		err     string
 	}{
-		{"9x6", 9, 6, true}, {"9X6", 9, 6, true}, {"2x2", 2, 2, true},
-		{"1x6", 0, 0, false}, {"9", 0, 0, false}, {"9x", 0, 0, false}, {"axb", 0, 0, false},
+		{"9x6", 0.025, Board{9, 6, 0.025}, ""},
+		{"9X6", 1, Board{9, 6, 1}, ""},
+		{"2x2", 0.01, Board{2, 2, 0.01}, ""},
+		{"1x6", 0.025, Board{}, "--board"},
+		{"9", 0.025, Board{}, "--board"},
+		{"9x", 0.025, Board{}, "--board"},
+		{"axb", 0.025, Board{}, "--board"},
+		{"9x6", -0.025, Board{}, "want a positive size"},
+		{"9x6", math.Inf(1), Board{}, "want a positive size"},
+		{"9x6", math.NaN(), Board{}, "want a positive size"},
+		{"9x6", 25, Board{}, "larger than 1 m"},
 	} {
-		cols, rows, err := ParseBoard(c.in)
-		if (err == nil) != c.ok || cols != c.cols || rows != c.rows {
-			t.Errorf("ParseBoard(%q) = %d, %d, %v: want %d, %d, ok %v", c.in, cols, rows, err, c.cols, c.rows, c.ok)
+		b, err := ParseBoard(c.corners, c.square)
+		if b != c.want || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("ParseBoard(%q, %v) = %+v, %v: want %+v, error containing %q", c.corners, c.square, b, err, c.want, c.err)
 		}
 	}
 }

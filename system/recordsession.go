@@ -53,6 +53,85 @@ func RecordSeed(ds *episode.Writer, seed int64, set bool) (first int64, continue
 	return last + 1, true, nil
 }
 
+// OnTask reports whether the simulated arm runs the pick-and-place scene (sim/task),
+// whose episodes have seeds, an end and labels.
+func (s *System) OnTask() bool {
+	return s.SimArm != nil && filepath.Base(s.SimArm.Scene().Model) == task.ModelFile
+}
+
+// RecordingConfig is what a recording sets up before its first episode.
+type RecordingConfig struct {
+	Dir       string // the dataset directory: created, or appended to (OpenDataset)
+	RobotType string // info.json robot_type
+	FPS       int    // the dataset's frame rate
+	EnvState  bool   // on the pick-and-place scene, record the cube's pose
+	Expert    bool   // the scripted expert drives the arm (pick-and-place scene), else the policy
+	// Seed is the first episode's seed on the pick-and-place scene; unless SeedSet, an
+	// append continues after the dataset's last seed (RecordSeed).
+	Seed    int64
+	SeedSet bool
+	// Noise and YawNoise are the expert's DART noise (task.NewTargetNoise: m, rad;
+	// 0: none), seeded with the first seed.
+	Noise, YawNoise float64
+	// Note, when set, is told what a user should know: vector features the dataset
+	// lacks, a crashed recording completed or discarded, the seed an append continues at.
+	Note func(string)
+}
+
+// OpenRecording opens the dataset and makes the recorder (and on the pick-and-place
+// scene the task's episodes) of cfg for this system: the session it returns lacks only
+// its Daemon and its run's options. The caller closes its Dataset.
+func (s *System) OpenRecording(cfg RecordingConfig) (*RecordSession, error) {
+	note := func(n string) {
+		if cfg.Note != nil {
+			cfg.Note(n)
+		}
+	}
+	onTask := s.OnTask()
+	spec, state := s.RecordSpec(cfg.RobotType, cfg.FPS, onTask, cfg.EnvState)
+	ds, spec, notes, err := OpenDataset(cfg.Dir, spec)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range append(notes, ds.Recovered()...) {
+		note(n)
+	}
+	r := &RecordSession{Dataset: ds}
+	if onTask {
+		r.Episodes, err = s.recordEpisodes(ds, cfg, note)
+	}
+	if err == nil && s.Ports.Policy == nil && s.Ports.Source == nil {
+		err = fmt.Errorf("record: %s has no policy section: nothing would move the arm (add a policy, or --source expert on the pick-and-place scene)", s.File.Path())
+	}
+	if err == nil {
+		r.Recorder, err = s.NewRecorder(spec, state, r.Episodes)
+	}
+	if err != nil {
+		ds.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// recordEpisodes binds the pick-and-place task with the first seed (RecordSeed) and
+// the expert's DART noise.
+func (s *System) recordEpisodes(ds *episode.Writer, cfg RecordingConfig, note func(string)) (*TaskEpisodes, error) {
+	seed, continued, err := RecordSeed(ds, cfg.Seed, cfg.SeedSet)
+	if err != nil {
+		return nil, fmt.Errorf("record: %s: %w", cfg.Dir, err)
+	}
+	if continued {
+		note(fmt.Sprintf("continuing after the dataset's last seed %d: this run's first seed is %d", seed-1, seed))
+	}
+	var dart *task.TargetNoise
+	if cfg.Noise != 0 || cfg.YawNoise != 0 {
+		if dart, err = task.NewTargetNoise(cfg.Noise, cfg.YawNoise, 0, 0, uint64(seed)); err != nil {
+			return nil, fmt.Errorf("record: %w", err)
+		}
+	}
+	return s.NewTaskEpisodes(cfg.Expert, seed, dart)
+}
+
 // RecordSession records episodes one after another into a dataset through the
 // daemon, each one run until the daemon's run ends (the task's end or the launch
 // file's duration). The callbacks let a command report as it goes; each may be nil.

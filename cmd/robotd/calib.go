@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,16 +80,9 @@ func (b *boardFlags) check(name string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "robotd calib %s: --square is required\n", name)
 		return errUsage
 	}
-	b.Square = b.square
 	var err error
-	if b.Cols, b.Rows, err = calib.ParseBoard(b.board); err != nil {
+	if b.Board, err = calib.ParseBoard(b.board, b.square); err != nil {
 		return err
-	}
-	if !(b.square > 0) || math.IsInf(b.square, 0) {
-		return fmt.Errorf("--square %v: want a positive size in metres", b.square)
-	}
-	if b.square > 1 {
-		return fmt.Errorf("--square %v: squares larger than 1 m; the size is in metres (25 mm is 0.025)", b.square)
 	}
 	if b.out != "" && !b.force {
 		if _, err := os.Stat(b.out); err == nil {
@@ -215,20 +207,6 @@ func (h *handEyeFlags) parse(args []string, stderr io.Writer) error {
 	return h.check("handeye", stderr)
 }
 
-// posedImages reads the robot poses (calib.PosedImages) and says which images of
-// --images have no pose.
-func (h *handEyeFlags) posedImages(stdout io.Writer) ([]calib.RobotPose, []string, error) {
-	poses, names, unposed, err := calib.PosedImages(h.posesFile, h.images)
-	if err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), h.posesFile, h.Cols, h.Rows)
-	if len(unposed) > 0 {
-		fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unposed), h.images, strings.Join(unposed, ", "))
-	}
-	return poses, names, nil
-}
-
 func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 	var h handEyeFlags
 	if err := h.parse(args, stderr); err != nil {
@@ -238,9 +216,13 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	poses, names, err := h.posedImages(stdout)
+	poses, names, unposed, err := calib.PosedImages(h.posesFile, h.images)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(stdout, "searching %d images listed in %s for a %dx%d chessboard\n", len(names), h.posesFile, h.Cols, h.Rows)
+	if len(unposed) > 0 {
+		fmt.Fprintf(stdout, "(ignoring %d images of %s that have no robot pose: %s)\n", len(unposed), h.images, strings.Join(unposed, ", "))
 	}
 	_, found, err := h.detect(names, image.Pt(in.Width, in.Height), stdout)
 	if err != nil {
@@ -256,7 +238,6 @@ func calibHandEyeCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r.WriteText(stdout)
-	res := &r.Result
-	cp := calib.CameraPose{Camera: in.Name, Mode: h.mode, Pose: res.Camera, Views: len(found), RMS: res.RMS}
+	cp := calib.CameraPose{Camera: in.Name, Mode: h.mode, Pose: r.Result.Camera, Views: len(found), RMS: r.Result.RMS}
 	return h.write(stdout, "camera pose", cp.Marshal(), func(p string) error { return calib.WriteCameraPose(p, &cp) })
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -70,37 +69,20 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer w.Close()
-	onTask := w.SimArm != nil && filepath.Base(w.SimArm.Scene().Model) == task.ModelFile
-	switch {
+	switch onTask := w.OnTask(); {
 	case !onTask && o.source == "expert":
 		return fmt.Errorf("record: --source expert needs the pick-and-place scene (arm.model sim/models/%s, as in launch/pickplace.yaml)", task.ModelFile)
 	case !onTask && o.episodeTime <= 0:
 		return errors.New("record: --episode-time is required outside the pick-and-place scene (nothing else ends an episode)")
 	}
-
 	// The dataset: its features follow the arm and the launch file's cameras.
-	spec, state := w.RecordSpec(o.robotType, o.fps, onTask, o.envState)
-	ds, spec, notes, err := system.OpenDataset(o.out, spec)
+	s, err := w.OpenRecording(system.RecordingConfig{Dir: o.out, RobotType: o.robotType, FPS: o.fps, EnvState: o.envState,
+		Expert: o.source == "expert", Seed: o.seed, SeedSet: o.seedSet, Noise: o.noise, YawNoise: o.yawNoise,
+		Note: func(n string) { fmt.Fprintf(stderr, "record: %s: %s\n", o.out, n) }})
 	if err != nil {
 		return err
 	}
-	defer ds.Close()
-	for _, n := range append(notes, ds.Recovered()...) {
-		fmt.Fprintf(stderr, "record: %s: %s\n", o.out, n)
-	}
-	var eps *system.TaskEpisodes
-	if onTask {
-		if eps, err = o.taskEpisodes(w, ds, stderr); err != nil {
-			return err
-		}
-	}
-	if w.Ports.Policy == nil && w.Ports.Source == nil {
-		return fmt.Errorf("record: %s has no policy section: nothing would move the arm (add a policy, or --source expert on the pick-and-place scene)", f.Path())
-	}
-	rec, err := w.NewRecorder(spec, state, eps)
-	if err != nil {
-		return err
-	}
+	defer s.Dataset.Close()
 	// Ctrl-C: the episode under way is stopped and discarded; a second one: safe stop.
 	var interrupted atomic.Int32
 	d, done, err := w.Serve(ctx, func() { interrupted.Add(1) })
@@ -109,7 +91,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer done()
 	fmt.Fprintf(stdout, "recording %d episode(s) of %q into %s (%d fps, %d camera(s), source %s)\n", o.episodes, o.task, o.out, o.fps, len(w.Cameras), o.source)
-	s := &system.RecordSession{Daemon: d, Dataset: ds, Recorder: rec, Episodes: eps, Stopped: func() bool { return interrupted.Load() > 0 }}
+	s.Daemon, s.Stopped = d, func() bool { return interrupted.Load() > 0 }
 	return o.record(ctx, s, stdout, stderr)
 }
 
@@ -161,25 +143,6 @@ func parseRecordFlags(args []string, stderr io.Writer) (*recordOptions, error) {
 		return nil, fmt.Errorf("record: --episode-time %v: want 0 (the task's end) or more", o.episodeTime)
 	}
 	return o, nil
-}
-
-// taskEpisodes binds the pick-and-place task with the first seed (system.RecordSeed).
-func (o *recordOptions) taskEpisodes(w *system.System, ds *episode.Writer, stderr io.Writer) (*system.TaskEpisodes, error) {
-	seed, continued, err := system.RecordSeed(ds, o.seed, o.seedSet)
-	if err != nil {
-		return nil, fmt.Errorf("record: %s: %w", o.out, err)
-	}
-	if continued {
-		fmt.Fprintf(stderr, "record: %s: continuing after the dataset's last seed %d: this run's first seed is %d\n", o.out, seed-1, seed)
-	}
-	o.seed = seed
-	var dart *task.TargetNoise
-	if o.noise != 0 || o.yawNoise != 0 {
-		if dart, err = task.NewTargetNoise(o.noise, o.yawNoise, 0, 0, uint64(o.seed)); err != nil {
-			return nil, fmt.Errorf("record: %w", err)
-		}
-	}
-	return w.NewTaskEpisodes(o.source == "expert", o.seed, dart)
 }
 
 // record runs the session, printing a line per episode and the summary.
