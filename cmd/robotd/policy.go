@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/robotd/robotd/internal/npy"
-	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/onnx"
 )
 
@@ -56,31 +55,7 @@ func policyInfoCmd(args []string, stdout, stderr io.Writer) error {
 	if opts.Threads < 1 {
 		return fmt.Errorf("--threads %d: want >= 1", opts.Threads)
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		m, err := onnx.Open(path, *opts)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		fmt.Fprintf(stdout, "onnxruntime %s\n", onnx.Version())
-		policy.WriteModel(stdout, "model", m)
-		return nil
-	}
-	p, err := policy.Load(path, onnx.Opener(*opts), policy.Options{})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	p.WriteInfo(stdout)
-	fmt.Fprintf(stdout, "onnxruntime %s, %d thread(s)\n", onnx.Version(), opts.Threads)
-	for _, m := range p.Models() {
-		policy.WriteModel(stdout, filepath.Base(m.Path()), m)
-	}
-	return nil
+	return onnx.WriteInfo(stdout, path, *opts)
 }
 
 func policyRunCmd(args []string, stdout, stderr io.Writer) error {

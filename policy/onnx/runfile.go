@@ -2,6 +2,9 @@ package onnx
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/robotd/robotd/internal/npy"
@@ -54,4 +57,35 @@ func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples i
 		}
 	}
 	return p.StepArrays(obs, opt)
+}
+
+// WriteInfo writes what robotd policy info prints about path: for a policy bundle
+// directory its configuration (policy.Policy.WriteInfo) and each model's inputs and
+// outputs, for a model file that model's, after the ONNX Runtime version.
+func WriteInfo(w io.Writer, path string, opts Options) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		m, err := Open(path, opts)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		fmt.Fprintf(w, "onnxruntime %s\n", Version())
+		policy.WriteModel(w, "model", m)
+		return nil
+	}
+	p, err := policy.Load(path, Opener(opts), policy.Options{})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	p.WriteInfo(w)
+	fmt.Fprintf(w, "onnxruntime %s, %d thread(s)\n", Version(), opts.Threads)
+	for _, m := range p.Models() {
+		policy.WriteModel(w, filepath.Base(m.Path()), m)
+	}
+	return nil
 }

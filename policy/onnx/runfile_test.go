@@ -1,6 +1,7 @@
 package onnx_test
 
 import (
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,5 +53,31 @@ func TestRunBundle(t *testing.T) {
 	}
 	if _, err := onnx.RunBundle(dir, onnx.Options{}, obs[:1], 0, 1, ""); err == nil || !strings.Contains(err.Error(), `--inputs has no array "observation.images.wrist"`) {
 		t.Errorf("missing input: %v", err)
+	}
+}
+
+// WriteInfo describes a bundle (its configuration, then each model) and a lone model;
+// a missing path is an error.
+func TestWriteInfo(t *testing.T) {
+	dir := filepath.Join(testdata, "unet")
+	for _, c := range []struct {
+		path string
+		want []string
+	}{
+		{dir, []string{"thread(s)", "encoder.onnx", "denoiser.onnx"}},
+		{filepath.Join(dir, "denoiser.onnx"), []string{"onnxruntime " + onnx.Version() + "\n", "model"}},
+	} {
+		var b strings.Builder
+		if err := onnx.WriteInfo(&b, c.path, onnx.Options{Threads: 1}); err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: output lacks %q:\n%s", c.path, w, b.String())
+			}
+		}
+	}
+	if err := onnx.WriteInfo(io.Discard, filepath.Join(dir, "missing.onnx"), onnx.Options{}); err == nil {
+		t.Error("missing model: no error")
 	}
 }
