@@ -2,6 +2,7 @@ package calib
 
 import (
 	"fmt"
+	"image"
 	"io"
 	"slices"
 	"strings"
@@ -17,6 +18,33 @@ type IntrinsicsReport struct {
 	ViewRMS    []float64 // each view's reprojection error (RMS, pixels)
 	RMS        float64   // the overall reprojection error (RMS, pixels)
 	Images     int       // the images searched
+}
+
+// Calibrator fits a pinhole camera with plumb_bob distortion to views of a board
+// (perception/cv's CalibrateCamera, which holds the OpenCV this package does without):
+// views[i] are view i's inner corners (pixels), board counts the inner corners and
+// square is a square's side (m). It returns K (row-major), D (k1, k2, p1, p2, k3) and
+// the reprojection errors over all views and per view (RMS, pixels).
+type Calibrator func(views [][][2]float64, board image.Point, square float64, size image.Point) (k [9]float64, d [5]float64, rms float64, viewRMS []float64, err error)
+
+// CalibrateIntrinsics calibrates camera name from found, the views of images that show
+// board b (at least 3, all one size): the intrinsics, checked (Validate), with the
+// errors to report.
+func CalibrateIntrinsics(name string, found []View, images int, b Board, cal Calibrator) (IntrinsicsReport, error) {
+	views := make([][][2]float64, len(found))
+	for i, v := range found {
+		views[i] = v.Corners
+	}
+	size := found[0].Size
+	k, d, rms, viewRMS, err := cal(views, image.Pt(b.Cols, b.Rows), b.Square, size)
+	if err != nil {
+		return IntrinsicsReport{}, err
+	}
+	r := IntrinsicsReport{Intrinsics: NewIntrinsics(name, size.X, size.Y, k, d), Views: found, ViewRMS: viewRMS, RMS: rms, Images: images}
+	if err := r.Intrinsics.Validate(); err != nil {
+		return IntrinsicsReport{}, fmt.Errorf("calibration failed: %w", err)
+	}
+	return r, nil
 }
 
 // Outliers are the names of the outlier views (Outliers of ViewRMS) and the median

@@ -155,20 +155,14 @@ func calibIntrinsicsCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	views := make([][][2]float64, len(found))
-	for i, d := range found {
-		views[i] = d.Corners
-	}
-	size := found[0].Size
-	cal, err := cv.CalibrateCamera(views, image.Pt(b.Cols, b.Rows), b.Square, size)
+	r, err := calib.CalibrateIntrinsics(*name, found, len(dets), b.Board, func(v [][][2]float64, board image.Point, square float64, size image.Point) ([9]float64, [5]float64, float64, []float64, error) {
+		c, err := cv.CalibrateCamera(v, board, square, size)
+		return c.K, c.D, c.RMS, c.ViewRMS, err
+	})
 	if err != nil {
 		return err
 	}
-	in := calib.NewIntrinsics(*name, size.X, size.Y, cal.K, cal.D)
-	if err := in.Validate(); err != nil {
-		return fmt.Errorf("calibration failed: %w", err)
-	}
-	r := calib.IntrinsicsReport{Intrinsics: in, Views: found, ViewRMS: cal.ViewRMS, RMS: cal.RMS, Images: len(dets)}
+	in := r.Intrinsics
 	r.WriteText(stdout)
 	return b.write(stdout, "ROS camera calibration", in.MarshalROS(), func(p string) error { return calib.WriteIntrinsics(p, &in) })
 }
