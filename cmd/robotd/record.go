@@ -47,13 +47,6 @@ dataset's last recorded seed (a dataset that has none needs --seed). An episode 
 not finish (Ctrl-C, a fault) is discarded; the episodes before it stay.
 `
 
-// The action and pose names of a recording (system.ActionNames), for replay and
-// eval-offline.
-var (
-	actionNames = system.ActionNames
-	poseNames   = system.PoseNames
-)
-
 func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseRecordFlags(args, stderr)
 	if err != nil {
