@@ -231,7 +231,7 @@ func TestRunBadInput(t *testing.T) {
 		name, body, want string
 	}{
 		{"unknown.yaml", "mode: lockstep\ncontrol:\n  rate_hz: 1000\n  gain: 3\n", `unknown.yaml:4: unknown key "gain" (in control)`},
-		{"gains.yaml", "control:\n  stiffness: [200, 200, 200, 30, 30, 900]\n", `gains.yaml:2: control.stiffness.5: 900: want 0..300 Nm/rad`},
+		{"gains.yaml", "control:\n  stiffness: [200, 200, 200, 30, 30, 900]\n", `gains.yaml:2: control.stiffness.5: 900: want (0, 300] Nm/rad`},
 		{"model.yaml", "policy:\n  bundle: /nonexistent/bundle\n", `policy.bundle: /nonexistent/bundle: not a directory`},
 		{"library.yaml", "policy:\n  bundle: " + mustAbs(t, "../../policy/testdata/unet") + "\n  library: /nonexistent/libonnxruntime.so\n", `policy.library:`},
 		{"master.yaml", "arm:\n  driver: ros\n  ros:\n    master: 127.0.0.1:1\n    connect_timeout: 1s\n", `arm.ros:`},
