@@ -36,20 +36,7 @@ import bundle  # noqa: E402
 import models  # noqa: E402
 import ref_sampler as rs  # noqa: E402
 
-DIFFUSION = {
-    "num_train_timesteps": 100,
-    "beta_schedule": "squaredcos_cap_v2",
-    "beta_start": 0.0001,
-    "beta_end": 0.02,
-    "prediction_type": "epsilon",
-    "sampler": "ddim",
-    "num_inference_steps": 10,
-    "clip_sample": True,
-    "clip_sample_range": 1.0,
-    "set_alpha_to_one": True,
-    "steps_offset": 0,
-    "eta": 0.0,
-}
+DIFFUSION = bundle.ddim_schedule()
 
 # No encoder: global_cond is the flattened normalized state history (n_obs * state_dim).
 DYN = dict(n_obs=2, horizon=12, n_action_steps=6, rate=10, state_dim=5, action_dim=7,

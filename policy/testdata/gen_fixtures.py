@@ -42,20 +42,7 @@ import ref_sampler as rs  # noqa: E402
 # Bundle configurations (written verbatim to policy.yaml)
 # ----------------------------------------------------------------------------------------
 
-UNET_DIFFUSION = {
-    "num_train_timesteps": 100,
-    "beta_schedule": "squaredcos_cap_v2",
-    "beta_start": 0.0001,
-    "beta_end": 0.02,
-    "prediction_type": "epsilon",
-    "sampler": "ddim",
-    "num_inference_steps": 10,
-    "clip_sample": True,
-    "clip_sample_range": 1.0,
-    "set_alpha_to_one": True,
-    "steps_offset": 0,
-    "eta": 0.0,
-}
+UNET_DIFFUSION = bundle.ddim_schedule()
 
 FLOW_DIFFUSION = {
     "num_train_timesteps": 1000,  # unused by the euler sampler

@@ -10,6 +10,27 @@ import torch
 OPSET = 17
 
 
+def ddim_schedule():
+    """The diffusion section robotd's diffusion bundles share (policy.yaml's diffusion
+    keys, in this order): 100 squaredcos_cap_v2 training steps, epsilon prediction,
+    DDIM with 10 deterministic steps (eta 0) at deploy, samples clipped to [-1, 1].
+    A new dict on every call, so a caller may change a key without touching another's."""
+    return {
+        "num_train_timesteps": 100,
+        "beta_schedule": "squaredcos_cap_v2",
+        "beta_start": 0.0001,
+        "beta_end": 0.02,
+        "prediction_type": "epsilon",
+        "sampler": "ddim",
+        "num_inference_steps": 10,
+        "clip_sample": True,
+        "clip_sample_range": 1.0,
+        "set_alpha_to_one": True,
+        "steps_offset": 0,
+        "eta": 0.0,
+    }
+
+
 def export(model, args, path, input_names, output_names):
     """torch.onnx.export of model on the example inputs args (a tuple of tensors, batch on
     dim 0) to path, the graph's inputs and outputs named input_names and output_names (one

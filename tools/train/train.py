@@ -61,20 +61,7 @@ HORIZON = 16  # actions per chunk, both policies
 # diffusion section, in this order): 100 squaredcos_cap_v2 training steps, DDIM with 10
 # steps at deploy. prediction_type is --prediction's default; a run uses
 # diffusion_config(args), never changes this.
-DIFFUSION = {
-    "num_train_timesteps": 100,
-    "beta_schedule": "squaredcos_cap_v2",
-    "beta_start": 0.0001,
-    "beta_end": 0.02,
-    "prediction_type": "epsilon",
-    "sampler": "ddim",
-    "num_inference_steps": 10,
-    "clip_sample": True,
-    "clip_sample_range": 1.0,
-    "set_alpha_to_one": True,
-    "steps_offset": 0,
-    "eta": 0.0,
-}
+DIFFUSION = bundle.ddim_schedule()
 
 
 def diffusion_config(prediction):
