@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"errors"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -12,24 +10,6 @@ import (
 
 	"github.com/robotd/robotd/internal/rt"
 )
-
-// threadNice reads a thread's nice value from /proc (field 19 of its stat line); ok is
-// false when the thread has exited since it was listed.
-func threadNice(t *testing.T, tid string) (nice int, ok bool) {
-	b, err := os.ReadFile("/proc/self/task/" + tid + "/stat")
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	n, err := strconv.Atoi(rest[16])
-	if err != nil {
-		t.Fatalf("stat of %s: %v", tid, err)
-	}
-	return n, true
-}
 
 // With SCHED_FIFO granted, realtime setup puts the control thread under SCHED_FIFO and
 // every other thread of the process at otherNice, so the Go scheduler's hand-offs back to
@@ -75,4 +55,18 @@ func TestSetupRealtimeRenicesThreads(t *testing.T) {
 	if s := rtString(r); !strings.Contains(s, "nice -10") {
 		t.Errorf("summary row %q does not say the threads' nice value", s)
 	}
+}
+
+// threadNice is rt.ThreadNice failing the test on a read error.
+func threadNice(t *testing.T, tid string) (nice int, ok bool) {
+	t.Helper()
+	id, err := strconv.Atoi(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok, err := rt.ThreadNice(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, ok
 }

@@ -12,9 +12,13 @@
 package rt
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -123,4 +127,25 @@ func SleepUntilWall(t time.Time) {
 	}
 	ts := unix.NsecToTimespec(now.Nano() + int64(d))
 	unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) //nolint:errcheck // EINTR: wake early
+}
+
+// ThreadNice reads a thread of this process's nice value from /proc (field 19 of its
+// stat line); ok is false when the thread has exited since it was listed.
+func ThreadNice(tid int) (nice int, ok bool, err error) {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/stat")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	rest := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(rest) < 17 {
+		return 0, false, fmt.Errorf("rt: stat of thread %d: %d fields after the name", tid, len(rest))
+	}
+	n, err := strconv.Atoi(rest[16])
+	if err != nil {
+		return 0, false, fmt.Errorf("rt: stat of thread %d: %w", tid, err)
+	}
+	return n, true, nil
 }

@@ -1,11 +1,6 @@
 package rt
 
 import (
-	"errors"
-	"io/fs"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,24 +35,6 @@ func TestSleepUntilWall(t *testing.T) {
 	if d := time.Since(t0); d < 10*time.Millisecond || d > 60*time.Millisecond {
 		t.Errorf("SleepUntilWall(now+10ms) took %v", d)
 	}
-}
-
-// threadNice reads a thread's nice value from /proc (field 19 of its stat line); ok is
-// false when the thread has exited since it was listed.
-func threadNice(t *testing.T, tid int) (nice int, ok bool) {
-	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/stat")
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	n, err := strconv.Atoi(rest[16])
-	if err != nil {
-		t.Fatalf("stat of %d: %v", tid, err)
-	}
-	return n, true
 }
 
 // ReniceOtherThreads leaves the calling thread alone and sets every other one; ReniceThreads
@@ -127,4 +104,15 @@ func TestRoundRobinOtherThreads(t *testing.T) {
 	if err != nil || rr == 0 {
 		t.Fatalf("%d other threads under SCHED_RR (%v); want some", rr, err)
 	}
+}
+
+// threadNice is rt.ThreadNice failing the test on a read error.
+func threadNice(t *testing.T, tid int) (nice int, ok bool) {
+	t.Helper()
+	id := tid
+	n, ok, err := ThreadNice(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, ok
 }
