@@ -253,6 +253,23 @@ class FlowDenoiser(nn.Module):
         return self.net(x).reshape(-1, self.h, self.a)
 
 
+class ValueMLP(nn.Module):
+    """Steering value model Q(observation features, chunk) (V-GPS / EXPO's critic, for
+    robotd's steering bundles). forward(obs [B,obs_dim], action [B,steps,action_dim]) ->
+    value [B]: an MLP over the normalized observation features and the flattened chunk (or
+    its first action, steps 1), higher is better."""
+
+    def __init__(self, obs_dim, steps, action_dim, hidden=64):
+        super().__init__()
+        self.d = steps * action_dim
+        self.net = nn.Sequential(nn.Linear(obs_dim + self.d, hidden), nn.Mish(),
+                                 nn.Linear(hidden, hidden), nn.Mish(),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, obs, action):
+        return self.net(torch.cat([obs, action.reshape(-1, self.d)], dim=-1)).reshape(-1)
+
+
 # ----------------------------------------------------------------------------------------
 # Reference pick-and-place policies (tools/train; two cameras, scene then wrist)
 # ----------------------------------------------------------------------------------------

@@ -1,0 +1,389 @@
+package steer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/robotd/robotd/policy"
+)
+
+// BundleFile is the configuration file that makes a directory a steering bundle.
+const BundleFile = "steer.yaml"
+
+// Steering bundle kinds.
+const (
+	// KindValue is a value model Q(observation features, candidate actions) -> one score
+	// per candidate, higher is better (V-GPS, EXPO).
+	KindValue = "value"
+)
+
+// Action spans: which of a candidate's actions a value model takes.
+const (
+	// SpanChunk is the executed window [Start, Horizon): horizon - n_obs_steps + 1 actions.
+	SpanChunk = "chunk"
+	// SpanFirst is the first executed action, index Start (V-GPS's Q(s, a)).
+	SpanFirst = "first"
+)
+
+// BundleConfig is a steering bundle's steer.yaml, decoded strictly (an unknown key is an
+// error naming it). docs/steering.md ("Steering bundles") is the user-facing reference.
+type BundleConfig struct {
+	// Kind is what the model computes: value.
+	Kind string `yaml:"kind"`
+	// Model is the ONNX file, relative to the bundle directory.
+	Model string `yaml:"model"`
+	// Horizon and NObsSteps are those of the policy the model was trained with: a
+	// candidate holds Horizon actions, the executed window starts at NObsSteps-1.
+	Horizon   int `yaml:"horizon"`
+	NObsSteps int `yaml:"n_obs_steps"`
+	// ActionSpan is chunk (the default) or first.
+	ActionSpan string `yaml:"action_span"`
+	// Features are the model's inputs, by the policy bundle's feature names: the
+	// observation.* features it reads (each an ONNX input of that name, the latest
+	// observation) and action (the ONNX input holding the candidate's actions), each with
+	// the shape and normalization it was trained with.
+	Features map[string]policy.FeatureConfig `yaml:"features"`
+	// Stats is the bundle's own LeRobot-style stats.json; empty normalizes with the policy
+	// bundle's statistics (the modes in Features must then be the policy's).
+	Stats string `yaml:"stats"`
+	// Output is the ONNX output holding one score per candidate ([N] or [N, 1]); default
+	// "value".
+	Output string `yaml:"output"`
+}
+
+// Input is one model input: a policy feature, its shape and its normalization.
+type Input struct {
+	Name  string
+	Shape []int
+	Size  int    // product of Shape
+	Mode  string // normalization mode
+	// norm is the bundle's own normalizer (Stats set); nil until the policy's is taken.
+	norm normalizer
+}
+
+// normalizer maps dataset units to the network's normalized space (policy.Normalizer and
+// the bundle's own affine map).
+type normalizer interface {
+	Normalize(dst, x []float32)
+}
+
+// Bundle is a loaded, validated steering bundle: its configuration and, with its own
+// statistics, its normalizers. The ONNX model is opened by NewValue (or WriteInfo) with a
+// backend.
+type Bundle struct {
+	Dir          string
+	Config       BundleConfig
+	Observations []Input // sorted by name
+	Action       Input
+	// Start is the index of the first executed action (n_obs_steps - 1) and Steps the
+	// number of actions per candidate the model takes (ActionSpan).
+	Start, Steps int
+}
+
+// IsBundle reports whether dir holds a steer.yaml.
+func IsBundle(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, BundleFile))
+	return err == nil && !st.IsDir()
+}
+
+// LoadBundle reads and validates the steering bundle in dir: steer.yaml, the model file's
+// presence and its own stats.json when it names one. It does not check the fit with a
+// policy (Fit does).
+func LoadBundle(dir string) (*Bundle, error) {
+	path := filepath.Join(dir, BundleFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("steering bundle: %w", err)
+	}
+	var cfg BundleConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty file", path)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Dir: abs, Config: cfg}
+	if err := b.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// path returns the absolute path of a file the bundle names.
+func (b *Bundle) path(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(b.Dir, name)
+}
+
+// ModelPath is the ONNX file's absolute path.
+func (b *Bundle) ModelPath() string { return b.path(b.Config.Model) }
+
+func (b *Bundle) validate() error {
+	c := &b.Config
+	switch c.Kind {
+	case KindValue:
+	case "":
+		return errors.New("kind: missing (value)")
+	default:
+		return fmt.Errorf("kind: unknown %q (value)", c.Kind)
+	}
+	if c.Model == "" {
+		return errors.New("model: missing (the ONNX file)")
+	}
+	if st, err := os.Stat(b.ModelPath()); err != nil {
+		return fmt.Errorf("model: %w", err)
+	} else if st.IsDir() {
+		return fmt.Errorf("model: %s is a directory", c.Model)
+	}
+	if c.NObsSteps < 1 {
+		return fmt.Errorf("n_obs_steps: must be >= 1, got %d", c.NObsSteps)
+	}
+	if c.Horizon < c.NObsSteps {
+		return fmt.Errorf("horizon: must be >= n_obs_steps (%d), got %d", c.NObsSteps, c.Horizon)
+	}
+	b.Start = c.NObsSteps - 1
+	switch c.ActionSpan {
+	case "", SpanChunk:
+		c.ActionSpan = SpanChunk
+		b.Steps = c.Horizon - b.Start
+	case SpanFirst:
+		b.Steps = 1
+	default:
+		return fmt.Errorf("action_span: unknown %q (chunk or first)", c.ActionSpan)
+	}
+	if c.Output == "" {
+		c.Output = "value"
+	}
+	var stats map[string]map[string][]float64
+	if c.Stats != "" {
+		var err error
+		if stats, err = readStats(b.path(c.Stats)); err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+	}
+	names := make([]string, 0, len(c.Features))
+	for name := range c.Features {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if strings.HasPrefix(name, "observation.images.") {
+			return fmt.Errorf("features: %s: image features are not supported by steering bundles", name)
+		}
+		in, err := newInput(name, c.Features[name], stats, c.Stats != "")
+		if err != nil {
+			return fmt.Errorf("features: %s: %w", name, err)
+		}
+		switch {
+		case name == policy.ActionFeature:
+			if len(in.Shape) != 1 {
+				return fmt.Errorf("features: action: shape must be one-dimensional, got %v", in.Shape)
+			}
+			b.Action = in
+		case strings.HasPrefix(name, "observation."):
+			b.Observations = append(b.Observations, in)
+		default:
+			return fmt.Errorf("features: %s: unknown feature (want action or observation.*)", name)
+		}
+	}
+	if b.Action.Size == 0 {
+		return errors.New("features: action: missing")
+	}
+	if len(b.Observations) == 0 {
+		return errors.New("features: no observation.* feature")
+	}
+	return nil
+}
+
+func newInput(name string, fc policy.FeatureConfig, stats map[string]map[string][]float64, own bool) (Input, error) {
+	in := Input{Name: name, Shape: fc.Shape, Size: 1, Mode: fc.Normalization}
+	if len(fc.Shape) == 0 {
+		return in, errors.New("shape: missing")
+	}
+	for _, d := range fc.Shape {
+		if d < 1 {
+			return in, fmt.Errorf("shape: %v has a dimension < 1", fc.Shape)
+		}
+		in.Size *= d
+	}
+	switch in.Mode {
+	case policy.NormMeanStd, policy.NormMinMax, policy.NormIdentity:
+	case "":
+		return in, errors.New("normalization: missing (mean_std, min_max or identity)")
+	default:
+		return in, fmt.Errorf("normalization: unknown %q (mean_std, min_max or identity)", in.Mode)
+	}
+	if !own {
+		return in, nil
+	}
+	a, err := newAffine(in.Mode, in.Size, stats[name])
+	if err != nil {
+		return in, fmt.Errorf("normalization %s: %w", in.Mode, err)
+	}
+	in.norm = a
+	return in, nil
+}
+
+// Fit checks that the bundle fits the policy bundle p: the same horizon and n_obs_steps,
+// every observation feature one of p's with p's shape, the action dimension p's, and,
+// without the bundle's own statistics, every normalization mode p's. The error names
+// every mismatch.
+func (b *Bundle) Fit(p *policy.Bundle) error {
+	var errs []error
+	c, pc := &b.Config, &p.Config
+	if c.Horizon != pc.Horizon {
+		errs = append(errs, fmt.Errorf("horizon %d, the policy's is %d", c.Horizon, pc.Horizon))
+	}
+	if c.NObsSteps != pc.NObsSteps {
+		errs = append(errs, fmt.Errorf("n_obs_steps %d, the policy's is %d", c.NObsSteps, pc.NObsSteps))
+	}
+	check := func(in Input, f policy.Feature) {
+		if !slices.Equal(in.Shape, f.Shape) {
+			what := "shape"
+			if in.Name == policy.ActionFeature {
+				what = "action dimension: shape"
+			}
+			errs = append(errs, fmt.Errorf("features: %s: %s %v, the policy's is %v", in.Name, what, in.Shape, f.Shape))
+		}
+		if c.Stats == "" && in.Mode != f.Norm.Mode {
+			errs = append(errs, fmt.Errorf("features: %s: normalization %s, the policy's is %s (without stats: the policy's statistics are used)",
+				in.Name, in.Mode, f.Norm.Mode))
+		}
+	}
+	for _, in := range b.Observations {
+		i := slices.IndexFunc(p.Observations, func(f policy.Feature) bool { return f.Name == in.Name })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("features: %s: the policy has no such feature (its observation features: %s)",
+				in.Name, p.ObservationNames()))
+			continue
+		}
+		check(in, p.Observations[i])
+	}
+	check(b.Action, p.Action)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("steering bundle %s does not fit policy %s: %w", b.Dir, p.Dir, err)
+	}
+	return nil
+}
+
+// affine is a bundle's own normalization, normalized = (x - shift) / scale per element,
+// with LeRobot's formulas (as policy.Normalizer).
+type affine struct {
+	scale, shift []float64 // nil for identity
+}
+
+// Normalize writes the normalized x into dst.
+func (a *affine) Normalize(dst, x []float32) {
+	if a.scale == nil {
+		copy(dst, x)
+		return
+	}
+	for i, v := range x {
+		dst[i] = float32((float64(v) - a.shift[i]) / a.scale[i])
+	}
+}
+
+// normEps is LeRobot's epsilon in the normalization denominators.
+const normEps = 1e-8
+
+func newAffine(mode string, size int, st map[string][]float64) (*affine, error) {
+	a := &affine{}
+	if mode == policy.NormIdentity {
+		return a, nil
+	}
+	get := func(key string) ([]float64, error) {
+		v, ok := st[key]
+		if !ok {
+			return nil, fmt.Errorf("stats.json has no %q", key)
+		}
+		if len(v) != size {
+			return nil, fmt.Errorf("stats %s has %d values, the feature has %d", key, len(v), size)
+		}
+		return v, nil
+	}
+	a.scale, a.shift = make([]float64, size), make([]float64, size)
+	if mode == policy.NormMeanStd {
+		mean, err := get("mean")
+		if err != nil {
+			return nil, err
+		}
+		std, err := get("std")
+		if err != nil {
+			return nil, err
+		}
+		for i := range size {
+			if !(std[i] >= 0) {
+				return nil, fmt.Errorf("stats std[%d] = %v, want >= 0", i, std[i])
+			}
+			a.scale[i], a.shift[i] = std[i]+normEps, mean[i]
+		}
+		return a, nil
+	}
+	lo, err := get("min")
+	if err != nil {
+		return nil, err
+	}
+	hi, err := get("max")
+	if err != nil {
+		return nil, err
+	}
+	for i := range size {
+		if !(hi[i] >= lo[i]) {
+			return nil, fmt.Errorf("stats max[%d] = %v is below min[%d] = %v", i, hi[i], i, lo[i])
+		}
+		a.scale[i] = (hi[i] - lo[i] + normEps) / 2
+		a.shift[i] = lo[i] + a.scale[i]
+	}
+	return a, nil
+}
+
+// readStats reads a stats.json of flat lists, {feature: {mean|std|min|max: [numbers]}};
+// other entries (LeRobot also stores counts) are ignored, a non-finite number is an error.
+func readStats(path string) (map[string]map[string][]float64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out := map[string]map[string][]float64{}
+	for feat, st := range raw {
+		out[feat] = map[string][]float64{}
+		for key, msg := range st {
+			if key != "mean" && key != "std" && key != "min" && key != "max" {
+				continue
+			}
+			var v []float64
+			if err := json.Unmarshal(msg, &v); err != nil {
+				return nil, fmt.Errorf("%s: %s.%s: want a flat list of numbers: %w", path, feat, key, err)
+			}
+			for i, x := range v {
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					return nil, fmt.Errorf("%s: %s.%s[%d] = %v", path, feat, key, i, x)
+				}
+			}
+			out[feat][key] = v
+		}
+	}
+	return out, nil
+}

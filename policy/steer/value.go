@@ -1,0 +1,388 @@
+package steer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/robotd/robotd/policy"
+)
+
+// Value is the value scorer (V-GPS, Nakamoto et al. 2024, "Steering Your Generalists:
+// Improving Robotic Foundation Models via Value Guidance", arXiv:2410.13816; EXPO's
+// critic): a learned Q(observation features, actions) from a steering bundle of kind
+// value, evaluated for all N candidates in one batched model call. Higher is better; the
+// score is the model's output as it is (no sign change, no scaling besides the weight).
+//
+// The model's inputs are each observation feature the bundle names (the latest
+// observation, the same for every candidate) and the candidate's actions (the executed
+// window or its first action, ActionSpan), normalized with the bundle's own statistics or
+// the policy bundle's. A Value is used by one goroutine; after the first Score with a
+// given N (which binds the model for that batch size), Score allocates nothing.
+type Value struct {
+	Bundle *Bundle
+
+	model   policy.Model
+	axes    policy.ModelAxes
+	obsNorm []normalizer
+	actNorm normalizer
+	maxN    int
+	bound   []*valueBatch // by batch size, nil until first used
+	// nonFinite counts the candidates whose value was NaN or infinite.
+	nonFinite int
+}
+
+// valueBatch is the model bound for one batch size with its buffers.
+type valueBatch struct {
+	bd  policy.Binding
+	obs [][]float32 // one per Bundle.Observations, n rows
+	act []float32   // n x Steps x Dim
+	out []float32   // n
+}
+
+// NewValue opens the value model of b with open for at most maxN candidates per step. p is
+// the policy bundle the candidates come from: b must fit it (Bundle.Fit), checked before the
+// model is opened, and without statistics of its own b normalizes with p's. The model's
+// tensors must fit what b declares (resolved as Axes reports) and it is bound for a batch
+// of maxN; any mismatch is an error naming the tensor and the axis.
+func NewValue(b *Bundle, p *policy.Bundle, open policy.Open, maxN int) (*Value, error) {
+	if b.Config.Kind != KindValue {
+		return nil, fmt.Errorf("steering bundle %s: kind %s, want value", b.Dir, b.Config.Kind)
+	}
+	if maxN < 1 {
+		return nil, fmt.Errorf("steer: value: max candidates %d, want >= 1", maxN)
+	}
+	if p == nil {
+		return nil, errors.New("steer: value: no policy bundle to fit")
+	}
+	if err := b.Fit(p); err != nil {
+		return nil, err
+	}
+	v := &Value{Bundle: b, maxN: maxN, bound: make([]*valueBatch, maxN+1)}
+	for _, in := range b.Observations {
+		if in.norm != nil {
+			v.obsNorm = append(v.obsNorm, in.norm)
+			continue
+		}
+		i := slices.IndexFunc(p.Observations, func(f policy.Feature) bool { return f.Name == in.Name })
+		v.obsNorm = append(v.obsNorm, &p.Observations[i].Norm)
+	}
+	v.actNorm = b.Action.norm
+	if v.actNorm == nil {
+		v.actNorm = &p.Action.Norm
+	}
+	m, axes, err := openModel(b, open)
+	if err != nil {
+		return nil, err
+	}
+	v.model, v.axes = m, axes
+	if _, err := v.batch(maxN); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// openModel opens b's model and resolves its tensors against what b declares.
+func openModel(b *Bundle, open policy.Open) (policy.Model, policy.ModelAxes, error) {
+	m, err := open(b.ModelPath())
+	if err != nil {
+		return nil, policy.ModelAxes{}, err
+	}
+	axes, err := resolveValue(b, m)
+	if err != nil {
+		m.Close()
+		return nil, policy.ModelAxes{}, err
+	}
+	return m, axes, nil
+}
+
+// span is one axis of a layout: its size and what the bundle calls it.
+type span struct {
+	n    int64
+	what string
+}
+
+// resolveValue checks the model's inputs and output against b: exactly one float32 input
+// per feature, named after it, and the output; it returns the Dims to bind with and the
+// dynamic axes after the batch axis that they resolve.
+func resolveValue(b *Bundle, m policy.Model) (policy.ModelAxes, error) {
+	a := policy.ModelAxes{Model: m, Batch: "candidates per step", Dims: policy.Dims{}}
+	want := map[string][][]span{}
+	for _, in := range append(append([]Input(nil), b.Observations...), b.Action) {
+		var l []span
+		shape := in.Shape
+		if in.Name == policy.ActionFeature {
+			what := "executed actions"
+			if b.Config.ActionSpan == SpanFirst {
+				what = "first action"
+			}
+			l = append(l, span{int64(b.Steps), what})
+		}
+		for i, d := range shape {
+			l = append(l, span{int64(d), fmt.Sprintf("%s dim %d", in.Name, i)})
+		}
+		layouts := [][]span{l}
+		if in.Name == policy.ActionFeature && b.Steps == 1 {
+			layouts = append(layouts, l[1:])
+		}
+		if len(l) > 1 {
+			layouts = append(layouts, flatSpan(l))
+		}
+		want[in.Name] = layouts
+	}
+	var names []string
+	for _, t := range m.Inputs() {
+		names = append(names, t.Name)
+		layouts, ok := want[t.Name]
+		if !ok {
+			return a, fmt.Errorf("%s: input %s is no feature of the steering bundle (its features: %s)",
+				m.Path(), t.Name, strings.Join(inputNames(b), ", "))
+		}
+		if err := bindTensor(&a, m.Path(), t, layouts); err != nil {
+			return a, err
+		}
+	}
+	for _, name := range inputNames(b) {
+		if !slices.Contains(names, name) {
+			return a, fmt.Errorf("%s: no input %s (its inputs: %s)", m.Path(), name, strings.Join(names, ", "))
+		}
+	}
+	var outs []string
+	for _, t := range m.Outputs() {
+		outs = append(outs, t.Name)
+		if t.Name == b.Config.Output {
+			return a, bindTensor(&a, m.Path(), t, [][]span{{}, {{1, "one score"}}})
+		}
+	}
+	return a, fmt.Errorf("%s: no output %q (output: in steer.yaml; its outputs: %s)", m.Path(), b.Config.Output, strings.Join(outs, ", "))
+}
+
+func inputNames(b *Bundle) []string {
+	var names []string
+	for _, in := range b.Observations {
+		names = append(names, in.Name)
+	}
+	return append(names, b.Action.Name)
+}
+
+func flatSpan(l []span) []span {
+	n, what := int64(1), make([]string, len(l))
+	for i, s := range l {
+		n *= s.n
+		what[i] = s.what
+	}
+	return []span{{n, strings.Join(what, " x ")}}
+}
+
+// bindTensor resolves t's axes after the batch axis: a tensor without dynamic axes must
+// hold the first layout's number of values per batch entry, whatever its layout; one with
+// dynamic axes must have the rank of one of the layouts and agree with it on every fixed
+// axis, and its dynamic axes take that layout's sizes (recorded in a.Bound).
+func bindTensor(a *policy.ModelAxes, path string, t policy.TensorInfo, layouts [][]span) error {
+	if t.DType != "float32" {
+		return fmt.Errorf("%s: %s is %s, want float32", path, t.Name, t.DType)
+	}
+	if len(t.Shape) == 0 {
+		return fmt.Errorf("%s: %s is a scalar, want [batch, ...]", path, t)
+	}
+	rest := t.Shape[1:]
+	per := int64(1)
+	for _, s := range layouts[0] {
+		per *= s.n
+	}
+	if !slices.ContainsFunc(rest, func(d int64) bool { return d < 0 }) {
+		n := int64(1)
+		for _, d := range rest {
+			n *= d
+		}
+		if n != per {
+			return fmt.Errorf("%s: %s: %d values per batch entry, the steering bundle says %s (%d values)",
+				path, t, n, spanString(layouts[0]), per)
+		}
+		a.Dims[t.Name] = slices.Clone(rest)
+		return nil
+	}
+	var tried []string
+	for _, l := range layouts {
+		why := ""
+		if len(rest) != len(l) {
+			why = fmt.Sprintf("%d axes after the batch axis, the tensor has %d", len(l), len(rest))
+		}
+		for i := 0; why == "" && i < len(rest); i++ {
+			if rest[i] >= 0 && rest[i] != l[i].n {
+				why = fmt.Sprintf("axis %d is %d, not %s %d", i+1, rest[i], l[i].what, l[i].n)
+			}
+		}
+		if why != "" {
+			tried = append(tried, spanString(l)+": "+why)
+			continue
+		}
+		dims := make([]int64, len(l))
+		for i, s := range l {
+			dims[i] = s.n
+			if rest[i] < 0 {
+				a.Bound = append(a.Bound, policy.Axis{Tensor: t.Name, Index: i + 1, Size: s.n, What: s.what})
+			}
+		}
+		a.Dims[t.Name] = dims
+		return nil
+	}
+	return fmt.Errorf("%s: %s does not fit the steering bundle; tried %s", path, t, strings.Join(tried, "; "))
+}
+
+func spanString(l []span) string {
+	parts := make([]string, len(l))
+	for i, s := range l {
+		parts[i] = fmt.Sprintf("%s %d", s.what, s.n)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// batch returns the model bound for n candidates, binding it on first use.
+func (v *Value) batch(n int) (*valueBatch, error) {
+	if vb := v.bound[n]; vb != nil {
+		return vb, nil
+	}
+	bd, err := v.model.Bind(n, v.axes.Dims)
+	if err != nil {
+		return nil, err
+	}
+	vb := &valueBatch{bd: bd, act: bd.Float32(policy.ActionFeature), out: bd.Float32(v.Bundle.Config.Output)}
+	for _, in := range v.Bundle.Observations {
+		vb.obs = append(vb.obs, bd.Float32(in.Name))
+	}
+	v.bound[n] = vb
+	return vb, nil
+}
+
+// Axes reports what the model's batch axis and dynamic axes are bound to.
+func (v *Value) Axes() policy.ModelAxes { return v.axes }
+
+// NonFinite returns how many candidates' values have been NaN or infinite so far.
+func (v *Value) NonFinite() int { return v.nonFinite }
+
+// Score writes each candidate's value into dst[:c.Len()]: one batched model run. obs holds
+// the latest value of each of Bundle.Observations, in order, in dataset units. An invalid
+// candidate scores 0 (its model inputs are zeros); a valid one whose value is NaN or
+// infinite scores -Inf, so that it is never selected, and is counted (NonFinite). It
+// returns the model's error. It panics when c's horizon, start or action dimension is not
+// the bundle's, or obs does not hold the features: those are the caller's mistakes.
+func (v *Value) Score(dst []float64, c *Candidates, obs [][]float32) error {
+	b := v.Bundle
+	sh := c.shape
+	n := c.Len()
+	dst = dst[:n]
+	clear(dst)
+	if sh.Horizon != b.Config.Horizon || sh.Start != b.Start || sh.Dim != b.Action.Size || n > v.maxN {
+		panic(fmt.Sprintf("steer: value: %d candidates of horizon %d from %d, dim %d; the bundle takes horizon %d from %d, dim %d, at most %d",
+			n, sh.Horizon, sh.Start, sh.Dim, b.Config.Horizon, b.Start, b.Action.Size, v.maxN))
+	}
+	if len(obs) != len(b.Observations) {
+		panic(fmt.Sprintf("steer: value: %d observation features, the bundle takes %d", len(obs), len(b.Observations)))
+	}
+	vb, err := v.batch(n)
+	if err != nil {
+		return err
+	}
+	for k, in := range b.Observations {
+		if len(obs[k]) != in.Size {
+			panic(fmt.Sprintf("steer: value: %s has %d values, want %d", in.Name, len(obs[k]), in.Size))
+		}
+		buf := vb.obs[k]
+		v.obsNorm[k].Normalize(buf[:in.Size], obs[k])
+		for i := 1; i < n; i++ {
+			copy(buf[i*in.Size:(i+1)*in.Size], buf[:in.Size])
+		}
+	}
+	dim, per := sh.Dim, b.Steps*sh.Dim
+	for i := range n {
+		row := vb.act[i*per : (i+1)*per]
+		if !c.valid[i] {
+			clear(row)
+			continue
+		}
+		for k := range b.Steps {
+			v.actNorm.Normalize(row[k*dim:(k+1)*dim], c.At(i, sh.Start+k))
+		}
+	}
+	if err := vb.bd.Run(); err != nil {
+		return fmt.Errorf("steer: value: %w", err)
+	}
+	for i := range n {
+		if !c.valid[i] {
+			continue
+		}
+		q := float64(vb.out[i])
+		if math.IsNaN(q) || math.IsInf(q, 0) {
+			q = math.Inf(-1)
+			v.nonFinite++
+		}
+		dst[i] = q
+	}
+	return nil
+}
+
+// Close releases the model and its bindings.
+func (v *Value) Close() error {
+	var errs []error
+	for _, vb := range v.bound {
+		if vb != nil {
+			errs = append(errs, vb.bd.Close())
+		}
+	}
+	return errors.Join(append(errs, v.model.Close())...)
+}
+
+// WriteInfo prints what robotd policy info shows for the steering bundle in dir: its kind,
+// model, what the model's inputs take (features with shapes and normalization, the
+// candidate actions), its output and the axes the model binds (resolved as NewValue does,
+// and bound for a batch of 1 to prove it), then the model's tensors. The fit with a
+// policy is not checked here: that needs the policy bundle (NewValue).
+func WriteInfo(w io.Writer, dir string, open policy.Open) error {
+	b, err := LoadBundle(dir)
+	if err != nil {
+		return err
+	}
+	m, axes, err := openModel(b, open)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	bd, err := m.Bind(1, axes.Dims)
+	if err != nil {
+		return err
+	}
+	bd.Close()
+	c := &b.Config
+	stats := "the policy bundle's statistics"
+	if c.Stats != "" {
+		stats = "own statistics " + c.Stats
+	}
+	fmt.Fprintf(w, "steering bundle %s\nkind     %s\nmodel    %s\n", b.Dir, c.Kind, c.Model)
+	fmt.Fprintf(w, "policy   horizon %d, n_obs_steps %d (executed from index %d)\n", c.Horizon, c.NObsSteps, b.Start)
+	fmt.Fprintf(w, "inputs   normalized with %s\n", stats)
+	for _, in := range b.Observations {
+		fmt.Fprintf(w, "  %-28s %-14s %s (latest observation)\n", in.Name, fmt.Sprint(in.Shape), in.Mode)
+	}
+	what := fmt.Sprintf("%d executed actions [%d, %d)", b.Steps, b.Start, c.Horizon)
+	if c.ActionSpan == SpanFirst {
+		what = fmt.Sprintf("first executed action (index %d)", b.Start)
+	}
+	fmt.Fprintf(w, "  %-28s %-14s %s (%s, span %s)\n", b.Action.Name, fmt.Sprint(b.Action.Shape), b.Action.Mode, what, c.ActionSpan)
+	fmt.Fprintf(w, "output   %s: one score per candidate, higher is better\n", c.Output)
+	fmt.Fprintf(w, "axes     batch = %s", axes.Batch)
+	for i, x := range axes.Bound {
+		sep := ", "
+		if i == 0 {
+			sep = "; dynamic "
+		}
+		fmt.Fprintf(w, "%s%s", sep, x)
+	}
+	fmt.Fprintln(w)
+	policy.WriteModel(w, "model", m)
+	return nil
+}
