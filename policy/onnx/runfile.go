@@ -9,6 +9,7 @@ import (
 
 	"github.com/robotd/robotd/internal/npy"
 	"github.com/robotd/robotd/policy"
+	"github.com/robotd/robotd/policy/steer"
 )
 
 // RunFile opens the ONNX model at path, evaluates it once on named arrays (RunOnce) and
@@ -61,7 +62,8 @@ func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples i
 
 // WriteInfo writes what robotd policy info prints about path: for a policy bundle
 // directory its configuration (policy.Policy.WriteInfo) and each model's inputs and
-// outputs, for a model file that model's, after the ONNX Runtime version.
+// outputs, for a steering bundle (a directory with steer.yaml) steer.WriteInfo's
+// description, for a model file that model's, after the ONNX Runtime version.
 func WriteInfo(w io.Writer, path string, opts Options) error {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -75,6 +77,13 @@ func WriteInfo(w io.Writer, path string, opts Options) error {
 		defer m.Close()
 		fmt.Fprintf(w, "onnxruntime %s\n", Version())
 		policy.WriteModel(w, "model", m)
+		return nil
+	}
+	if steer.IsBundle(path) {
+		if err := steer.WriteInfo(w, path, Opener(opts)); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "onnxruntime %s, %d thread(s)\n", Version(), opts.Threads)
 		return nil
 	}
 	p, err := policy.Load(path, Opener(opts), policy.Options{})

@@ -217,10 +217,11 @@ func TestValueRefusesMismatch(t *testing.T) {
 	}
 }
 
-// TestWriteInfo describes a steering bundle as robotd policy info prints it.
+// TestWriteInfo describes a steering bundle as robotd policy info prints it: through
+// policy/onnx.WriteInfo, which hands a directory with steer.yaml to steer.WriteInfo.
 func TestWriteInfo(t *testing.T) {
 	var buf bytes.Buffer
-	if err := steer.WriteInfo(&buf, filepath.Join("testdata", "value"), onnx.Opener(onnx.Options{})); err != nil {
+	if err := onnx.WriteInfo(&buf, filepath.Join("testdata", "value"), onnx.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -233,6 +234,7 @@ func TestWriteInfo(t *testing.T) {
 		"output   value: one score per candidate",
 		"axes     batch = candidates per step",
 		"in   action float32[?,7,4]",
+		"onnxruntime ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("info has no %q:\n%s", want, out)
