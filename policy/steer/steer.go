@@ -35,12 +35,20 @@ type PastConfig struct {
 	Steps int `yaml:"steps"`
 }
 
+// ValueConfig configures the value scorer's weight (V-GPS / EXPO): the scores come from a
+// Value (a steering bundle's ONNX model) through Inputs.Values.
+type ValueConfig struct {
+	// Weight multiplies the score in the sum; 0 (the default) turns the scorer off.
+	Weight float64 `yaml:"weight"`
+}
+
 // Config configures Steer: the scorers' weights and parameters and the selection. The
 // zero value scores every candidate 0 and picks the first valid one.
 type Config struct {
 	Coherence CoherenceConfig `yaml:"coherence"`
 	Contrast  ContrastConfig  `yaml:"contrast"`
 	Past      PastConfig      `yaml:"past"`
+	Value     ValueConfig     `yaml:"value"`
 	Select    SelectConfig    `yaml:"select"`
 }
 
@@ -57,7 +65,7 @@ func (c Config) Validate() error {
 	for _, w := range []struct {
 		name string
 		v    float64
-	}{{"coherence.weight", c.Coherence.Weight}, {"contrast.weight", c.Contrast.Weight}, {"past.weight", c.Past.Weight}} {
+	}{{"coherence.weight", c.Coherence.Weight}, {"contrast.weight", c.Contrast.Weight}, {"past.weight", c.Past.Weight}, {"value.weight", c.Value.Weight}} {
 		if !(w.v >= 0) || math.IsInf(w.v, 0) {
 			return fmt.Errorf("steer: %s %v, want a finite value >= 0", w.name, w.v)
 		}
@@ -84,6 +92,9 @@ type Inputs struct {
 	Weak *Candidates
 	// History holds the actions executed so far (past).
 	History *History
+	// Values holds the value scorer's scores of these candidates, one per candidate
+	// (Value.Score writes them: the model run, which can fail, stays with the caller).
+	Values []float64
 }
 
 // The scorers, indexing Steer.Scores.
@@ -91,6 +102,7 @@ const (
 	ScoreCoherence = iota
 	ScoreContrast
 	ScorePast
+	ScoreValue
 	numScorers
 )
 
@@ -101,6 +113,7 @@ var ErrNoCandidate = errors.New("steer: no valid candidate")
 // score is higher-is-better:
 //
 //	score(a) = coherence.weight * coherence(a) + contrast.weight * contrast(a) + past.weight * past(a)
+//	         + value.weight * value(a)
 //
 // with -Inf for an invalid candidate. With weight 1 each this is the negation of BID's
 // bidirectional criterion (dist_prior + dist_pos - dist_neg) over all N candidates. A
@@ -172,6 +185,13 @@ func (s *Steer) Score(c *Candidates, in Inputs) []float64 {
 	add(ScoreCoherence, s.cfg.Coherence.Weight, func(dst []float64) { s.Coherence.Score(dst, c, in.Plan) })
 	add(ScoreContrast, s.cfg.Contrast.Weight, func(dst []float64) { s.Contrast.Score(dst, c, in.Weak) })
 	add(ScorePast, s.cfg.Past.Weight, func(dst []float64) { s.Past.Score(dst, c, in.History) })
+	add(ScoreValue, s.cfg.Value.Weight, func(dst []float64) {
+		if in.Values == nil {
+			clear(dst)
+			return
+		}
+		copy(dst, in.Values[:n])
+	})
 	for i := range total {
 		if !c.Valid(i) {
 			total[i] = math.Inf(-1)
@@ -181,7 +201,7 @@ func (s *Steer) Score(c *Candidates, in Inputs) []float64 {
 }
 
 // Scores returns one scorer's unweighted scores of the last Score (ScoreCoherence,
-// ScoreContrast or ScorePast; zeros for a scorer that is off).
+// ScoreContrast, ScorePast or ScoreValue; zeros for a scorer that is off).
 func (s *Steer) Scores(scorer int) []float64 { return s.scores[scorer][:s.n] }
 
 // Step scores the candidates and selects one: it returns the chosen index, or

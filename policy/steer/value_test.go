@@ -241,3 +241,52 @@ func TestWriteInfo(t *testing.T) {
 		}
 	}
 }
+
+// TestSteerWithValue: the value scorer's scores enter Steer's combined score with their
+// weight, argmax picks the candidate torch values most (never the invalid one), and a
+// step (value model run, scoring, selection) allocates nothing after warm-up.
+func TestSteerWithValue(t *testing.T) {
+	v, c, obs, want, _ := valueCase(t, "value", 8)
+	s, err := steer.New(steer.Config{Value: steer.ValueConfig{Weight: 2}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := make([]float64, 8)
+	var chosen int
+	step := func() {
+		if err := v.Score(values, c, obs); err != nil {
+			t.Fatal(err)
+		}
+		if chosen, err = s.Step(c, steer.Inputs{Values: values[:c.Len()]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	best := 0
+	for i, w := range want {
+		if i != 2 && w > want[best] {
+			best = i
+		}
+	}
+	if chosen != best {
+		t.Errorf("chose %d, torch's best value is candidate %d (%v)", chosen, best, want)
+	}
+	total := s.Score(c, steer.Inputs{Values: values[:c.Len()]})
+	for i, w := range want {
+		if i == 2 {
+			if !math.IsInf(total[i], -1) {
+				t.Errorf("invalid candidate 2 scores %v, want -Inf", total[i])
+			}
+			continue
+		}
+		if math.Abs(total[i]-2*w) > 2e-5 || math.Abs(s.Scores(steer.ScoreValue)[i]-w) > 1e-5 {
+			t.Errorf("candidate %d: total %v, value %v; want 2 x %v", i, total[i], s.Scores(steer.ScoreValue)[i], w)
+		}
+	}
+	if n := testing.AllocsPerRun(20, step); n != 0 {
+		t.Errorf("%v allocations per step, want 0", n)
+	}
+	if _, err := steer.New(steer.Config{Value: steer.ValueConfig{Weight: -1}}, 8); err == nil || !strings.Contains(err.Error(), "value.weight -1") {
+		t.Errorf("value weight -1: %v", err)
+	}
+}
