@@ -11,11 +11,18 @@
 //     criteria (Liu et al. 2024), Past is past-token consistency (Torne et al. 2025).
 //   - Steer combines the scorers by a weighted sum and a Selector picks the chosen index:
 //     argmax, or softmax sampling with a temperature from a seeded generator.
+//   - A steering bundle (steer.yaml, an ONNX file, optionally its own stats.json) holds
+//     a learned model; LoadBundle reads one and Bundle.Fit refuses one that does not fit
+//     the policy bundle. Value is the value scorer (V-GPS, Nakamoto et al. 2024): a Q
+//     model over the observation features and each candidate's actions, run for all N
+//     candidates in one batched call, its scores passed to Steer as Inputs.Values.
 //
-// Learned models (value, noise policy, residual) and the daemon's use of this package
-// come later (issue 18); docs/steering.md describes the methods, their formulas and cost.
+// The other learned models (noise policy, residual, guidance) and the daemon's use of
+// this package come later (issue 18); docs/steering.md describes the methods, their
+// formulas and cost, and the steering bundle format.
 //
-// Everything here is pure Go. Buffers are sized at construction for at most MaxN
+// Everything here is pure Go: models are opened through the policy.Open the caller
+// passes (policy/onnx's Opener). Buffers are sized at construction for at most MaxN
 // candidates; scoring and selection then allocate nothing (tested), except that a
 // candidate rejected by chunk.Validate costs the one *chunk.Error that Validate returns.
 // Types are used by one goroutine, the policy's.

@@ -2,6 +2,7 @@ package steer_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -288,5 +289,27 @@ func TestSteerWithValue(t *testing.T) {
 	}
 	if _, err := steer.New(steer.Config{Value: steer.ValueConfig{Weight: -1}}, 8); err == nil || !strings.Contains(err.Error(), "value.weight -1") {
 		t.Errorf("value weight -1: %v", err)
+	}
+}
+
+// BenchmarkValue times one value-scorer step (normalize, one batched model run, read back)
+// for N candidates of the fixture's shape (horizon 8, action 4, executed chunk 7 x 4).
+func BenchmarkValue(b *testing.B) {
+	for _, n := range []int{1, 4, 8, 16} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			v, c, obs, _, cand := valueCase(b, "value", 16)
+			all := make([]float32, 0, n*8*4)
+			for len(all) < n*8*4 {
+				all = append(all, cand[:min(len(cand), n*8*4-len(all))]...)
+			}
+			c.View(all, n, 0, 50*time.Millisecond)
+			dst := make([]float64, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := v.Score(dst, c, obs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
