@@ -28,6 +28,8 @@ type Value struct {
 	model   policy.Model
 	axes    policy.ModelAxes
 	obsNorm []normalizer
+	obsIdx  []int // index of each of Bundle.Observations in the policy bundle's
+	obs     [][]float32
 	actNorm normalizer
 	maxN    int
 	bound   []*valueBatch // by batch size, nil until first used
@@ -63,13 +65,15 @@ func NewValue(b *Bundle, p *policy.Bundle, open policy.Open, maxN int) (*Value, 
 	}
 	v := &Value{Bundle: b, maxN: maxN, bound: make([]*valueBatch, maxN+1)}
 	for _, in := range b.Observations {
+		i := slices.IndexFunc(p.Observations, func(f policy.Feature) bool { return f.Name == in.Name })
+		v.obsIdx = append(v.obsIdx, i)
 		if in.norm != nil {
 			v.obsNorm = append(v.obsNorm, in.norm)
 			continue
 		}
-		i := slices.IndexFunc(p.Observations, func(f policy.Feature) bool { return f.Name == in.Name })
 		v.obsNorm = append(v.obsNorm, &p.Observations[i].Norm)
 	}
+	v.obs = make([][]float32, len(b.Observations))
 	v.actNorm = b.Action.norm
 	if v.actNorm == nil {
 		v.actNorm = &p.Action.Norm
@@ -324,6 +328,17 @@ func (v *Value) Score(dst []float64, c *Candidates, obs [][]float32) error {
 		dst[i] = q
 	}
 	return nil
+}
+
+// Observation returns the features the model takes from o, an observation of the policy
+// bundle NewValue was given (one slice per feature in its Observations order): the obs
+// argument of Score. The slice is the Value's, valid until the next call; it allocates
+// nothing.
+func (v *Value) Observation(o policy.Observation) [][]float32 {
+	for k, i := range v.obsIdx {
+		v.obs[k] = o.Values[i]
+	}
+	return v.obs
 }
 
 // Close releases the model and its bindings.

@@ -255,7 +255,7 @@ func TestSteerWithValue(t *testing.T) {
 	values := make([]float64, 8)
 	var chosen int
 	step := func() {
-		if err := v.Score(values, c, obs); err != nil {
+		if err := v.Score(values, c, v.Observation(policy.Observation{Values: obs})); err != nil {
 			t.Fatal(err)
 		}
 		if chosen, err = s.Step(c, steer.Inputs{Values: values[:c.Len()]}); err != nil {
