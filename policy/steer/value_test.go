@@ -2,6 +2,7 @@ package steer_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -311,5 +312,32 @@ func BenchmarkValue(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestValueNonFinite: a Q that is NaN (here from a NaN observation) scores -Inf and is
+// counted, so that no such candidate is selected: with every value NaN, Steer finds none.
+func TestValueNonFinite(t *testing.T) {
+	v, c, obs, _, _ := valueCase(t, "value", 8)
+	bad := [][]float32{append([]float32(nil), obs[0]...)}
+	bad[0][3] = float32(math.NaN())
+	got := make([]float64, 8)
+	if err := v.Score(got, c, bad); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Len() {
+		if want := math.Inf(-1); c.Valid(i) && got[i] != want || !c.Valid(i) && got[i] != 0 {
+			t.Errorf("candidate %d (valid %v): %v", i, c.Valid(i), got[i])
+		}
+	}
+	if v.NonFinite() != c.NumValid() {
+		t.Errorf("NonFinite %d, want %d", v.NonFinite(), c.NumValid())
+	}
+	s, err := steer.New(steer.Config{Value: steer.ValueConfig{Weight: 1}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i, err := s.Step(c, steer.Inputs{Values: got[:c.Len()]}); !errors.Is(err, steer.ErrNoCandidate) {
+		t.Errorf("Step chose %d (%v), want ErrNoCandidate", i, err)
 	}
 }
