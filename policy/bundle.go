@@ -203,7 +203,7 @@ func (b *Bundle) validate() error {
 	if c.Stats == "" {
 		return errors.New("stats: missing (a LeRobot-style stats.json)")
 	}
-	stats, err := readStats(b.ModelPath(c.Stats))
+	stats, err := ReadStats(b.ModelPath(c.Stats))
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
@@ -213,7 +213,7 @@ func (b *Bundle) validate() error {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		f, err := newFeature(name, c.Features[name], stats[name])
+		f, err := NewFeature(name, c.Features[name], stats)
 		if err != nil {
 			return fmt.Errorf("features: %s: %w", name, err)
 		}

@@ -33,78 +33,84 @@ type ModelAxes struct {
 	Bound []Axis
 }
 
-// size is one axis of a layout: its size and what the bundle calls it.
-type size struct {
-	n    int64
-	what string
+// Span is one axis of a layout: its size and what the bundle calls it ("horizon",
+// "observation.state dim 0").
+type Span struct {
+	N    int64
+	What string
 }
 
-// expect is what the bundle implies for a model tensor: its element type and, after the
+// Expect is what a bundle implies for a model tensor: its element type and, after the
 // batch axis, one of several layouts (e.g. an observation [n_obs_steps, *shape], or
-// [*shape] when n_obs_steps is 1), all holding per values per batch entry.
-type expect struct {
-	dtype    string
-	describe string // the layout in words, for errors: "horizon 16 x action 7"
-	layouts  [][]size
+// [*shape] when n_obs_steps is 1), all holding the same number of values per batch entry.
+// Resolve binds a tensor against it.
+type Expect struct {
+	DType    string   // the element type, e.g. "float32"
+	Describe string   // the layout in words, for errors: "horizon 16 x action 7"
+	Layouts  [][]Span // the first one is the canonical layout
 }
 
 // per is the number of values per batch entry every layout holds.
-func (e expect) per() int64 {
+func (e Expect) per() int64 {
 	n := int64(1)
-	for _, s := range e.layouts[0] {
-		n *= s.n
+	for _, s := range e.Layouts[0] {
+		n *= s.N
 	}
 	return n
 }
 
-// flat is the layout l as one axis holding its product ("horizon x action").
-func flat(l []size) []size {
+// Flat returns the layout l as one axis holding its product, named by its axes' names
+// joined with " x " ("horizon x action"): the flattened form a model may use instead.
+func Flat(l []Span) []Span {
 	n, what := int64(1), make([]string, len(l))
 	for i, s := range l {
-		n *= s.n
-		what[i] = s.what
+		n *= s.N
+		what[i] = s.What
 	}
-	return []size{{n, strings.Join(what, " x ")}}
+	return []Span{{n, strings.Join(what, " x ")}}
 }
 
 // horizonAction is the expectation of a denoiser's sample and output and of a chunked
 // policy's action: [horizon, action] or the two flattened into one axis.
-func horizonAction(b *Bundle) expect {
+func horizonAction(b *Bundle) Expect {
 	c := &b.Config
-	l := []size{{int64(c.Horizon), "horizon"}, {int64(b.ActionDim()), "action"}}
+	l := []Span{{int64(c.Horizon), "horizon"}, {int64(b.ActionDim()), "action"}}
 	d := fmt.Sprintf("horizon %d x action %d", c.Horizon, b.ActionDim())
-	return expect{"float32", d, [][]size{l, flat(l)}}
+	return Expect{"float32", d, [][]Span{l, Flat(l)}}
 }
 
 // observation is the expectation of an observation input: [n_obs_steps, *shape], and when
 // n_obs_steps is 1 also [*shape]; either may be flattened into one axis.
-func observation(b *Bundle, f Feature) expect {
+func observation(b *Bundle, f Feature) Expect {
 	n := b.Config.NObsSteps
-	l := []size{{int64(n), "n_obs_steps"}}
+	l := []Span{{int64(n), "n_obs_steps"}}
 	for i, d := range f.Shape {
-		l = append(l, size{int64(d), fmt.Sprintf("%s dim %d", f.Name, i)})
+		l = append(l, Span{int64(d), fmt.Sprintf("%s dim %d", f.Name, i)})
 	}
 	d := fmt.Sprintf("%d step(s) of %v", n, f.Shape)
-	layouts := [][]size{l}
+	layouts := [][]Span{l}
 	if n == 1 {
 		layouts = append(layouts, l[1:])
 	}
-	layouts = append(layouts, flat(l))
-	return expect{"float32", d, layouts}
+	layouts = append(layouts, Flat(l))
+	return Expect{"float32", d, layouts}
 }
 
-// resolve binds t's axes after the batch axis to the sizes e implies and returns them (for
+// Resolve binds t's axes after the batch axis to the sizes e implies and returns them (for
 // Dims) with the dynamic axes it bound. A tensor without dynamic axes is checked by its
 // number of values per batch entry, whatever its layout; one with dynamic axes must have
 // the rank of one of e's layouts and agree with it on every fixed axis, and its dynamic
 // axes take that layout's sizes. The error names the model, the tensor, the axis and the
 // layouts tried.
-func resolve(path string, t TensorInfo, e expect) ([]int64, []Axis, error) {
-	if t.DType != e.dtype {
-		return nil, nil, fmt.Errorf("%s: %s is %s, want %s", path, t.Name, t.DType, e.dtype)
+//
+// path names the model file in errors. The returned sizes are what Model.Bind takes for t
+// in Dims; the axes are for ModelAxes.Bound.
+func Resolve(path string, t TensorInfo, e Expect) ([]int64, []Axis, error) {
+	if t.DType != e.DType {
+		return nil, nil, fmt.Errorf("%s: %s is %s, want %s", path, t.Name, t.DType, e.DType)
 	}
 	if len(t.Shape) == 0 {
-		return nil, nil, fmt.Errorf("%s: %s is a scalar, want [batch, ...] holding %s", path, t.Name, e.describe)
+		return nil, nil, fmt.Errorf("%s: %s is a scalar, want [batch, ...] holding %s", path, t.Name, e.Describe)
 	}
 	rest := t.Shape[1:]
 	dynamic := slices.IndexFunc(rest, func(d int64) bool { return d < 0 })
@@ -115,12 +121,12 @@ func resolve(path string, t TensorInfo, e expect) ([]int64, []Axis, error) {
 		}
 		if n != e.per() {
 			return nil, nil, fmt.Errorf("%s: %s: %d values per batch entry, the bundle says %s (%d values)",
-				path, t, n, e.describe, e.per())
+				path, t, n, e.Describe, e.per())
 		}
 		return slices.Clone(rest), nil, nil
 	}
 	var tried []string
-	for _, l := range e.layouts {
+	for _, l := range e.Layouts {
 		if why := fits(rest, l); why != "" {
 			tried = append(tried, fmt.Sprintf("%s: %s", layoutString(l), why))
 			continue
@@ -128,34 +134,34 @@ func resolve(path string, t TensorInfo, e expect) ([]int64, []Axis, error) {
 		dims := make([]int64, len(l))
 		var bound []Axis
 		for i, s := range l {
-			dims[i] = s.n
+			dims[i] = s.N
 			if rest[i] < 0 {
-				bound = append(bound, Axis{Tensor: t.Name, Index: i + 1, Size: s.n, What: s.what})
+				bound = append(bound, Axis{Tensor: t.Name, Index: i + 1, Size: s.N, What: s.What})
 			}
 		}
 		return dims, bound, nil
 	}
 	return nil, nil, fmt.Errorf("%s: %s: cannot bind dynamic axis %d to a size the bundle implies (%s); tried %s",
-		path, t, dynamic+1, e.describe, strings.Join(tried, "; "))
+		path, t, dynamic+1, e.Describe, strings.Join(tried, "; "))
 }
 
 // fits says why the axes after the batch axis do not fit layout l, "" when they do.
-func fits(rest []int64, l []size) string {
+func fits(rest []int64, l []Span) string {
 	if len(rest) != len(l) {
 		return fmt.Sprintf("%d axes after the batch axis, the tensor has %d", len(l), len(rest))
 	}
 	for i, d := range rest {
-		if d >= 0 && d != l[i].n {
-			return fmt.Sprintf("axis %d is fixed at %d, not %s %d", i+1, d, l[i].what, l[i].n)
+		if d >= 0 && d != l[i].N {
+			return fmt.Sprintf("axis %d is fixed at %d, not %s %d", i+1, d, l[i].What, l[i].N)
 		}
 	}
 	return ""
 }
 
-func layoutString(l []size) string {
+func layoutString(l []Span) string {
 	parts := make([]string, len(l))
 	for i, s := range l {
-		parts[i] = fmt.Sprintf("%s %d", s.what, s.n)
+		parts[i] = fmt.Sprintf("%s %d", s.What, s.N)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
@@ -171,8 +177,8 @@ func newBinder(m Model, batch string) *binder {
 }
 
 // bind resolves the model's input (or output) t against e and records its sizes.
-func (b *binder) bind(t TensorInfo, e expect) error {
-	dims, bound, err := resolve(b.model.Path(), t, e)
+func (b *binder) bind(t TensorInfo, e Expect) error {
+	dims, bound, err := Resolve(b.model.Path(), t, e)
 	if err != nil {
 		return err
 	}

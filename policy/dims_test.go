@@ -13,11 +13,11 @@ func TestResolve(t *testing.T) {
 	b := &Bundle{Config: Config{Horizon: 16, NObsSteps: 2}, Action: Feature{Name: "action", Shape: []int{7}, Size: 7}}
 	img := Feature{Name: "observation.images.wrist", Shape: []int{3, 48, 48}, Size: 3 * 48 * 48}
 	one := &Bundle{Config: Config{Horizon: 16, NObsSteps: 1}, Action: b.Action}
-	timestep := expect{"int64", "one timestep", [][]size{{}, {{1, "one timestep"}}}}
+	timestep := Expect{"int64", "one timestep", [][]Span{{}, {{1, "one timestep"}}}}
 	cases := []struct {
 		name  string
 		shape []int64
-		e     expect
+		e     Expect
 		dims  []int64
 		bound []Axis // Tensor is "x"
 		err   string
@@ -55,8 +55,8 @@ func TestResolve(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dtype := c.e.dtype
-			dims, bound, err := resolve("m.onnx", TensorInfo{Name: "x", DType: dtype, Shape: c.shape}, c.e)
+			dtype := c.e.DType
+			dims, bound, err := Resolve("m.onnx", TensorInfo{Name: "x", DType: dtype, Shape: c.shape}, c.e)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error %v\nwant it to contain %q", err, c.err)
@@ -74,7 +74,7 @@ func TestResolve(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := resolve("m.onnx", TensorInfo{Name: "x", DType: "float64", Shape: []int64{-1, -1, 7}}, horizonAction(b)); err == nil || !strings.Contains(err.Error(), "x is float64, want float32") {
+	if _, _, err := Resolve("m.onnx", TensorInfo{Name: "x", DType: "float64", Shape: []int64{-1, -1, 7}}, horizonAction(b)); err == nil || !strings.Contains(err.Error(), "x is float64, want float32") {
 		t.Errorf("float64 tensor: %v", err)
 	}
 }

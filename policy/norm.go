@@ -130,7 +130,13 @@ func broadcast(key string, st stat, shape []int, size int) ([]float64, error) {
 	return out, nil
 }
 
-func newFeature(name string, fc FeatureConfig, st featureStats) (Feature, error) {
+// NewFeature validates the feature name as fc configures it (a shape of positive
+// dimensions, [channels, height, width] for an image; a normalization mode) and builds its
+// Normalizer from stats' entry for name, which an identity feature does not need. A
+// statistic may hold one value per element or, for an image, one per channel. Load uses
+// it for a policy bundle's features; a steering bundle with its own stats.json too.
+func NewFeature(name string, fc FeatureConfig, stats Stats) (Feature, error) {
+	st := stats[name]
 	f := Feature{Name: name, Shape: fc.Shape, Size: 1}
 	if len(fc.Shape) == 0 {
 		return f, errors.New("shape: missing")
@@ -167,9 +173,16 @@ type stat struct {
 
 type featureStats map[string]stat
 
-// readStats reads a LeRobot stats.json: {feature: {stat: nested list of numbers}}.
-// Entries other than lists of numbers (LeRobot also stores counts) are ignored.
-func readStats(path string) (map[string]featureStats, error) {
+// Stats are the statistics of a LeRobot stats.json by feature name, as ReadStats returns
+// them for NewFeature.
+type Stats map[string]featureStats
+
+// ReadStats reads a LeRobot stats.json: {feature: {stat: nested list of numbers}}.
+// Entries other than lists of numbers (LeRobot also stores counts) are ignored. A mean,
+// std, min or max that is not a regular nested list of finite numbers is an error naming
+// the feature, the statistic and the index; a bare NaN or Infinity (Python's json.dump
+// writes them) is reported so too, rather than as a JSON syntax error.
+func ReadStats(path string) (Stats, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -178,7 +191,7 @@ func readStats(path string) (map[string]featureStats, error) {
 	if err := json.Unmarshal(quoteNonFinite(data), &raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	out := make(map[string]featureStats, len(raw))
+	out := make(Stats, len(raw))
 	for feat, stats := range raw {
 		fs := featureStats{}
 		for key, msg := range stats {

@@ -199,8 +199,8 @@ func (p *Policy) condFromDenoiser(open Open, encoder Model, enc TensorInfo) (int
 }
 
 // condition is the expectation of a conditioning vector of c values.
-func condition(c int, what string) expect {
-	return expect{"float32", "the conditioning vector", [][]size{{{int64(c), what}}}}
+func condition(c int, what string) Expect {
+	return Expect{"float32", "the conditioning vector", [][]Span{{{int64(c), what}}}}
 }
 
 // checkDenoiser checks the denoiser against the bundle and keeps the Dims it is bound
@@ -226,7 +226,7 @@ func (p *Policy) checkDenoiser() error {
 	if c.Kind == KindFlow || ts.DType == "float32" {
 		wantT = "float32"
 	}
-	if err := bd.bind(ts, expect{wantT, "one timestep", [][]size{{}, {{1, "one timestep"}}}}); err != nil {
+	if err := bd.bind(ts, Expect{wantT, "one timestep", [][]Span{{}, {{1, "one timestep"}}}}); err != nil {
 		return err
 	}
 	gc, err := findInfo(m, true, "global_cond")

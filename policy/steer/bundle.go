@@ -2,11 +2,9 @@ package steer
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,14 +65,8 @@ type Input struct {
 	Shape []int
 	Size  int    // product of Shape
 	Mode  string // normalization mode
-	// norm is the bundle's own normalizer (Stats set); nil until the policy's is taken.
-	norm normalizer
-}
-
-// normalizer maps dataset units to the network's normalized space (policy.Normalizer and
-// the bundle's own affine map).
-type normalizer interface {
-	Normalize(dst, x []float32)
+	// norm is the bundle's own normalizer (Stats set); nil when the policy's is taken.
+	norm *policy.Normalizer
 }
 
 // Bundle is a loaded, validated steering bundle: its configuration and, with its own
@@ -172,10 +164,10 @@ func (b *Bundle) validate() error {
 	if c.Output == "" {
 		c.Output = "value"
 	}
-	var stats map[string]map[string][]float64
+	var stats policy.Stats
 	if c.Stats != "" {
 		var err error
-		if stats, err = readStats(b.path(c.Stats)); err != nil {
+		if stats, err = policy.ReadStats(b.path(c.Stats)); err != nil {
 			return fmt.Errorf("stats: %w", err)
 		}
 	}
@@ -213,17 +205,26 @@ func (b *Bundle) validate() error {
 	return nil
 }
 
-func newInput(name string, fc policy.FeatureConfig, stats map[string]map[string][]float64, own bool) (Input, error) {
-	in := Input{Name: name, Shape: fc.Shape, Size: 1, Mode: fc.Normalization}
-	if len(fc.Shape) == 0 {
-		return in, errors.New("shape: missing")
-	}
-	for _, d := range fc.Shape {
-		if d < 1 {
-			return in, fmt.Errorf("shape: %v has a dimension < 1", fc.Shape)
+// newInput validates the feature name as fc configures it. With the bundle's own
+// statistics (own) it builds the normalizer as a policy bundle's feature (policy.NewFeature,
+// whose errors name the statistic); without, the policy's normalizer is used (NewValue) and
+// only the shape and the mode are checked here, the mode's fit with the policy by Fit.
+func newInput(name string, fc policy.FeatureConfig, stats policy.Stats, own bool) (Input, error) {
+	in := Input{Name: name, Shape: fc.Shape, Mode: fc.Normalization}
+	if own {
+		f, err := policy.NewFeature(name, fc, stats)
+		if err != nil {
+			return in, err
 		}
-		in.Size *= d
+		in.Size, in.norm = f.Size, &f.Norm
+		return in, nil
 	}
+	// The identity needs no statistics: NewFeature checks the shape alone.
+	f, err := policy.NewFeature(name, policy.FeatureConfig{Shape: fc.Shape, Normalization: policy.NormIdentity}, nil)
+	if err != nil {
+		return in, err
+	}
+	in.Size = f.Size
 	switch in.Mode {
 	case policy.NormMeanStd, policy.NormMinMax, policy.NormIdentity:
 	case "":
@@ -231,14 +232,6 @@ func newInput(name string, fc policy.FeatureConfig, stats map[string]map[string]
 	default:
 		return in, fmt.Errorf("normalization: unknown %q (mean_std, min_max or identity)", in.Mode)
 	}
-	if !own {
-		return in, nil
-	}
-	a, err := newAffine(in.Mode, in.Size, stats[name])
-	if err != nil {
-		return in, fmt.Errorf("normalization %s: %w", in.Mode, err)
-	}
-	in.norm = a
 	return in, nil
 }
 
@@ -282,108 +275,4 @@ func (b *Bundle) Fit(p *policy.Bundle) error {
 		return fmt.Errorf("steering bundle %s does not fit policy %s: %w", b.Dir, p.Dir, err)
 	}
 	return nil
-}
-
-// affine is a bundle's own normalization, normalized = (x - shift) / scale per element,
-// with LeRobot's formulas (as policy.Normalizer).
-type affine struct {
-	scale, shift []float64 // nil for identity
-}
-
-// Normalize writes the normalized x into dst.
-func (a *affine) Normalize(dst, x []float32) {
-	if a.scale == nil {
-		copy(dst, x)
-		return
-	}
-	for i, v := range x {
-		dst[i] = float32((float64(v) - a.shift[i]) / a.scale[i])
-	}
-}
-
-// normEps is LeRobot's epsilon in the normalization denominators.
-const normEps = 1e-8
-
-func newAffine(mode string, size int, st map[string][]float64) (*affine, error) {
-	a := &affine{}
-	if mode == policy.NormIdentity {
-		return a, nil
-	}
-	get := func(key string) ([]float64, error) {
-		v, ok := st[key]
-		if !ok {
-			return nil, fmt.Errorf("stats.json has no %q", key)
-		}
-		if len(v) != size {
-			return nil, fmt.Errorf("stats %s has %d values, the feature has %d", key, len(v), size)
-		}
-		return v, nil
-	}
-	a.scale, a.shift = make([]float64, size), make([]float64, size)
-	if mode == policy.NormMeanStd {
-		mean, err := get("mean")
-		if err != nil {
-			return nil, err
-		}
-		std, err := get("std")
-		if err != nil {
-			return nil, err
-		}
-		for i := range size {
-			if !(std[i] >= 0) {
-				return nil, fmt.Errorf("stats std[%d] = %v, want >= 0", i, std[i])
-			}
-			a.scale[i], a.shift[i] = std[i]+normEps, mean[i]
-		}
-		return a, nil
-	}
-	lo, err := get("min")
-	if err != nil {
-		return nil, err
-	}
-	hi, err := get("max")
-	if err != nil {
-		return nil, err
-	}
-	for i := range size {
-		if !(hi[i] >= lo[i]) {
-			return nil, fmt.Errorf("stats max[%d] = %v is below min[%d] = %v", i, hi[i], i, lo[i])
-		}
-		a.scale[i] = (hi[i] - lo[i] + normEps) / 2
-		a.shift[i] = lo[i] + a.scale[i]
-	}
-	return a, nil
-}
-
-// readStats reads a stats.json of flat lists, {feature: {mean|std|min|max: [numbers]}};
-// other entries (LeRobot also stores counts) are ignored, a non-finite number is an error.
-func readStats(path string) (map[string]map[string][]float64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	out := map[string]map[string][]float64{}
-	for feat, st := range raw {
-		out[feat] = map[string][]float64{}
-		for key, msg := range st {
-			if key != "mean" && key != "std" && key != "min" && key != "max" {
-				continue
-			}
-			var v []float64
-			if err := json.Unmarshal(msg, &v); err != nil {
-				return nil, fmt.Errorf("%s: %s.%s: want a flat list of numbers: %w", path, feat, key, err)
-			}
-			for i, x := range v {
-				if math.IsNaN(x) || math.IsInf(x, 0) {
-					return nil, fmt.Errorf("%s: %s.%s[%d] = %v", path, feat, key, i, x)
-				}
-			}
-			out[feat][key] = v
-		}
-	}
-	return out, nil
 }

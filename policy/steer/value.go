@@ -27,10 +27,10 @@ type Value struct {
 
 	model   policy.Model
 	axes    policy.ModelAxes
-	obsNorm []normalizer
+	obsNorm []*policy.Normalizer
 	obsIdx  []int // index of each of Bundle.Observations in the policy bundle's
 	obs     [][]float32
-	actNorm normalizer
+	actNorm *policy.Normalizer
 	maxN    int
 	bound   []*valueBatch // by batch size, nil until first used
 	// nonFinite counts the candidates whose value was NaN or infinite.
@@ -104,49 +104,42 @@ func openModel(b *Bundle, open policy.Open) (policy.Model, policy.ModelAxes, err
 	return m, axes, nil
 }
 
-// span is one axis of a layout: its size and what the bundle calls it.
-type span struct {
-	n    int64
-	what string
-}
-
 // resolveValue checks the model's inputs and output against b: exactly one float32 input
 // per feature, named after it, and the output; it returns the Dims to bind with and the
 // dynamic axes after the batch axis that they resolve.
 func resolveValue(b *Bundle, m policy.Model) (policy.ModelAxes, error) {
 	a := policy.ModelAxes{Model: m, Batch: "candidates per step", Dims: policy.Dims{}}
-	want := map[string][][]span{}
+	want := map[string]policy.Expect{}
 	for _, in := range append(append([]Input(nil), b.Observations...), b.Action) {
-		var l []span
-		shape := in.Shape
+		var l []policy.Span
 		if in.Name == policy.ActionFeature {
 			what := "executed actions"
 			if b.Config.ActionSpan == SpanFirst {
 				what = "first action"
 			}
-			l = append(l, span{int64(b.Steps), what})
+			l = append(l, policy.Span{N: int64(b.Steps), What: what})
 		}
-		for i, d := range shape {
-			l = append(l, span{int64(d), fmt.Sprintf("%s dim %d", in.Name, i)})
+		for i, d := range in.Shape {
+			l = append(l, policy.Span{N: int64(d), What: fmt.Sprintf("%s dim %d", in.Name, i)})
 		}
-		layouts := [][]span{l}
+		layouts := [][]policy.Span{l}
 		if in.Name == policy.ActionFeature && b.Steps == 1 {
 			layouts = append(layouts, l[1:])
 		}
 		if len(l) > 1 {
-			layouts = append(layouts, flatSpan(l))
+			layouts = append(layouts, policy.Flat(l))
 		}
-		want[in.Name] = layouts
+		want[in.Name] = policy.Expect{DType: "float32", Describe: describe(l), Layouts: layouts}
 	}
 	var names []string
 	for _, t := range m.Inputs() {
 		names = append(names, t.Name)
-		layouts, ok := want[t.Name]
+		e, ok := want[t.Name]
 		if !ok {
 			return a, fmt.Errorf("%s: input %s is no feature of the steering bundle (its features: %s)",
 				m.Path(), t.Name, strings.Join(inputNames(b), ", "))
 		}
-		if err := bindTensor(&a, m.Path(), t, layouts); err != nil {
+		if err := bindTensor(&a, m.Path(), t, e); err != nil {
 			return a, err
 		}
 	}
@@ -159,10 +152,21 @@ func resolveValue(b *Bundle, m policy.Model) (policy.ModelAxes, error) {
 	for _, t := range m.Outputs() {
 		outs = append(outs, t.Name)
 		if t.Name == b.Config.Output {
-			return a, bindTensor(&a, m.Path(), t, [][]span{{}, {{1, "one score"}}})
+			score := []policy.Span{{N: 1, What: "one score"}}
+			return a, bindTensor(&a, m.Path(), t, policy.Expect{DType: "float32", Describe: "one score",
+				Layouts: [][]policy.Span{{}, score}})
 		}
 	}
 	return a, fmt.Errorf("%s: no output %q (output: in steer.yaml; its outputs: %s)", m.Path(), b.Config.Output, strings.Join(outs, ", "))
+}
+
+// describe names the sizes of layout l for errors, "first action 1 x action dim 0 4".
+func describe(l []policy.Span) string {
+	parts := make([]string, len(l))
+	for i, s := range l {
+		parts[i] = fmt.Sprintf("%s %d", s.What, s.N)
+	}
+	return strings.Join(parts, " x ")
 }
 
 func inputNames(b *Bundle) []string {
@@ -173,77 +177,16 @@ func inputNames(b *Bundle) []string {
 	return append(names, b.Action.Name)
 }
 
-func flatSpan(l []span) []span {
-	n, what := int64(1), make([]string, len(l))
-	for i, s := range l {
-		n *= s.n
-		what[i] = s.what
+// bindTensor resolves t against e (policy.Resolve) and records its sizes and dynamic
+// axes in a.
+func bindTensor(a *policy.ModelAxes, path string, t policy.TensorInfo, e policy.Expect) error {
+	dims, bound, err := policy.Resolve(path, t, e)
+	if err != nil {
+		return err
 	}
-	return []span{{n, strings.Join(what, " x ")}}
-}
-
-// bindTensor resolves t's axes after the batch axis: a tensor without dynamic axes must
-// hold the first layout's number of values per batch entry, whatever its layout; one with
-// dynamic axes must have the rank of one of the layouts and agree with it on every fixed
-// axis, and its dynamic axes take that layout's sizes (recorded in a.Bound).
-func bindTensor(a *policy.ModelAxes, path string, t policy.TensorInfo, layouts [][]span) error {
-	if t.DType != "float32" {
-		return fmt.Errorf("%s: %s is %s, want float32", path, t.Name, t.DType)
-	}
-	if len(t.Shape) == 0 {
-		return fmt.Errorf("%s: %s is a scalar, want [batch, ...]", path, t)
-	}
-	rest := t.Shape[1:]
-	per := int64(1)
-	for _, s := range layouts[0] {
-		per *= s.n
-	}
-	if !slices.ContainsFunc(rest, func(d int64) bool { return d < 0 }) {
-		n := int64(1)
-		for _, d := range rest {
-			n *= d
-		}
-		if n != per {
-			return fmt.Errorf("%s: %s: %d values per batch entry, the steering bundle says %s (%d values)",
-				path, t, n, spanString(layouts[0]), per)
-		}
-		a.Dims[t.Name] = slices.Clone(rest)
-		return nil
-	}
-	var tried []string
-	for _, l := range layouts {
-		why := ""
-		if len(rest) != len(l) {
-			why = fmt.Sprintf("%d axes after the batch axis, the tensor has %d", len(l), len(rest))
-		}
-		for i := 0; why == "" && i < len(rest); i++ {
-			if rest[i] >= 0 && rest[i] != l[i].n {
-				why = fmt.Sprintf("axis %d is %d, not %s %d", i+1, rest[i], l[i].what, l[i].n)
-			}
-		}
-		if why != "" {
-			tried = append(tried, spanString(l)+": "+why)
-			continue
-		}
-		dims := make([]int64, len(l))
-		for i, s := range l {
-			dims[i] = s.n
-			if rest[i] < 0 {
-				a.Bound = append(a.Bound, policy.Axis{Tensor: t.Name, Index: i + 1, Size: s.n, What: s.what})
-			}
-		}
-		a.Dims[t.Name] = dims
-		return nil
-	}
-	return fmt.Errorf("%s: %s does not fit the steering bundle; tried %s", path, t, strings.Join(tried, "; "))
-}
-
-func spanString(l []span) string {
-	parts := make([]string, len(l))
-	for i, s := range l {
-		parts[i] = fmt.Sprintf("%s %d", s.what, s.n)
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	a.Dims[t.Name] = dims
+	a.Bound = append(a.Bound, bound...)
+	return nil
 }
 
 // batch returns the model bound for n candidates, binding it on first use.

@@ -51,7 +51,7 @@ func TestResolveDynamicAxes(t *testing.T) {
 	}
 
 	m.in[1] = f32("action", -1, 5, -1)
-	if _, err := resolveValue(b, m); err == nil || !strings.Contains(err.Error(), "axis 1 is 5, not executed actions 7") {
+	if _, err := resolveValue(b, m); err == nil || !strings.Contains(err.Error(), "axis 1 is fixed at 5, not executed actions 7") {
 		t.Errorf("action [?,5,?]: %v, want the fixed axis named", err)
 	}
 	m.in[1] = policy.TensorInfo{Name: "action", DType: "int64", Shape: []int64{-1, 7, 4}}

@@ -178,14 +178,14 @@ func TestValueRefusesMismatch(t *testing.T) {
 		{"action normalization", "value_first", []string{"[4], normalization: min_max", "[4], normalization: mean_std"}, false, false,
 			"features: action: normalization mean_std, the policy's is min_max"},
 		{"model span", "value", []string{"action_span: chunk", "action_span: first"}, false, true,
-			"action float32[?,7,4]: 28 values per batch entry, the steering bundle says [first action 1, action dim 0 4] (4 values)"},
+			"action float32[?,7,4]: 28 values per batch entry, the bundle says first action 1 x action dim 0 4 (4 values)"},
 		{"output", "value", []string{"output: value", "output: q"}, false, true, `no output "q"`},
 		{"kind", "value", []string{"kind: value", "kind: noise"}, true, false, `kind: unknown "noise" (value)`},
 		{"span", "value", []string{"action_span: chunk", "action_span: all"}, true, false, `action_span: unknown "all"`},
 		{"image", "value", []string{"observation.state:", "observation.images.top:"}, true, false,
 			"image features are not supported"},
 		{"own stats", "value", []string{"observation.state:", "observation.velocity:"}, true, false,
-			`features: observation.velocity: normalization mean_std: stats.json has no "mean"`},
+			`features: observation.velocity: normalization mean_std: stats.json has no entry "observation.velocity"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
