@@ -33,6 +33,21 @@ type ModelAxes struct {
 	Bound []Axis
 }
 
+// String reads "batch = samples per step; dynamic sample[1] = 16 (horizon), ...", the
+// dynamic part only when an axis after the batch axis is dynamic.
+func (a ModelAxes) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "batch = %s", a.Batch)
+	for i, x := range a.Bound {
+		sep := ", "
+		if i == 0 {
+			sep = "; dynamic "
+		}
+		fmt.Fprintf(&b, "%s%s", sep, x)
+	}
+	return b.String()
+}
+
 // Span is one axis of a layout: its size and what the bundle calls it ("horizon",
 // "observation.state dim 0").
 type Span struct {

@@ -29,15 +29,7 @@ func (p *Policy) WriteInfo(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	for _, a := range p.axes {
-		fmt.Fprintf(w, "axes     %s: batch = %s", filepath.Base(a.Model.Path()), a.Batch)
-		for i, x := range a.Bound {
-			sep := ", "
-			if i == 0 {
-				sep = "; dynamic "
-			}
-			fmt.Fprintf(w, "%s%s", sep, x)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "axes     %s: %s\n", filepath.Base(a.Model.Path()), a)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,12 +172,7 @@ func (b *Bundle) validate() error {
 			return fmt.Errorf("stats: %w", err)
 		}
 	}
-	names := make([]string, 0, len(c.Features))
-	for name := range c.Features {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(c.Features)) {
 		if strings.HasPrefix(name, "observation.images.") {
 			return fmt.Errorf("features: %s: image features are not supported by steering bundles", name)
 		}

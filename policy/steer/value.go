@@ -332,15 +332,7 @@ func WriteInfo(w io.Writer, dir string, open policy.Open) error {
 	}
 	fmt.Fprintf(w, "  %-28s %-14s %s (%s, span %s)\n", b.Action.Name, fmt.Sprint(b.Action.Shape), b.Action.Mode, what, c.ActionSpan)
 	fmt.Fprintf(w, "output   %s: one score per candidate, higher is better\n", c.Output)
-	fmt.Fprintf(w, "axes     batch = %s", axes.Batch)
-	for i, x := range axes.Bound {
-		sep := ", "
-		if i == 0 {
-			sep = "; dynamic "
-		}
-		fmt.Fprintf(w, "%s%s", sep, x)
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "axes     %s\n", axes)
 	policy.WriteModel(w, "model", m)
 	return nil
 }
