@@ -124,7 +124,7 @@ func (c *Camera) defaults(driver string) {
 		c.SimCamera = c.Name
 	}
 	if c.Width == 0 && c.Height == 0 {
-		c.Width, c.Height = 640, 480
+		c.Width, c.Height = perception.DefaultWidth, perception.DefaultHeight
 	}
 	if c.RateHz == 0 {
 		c.RateHz = 30
@@ -170,7 +170,7 @@ func (s *SimServer) defaults() {
 		return
 	}
 	if s.Node == "" {
-		s.Node = "robotd_sim"
+		s.Node = ros.DefaultSimNode
 	}
 	if s.RateHz == 0 {
 		s.RateHz = 1000

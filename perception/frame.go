@@ -24,6 +24,14 @@ const (
 	Depth32F Format = "depth32f" // 1 x float32 little-endian, metres (0 or NaN = no reading)
 )
 
+// DefaultWidth and DefaultHeight are the frame size of a camera whose size nobody gave
+// (a launch file's cameras, the simulated cameras robotd sim serves): VGA, what ROS
+// camera drivers and the reference scene's cameras deliver.
+const (
+	DefaultWidth  = 640
+	DefaultHeight = 480
+)
+
 // BytesPerPixel returns the size of one pixel, 0 for an unknown format.
 func (f Format) BytesPerPixel() int {
 	switch f {

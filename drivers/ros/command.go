@@ -34,6 +34,10 @@ var commandKinds = map[string]drivers.CommandKind{
 	CommandTrajectory: drivers.CommandJointTarget,
 }
 
+// DefaultSimNode is the node name under which robotd sim (sim/rosbridge) serves the
+// simulated robot; its cameras' node adds "_cameras".
+const DefaultSimNode = "robotd_sim"
+
 // DefaultController is the robot-side controller a command convention's commands go to
 // when none is configured: franka_ros' names ("" for an unknown convention).
 func DefaultController(command string) string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/robotd/robotd/calib"
 	"github.com/robotd/robotd/drivers/ros"
+	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/sim/mujoco"
 )
 
@@ -68,10 +69,10 @@ func (c CamerasConfig) WithDefaults() CamerasConfig {
 	s := ServerConfig{MasterAddress: c.MasterAddress, Backoff: c.Backoff, Epoch: c.Epoch, MasterCheck: c.MasterCheck}.WithDefaults()
 	c.MasterAddress, c.Backoff, c.Epoch, c.MasterCheck = s.MasterAddress, s.Backoff, s.Epoch, s.MasterCheck
 	if c.Node == "" {
-		c.Node = "robotd_sim_cameras"
+		c.Node = ros.DefaultSimNode + "_cameras"
 	}
 	if c.Width == 0 && c.Height == 0 {
-		c.Width, c.Height = 640, 480
+		c.Width, c.Height = perception.DefaultWidth, perception.DefaultHeight
 	}
 	if c.Period == 0 {
 		c.Period = time.Second / 30

@@ -81,7 +81,7 @@ func (c ServerConfig) WithDefaults() ServerConfig {
 	c.MasterAddress, c.Controller, c.StateTopic, c.Backoff = a.MasterAddress, a.Controller, a.StateTopic, a.Backoff
 	c.Command, c.MasterCheck = a.Command, a.MasterCheck
 	if c.Node == "" {
-		c.Node = "robotd_sim"
+		c.Node = ros.DefaultSimNode
 	}
 	if c.Epoch.IsZero() {
 		c.Epoch = time.Unix(1, 0)
