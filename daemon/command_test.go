@@ -12,7 +12,6 @@ import (
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/drivers"
-	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 )
 
@@ -39,19 +38,11 @@ type robotSide struct {
 
 func newRobotSide(t testing.TB, kind drivers.CommandKind) (*robotSide, *control.Robot) {
 	t.Helper()
-	scene := sim.Scene{}.WithDefaults()
-	arm, err := mujoco.NewArm(scene)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(arm.Close)
-	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	arm, robot := daemon.SceneArm(t)
 	r := &robotSide{Arm: arm, kind: kind, st: drivers.NewState(arm.Info()), tau: make([]float64, robot.DoF()),
 		ik: control.NewIK(robot), qns: make([]float64, robot.DoF())}
 	r.in = control.Input{Q: r.st.Q, DQ: r.st.DQ, Coriolis: r.st.Coriolis, Gravity: r.st.Gravity}
+	var err error
 	if r.cart, err = control.NewCartesianImpedance(robot, control.CartesianConfig{}); err != nil {
 		t.Fatal(err)
 	}

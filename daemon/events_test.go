@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/robotd/robotd/control"
-	"github.com/robotd/robotd/sim"
-	"github.com/robotd/robotd/sim/mujoco"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -48,16 +45,7 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 // its robot model are built here, no cameras, policy or stepping.
 func newEventsDaemon(t *testing.T, log *slog.Logger) *Daemon {
 	t.Helper()
-	scene := sim.Scene{}.WithDefaults()
-	arm, err := mujoco.NewArm(scene)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(arm.Close)
-	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	arm, robot := SceneArm(t)
 	d, err := New(Config{Logger: log, Metrics: telemetry.NewRegistry()}, Ports{Arm: arm, Robot: robot, Clock: arm.Now})
 	if err != nil {
 		t.Fatal(err)

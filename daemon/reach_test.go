@@ -9,7 +9,6 @@ import (
 	"github.com/go-gl/mathgl/mgl64"
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
-	"github.com/robotd/robotd/sim"
 	"github.com/robotd/robotd/sim/mujoco"
 )
 
@@ -23,16 +22,7 @@ type rig struct {
 
 func newRig(t testing.TB) *rig {
 	t.Helper()
-	scene := sim.Scene{}.WithDefaults()
-	arm, err := mujoco.NewArm(scene)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(arm.Close)
-	robot, err := control.ParseMJCF(scene.Model, scene.Tool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	arm, robot := daemon.SceneArm(t)
 	servo, err := daemon.NewServo(arm, robot, daemon.ServoConfig{})
 	if err != nil {
 		t.Fatal(err)
