@@ -156,23 +156,34 @@ func ReadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("policy config: %w", err)
 	}
 	var cfg Config
+	if err := DecodeStrict(path, data, &cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// DecodeStrict decodes a bundle's configuration file (data, read from path) into dst:
+// JSON when path ends in .json, YAML otherwise. An unknown key is an error that names it
+// (and its line, for YAML); an empty YAML file is an error saying so. Errors start with
+// path. Policy bundles' policy.yaml and steering bundles' steer.yaml are read with it.
+func DecodeStrict(path string, data []byte, dst any) error {
 	if strings.HasSuffix(path, ".json") {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if err := dec.Decode(dst); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
-	} else {
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("%s: empty file", path)
-			}
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+		return nil
 	}
-	return &cfg, nil
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(dst); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: empty file", path)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 func (b *Bundle) validate() error {

@@ -1,17 +1,13 @@
 package steer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/robotd/robotd/policy"
 )
@@ -99,13 +95,8 @@ func LoadBundle(dir string) (*Bundle, error) {
 		return nil, fmt.Errorf("steering bundle: %w", err)
 	}
 	var cfg BundleConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty file", path)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := policy.DecodeStrict(path, data, &cfg); err != nil {
+		return nil, err
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
