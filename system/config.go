@@ -2,9 +2,6 @@ package system
 
 import (
 	"fmt"
-	"os"
-	"runtime"
-	"runtime/debug"
 	"slices"
 
 	"github.com/robotd/robotd/control"
@@ -44,24 +41,6 @@ func (s *System) daemonConfig(reg *telemetry.Registry) daemon.Config {
 	if f.Arm.Driver == launch.DriverROS {
 		// The wait for a fresh joint state before the arm is taken over.
 		cfg.StartTimeout = f.Arm.ROS.ConnectTimeout
-	}
-	if !cfg.Lockstep {
-		// More Ps than cores: a busy goroutine must not keep the control loop's thread
-		// from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz loop in Go").
-		runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
-		// Few collections: each one stops the world, the control loop's thread included,
-		// and on a loaded machine a stop waits for every thread to be scheduled (pauses
-		// of 200-300 ms were seen beside other jobs). goroslib allocates per message: a
-		// 640x480 rgb8 camera at 30 Hz alone is 27 MB/s, a collection every 2 s at GOGC
-		// 400. So no proportional collection at all: the heap is collected when it
-		// reaches the 1 GiB soft limit (about every 40 s with such a camera; the live
-		// heap is tens of MiB). $GOGC / $GOMEMLIMIT, when set, win.
-		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(-1)
-		}
-		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(1 << 30)
-		}
 	}
 	return cfg
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
+	"github.com/robotd/robotd/internal/rt"
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/sim"
@@ -200,6 +201,12 @@ func (s *System) Daemon(reg *telemetry.Registry) (*daemon.Daemon, error) {
 func (s *System) DaemonWith(reg *telemetry.Registry, edit func(*daemon.Config)) (*daemon.Daemon, error) {
 	if reg == nil {
 		reg = telemetry.NewRegistry()
+	}
+	if s.File.Mode != launch.ModeLockstep {
+		// For the rest of the process (robotd runs one system). The 1 GiB heap limit: goroslib
+		// allocates per message, a 640x480 rgb8 camera at 30 Hz alone 27 MB/s, so a
+		// collection about every 40 s with such a camera (the live heap is tens of MiB).
+		rt.TuneRuntime(1 << 30)
 	}
 	cfg := s.daemonConfig(reg)
 	if edit != nil {

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -148,4 +149,35 @@ func ThreadNice(tid int) (nice int, ok bool, err error) {
 		return 0, false, fmt.Errorf("rt: stat of thread %d: %w", tid, err)
 	}
 	return n, true, nil
+}
+
+// TuneRuntime sets the Go runtime up for a process with a real-time thread, and returns
+// the function that puts back what it changed:
+//   - more Ps than cores (max(8, 4 x NumCPU)): a busy goroutine must not keep the
+//     real-time thread from getting a P after its wake-up (../shared/SETUP.md, "A 1 kHz
+//     loop in Go");
+//   - no proportional garbage collection: each collection stops the world, the real-time
+//     thread included, and on loaded cores a stop waits for every thread to reach a safe
+//     point (pauses of 20-300 ms were measured); the heap is collected when it reaches
+//     heapLimit bytes instead.
+//
+// $GOGC and $GOMEMLIMIT, when set, win over the collection settings.
+func TuneRuntime(heapLimit int64) (restore func()) {
+	procs := runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU()))
+	gc, limit := -2, int64(-1) // -2: not changed
+	if os.Getenv("GOGC") == "" {
+		gc = debug.SetGCPercent(-1)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit = debug.SetMemoryLimit(heapLimit)
+	}
+	return func() {
+		runtime.GOMAXPROCS(procs)
+		if gc != -2 {
+			debug.SetGCPercent(gc)
+		}
+		if limit >= 0 {
+			debug.SetMemoryLimit(limit)
+		}
+	}
 }

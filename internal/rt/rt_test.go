@@ -1,6 +1,9 @@
 package rt
 
 import (
+	"os"
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -115,4 +118,35 @@ func threadNice(t *testing.T, tid int) (nice int, ok bool) {
 		t.Fatal(err)
 	}
 	return n, ok
+}
+
+// TuneRuntime raises GOMAXPROCS, turns proportional collection off for a heap limit
+// (unless $GOGC / $GOMEMLIMIT say otherwise) and its restore puts every setting back.
+func TestTuneRuntime(t *testing.T) {
+	procs, gc, limit := runtime.GOMAXPROCS(0), debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(gc)
+	restore := TuneRuntime(256 << 20)
+	if p := runtime.GOMAXPROCS(0); p < 8 || p < 4*runtime.NumCPU() {
+		t.Errorf("GOMAXPROCS %d, want max(8, 4 x %d)", p, runtime.NumCPU())
+	}
+	if os.Getenv("GOGC") == "" {
+		if g := debug.SetGCPercent(-1); g != -1 {
+			t.Errorf("GC percent %d, want -1 (off)", g)
+		}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if l := debug.SetMemoryLimit(-1); l != 256<<20 {
+			t.Errorf("memory limit %d, want %d", l, 256<<20)
+		}
+	}
+	restore()
+	if p := runtime.GOMAXPROCS(0); p != procs {
+		t.Errorf("GOMAXPROCS %d after restore, want %d", p, procs)
+	}
+	if g := debug.SetGCPercent(gc); g != gc {
+		t.Errorf("GC percent %d after restore, want %d", g, gc)
+	}
+	if l := debug.SetMemoryLimit(-1); l != limit {
+		t.Errorf("memory limit %d after restore, want %d", l, limit)
+	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -201,18 +199,10 @@ type TaskReport struct {
 // goroutine exits locked), and the Go runtime's settings are restored; the other threads
 // keep their real-time class. The Report is filled on every return.
 func (b *Bridge) Run(ctx context.Context) (Report, error) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(8, 4*runtime.NumCPU())))
-	// Few collections: each stops the world, the stepping thread included, and on loaded
-	// cores a stop waits for every thread to reach a safe point (stalls of 20-170 ms were
-	// measured). The live heap is ~1-2 MiB and the server allocates ~3 MiB/s (a message per
-	// step): with the default GOGC that was a collection every 0.5 s; now one about every
-	// minute. $GOGC / $GOMEMLIMIT, when set, win.
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(HeapLimit))
-	}
+	// The live heap is ~1-2 MiB and the server allocates ~3 MiB/s (a message per step):
+	// with the default GOGC that was a collection every 0.5 s, each a stall of 20-170 ms
+	// for the stepping thread on loaded cores; with HeapLimit, one about every minute.
+	defer rt.TuneRuntime(HeapLimit)()
 	type result struct {
 		rep Report
 		err error
