@@ -11,7 +11,9 @@ import (
 )
 
 // SleepUntil wakes at its deadline, never before; late by at most a scheduling delay
-// (50 ms here: the test machines' cores are shared with other jobs).
+// (1 s here: the test machines' cores are shared with other jobs, and stalls of 100-300
+// ms were seen beside them; how late it wakes on a quiet machine is a benchmark's
+// business, scripts/bench.d/daemon.sh).
 func TestSleepUntil(t *testing.T) {
 	for _, d := range []time.Duration{-time.Millisecond, 0, 2 * time.Millisecond, 20 * time.Millisecond} {
 		deadline := MonoNow() + d
@@ -20,22 +22,23 @@ func TestSleepUntil(t *testing.T) {
 		if now < deadline {
 			t.Errorf("SleepUntil(now%+v) woke %v early", d, deadline-now)
 		}
-		if d > 0 && now-deadline > 50*time.Millisecond {
+		if d > 0 && now-deadline > time.Second {
 			t.Errorf("SleepUntil(now%+v) woke %v late", d, now-deadline)
 		}
 	}
 }
 
-// SleepUntilWall sleeps until a wall-clock instant, and returns at once for one past.
+// SleepUntilWall sleeps until a wall-clock instant, and returns at once for one past
+// (bounds as TestSleepUntil's: a loaded machine's scheduling delay, not a benchmark).
 func TestSleepUntilWall(t *testing.T) {
 	t0 := time.Now()
 	SleepUntilWall(t0.Add(-time.Second))
-	if d := time.Since(t0); d > 50*time.Millisecond {
+	if d := time.Since(t0); d > time.Second {
 		t.Errorf("SleepUntilWall(past) took %v", d)
 	}
 	t0 = time.Now()
 	SleepUntilWall(t0.Add(10 * time.Millisecond))
-	if d := time.Since(t0); d < 10*time.Millisecond || d > 60*time.Millisecond {
+	if d := time.Since(t0); d < 10*time.Millisecond || d > 10*time.Millisecond+time.Second {
 		t.Errorf("SleepUntilWall(now+10ms) took %v", d)
 	}
 }
