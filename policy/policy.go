@@ -33,6 +33,10 @@ type StepOptions struct {
 	// flow policies freeze them at every denoising step (inpainting); chunked policies
 	// reject a prefix.
 	Prefix []float32
+	// Normalized skips unnormalization and the finiteness check: Step returns nil actions
+	// and Raw holds the N samples, normalized, whole horizon. Steering takes them this way,
+	// so that one non-finite sample rejects that candidate only, not the whole batch.
+	Normalized bool
 }
 
 // Policy runs a bundle: observation history, normalization, the network(s), the sampler
@@ -369,6 +373,9 @@ func (p *Policy) Step(opt StepOptions) ([]float32, error) {
 		if err := p.net.Run(); err != nil {
 			return nil, fmt.Errorf("policy: %w", err)
 		}
+		if opt.Normalized {
+			return nil, nil
+		}
 		return p.finish(p.net.Float32(ActionFeature), 1)
 	}
 
@@ -412,6 +419,9 @@ func (p *Policy) Step(opt StepOptions) ([]float32, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	p.rawLen = len(x)
+	if opt.Normalized {
+		return nil, nil
+	}
 	return p.finish(x, n)
 }
 

@@ -240,6 +240,15 @@ func TestSamplingParity(t *testing.T) {
 			checkParity(t, "normalized sample", p.Raw(), float32s(t, run, "normalized_actions"))
 			want := float32s(t, run, "actions")
 			checkParity(t, "actions", actions, executed(p, want, c.samples))
+			// Normalized: the same samples in Raw, no unnormalized actions.
+			opt.Normalized = true
+			if rn, ok := opt.Rand.(*recordedNoise); ok {
+				rn.k = 0
+			}
+			if a, err := p.Step(opt); err != nil || a != nil {
+				t.Fatalf("Normalized step: actions %v, err %v; want nil, nil", a, err)
+			}
+			checkParity(t, "normalized sample (Normalized)", p.Raw(), float32s(t, run, "normalized_actions"))
 		})
 	}
 }
