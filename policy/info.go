@@ -8,7 +8,8 @@ import (
 
 // WriteInfo prints what the policy's bundle is (robotd policy info): its directory, name
 // and kind, rate, observation history and chunk, every feature with its shape and
-// normalization, a diffusion policy's sampler with its schedule, and for each model what
+// normalization, a diffusion policy's sampler with its schedule, whether its denoiser takes
+// a cond_mask (classifier-free guidance, SetGuidance), and for each model what
 // its batch axis and its dynamic axes bind to (Policy.Axes).
 func (p *Policy) WriteInfo(w io.Writer) {
 	b := p.Bundle
@@ -27,6 +28,9 @@ func (p *Policy) WriteInfo(w io.Writer) {
 			fmt.Fprintf(w, ", %s schedule over %d train steps, eta %g\n         timesteps %v", d.BetaSchedule, d.NumTrainTimesteps, d.Eta, s.Timesteps())
 		}
 		fmt.Fprintln(w)
+	}
+	if g, ok := p.Guidance(); ok {
+		fmt.Fprintf(w, "guidance the denoiser takes %s: classifier-free guidance supported (weight %g; 1 = conditional only)\n", CondMask, g)
 	}
 	for _, a := range p.axes {
 		fmt.Fprintf(w, "axes     %s: %s\n", filepath.Base(a.Model.Path()), a)

@@ -61,6 +61,8 @@ type Policy struct {
 	denoiser     Model
 	denoiserDims Dims // the denoiser's axes after the batch axis (Bind)
 	denoisers    map[int]*netDenoiser
+	condMask     bool    // the denoiser takes a cond_mask input
+	guidance     float64 // classifier-free guidance weight w (SetGuidance), 1 unless set
 	rand         Noise
 	prefix       Prefix
 	condSize     int
@@ -84,7 +86,7 @@ func Load(dir string, open Open, opts Options) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Policy{Bundle: b, history: newHistory(b), rand: NewSeededNoise(opts.Seed), denoisers: map[int]*netDenoiser{}}
+	p := &Policy{Bundle: b, history: newHistory(b), rand: NewSeededNoise(opts.Seed), denoisers: map[int]*netDenoiser{}, guidance: 1}
 	if err := p.load(open); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("policy %s: %w", dir, err)
@@ -208,11 +210,13 @@ func condition(c int, what string) Expect {
 }
 
 // checkDenoiser checks the denoiser against the bundle and keeps the Dims it is bound
-// with at every batch size.
+// with at every batch size. The denoiser takes sample, timestep and global_cond, and
+// optionally cond_mask (float32, [batch] or [batch, 1]) for classifier-free guidance
+// (SetGuidance).
 func (p *Policy) checkDenoiser() error {
 	m, b, c := p.denoiser, p.Bundle, &p.Bundle.Config
-	if len(m.Inputs()) != 3 {
-		return fmt.Errorf("%s: the denoiser takes sample, timestep and global_cond; it has %d inputs: %s", m.Path(), len(m.Inputs()), tensorNames(m.Inputs()))
+	if n := len(m.Inputs()); n != 3 && n != 4 {
+		return fmt.Errorf("%s: the denoiser takes sample, timestep and global_cond (and optionally %s); it has %d inputs: %s", m.Path(), CondMask, n, tensorNames(m.Inputs()))
 	}
 	bd := newBinder(m, "samples per step")
 	in, err := findInfo(m, true, "sample")
@@ -243,6 +247,16 @@ func (p *Policy) checkDenoiser() error {
 	}
 	if err := bd.bind(gc, condition(p.condSize, what)); err != nil {
 		return err
+	}
+	if len(m.Inputs()) == 4 {
+		cm, err := findInfo(m, true, CondMask)
+		if err != nil {
+			return fmt.Errorf("%s: a denoiser's 4th input is the guidance mask: %w", m.Path(), err)
+		}
+		if err := bd.bind(cm, condMaskExpect); err != nil {
+			return err
+		}
+		p.condMask = true
 	}
 	if len(m.Outputs()) != 1 {
 		return fmt.Errorf("%s: the denoiser must have one output, it has %d: %s", m.Path(), len(m.Outputs()), tensorNames(m.Outputs()))
@@ -379,10 +393,16 @@ func (p *Policy) Step(opt StepOptions) ([]float32, error) {
 		return p.finish(p.net.Float32(ActionFeature), 1)
 	}
 
-	den, err := p.denoiserFor(n)
+	// Guidance evaluates the conditional and the unconditional sample in one batch.
+	rows, guided := n, p.condMask && p.guidance != 1 && p.guidance != 0
+	if guided {
+		rows = 2 * n
+	}
+	den, err := p.denoiserFor(rows)
 	if err != nil {
 		return nil, err
 	}
+	den.guide(n, p.guidance, guided)
 	per := c.Horizon * dim
 	x := p.x[:n*per]
 	rnd := opt.Rand
@@ -412,7 +432,7 @@ func (p *Policy) Step(opt StepOptions) ([]float32, error) {
 	} else {
 		p.history.flatten(p.cond)
 	}
-	for i := range n {
+	for i := range rows {
 		copy(den.cond[i*p.condSize:(i+1)*p.condSize], p.cond)
 	}
 	if err := p.sampler.Sample(den, x, c.Horizon, dim, rnd, prefix, p.scratch[:len(x)], p.stepNoise[:len(x)]); err != nil {
@@ -477,6 +497,7 @@ func (p *Policy) denoiserFor(n int) (*netDenoiser, error) {
 		b:      bd,
 		sample: bd.Float32("sample"),
 		cond:   bd.Float32("global_cond"),
+		mask:   bd.Float32(CondMask),
 		tI64:   bd.Int64("timestep"),
 		tF32:   bd.Float32("timestep"),
 		out:    bd.Float32(p.denoiser.Outputs()[0].Name),
@@ -492,16 +513,23 @@ func (p *Policy) denoiserFor(n int) (*netDenoiser, error) {
 	return d, nil
 }
 
-// netDenoiser adapts a bound denoiser network to the sampler.
+// netDenoiser adapts a bound denoiser network to the sampler. Guided (guide), its batch
+// holds each sample twice, conditioned then unconditional, and Denoise combines the two
+// outputs (guidance.go).
 type netDenoiser struct {
-	b                 Binding
-	sample, cond, out []float32
-	tI64              []int64
-	tF32              []float32
+	b                       Binding
+	sample, cond, mask, out []float32 // mask is nil without a cond_mask input
+	tI64                    []int64
+	tF32                    []float32
+	guided                  bool
+	w                       float32 // guidance weight when guided
 }
 
 func (d *netDenoiser) Denoise(x []float32, t float64, out []float32) error {
 	copy(d.sample, x)
+	if d.guided {
+		copy(d.sample[len(x):], x)
+	}
 	for i := range d.tI64 {
 		d.tI64[i] = int64(t)
 	}
@@ -510,6 +538,10 @@ func (d *netDenoiser) Denoise(x []float32, t float64, out []float32) error {
 	}
 	if err := d.b.Run(); err != nil {
 		return err
+	}
+	if d.guided {
+		combine(out, d.out[:len(x)], d.out[len(x):2*len(x)], d.w)
+		return nil
 	}
 	copy(out, d.out)
 	return nil
