@@ -20,7 +20,20 @@ const (
 	// KindValue is a value model Q(observation features, candidate actions) -> one score
 	// per candidate, higher is better (V-GPS, EXPO).
 	KindValue = "value"
+	// KindNoise is a noise policy (DSRL): observation features -> the sampler's initial
+	// noise over the whole horizon, in the normalized action space.
+	KindNoise = "noise"
+	// KindResidual is a residual policy (ResFiT, EXPO's edit): observation features and one
+	// base action -> a correction to that action, in the normalized action space.
+	KindResidual = "residual"
 )
+
+// kinds lists the bundle kinds for errors.
+const kinds = "value, noise or residual"
+
+// EpsInput is the optional input of a noise model holding standard normal draws, one per
+// noise value: a stochastic noise policy in reparameterized form.
+const EpsInput = "eps"
 
 // Action spans: which of a candidate's actions a value model takes.
 const (
@@ -33,7 +46,7 @@ const (
 // BundleConfig is a steering bundle's steer.yaml, decoded strictly (an unknown key is an
 // error naming it). docs/steering.md ("Steering bundles") is the user-facing reference.
 type BundleConfig struct {
-	// Kind is what the model computes: value.
+	// Kind is what the model computes: value, noise or residual.
 	Kind string `yaml:"kind"`
 	// Model is the ONNX file, relative to the bundle directory.
 	Model string `yaml:"model"`
@@ -41,18 +54,22 @@ type BundleConfig struct {
 	// candidate holds Horizon actions, the executed window starts at NObsSteps-1.
 	Horizon   int `yaml:"horizon"`
 	NObsSteps int `yaml:"n_obs_steps"`
-	// ActionSpan is chunk (the default) or first.
+	// ActionSpan is chunk (the default) or first; kind value only.
 	ActionSpan string `yaml:"action_span"`
 	// Features are the model's inputs, by the policy bundle's feature names: the
 	// observation.* features it reads (each an ONNX input of that name, the latest
-	// observation) and action (the ONNX input holding the candidate's actions), each with
-	// the shape and normalization it was trained with.
+	// observation) and action (the ONNX input holding the candidate's actions, or a
+	// residual's base action), each with the shape and normalization it was trained with.
+	// A noise model has no action input: its action entry declares the action dimension
+	// and the policy's action normalization, which defines the space the noise lives in,
+	// and reads no statistics.
 	Features map[string]policy.FeatureConfig `yaml:"features"`
 	// Stats is the bundle's own LeRobot-style stats.json; empty normalizes with the policy
 	// bundle's statistics (the modes in Features must then be the policy's).
 	Stats string `yaml:"stats"`
-	// Output is the ONNX output holding one score per candidate ([N] or [N, 1]); default
-	// "value".
+	// Output is the ONNX output: for value one score per candidate ([N] or [N, 1]),
+	// default "value"; for noise the noise [N, horizon, A], default "noise"; for residual
+	// the correction [R, A], default "residual".
 	Output string `yaml:"output"`
 }
 
@@ -67,15 +84,16 @@ type Input struct {
 }
 
 // Bundle is a loaded, validated steering bundle: its configuration and, with its own
-// statistics, its normalizers. The ONNX model is opened by NewValue (or WriteInfo) with a
-// backend.
+// statistics, its normalizers. The ONNX model is opened by NewValue, NewNoise or
+// NewResidual (or WriteInfo) with a backend.
 type Bundle struct {
 	Dir          string
 	Config       BundleConfig
 	Observations []Input // sorted by name
 	Action       Input
 	// Start is the index of the first executed action (n_obs_steps - 1) and Steps the
-	// number of actions per candidate the model takes (ActionSpan).
+	// number of actions per model row the action input or output holds: ActionSpan's for a
+	// value model, the horizon for a noise model (its output), 1 for a residual.
 	Start, Steps int
 }
 
@@ -123,11 +141,11 @@ func (b *Bundle) ModelPath() string { return b.path(b.Config.Model) }
 func (b *Bundle) validate() error {
 	c := &b.Config
 	switch c.Kind {
-	case KindValue:
+	case KindValue, KindNoise, KindResidual:
 	case "":
-		return errors.New("kind: missing (value)")
+		return errors.New("kind: missing (" + kinds + ")")
 	default:
-		return fmt.Errorf("kind: unknown %q (value)", c.Kind)
+		return fmt.Errorf("kind: unknown %q (%s)", c.Kind, kinds)
 	}
 	if c.Model == "" {
 		return errors.New("model: missing (the ONNX file)")
@@ -144,17 +162,25 @@ func (b *Bundle) validate() error {
 		return fmt.Errorf("horizon: must be >= n_obs_steps (%d), got %d", c.NObsSteps, c.Horizon)
 	}
 	b.Start = c.NObsSteps - 1
-	switch c.ActionSpan {
-	case "", SpanChunk:
+	switch {
+	case c.Kind != KindValue:
+		if c.ActionSpan != "" {
+			return fmt.Errorf("action_span: only for kind value (kind %s)", c.Kind)
+		}
+		b.Steps = 1
+		if c.Kind == KindNoise {
+			b.Steps = c.Horizon
+		}
+	case c.ActionSpan == "" || c.ActionSpan == SpanChunk:
 		c.ActionSpan = SpanChunk
 		b.Steps = c.Horizon - b.Start
-	case SpanFirst:
+	case c.ActionSpan == SpanFirst:
 		b.Steps = 1
 	default:
 		return fmt.Errorf("action_span: unknown %q (chunk or first)", c.ActionSpan)
 	}
 	if c.Output == "" {
-		c.Output = "value"
+		c.Output = c.Kind
 	}
 	var stats policy.Stats
 	if c.Stats != "" {
@@ -167,7 +193,7 @@ func (b *Bundle) validate() error {
 		if strings.HasPrefix(name, "observation.images.") {
 			return fmt.Errorf("features: %s: image features are not supported by steering bundles", name)
 		}
-		in, err := newInput(name, c.Features[name], stats, c.Stats != "")
+		in, err := newInput(name, c.Features[name], stats, c.Stats != "" && !b.policyAction(name))
 		if err != nil {
 			return fmt.Errorf("features: %s: %w", name, err)
 		}
@@ -190,6 +216,13 @@ func (b *Bundle) validate() error {
 		return errors.New("features: no observation.* feature")
 	}
 	return nil
+}
+
+// policyAction reports whether the feature name is a noise bundle's action entry, which
+// always takes the policy's normalization (the noise lives in the policy's normalized
+// action space) and reads no statistics of the bundle's own.
+func (b *Bundle) policyAction(name string) bool {
+	return b.Config.Kind == KindNoise && name == policy.ActionFeature
 }
 
 // newInput validates the feature name as fc configures it. With the bundle's own
@@ -243,7 +276,11 @@ func (b *Bundle) Fit(p *policy.Bundle) error {
 			}
 			errs = append(errs, fmt.Errorf("features: %s: %s %v, the policy's is %v", in.Name, what, in.Shape, f.Shape))
 		}
-		if c.Stats == "" && in.Mode != f.Norm.Mode {
+		switch {
+		case b.policyAction(in.Name) && in.Mode != f.Norm.Mode:
+			errs = append(errs, fmt.Errorf("features: %s: normalization %s, the policy's is %s (a noise model's noise is in the policy's normalized action space)",
+				in.Name, in.Mode, f.Norm.Mode))
+		case c.Stats == "" && in.Mode != f.Norm.Mode:
 			errs = append(errs, fmt.Errorf("features: %s: normalization %s, the policy's is %s (without stats: the policy's statistics are used)",
 				in.Name, in.Mode, f.Norm.Mode))
 		}

@@ -3,7 +3,6 @@ package steer
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -88,20 +87,6 @@ func NewValue(b *Bundle, p *policy.Bundle, open policy.Open, maxN int) (*Value, 
 		return nil, err
 	}
 	return v, nil
-}
-
-// openModel opens b's model and resolves its tensors against what b declares.
-func openModel(b *Bundle, open policy.Open) (policy.Model, policy.ModelAxes, error) {
-	m, err := open(b.ModelPath())
-	if err != nil {
-		return nil, policy.ModelAxes{}, err
-	}
-	axes, err := resolveValue(b, m)
-	if err != nil {
-		m.Close()
-		return nil, policy.ModelAxes{}, err
-	}
-	return m, axes, nil
 }
 
 // resolveValue checks the model's inputs and output against b: exactly one float32 input
@@ -293,46 +278,4 @@ func (v *Value) Close() error {
 		}
 	}
 	return errors.Join(append(errs, v.model.Close())...)
-}
-
-// WriteInfo prints what robotd policy info shows for the steering bundle in dir: its kind,
-// model, what the model's inputs take (features with shapes and normalization, the
-// candidate actions), its output and the axes the model binds (resolved as NewValue does,
-// and bound for a batch of 1 to prove it), then the model's tensors. The fit with a
-// policy is not checked here: that needs the policy bundle (NewValue).
-func WriteInfo(w io.Writer, dir string, open policy.Open) error {
-	b, err := LoadBundle(dir)
-	if err != nil {
-		return err
-	}
-	m, axes, err := openModel(b, open)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	bd, err := m.Bind(1, axes.Dims)
-	if err != nil {
-		return err
-	}
-	bd.Close()
-	c := &b.Config
-	stats := "the policy bundle's statistics"
-	if c.Stats != "" {
-		stats = "own statistics " + c.Stats
-	}
-	fmt.Fprintf(w, "steering bundle %s\nkind     %s\nmodel    %s\n", b.Dir, c.Kind, c.Model)
-	fmt.Fprintf(w, "policy   horizon %d, n_obs_steps %d (executed from index %d)\n", c.Horizon, c.NObsSteps, b.Start)
-	fmt.Fprintf(w, "inputs   normalized with %s\n", stats)
-	for _, in := range b.Observations {
-		fmt.Fprintf(w, "  %-28s %-14s %s (latest observation)\n", in.Name, fmt.Sprint(in.Shape), in.Mode)
-	}
-	what := fmt.Sprintf("%d executed actions [%d, %d)", b.Steps, b.Start, c.Horizon)
-	if c.ActionSpan == SpanFirst {
-		what = fmt.Sprintf("first executed action (index %d)", b.Start)
-	}
-	fmt.Fprintf(w, "  %-28s %-14s %s (%s, span %s)\n", b.Action.Name, fmt.Sprint(b.Action.Shape), b.Action.Mode, what, c.ActionSpan)
-	fmt.Fprintf(w, "output   %s: one score per candidate, higher is better\n", c.Output)
-	fmt.Fprintf(w, "axes     %s\n", axes)
-	policy.WriteModel(w, "model", m)
-	return nil
 }

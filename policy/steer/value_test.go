@@ -180,7 +180,7 @@ func TestValueRefusesMismatch(t *testing.T) {
 		{"model span", "value", []string{"action_span: chunk", "action_span: first"}, false, true,
 			"action float32[?,7,4]: 28 values per batch entry, the bundle says first action 1 x action dim 0 4 (4 values)"},
 		{"output", "value", []string{"output: value", "output: q"}, false, true, `no output "q"`},
-		{"kind", "value", []string{"kind: value", "kind: noise"}, true, false, `kind: unknown "noise" (value)`},
+		{"kind", "value", []string{"kind: value", "kind: guidance"}, true, false, `kind: unknown "guidance" (value, noise or residual)`},
 		{"span", "value", []string{"action_span: chunk", "action_span: all"}, true, false, `action_span: unknown "all"`},
 		{"image", "value", []string{"observation.state:", "observation.images.top:"}, true, false,
 			"image features are not supported"},

@@ -11,6 +11,8 @@ SpatialSoftmax, sine_pos_2d.
 
 Test fixtures (policy/testdata/README.md): UnetEncoder, ACTPolicy, FlowDenoiser.
 
+Steering models (policy/steer, docs/steering.md): ValueMLP, NoisePolicyMLP, ResidualMLP.
+
 Reference policies (tools/train/README.md): KeypointEncoder, DiffusionEncoder,
 DiffusionPolicy (encoder + ConditionalUnet1D), ACTStyle. Their module names are the keys
 of the training checkpoints (--checkpoint, --resume) and of parity.py's: rename nothing.
@@ -268,6 +270,56 @@ class ValueMLP(nn.Module):
 
     def forward(self, obs, action):
         return self.net(torch.cat([obs, action.reshape(-1, self.d)], dim=-1)).reshape(-1)
+
+
+class NoisePolicyMLP(nn.Module):
+    """Steering noise policy (DSRL, Wagenmaker et al. 2025, arXiv:2506.15799): the initial
+    noise of a frozen diffusion/flow policy's deterministic sampler, chosen from the
+    observation, in the policy's normalized action space. forward(obs [B,obs_dim],
+    eps [B,horizon,action_dim] or None) -> noise [B,horizon,action_dim]: a Gaussian over
+    the noise in reparameterized form, mean + exp(log_std) * eps (log_std clamped to
+    [-5, 2]); without eps, the mean (the deterministic policy). An MLP over the normalized
+    observation features with a mean and a log-std head. The bound on the noise is the
+    deployment's (robotd clips to steering.noise.bound), not the network's."""
+
+    def __init__(self, obs_dim, horizon, action_dim, hidden=64):
+        super().__init__()
+        self.h, self.a = horizon, action_dim
+        d = horizon * action_dim
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Mish(),
+                                 nn.Linear(hidden, hidden), nn.Mish())
+        self.mean = nn.Linear(hidden, d)
+        self.log_std = nn.Linear(hidden, d)
+
+    def forward(self, obs, eps=None):
+        x = self.net(obs)
+        mean = self.mean(x)
+        if eps is not None:
+            std = torch.exp(self.log_std(x).clamp(-5.0, 2.0))
+            mean = mean + std * eps.reshape(-1, self.h * self.a)
+        return mean.reshape(-1, self.h, self.a)
+
+
+class ResidualMLP(nn.Module):
+    """Steering residual policy (ResFiT, Ankile et al. 2025, arXiv:2509.19301; EXPO's
+    edit): a correction to one base action. forward(obs [B,obs_dim], action
+    [B,action_dim]) -> residual [B,action_dim], all in normalized units; robotd scales and
+    clips it per value (steering.residual.scale, .bound) and adds it to the normalized base
+    action. zero_init sets the last layer to zero, as residual RL starts: the untrained
+    residual is exactly 0 and the base policy runs unchanged."""
+
+    def __init__(self, obs_dim, action_dim, hidden=64, zero_init=True):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(obs_dim + action_dim, hidden), nn.Mish(),
+                                 nn.Linear(hidden, hidden), nn.Mish(),
+                                 nn.Linear(hidden, action_dim))
+        if zero_init:
+            with torch.no_grad():
+                self.net[-1].weight.zero_()
+                self.net[-1].bias.zero_()
+
+    def forward(self, obs, action):
+        return self.net(torch.cat([obs, action], dim=-1))
 
 
 # ----------------------------------------------------------------------------------------
