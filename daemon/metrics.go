@@ -177,6 +177,8 @@ type Summary struct {
 	Heap        uint64 // bytes in use at exit
 	GCPauses    telemetry.Snapshot
 	Mallocs     uint64 // Go heap allocations during the run, every goroutine of the process
+	// Steering is what the steering stage did (nil without one).
+	Steering *SteerSummary
 }
 
 // FaultReport is a fault as the summary reports it: Fault.Kind and its message.
@@ -213,6 +215,9 @@ func (d *Daemon) finishSummary() {
 	s.ArmReadErrors, s.ArmWriteErrors = m.armReadErrors.Value(), m.armWriteErrors.Value()
 	s.PeakSpeed = m.peakSpeed
 	s.PeakTorqueStep = slices.Clone(d.servo.Safety().PeakTorqueStep())
+	if d.pol != nil && d.pol.sm != nil {
+		s.Steering = d.pol.sm.summary()
+	}
 	s.Final = d.State()
 	s.FinalSpeed = 0
 	for _, v := range d.servo.State().DQ {
@@ -251,6 +256,9 @@ func (s *Summary) Write(w io.Writer) error {
 	rows = append(rows,
 		telemetry.SummaryRow{Name: "inferences", Value: s.Inference.String()},
 		telemetry.SummaryRow{Name: "inference overruns", Value: strconv.FormatUint(s.Overruns, 10)},
+	)
+	rows = append(rows, s.Steering.rows()...)
+	rows = append(rows,
 		telemetry.SummaryRow{Name: "policy errors", Value: strconv.FormatUint(s.PolicyErrors, 10)},
 		telemetry.SummaryRow{Name: "chunks rejected", Value: strconv.FormatUint(s.Rejected, 10)},
 		telemetry.SummaryRow{Name: "observations dropped", Value: strconv.FormatUint(s.Dropped, 10)},
@@ -319,6 +327,13 @@ func (s *Summary) JSON() map[string]any {
 		"arm_read_errors": s.ArmReadErrors, "arm_write_errors": s.ArmWriteErrors, "policy_errors": s.PolicyErrors,
 		"final_joint_speed": s.FinalSpeed, "peak_joint_speed": s.PeakSpeed, "peak_torque_step_nm": s.PeakTorqueStep,
 		"last_command_unconfirmed": s.Unconfirmed, "sched_fifo": s.RT.FIFO, "memory_locked": s.RT.MemLocked, "threads_nice": s.RT.Nice,
-		"heap_bytes": s.Heap, "mallocs": s.Mallocs, "gc_pause_us": q(s.GCPauses),
+		"heap_bytes": s.Heap, "mallocs": s.Mallocs, "gc_pause_us": q(s.GCPauses), "steering": s.steeringJSON(),
 	}
+}
+
+func (s *Summary) steeringJSON() any {
+	if s.Steering == nil {
+		return nil
+	}
+	return s.Steering.JSON()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/chunk"
+	"github.com/robotd/robotd/policy/steer"
 )
 
 // Preprocessor turns one camera frame into a policy image tensor (float CHW); perception/cv's
@@ -48,6 +49,10 @@ type PolicyPorts struct {
 	// from the start of Running and from each valid chunk, pauses for stale cameras
 	// included) ends the run with the policy fault. Default 5 s.
 	ChunkTimeout time.Duration
+	// Steering, when set, computes every chunk (candidates, scorers, selection, residual;
+	// docs/steering.md) on the policy goroutine; its Policy must be Policy. The daemon
+	// does not close it. A step whose candidates are all invalid counts as a failed step.
+	Steering *steer.Stage
 }
 
 // obsRequest is one observation the control loop hands to the policy goroutine; infer asks
@@ -58,6 +63,13 @@ type obsRequest struct {
 	gripper float64
 	infer   bool
 	prefix  []float32 // the actions that run while the chunk is computed (inpaint)
+	// Steering: the running plan from t (coherence), the plan's action at t (the residual
+	// per action corrects it) and what was commanded at t (the past scorer's history).
+	plan     []float64
+	planN    int
+	base     []float64
+	executed []float64
+	hasBase  bool
 }
 
 // result is a chunk computed from the observation at t (or an error).
@@ -67,6 +79,13 @@ type result struct {
 	latency   time.Duration // inference time on Config.Clock
 	err       error
 	deliverAt time.Duration // lockstep: control-clock time the chunk reaches the executor
+	// Steering: the step's record (steered), and the per-action residual's correction of
+	// the action due at t (hasOffset).
+	steered   bool
+	info      steer.StepInfo
+	offset    []float64
+	hasOffset bool
+	resStep   steer.ResidualStep
 }
 
 type policyLoop struct {
@@ -82,6 +101,10 @@ type policyLoop struct {
 	stateIdx   int // index of observation.state in the bundle's observations (-1: none)
 	imageIdx   []int
 	nPrefix    int // actions of prefix to inpaint (0: none)
+	stage      *steer.Stage
+	sm         *steerMetrics
+	planLen    int  // actions of the running plan a steered request carries (coherence)
+	perAction  bool // the residual corrects each action as it becomes due
 
 	done     chan struct{} // closed when the policy goroutine returns
 	reqs     chan *obsRequest
@@ -101,6 +124,7 @@ type policyLoop struct {
 	failures             int           // consecutive failed steps
 	lastValid            time.Duration // when the last valid chunk arrived (or Running began)
 	lastFailure          error         // the newest failure, for the fault's message
+	offset               []float64     // per-action residual added to the setpoint
 
 	// Owned by the policy goroutine.
 	obs    policy.Observation
@@ -204,17 +228,30 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 		l.nPrefix = min(int(math.Ceil(float64(lat)/float64(l.dt)))+1, ec.Horizon-1)
 	}
 
+	if st := pp.Steering; st != nil {
+		if st.Policy != p {
+			return nil, errors.New("daemon: the steering stage steers another policy than the one given")
+		}
+		l.stage, l.sm = st, newSteerMetrics(d.cfg.Metrics, st.Config())
+		if st.Config().Coherence.Weight > 0 {
+			l.planLen = ec.Horizon
+		}
+		l.perAction = st.RatePerAction()
+	}
+
 	l.done = make(chan struct{})
 	const nReq, nRes = 4, 3
 	l.reqs, l.freeReqs = make(chan *obsRequest, nReq), make(chan *obsRequest, nReq)
 	for range nReq {
-		l.freeReqs <- &obsRequest{q: make([]float64, dof), prefix: make([]float32, 0, (l.nPrefix+1)*ec.Dim)}
+		l.freeReqs <- &obsRequest{q: make([]float64, dof), prefix: make([]float32, 0, (l.nPrefix+1)*ec.Dim),
+			plan: make([]float64, l.planLen*ec.Dim), base: make([]float64, ec.Dim), executed: make([]float64, ec.Dim)}
 	}
 	l.results, l.freeRes = make(chan *result, nRes), make(chan *result, nRes)
 	for range nRes {
-		l.freeRes <- &result{chunk: chunk.Chunk{Actions: make([]float64, ec.Horizon*ec.Dim)}}
+		l.freeRes <- &result{chunk: chunk.Chunk{Actions: make([]float64, ec.Horizon*ec.Dim)}, offset: make([]float64, ec.Dim)}
 	}
-	l.sp, l.plan = make([]float64, ec.Dim), make([]float64, max(l.nPrefix, 1)*ec.Dim)
+	l.offset = make([]float64, ec.Dim)
+	l.sp, l.plan = make([]float64, ec.Dim), make([]float64, max(l.nPrefix, l.planLen, 1)*ec.Dim)
 	l.jtgt = make([]float64, dof)
 	l.obs.Values = make([][]float32, len(b.Observations))
 	for i, f := range b.Observations {
@@ -258,7 +295,12 @@ func (l *policyLoop) reset() {
 	l.inflight, l.paused = false, false
 	l.failures, l.lastFailure = 0, nil
 	l.exec.Reset()
-	l.pol.Reset()
+	clear(l.offset)
+	if l.stage != nil {
+		l.stage.Reset()
+	} else {
+		l.pol.Reset()
+	}
 }
 
 // begin starts the policy at control-clock time now (entering Running).
@@ -274,6 +316,7 @@ func (l *policyLoop) begin(now time.Duration) {
 func (l *policyLoop) pause() {
 	l.nextObs = math.MaxInt64
 	l.exec.Reset()
+	clear(l.offset)
 }
 
 // control runs in the control loop every Running tick: deliver chunks, ask for
@@ -322,6 +365,11 @@ func (l *policyLoop) control(now time.Duration) error {
 	if !l.exec.Setpoint(now, l.sp) {
 		return nil // no chunk yet: holding
 	}
+	if l.perAction {
+		for i, v := range l.offset {
+			l.sp[i] += v
+		}
+	}
 	if st := l.exec.Stats(); st.Starved > l.starved {
 		if l.starved == l.starvedSeen { // a new starvation episode
 			l.d.m.watchdog(wdStarved)
@@ -360,14 +408,28 @@ func (l *policyLoop) observe(now time.Duration) {
 	}
 	req.infer = !l.inflight && l.pending == nil && (l.paused || l.exec.Want(now))
 	req.prefix = req.prefix[:0]
-	if req.infer && l.nPrefix > 0 && !l.paused {
-		dim := l.exec.Config().Dim
+	req.planN, req.hasBase = 0, false
+	dim := l.exec.Config().Dim
+	if req.infer && (l.nPrefix > 0 || l.planLen > 0) && !l.paused {
+		n := l.exec.Plan(now, max(l.nPrefix, l.planLen), l.plan)
+		np := min(n, l.nPrefix)
 		buf := req.prefix[:l.nPrefix*dim]
-		n := l.exec.Plan(now, l.nPrefix, l.plan)
-		for i := 0; i < n*dim; i++ {
+		for i := 0; i < np*dim; i++ {
 			buf[i] = float32(l.plan[i])
 		}
-		req.prefix = buf[:n*dim]
+		req.prefix = buf[:np*dim]
+		if l.planLen > 0 {
+			req.planN = copy(req.plan, l.plan[:n*dim]) / dim
+		}
+	}
+	if l.stage != nil && !l.paused && l.exec.Plan(now, 1, req.base) == 1 {
+		req.hasBase = true
+		for i, v := range req.base {
+			req.executed[i] = v
+			if l.perAction {
+				req.executed[i] += l.offset[i]
+			}
+		}
 	}
 	if req.infer {
 		l.inflight = true
@@ -385,6 +447,10 @@ func (l *policyLoop) observe(now time.Duration) {
 
 // receive takes a result from the policy goroutine.
 func (l *policyLoop) receive(r *result, now time.Duration) {
+	if r.hasOffset {
+		copy(l.offset, r.offset)
+		l.sm.residual(&r.resStep)
+	}
 	if r.err == nil && r.chunk.Dim == 0 { // an observation without inference
 		l.freeRes <- r
 		return
@@ -409,6 +475,9 @@ func (l *policyLoop) receive(r *result, now time.Duration) {
 		return
 	}
 	d.m.inference(r.latency)
+	if r.steered {
+		l.sm.step(&r.info)
+	}
 	if exec := time.Duration(l.exec.Config().NActionSteps) * l.dt; exec > 0 && r.latency > exec {
 		d.m.overruns.Inc()
 	}
@@ -474,19 +543,23 @@ func (l *policyLoop) run(ctx context.Context) {
 			return
 		}
 		res.err, res.t, res.chunk.Dim = nil, req.t, 0
+		res.steered, res.hasOffset = false, false
 		if err := l.fill(req); err != nil {
 			res.err = err
-			l.pol.Reset() // no stale history across a pause
-		} else if err := l.pol.Observe(l.obs); err != nil {
+			l.resetHistory() // no stale history across a pause
+		} else if err := l.observePolicy(); err != nil {
 			res.err = err
-		} else if req.infer {
-			t0 := l.d.cfg.Clock.Now()
-			actions, err := l.pol.Step(policy.StepOptions{Prefix: req.prefix})
-			res.latency = l.d.cfg.Clock.Since(t0)
-			if err != nil {
-				res.err = err
-			} else {
-				l.pol.ToChunk(&res.chunk, actions, 0, l.pol.ObservedAt())
+		} else {
+			if l.stage != nil && req.hasBase {
+				l.stage.Executed(req.t, req.executed)
+			}
+			if req.infer {
+				t0 := l.d.cfg.Clock.Now()
+				res.err = l.step(req, res)
+				res.latency = l.d.cfg.Clock.Since(t0)
+			}
+			if res.err == nil && l.perAction && req.hasBase {
+				l.correct(req, res)
 			}
 		}
 		if !req.infer && res.err == nil {
@@ -494,6 +567,56 @@ func (l *policyLoop) run(ctx context.Context) {
 		}
 		l.freeReqs <- req
 		l.results <- res
+	}
+}
+
+// resetHistory forgets the policy's observation history (and the steering stage's).
+func (l *policyLoop) resetHistory() {
+	if l.stage != nil {
+		l.stage.Reset()
+		return
+	}
+	l.pol.Reset()
+}
+
+// observePolicy hands l.obs to the policy (through the steering stage when there is one).
+func (l *policyLoop) observePolicy() error {
+	if l.stage != nil {
+		return l.stage.Observe(l.obs)
+	}
+	return l.pol.Observe(l.obs)
+}
+
+// step computes res's chunk from the observed history: the policy's one sample, or the
+// steering stage's choice.
+func (l *policyLoop) step(req *obsRequest, res *result) error {
+	if l.stage == nil {
+		actions, err := l.pol.Step(policy.StepOptions{Prefix: req.prefix})
+		if err != nil {
+			return err
+		}
+		l.pol.ToChunk(&res.chunk, actions, 0, l.pol.ObservedAt())
+		return nil
+	}
+	in := steer.StepInput{Prefix: req.prefix}
+	var plan chunk.Chunk
+	if req.planN > 0 {
+		dim := l.exec.Config().Dim
+		plan = chunk.Chunk{T0: req.t, Dt: l.dt, Dim: dim, Actions: req.plan[:req.planN*dim]}
+		in.Plan = &plan
+	}
+	info, err := l.stage.Step(in, &res.chunk)
+	res.info, res.steered = info, err == nil
+	return err
+}
+
+// correct computes the per-action residual for the action due at req.t.
+func (l *policyLoop) correct(req *obsRequest, res *result) {
+	rs, err := l.stage.Correct(req.base, res.offset)
+	res.resStep, res.hasOffset = rs, true
+	if err != nil {
+		// The model failed: no correction (offset zeroed) and the step counts as failed.
+		res.err = err
 	}
 }
 

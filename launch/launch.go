@@ -44,6 +44,7 @@ import (
 	"github.com/robotd/robotd/drivers/ros"
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/policy/chunk"
+	"github.com/robotd/robotd/policy/steer"
 )
 
 // Modes of the control loop's clock.
@@ -285,6 +286,12 @@ type Policy struct {
 	// up from the launch file's directory, the working directory and the executable's
 	// (policy/onnx.Library).
 	Library string `yaml:"library"`
+	// Steering is the test-time steering stage between the policy and the executor
+	// (docs/steering.md): samples, the scorers (coherence, contrast, past, value), select,
+	// noise, residual and guidance, as policy/steer.Config has them; bundle paths are
+	// relative to the launch file. Absent: the policy's one sample is executed as it is
+	// (robotd eval --steer off drops the section).
+	Steering *steer.Config `yaml:"steering"`
 }
 
 // Telemetry is the telemetry section.
@@ -509,6 +516,12 @@ func (f *File) resolve(dir string) {
 	if f.Policy != nil {
 		abs(&f.Policy.Bundle)
 		abs(&f.Policy.Library)
+		if st := f.Policy.Steering; st != nil {
+			abs(&st.Contrast.Bundle)
+			abs(&st.Value.Bundle)
+			abs(&st.Noise.Bundle)
+			abs(&st.Residual.Bundle)
+		}
 	}
 	for i := range f.Cameras {
 		if f.Cameras[i].Source == SourceVideo {

@@ -93,6 +93,16 @@ func (f *File) Validate() error {
 		v.check("policy.threads", p.Threads >= 0 && p.Threads <= 64, "%d: want 1..64 (absent: policy/onnx's default, 1)", p.Threads)
 		v.check("policy.lockstep_latency", p.LockstepLatency >= 0 && p.LockstepLatency <= 5*time.Second, "%v: want 0..5s", p.LockstepLatency)
 		v.config("policy.executor", p.Executor.Validate())
+		if st := p.Steering; st != nil {
+			v.config("policy.steering", st.Validate())
+			for _, b := range []struct{ key, dir string }{{"contrast.bundle", st.Contrast.Bundle}, {"value.bundle", st.Value.Bundle},
+				{"noise.bundle", st.Noise.Bundle}, {"residual.bundle", st.Residual.Bundle}} {
+				if b.dir != "" {
+					fi, err := os.Stat(b.dir)
+					v.check("policy.steering."+b.key, err == nil && fi.IsDir(), "%s: not a directory (%v)", b.dir, err)
+				}
+			}
+		}
 		if p.Library != "" {
 			_, err := os.Stat(p.Library)
 			v.check("policy.library", err == nil, "%v", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/launch"
@@ -11,6 +12,7 @@ import (
 	"github.com/robotd/robotd/perception/cv"
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/onnx"
+	"github.com/robotd/robotd/policy/steer"
 	"github.com/robotd/robotd/telemetry"
 )
 
@@ -74,6 +76,15 @@ func (s *System) wirePolicy() (cameras []string, err error) {
 		MaxSkew: f.Watchdog.MaxSkew, LockstepLatency: p.LockstepLatency,
 		MaxFailures: f.Watchdog.PolicyFailures, ChunkTimeout: f.Watchdog.ChunkTimeout,
 		Executor: p.Executor,
+	}
+	if p.Steering != nil {
+		st, err := steer.NewStage(*p.Steering, pol, steer.StageOptions{
+			Open: onnx.Opener(opts), Bounds: p.Executor.Bounds, Now: clock.Real.Now, Seed: p.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("policy.steering: %w", err)
+		}
+		s.addCloser(func() { st.Close() })
+		pp.Steering = st
 	}
 	for _, c := range f.Cameras {
 		feat := findFeature(pol.Bundle, "observation.images."+c.Name)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+	"time"
 
 	"github.com/robotd/robotd/policy/chunk"
 )
@@ -24,6 +26,13 @@ type ContrastConfig struct {
 	// K is the number of nearest samples averaged on each side; 0 (the default) means
 	// max(1, N/3), BID's N // num_mode with num_mode 3.
 	K int `yaml:"k"`
+	// Bundle is the weaker policy's bundle directory (e.g. an earlier checkpoint of the
+	// same recipe); it must take the same observations and produce the same horizon and
+	// actions. Empty: no weak samples, only the positive term (BID's "positive" variant).
+	Bundle string `yaml:"bundle"`
+	// Samples is the number of weak samples drawn per step; 0 (the default) means the
+	// strong candidates' N.
+	Samples int `yaml:"samples"`
 }
 
 // PastConfig configures the past-consistency scorer.
@@ -40,46 +49,138 @@ type PastConfig struct {
 type ValueConfig struct {
 	// Weight multiplies the score in the sum; 0 (the default) turns the scorer off.
 	Weight float64 `yaml:"weight"`
+	// Bundle is the steering bundle (kind value) holding the model; required with a
+	// weight, refused without one.
+	Bundle string `yaml:"bundle"`
 }
 
-// Config configures Steer: the scorers' weights and parameters and the selection. The
-// zero value scores every candidate 0 and picks the first valid one.
+// GuidanceConfig configures classifier-free guidance of a denoiser that takes a
+// conditioning mask (policy.Policy.SetGuidance).
+type GuidanceConfig struct {
+	// Weight is w in out_u + w (out_c - out_u); 0 (the default) and 1 leave the policy
+	// as it is (one conditioned pass).
+	Weight float64 `yaml:"weight"`
+}
+
+// Config is the launch file's policy.steering section: the number of candidates, the
+// scorers' weights and parameters, the selection, and the models that steer the policy
+// (noise policy, residual, guidance). Steer uses the scorers and the selection; Stage all
+// of it. The zero value scores every candidate 0 and picks the first valid one of one.
 type Config struct {
+	// Samples is N, the candidates drawn per policy step in one batched call; 0 (the
+	// default) means 1. More than 1 needs a diffusion or flow policy.
+	Samples   int             `yaml:"samples"`
 	Coherence CoherenceConfig `yaml:"coherence"`
 	Contrast  ContrastConfig  `yaml:"contrast"`
 	Past      PastConfig      `yaml:"past"`
 	Value     ValueConfig     `yaml:"value"`
 	Select    SelectConfig    `yaml:"select"`
+	Noise     NoiseConfig     `yaml:"noise"`
+	Residual  ResidualConfig  `yaml:"residual"`
+	Guidance  GuidanceConfig  `yaml:"guidance"`
 }
 
+// SetDefaults fills the defaults the comments name.
+func (c *Config) SetDefaults() { c.setDefaults() }
+
 func (c *Config) setDefaults() {
+	if c.Samples == 0 {
+		c.Samples = 1
+	}
 	if c.Coherence.Beta == 0 {
 		c.Coherence.Beta = 0.5
 	}
+	if c.Contrast.Samples == 0 {
+		c.Contrast.Samples = c.Samples
+	}
 	c.Select.setDefaults()
+	if c.Noise.Bundle != "" {
+		c.Noise.SetDefaults()
+	}
+	if c.Residual.Bundle != "" {
+		c.Residual.SetDefaults()
+	}
 }
 
-// Validate checks every field's range (after defaults); the error names the field.
+// MaxSamples is the largest N a launch file may ask for: beyond it a step of the
+// reference policy takes longer than its chunk executes (BENCHMARKS.md, Steering).
+const MaxSamples = 256
+
+// ConfigError is an invalid steering setting: Key names it as the launch file's
+// policy.steering section does (e.g. "contrast.k").
+type ConfigError struct{ Key, Msg string }
+
+func (e *ConfigError) Error() string { return "steer: " + e.Key + ": " + e.Msg }
+
+// ConfigField returns the key and the message (the interface launch looks for).
+func (e *ConfigError) ConfigField() (key, msg string) { return e.Key, e.Msg }
+
+// sectionError turns a sub-section's error into a ConfigError under key, keeping a
+// more precise key the message starts with ("steering.noise.bound: ...").
+func sectionError(key string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "steer: ")
+	if k, m, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(k, "steering."+key) {
+		return &ConfigError{strings.TrimPrefix(k, "steering."), m}
+	}
+	if k, m, ok := strings.Cut(msg, " "); ok && strings.HasPrefix(k, key+".") {
+		return &ConfigError{k, m} // "select.mode \"best\", want ..."
+	}
+	return &ConfigError{key, msg}
+}
+
+// Validate checks every field's range (after defaults); the error is a *ConfigError
+// naming the field.
 func (c Config) Validate() error {
 	c.setDefaults()
+	bad := func(key, format string, a ...any) error { return &ConfigError{key, fmt.Sprintf(format, a...)} }
 	for _, w := range []struct {
 		name string
 		v    float64
 	}{{"coherence.weight", c.Coherence.Weight}, {"contrast.weight", c.Contrast.Weight}, {"past.weight", c.Past.Weight}, {"value.weight", c.Value.Weight}} {
 		if !(w.v >= 0) || math.IsInf(w.v, 0) {
-			return fmt.Errorf("steer: %s %v, want a finite value >= 0", w.name, w.v)
+			return bad(w.name, "%v, want a finite value >= 0", w.v)
 		}
 	}
-	if !(c.Coherence.Beta > 0 && c.Coherence.Beta <= 1) {
-		return fmt.Errorf("steer: coherence.beta %v, want (0, 1]", c.Coherence.Beta)
+	switch {
+	case c.Samples < 1 || c.Samples > MaxSamples:
+		return bad("samples", "%d, want 1..%d", c.Samples, MaxSamples)
+	case !(c.Coherence.Beta > 0 && c.Coherence.Beta <= 1):
+		return bad("coherence.beta", "%v, want (0, 1]", c.Coherence.Beta)
+	case c.Contrast.K < 0:
+		return bad("contrast.k", "%d, want >= 0", c.Contrast.K)
+	case c.Contrast.Samples < 1 || c.Contrast.Samples > MaxSamples:
+		return bad("contrast.samples", "%d, want 1..%d", c.Contrast.Samples, MaxSamples)
+	case c.Contrast.Bundle != "" && c.Contrast.Weight == 0:
+		return bad("contrast.bundle", "set but contrast.weight is 0: give the scorer a weight or drop the bundle")
+	case c.Past.Steps < 0:
+		return bad("past.steps", "%d, want >= 0", c.Past.Steps)
+	case c.Value.Weight > 0 && c.Value.Bundle == "":
+		return bad("value.bundle", "required with value.weight (a steering bundle of kind value)")
+	case c.Value.Bundle != "" && c.Value.Weight == 0:
+		return bad("value.bundle", "set but value.weight is 0: give the scorer a weight or drop the bundle")
+	case !(c.Guidance.Weight >= 0) || math.IsInf(c.Guidance.Weight, 0):
+		return bad("guidance.weight", "%v, want a finite value >= 0", c.Guidance.Weight)
 	}
-	if c.Contrast.K < 0 {
-		return fmt.Errorf("steer: contrast.k %d, want >= 0", c.Contrast.K)
+	if c.Noise.Bundle != "" {
+		if err := c.Noise.Validate(); err != nil {
+			return sectionError("noise", err)
+		}
 	}
-	if c.Past.Steps < 0 {
-		return fmt.Errorf("steer: past.steps %d, want >= 0", c.Past.Steps)
+	if c.Residual.Bundle != "" {
+		if err := c.Residual.Validate(); err != nil {
+			return sectionError("residual", err)
+		}
 	}
-	return c.Select.Validate()
+	if err := c.Select.Validate(); err != nil {
+		return sectionError("select", err)
+	}
+	return nil
+}
+
+// Scoring reports whether any scorer has a weight: without one, every candidate scores 0
+// and the first valid one is taken.
+func (c Config) Scoring() bool {
+	return c.Coherence.Weight > 0 || c.Contrast.Weight > 0 || c.Past.Weight > 0 || c.Value.Weight > 0
 }
 
 // Inputs are what the scorers compare candidates with at one step. Any may be nil: the
@@ -103,7 +204,7 @@ const (
 	ScoreContrast
 	ScorePast
 	ScoreValue
-	numScorers
+	NumScorers
 )
 
 // ErrNoCandidate is returned by Step when every candidate is invalid.
@@ -122,10 +223,13 @@ type Steer struct {
 	Coherence Coherence
 	Contrast  Contrast
 	Past      Past
+	// Now, when set, times each scorer (Times); a monotonic clock reading.
+	Now func() time.Duration
 
 	cfg    Config
+	times  [NumScorers]time.Duration
 	sel    *Selector
-	scores [numScorers][]float64
+	scores [NumScorers][]float64
 	total  []float64
 	n      int // candidates of the last Score
 }
@@ -173,11 +277,18 @@ func (s *Steer) Score(c *Candidates, in Inputs) []float64 {
 	clear(total)
 	add := func(k int, w float64, score func(dst []float64)) {
 		dst := s.scores[k][:n]
+		s.times[k] = 0
 		if w == 0 {
 			clear(dst)
 			return
 		}
-		score(dst)
+		if s.Now != nil {
+			t0 := s.Now()
+			score(dst)
+			s.times[k] = s.Now() - t0
+		} else {
+			score(dst)
+		}
 		for i, v := range dst {
 			total[i] += w * v
 		}
@@ -203,6 +314,11 @@ func (s *Steer) Score(c *Candidates, in Inputs) []float64 {
 // Scores returns one scorer's unweighted scores of the last Score (ScoreCoherence,
 // ScoreContrast, ScorePast or ScoreValue; zeros for a scorer that is off).
 func (s *Steer) Scores(scorer int) []float64 { return s.scores[scorer][:s.n] }
+
+// Times returns how long each scorer took in the last Score (0 for a scorer that is off,
+// and for all without Now), indexed like Scores. The value scorer's time is that of
+// copying its scores; the model run is the caller's.
+func (s *Steer) Times() [NumScorers]time.Duration { return s.times }
 
 // Step scores the candidates and selects one: it returns the chosen index, or
 // ErrNoCandidate when none is valid.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
@@ -347,10 +346,21 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Past: PastConfig{Steps: -2}}, "past.steps"},
 		{Config{Select: SelectConfig{Mode: "best"}}, "select.mode"},
 		{Config{Select: SelectConfig{Mode: Softmax, Temperature: -1}}, "select.temperature"},
+		{Config{Samples: -1}, "samples"},
+		{Config{Samples: MaxSamples + 1}, "samples"},
+		{Config{Contrast: ContrastConfig{Samples: -3}}, "contrast.samples"},
+		{Config{Contrast: ContrastConfig{Bundle: "weak"}}, "contrast.bundle"},
+		{Config{Value: ValueConfig{Weight: 1}}, "value.bundle"},
+		{Config{Value: ValueConfig{Bundle: "v"}}, "value.bundle"},
+		{Config{Guidance: GuidanceConfig{Weight: math.NaN()}}, "guidance.weight"},
+		{Config{Noise: NoiseConfig{Bundle: "n", Bound: -1}}, "noise.bound"},
+		{Config{Residual: ResidualConfig{Bundle: "r", Rate: "tick"}}, "residual.rate"},
+		{Config{Residual: ResidualConfig{Bundle: "r", Bound: math.Inf(1)}}, "residual.bound"},
 	} {
 		err := tc.cfg.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: %v, want an error naming %s", tc.cfg, err, tc.want)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != tc.want {
+			t.Errorf("%+v: %v, want a ConfigError with key %s", tc.cfg, err, tc.want)
 		}
 		if _, err := New(tc.cfg, 4); err == nil {
 			t.Errorf("New accepted %+v", tc.cfg)
