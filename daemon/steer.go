@@ -117,8 +117,8 @@ func (m *steerMetrics) residual(r *steer.ResidualStep) {
 // SteerSummary is what the steering stage did over a run (Summary.Steering).
 type SteerSummary struct {
 	// Samples is N, the candidates per step; WeakSamples the weak policy's (0: none).
-	Samples     int `json:"samples"`
-	WeakSamples int `json:"weak_samples,omitempty"`
+	Samples     int    `json:"samples"`
+	WeakSamples int    `json:"weak_samples,omitempty"`
 	Steps       uint64 `json:"steps"`
 	// Rejected counts candidates that failed validation (never selected).
 	Rejected uint64 `json:"candidates_rejected"`
