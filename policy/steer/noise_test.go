@@ -1,6 +1,7 @@
 package steer_test
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -328,6 +329,26 @@ func TestNoiseRefuses(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("NewNoise: %v\nwant an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// BenchmarkNoise times one noise-policy call (normalize, one batched model run, bound)
+// for N candidates of the fixture's shape (horizon 8, action 4, with eps).
+func BenchmarkNoise(b *testing.B) {
+	_, f32 := reference(b, "noise")
+	obs := [][]float32{f32("obs")}
+	for _, n := range []int{1, 4, 8, 16} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			nz := newNoise(b, "noise", n, steer.NoiseConfig{})
+			eps, dst := make([]float32, n*32), make([]float32, n*32)
+			policy.NewSeededNoise(1).Normal(eps)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := nz.Sample(obs, n, eps, dst); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
