@@ -163,6 +163,9 @@ func (e *Evaluator) Run(ctx context.Context) (*Report, error) {
 	if e.ros != nil {
 		rep.ROS = newROSReport(sum, e.probe, e.ros)
 	}
+	if st := e.s.Ports.Policy.Steering; st != nil && sum.Steering != nil {
+		rep.Steering = newSteering(st.Config(), sum.Steering)
+	}
 	rep.Interrupted = e.interrupted.Load() > 0
 	return &rep, nil
 }
@@ -219,7 +222,7 @@ func (e *Evaluator) WriteFiles(dir string, r *Report) ([]string, error) {
 	}
 	if len(e.tap.trace) > 1 {
 		p := filepath.Join(dir, "eval.png")
-		if err := e.tap.plot(p, e.opts.Seed, e.d.Summary().Inference); err != nil {
+		if err := e.tap.plot(p, e.opts.Seed, e.d.Summary().Inference, steeringPanels(e.d.Summary().Steering)...); err != nil {
 			return nil, fmt.Errorf("eval: plot: %w", err)
 		}
 		files = append(files, p)
@@ -233,6 +236,9 @@ type Overrides struct {
 	Latency     time.Duration // policy.lockstep_latency (0: the launch file's)
 	Executor    string        // policy.executor.strategy ("": the launch file's)
 	CameraNoise float64       // every camera's noise at least this (8-bit levels)
+	// SteerOff drops the launch file's policy.steering: the same launch file without
+	// steering, for A/B runs on the same seeds.
+	SteerOff bool
 }
 
 // Load reads the launch file at path for an evaluation: no duration (episodes end on the
@@ -258,6 +264,9 @@ func Load(path string, o Overrides) (*launch.File, error) {
 		}
 		if o.Executor != "" {
 			f.Policy.Executor.Strategy = chunk.Strategy(o.Executor)
+		}
+		if o.SteerOff {
+			f.Policy.Steering = nil
 		}
 		for i := range f.Cameras {
 			f.Cameras[i].Noise = max(f.Cameras[i].Noise, o.CameraNoise)

@@ -61,6 +61,7 @@ type Report struct {
 	PeakSpeed  float64    `json:"peak_joint_speed_rad_s"`
 	Wall       float64    `json:"wall_s"`
 	ROS        *ROSReport `json:"ros,omitempty"` // evaluations over ROS only
+	Steering   *Steering  `json:"steering,omitempty"`
 	PerEpisode []Episode  `json:"per_episode"`
 
 	// Interrupted is set when a stop request (SIGINT) ended the evaluation before its
@@ -207,6 +208,7 @@ func (r *Report) Write(w io.Writer) {
 		r.Inference.Count, r.Inference.P50, r.Inference.P99, r.Inference.Max, r.Latency)
 	fmt.Fprintf(w, "executor     %s: max setpoint jump %.4g, starved %d, overruns %d, chunks rejected %d\n",
 		r.Executor, r.MaxJump, r.Starved, r.Overruns, r.Rejected)
+	r.Steering.write(w)
 	fmt.Fprintf(w, "safety       %d clamps, %d safe stops, peak joint speed %.2f rad/s; wall time %.0f s\n", r.Clamps, r.SafeStops, r.PeakSpeed, r.Wall)
 	if x := r.ROS; x != nil {
 		fmt.Fprintf(w, "over ROS     state age at read p50 %.2f ms, p99 %.2f ms, max %.1f ms; %d state_stale, %d camera_stale trips\n",

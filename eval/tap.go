@@ -94,7 +94,7 @@ func (e *tap) Record(s *daemon.Sample) bool {
 
 // plot draws the first episode's (seed's) tool against its target (x, y, z), the
 // gripper, and the distribution of inference latency over every episode.
-func (e *tap) plot(path string, seed int64, lat telemetry.Snapshot) error {
+func (e *tap) plot(path string, seed int64, lat telemetry.Snapshot, extra ...plot.Panel) error {
 	var panels []plot.Panel
 	for k, axis := range []string{"x", "y", "z"} {
 		var tool, tgt plotter.XYs
@@ -132,5 +132,5 @@ func (e *tap) plot(path string, seed int64, lat telemetry.Snapshot) error {
 		panels = append(panels, plot.Panel{Title: fmt.Sprintf("inference latency, %d chunks (wall clock)", lat.Count), XLabel: "ms", YLabel: "% of chunks at or below",
 			Lines: []plot.Series{{Name: "cumulative", XY: cdf}}})
 	}
-	return plot.Panels(path, panels)
+	return plot.Panels(path, append(panels, extra...))
 }

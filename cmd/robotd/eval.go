@@ -62,6 +62,7 @@ func (c *evalFlags) parse(args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.over.Latency, "latency", 0, "modelled inference latency in lockstep (0: the launch file's policy.lockstep_latency)")
 	fs.StringVar(&c.over.Executor, "executor", "", "chunk executor: receding, ensemble, async or inpaint (default: the launch file's)")
 	fs.Float64Var(&c.over.CameraNoise, "camera-noise", 0, "Gaussian noise added to every camera, in 8-bit levels")
+	fs.Var(steerFlag{&c.over.SteerOff}, "steer", "on: the launch file's policy.steering; off: the same launch file without it (A/B on the same seeds)")
 	fs.Float64Var(&c.minSuccess, "min-success", 0, "fail (exit 1) when the success rate is below this (0..1)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err

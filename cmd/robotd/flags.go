@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 
@@ -45,4 +46,26 @@ func parseAround(fs *flag.FlagSet, args []string, stderr io.Writer) (arg string,
 		arg, rest = rest[0], rest[1:]
 	}
 	return arg, len(rest), nil
+}
+
+// steerFlag is --steer on|off: off drops the launch file's policy.steering.
+type steerFlag struct{ off *bool }
+
+func (f steerFlag) String() string {
+	if f.off != nil && *f.off {
+		return "off"
+	}
+	return "on"
+}
+
+func (f steerFlag) Set(s string) error {
+	switch s {
+	case "on":
+		*f.off = false
+	case "off":
+		*f.off = true
+	default:
+		return fmt.Errorf("%q: want on or off", s)
+	}
+	return nil
 }

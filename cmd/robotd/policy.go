@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 
 	"github.com/robotd/robotd/internal/npy"
+	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/policy/onnx"
+	"github.com/robotd/robotd/policy/steer"
 )
 
 const policyUsage = `usage:
@@ -69,8 +71,30 @@ func policyRunCmd(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "bundle: noise seed")
 	samples := fs.Int("samples", 1, "bundle: action sequences drawn in one batched call")
 	noise := fs.String("noise", "", "bundle: .npy initial noise [samples, horizon, action] in the normalized space")
+	launchPath := fs.String("launch", "", "bundle: run the launch file's policy.steering (its policy.bundle unless --bundle is given)")
+	var steerOff bool
+	fs.Var(steerFlag{&steerOff}, "steer", "with --launch: on (the launch file's steering) or off")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	var steering *steer.Config
+	if *launchPath != "" {
+		f, err := launch.Load(*launchPath)
+		if err != nil {
+			return err
+		}
+		if f.Policy == nil {
+			return fmt.Errorf("--launch %s has no policy section", *launchPath)
+		}
+		if *bundle == "" {
+			*bundle = f.Policy.Bundle
+		}
+		if !steerOff {
+			steering = f.Policy.Steering
+		}
+		if steering != nil && (*samples != 1 || *noise != "") {
+			return fmt.Errorf("--samples and --noise: the launch file's policy.steering sets the samples (pass --steer off to draw them yourself)")
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -101,7 +125,11 @@ func policyRunCmd(args []string, stdout, stderr io.Writer) error {
 	if *model != "" {
 		result, err = onnx.RunFile(*model, *opts, in)
 	} else {
-		result, err = onnx.RunBundle(*bundle, *opts, in, *seed, *samples, *noise)
+		if steering != nil {
+			result, err = onnx.RunSteered(*bundle, *opts, in, *seed, *steering)
+		} else {
+			result, err = onnx.RunBundle(*bundle, *opts, in, *seed, *samples, *noise)
+		}
 	}
 	if err != nil {
 		return err

@@ -24,6 +24,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off; no host means 127.0.0.1, 0.0.0.0:PORT every interface)")
 	summaryJSON := fs.String("summary-json", "", "also write the exit summary as JSON to this file")
 	traceFile := fs.String("trace", "", "write a Go execution trace of the run to this file (go tool trace; for latency hunts)")
+	var steerOff bool
+	fs.Var(steerFlag{&steerOff}, "steer", "on: the launch file's policy.steering; off: run without it")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -47,6 +49,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *listen != "" {
 		f.Telemetry.Listen = *listen
+	}
+	if steerOff && f.Policy != nil {
+		f.Policy.Steering = nil
 	}
 	return runLaunch(ctx, f, *summaryJSON, stdout, stderr)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/robotd/robotd/internal/npy"
 	"github.com/robotd/robotd/policy"
+	"github.com/robotd/robotd/policy/chunk"
 	"github.com/robotd/robotd/policy/steer"
 )
 
@@ -58,6 +59,76 @@ func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples i
 		}
 	}
 	return p.StepArrays(obs, opt)
+}
+
+// RunSteered is RunBundle with the steering stage cfg (a launch file's policy.steering):
+// it feeds the observations, runs one steered step and returns "action" (the chosen
+// chunk, [1, horizon - Start, action], residual applied), "steer.candidates" (every
+// candidate in dataset units, [N, horizon, action]), "steer.valid" [N] (1 or 0),
+// "steer.score" [N] (combined; -Inf for an invalid candidate), "steer.score.<scorer>"
+// [N] for each scorer with a weight, "steer.probs" [N] and "steer.chosen" [1].
+func RunSteered(dir string, opts Options, in []*npy.Array, seed uint64, cfg steer.Config) ([]*npy.Array, error) {
+	p, err := policy.Load(dir, Opener(opts), policy.Options{Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	obs, err := p.Bundle.ObservationArrays(in)
+	if err != nil {
+		return nil, fmt.Errorf("--inputs %w", err)
+	}
+	st, err := steer.NewStage(cfg, p, steer.StageOptions{Open: Opener(opts), Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for _, o := range obs {
+		if err := st.Observe(o); err != nil {
+			return nil, err
+		}
+	}
+	var c chunk.Chunk
+	info, err := st.Step(steer.StepInput{}, &c)
+	if err != nil {
+		return nil, err
+	}
+	cands, sc := st.Candidates(), st.Steer()
+	n, sh := cands.Len(), cands.Shape()
+	f32 := func(v []float64) []float32 {
+		out := make([]float32, len(v))
+		for i, x := range v {
+			out[i] = float32(x)
+		}
+		return out
+	}
+	all := make([]float32, 0, n*sh.Horizon*sh.Dim)
+	valid := make([]float32, n)
+	for i := range n {
+		all = append(all, cands.Chunk(i)...)
+		if cands.Valid(i) {
+			valid[i] = 1
+		}
+	}
+	out := []*npy.Array{
+		{Name: "action", Shape: []int{1, len(c.Actions) / c.Dim, c.Dim}, Data: f32(c.Actions)},
+		{Name: "steer.candidates", Shape: []int{n, sh.Horizon, sh.Dim}, Data: all},
+		{Name: "steer.valid", Shape: []int{n}, Data: valid},
+		{Name: "steer.score", Shape: []int{n}, Data: f32(sc.Total())},
+		{Name: "steer.probs", Shape: []int{n}, Data: f32(sc.Probs()[:n])},
+		{Name: "steer.chosen", Shape: []int{1}, Data: []int64{int64(info.Chosen)}},
+	}
+	c2 := st.Config()
+	for _, x := range []struct {
+		name   string
+		w      float64
+		scorer int
+	}{{"coherence", c2.Coherence.Weight, steer.ScoreCoherence}, {"contrast", c2.Contrast.Weight, steer.ScoreContrast},
+		{"past", c2.Past.Weight, steer.ScorePast}, {"value", c2.Value.Weight, steer.ScoreValue}} {
+		if x.w > 0 {
+			out = append(out, &npy.Array{Name: "steer.score." + x.name, Shape: []int{n}, Data: f32(sc.Scores(x.scorer))})
+		}
+	}
+	return out, nil
 }
 
 // WriteInfo writes what robotd policy info prints about path: for a policy bundle

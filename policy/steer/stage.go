@@ -384,6 +384,12 @@ func spread(scores []float64) float64 {
 	return hi - lo
 }
 
+// Candidates returns the last step's candidates (valid until the next Step).
+func (s *Stage) Candidates() *Candidates { return s.cands }
+
+// Steer returns the scorers and the selector (their last Score's results).
+func (s *Stage) Steer() *Steer { return s.steer }
+
 // Last returns the last successful step's record.
 func (s *Stage) Last() StepInfo { return s.info }
 

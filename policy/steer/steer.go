@@ -311,6 +311,10 @@ func (s *Steer) Score(c *Candidates, in Inputs) []float64 {
 	return total
 }
 
+// Total returns the combined scores of the last Score, one per candidate (-Inf for an
+// invalid one).
+func (s *Steer) Total() []float64 { return s.total[:s.n] }
+
 // Scores returns one scorer's unweighted scores of the last Score (ScoreCoherence,
 // ScoreContrast, ScorePast or ScoreValue; zeros for a scorer that is off).
 func (s *Steer) Scores(scorer int) []float64 { return s.scores[scorer][:s.n] }
