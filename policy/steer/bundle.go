@@ -257,7 +257,8 @@ func newInput(name string, fc policy.FeatureConfig, stats policy.Stats, own bool
 
 // Fit checks that the bundle fits the policy bundle p: the same horizon and n_obs_steps,
 // every observation feature one of p's with p's shape, the action dimension p's, and,
-// without the bundle's own statistics, every normalization mode p's. The error names
+// without the bundle's own statistics, every normalization mode p's (a noise bundle's
+// action mode always: its noise is in p's normalized action space). The error names
 // every mismatch.
 func (b *Bundle) Fit(p *policy.Bundle) error {
 	var errs []error

@@ -206,20 +206,29 @@ func TestNoiseDrivesPolicy(t *testing.T) {
 
 // TestCheckDeterministic: flow and ddim with eta 0 take a noise policy; ddpm, ddim with
 // eta > 0 and a chunked policy are refused, the error naming the policy and its sampler.
+// The policy fixtures unet (ddim, eta 0) and act (chunked) are checked as loaded.
 func TestCheckDeterministic(t *testing.T) {
 	diff := func(sampler string, eta float64) *policy.Config {
 		return &policy.Config{Name: "pi", Kind: policy.KindDiffusion, Diffusion: &policy.DiffusionConfig{Sampler: sampler, Eta: eta}}
 	}
-	cases := []struct {
+	type detCase struct {
 		name string
 		cfg  *policy.Config
 		want string // "" = accepted
-	}{
+	}
+	cases := []detCase{
 		{"flow", &policy.Config{Name: "pi", Kind: policy.KindFlow, Diffusion: &policy.DiffusionConfig{Sampler: "euler"}}, ""},
 		{"ddim eta 0", diff("ddim", 0), ""},
 		{"ddim eta 0.5", diff("ddim", 0.5), "steering.noise needs a deterministic sampler (ddim with eta 0, or flow); policy pi uses ddim with eta 0.5"},
 		{"ddpm", diff("ddpm", 0), "steering.noise needs a deterministic sampler (ddim with eta 0, or flow); policy pi uses ddpm"},
 		{"chunked", &policy.Config{Name: "pi", Kind: policy.KindChunked}, "policy pi is kind chunked, which takes no noise"},
+	}
+	for _, dir := range []string{"unet", "act"} {
+		p, err := policy.LoadBundle(filepath.Join("..", "testdata", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, detCase{"fixture " + dir, &p.Config, map[string]string{"unet": "", "act": "is kind chunked"}[dir]})
 	}
 	for _, c := range cases {
 		err := steer.CheckDeterministic(c.cfg)
