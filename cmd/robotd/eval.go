@@ -47,6 +47,7 @@ type evalFlags struct {
 	over       eval.Overrides
 	opts       eval.Options
 	minSuccess float64
+	scale      evalScale // --shard (evalscale.go)
 }
 
 // parse reads and checks the flags.
@@ -64,6 +65,7 @@ func (c *evalFlags) parse(args []string, stderr io.Writer) error {
 	fs.Float64Var(&c.over.CameraNoise, "camera-noise", 0, "Gaussian noise added to every camera, in 8-bit levels")
 	fs.Var(steerFlag{&c.over.SteerOff}, "steer", "on: the launch file's policy.steering; off: the same launch file without it (A/B on the same seeds)")
 	fs.Float64Var(&c.minSuccess, "min-success", 0, "fail (exit 1) when the success rate is below this (0..1)")
+	c.scale.register(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -101,6 +103,9 @@ func (c *evalFlags) load() (*launch.File, error) {
 }
 
 func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if ok, err := evalSubcommand(ctx, args, stdout, stderr); ok { // merge, compare, sweep (evalscale.go)
+		return err
+	}
 	var c evalFlags
 	if err := c.parse(args, stderr); err != nil {
 		return err
@@ -108,6 +113,9 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	f, err := c.load()
 	if err != nil {
 		return err
+	}
+	if c.scale.shard != "" {
+		return evalShardCmd(ctx, &c, f, stdout, stderr)
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("eval: %w", err)
