@@ -53,10 +53,10 @@ func newSteerMetrics(r *telemetry.Registry, cfg steer.Config) *steerMetrics {
 		candidates:     r.Counter("robotd_steer_candidates_total", "Candidate chunks drawn."),
 		invalid:        r.Counter("robotd_steer_candidates_rejected_total", "Candidates that failed validation (non-finite or out of bounds): never selected."),
 		resRows:        r.Counter("robotd_steer_residual_actions_total", "Actions the residual corrected."),
-		resClipped:     r.Counter("robotd_steer_residual_clipped_total", "Residual values clipped to the bound (NaN and Inf included)."),
+		resClipped:     r.Counter("robotd_steer_residual_clipped_total", "Finite residual values beyond the bound, clipped to it (NaN and Inf count in robotd_steer_residual_nonfinite_total)."),
 		resNonFinite:   r.Counter("robotd_steer_residual_nonfinite_total", "Residual values that were NaN or Inf (applied as 0)."),
-		noiseClipped:   r.Counter("robotd_steer_noise_clipped_total", "Noise-policy values clipped to the bound (NaN included)."),
-		noiseNonFinite: r.Counter("robotd_steer_noise_nonfinite_total", "Noise-policy values that were NaN or Inf (replaced by 0)."),
+		noiseClipped:   r.Counter("robotd_steer_noise_clipped_total", "Finite noise-policy values beyond the bound, clipped to it (NaN and Inf count in robotd_steer_noise_nonfinite_total)."),
+		noiseNonFinite: r.Counter("robotd_steer_noise_nonfinite_total", "Noise-policy values that were NaN (replaced by 0) or Inf (clipped to the bound)."),
 		chosenH:        r.Histogram("robotd_steer_chosen_index", "Index of the selected candidate.", telemetry.LinearBuckets(0, 1, max(n, 2))),
 		spreadH:        r.Histogram("robotd_steer_score_spread", "Highest minus lowest finite combined score of a step.", telemetry.ExponentialBuckets(1e-4, 2, 20)),
 		resMagH:        r.Histogram("robotd_steer_residual_magnitude", "Mean L2 norm of the applied residual per corrected action (normalized action units).", telemetry.ExponentialBuckets(1e-5, 2, 20)),
@@ -131,9 +131,9 @@ type SteerSummary struct {
 	// Times are the parts of a step (infer, weak, noise, value, coherence, contrast,
 	// past, residual, total) that ran.
 	Times map[string]telemetry.Snapshot `json:"-"`
-	// Residual: how many actions it corrected, how many values its bound clipped (and of
-	// those, how many were NaN or Inf), the mean and largest magnitude (mean L2 norm per
-	// action, normalized units).
+	// Residual: how many actions it corrected, how many finite values its bound clipped,
+	// how many were NaN or Inf (applied as 0), the mean and largest magnitude (mean L2
+	// norm per action, normalized units).
 	ResidualRate      string  `json:"residual_rate,omitempty"`
 	ResidualActions   uint64  `json:"residual_actions"`
 	ResidualClipped   uint64  `json:"residual_clipped"`
@@ -200,11 +200,11 @@ func (s *SteerSummary) rows() []telemetry.SummaryRow {
 	}
 	rows = append(rows, telemetry.SummaryRow{Name: "steering time", Value: b.String()})
 	if s.ResidualActions > 0 {
-		rows = append(rows, telemetry.SummaryRow{Name: "steering residual", Value: fmt.Sprintf("rate %s, %d actions, magnitude mean %.4g max %.4g, %d values clipped (%d NaN/Inf)",
+		rows = append(rows, telemetry.SummaryRow{Name: "steering residual", Value: fmt.Sprintf("rate %s, %d actions, magnitude mean %.4g max %.4g, %d values clipped to the bound, %d NaN/Inf applied as 0",
 			s.ResidualRate, s.ResidualActions, s.ResidualMagMean, s.ResidualMagMax, s.ResidualClipped, s.ResidualNonFinite)})
 	}
 	if s.NoiseClipped > 0 || s.NoiseNonFinite > 0 {
-		rows = append(rows, telemetry.SummaryRow{Name: "steering noise", Value: fmt.Sprintf("%d values clipped (%d NaN/Inf)", s.NoiseClipped, s.NoiseNonFinite)})
+		rows = append(rows, telemetry.SummaryRow{Name: "steering noise", Value: fmt.Sprintf("%d values clipped to the bound, %d NaN/Inf", s.NoiseClipped, s.NoiseNonFinite)})
 	}
 	return rows
 }

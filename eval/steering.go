@@ -62,11 +62,11 @@ func (s *Steering) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "steer time   p50/p99 ms: %s\n", strings.Join(parts, ", "))
 	if s.ResidualActions > 0 {
-		fmt.Fprintf(w, "residual     rate %s, %d actions, magnitude mean %.4g (max %.4g), %d values clipped (%d NaN/Inf)\n",
+		fmt.Fprintf(w, "residual     rate %s, %d actions, magnitude mean %.4g (max %.4g), %d values clipped to the bound, %d NaN/Inf applied as 0\n",
 			s.ResidualRate, s.ResidualActions, s.ResidualMagMean, s.ResidualMagMax, s.ResidualClipped, s.ResidualNonFinite)
 	}
 	if s.NoiseClipped > 0 || s.NoiseNonFinite > 0 {
-		fmt.Fprintf(w, "noise policy %d values clipped (%d NaN/Inf)\n", s.NoiseClipped, s.NoiseNonFinite)
+		fmt.Fprintf(w, "noise policy %d values clipped to the bound, %d NaN/Inf\n", s.NoiseClipped, s.NoiseNonFinite)
 	}
 }
 

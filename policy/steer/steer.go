@@ -128,9 +128,14 @@ func sectionError(key string, err error) error {
 	return &ConfigError{key, msg}
 }
 
-// Validate checks every field's range (after defaults); the error is a *ConfigError
-// naming the field.
-func (c Config) Validate() error {
+// Validate checks every field's range (after defaults) and that a scorer with a model
+// names its bundle; the error is a *ConfigError naming the field.
+func (c Config) Validate() error { return c.validate(true) }
+
+// validate checks c; bundles says whether the value scorer's bundle is required (Stage's
+// and the launch file's configuration) or not (Steer's, whose values come from the
+// caller).
+func (c Config) validate(bundles bool) error {
 	c.setDefaults()
 	bad := func(key, format string, a ...any) error { return &ConfigError{key, fmt.Sprintf(format, a...)} }
 	for _, w := range []struct {
@@ -154,7 +159,7 @@ func (c Config) Validate() error {
 		return bad("contrast.bundle", "set but contrast.weight is 0: give the scorer a weight or drop the bundle")
 	case c.Past.Steps < 0:
 		return bad("past.steps", "%d, want >= 0", c.Past.Steps)
-	case c.Value.Weight > 0 && c.Value.Bundle == "":
+	case bundles && c.Value.Weight > 0 && c.Value.Bundle == "":
 		return bad("value.bundle", "required with value.weight (a steering bundle of kind value)")
 	case c.Value.Bundle != "" && c.Value.Weight == 0:
 		return bad("value.bundle", "set but value.weight is 0: give the scorer a weight or drop the bundle")
@@ -237,7 +242,7 @@ type Steer struct {
 // New returns a Steer for at most maxN candidates per step, cfg's defaults filled. It
 // returns cfg.Validate's error.
 func New(cfg Config, maxN int) (*Steer, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
 	if maxN < 1 {

@@ -288,7 +288,7 @@ func TestSteerWithValue(t *testing.T) {
 	if n := testing.AllocsPerRun(20, step); n != 0 {
 		t.Errorf("%v allocations per step, want 0", n)
 	}
-	if _, err := steer.New(steer.Config{Value: steer.ValueConfig{Weight: -1}}, 8); err == nil || !strings.Contains(err.Error(), "value.weight -1") {
+	if _, err := steer.New(steer.Config{Value: steer.ValueConfig{Weight: -1}}, 8); err == nil || !strings.Contains(err.Error(), "value.weight: -1") {
 		t.Errorf("value weight -1: %v", err)
 	}
 }
