@@ -460,6 +460,11 @@ func sectionName(goType string) string {
 		"chunk.Config": "policy.executor", "launch.Telemetry": "telemetry",
 		"launch.SimServer": "sim_server", "launch.Task": "task", "perception.PipelineConfig": "a camera pipeline",
 		"perception.CropConfig": "pipeline.crop", "perception.ResizeConfig": "pipeline.resize",
+		"steer.Config": "policy.steering", "steer.CoherenceConfig": "policy.steering.coherence",
+		"steer.ContrastConfig": "policy.steering.contrast", "steer.PastConfig": "policy.steering.past",
+		"steer.ValueConfig": "policy.steering.value", "steer.SelectConfig": "policy.steering.select",
+		"steer.NoiseConfig": "policy.steering.noise", "steer.ResidualConfig": "policy.steering.residual",
+		"steer.GuidanceConfig": "policy.steering.guidance",
 	}
 	if n, ok := names[goType]; ok {
 		return n

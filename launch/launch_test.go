@@ -139,6 +139,12 @@ func TestErrorsNameFileLineAndKey(t *testing.T) {
 		{"executor strategy", "policy:\n  bundle: " + bundle + "\n  executor:\n    strategy: greedy\n", `bad.yaml:4: policy.executor.strategy: "greedy": must be receding, ensemble, async or inpaint`},
 		{"executor blend", "policy:\n  bundle: " + bundle + "\n  executor:\n    blend: mix\n", `bad.yaml:4: policy.executor.blend: "mix": must be latest, average or weighted`},
 		{"executor steps", "policy:\n  bundle: " + bundle + "\n  executor:\n    n_action_steps: -2\n", `bad.yaml:4: policy.executor.n_action_steps: -2: must not be negative`},
+		{"unknown steering key", "policy:\n  bundle: " + bundle + "\n  steering:\n    sample: 4\n", `bad.yaml:4: unknown key "sample" (in policy.steering)`},
+		{"unknown scorer key", "policy:\n  bundle: " + bundle + "\n  steering:\n    coherence: {weight: 1, betta: 0.9}\n", `unknown key "betta" (in policy.steering.coherence)`},
+		{"steering samples", "policy:\n  bundle: " + bundle + "\n  steering:\n    samples: -4\n", `bad.yaml:4: policy.steering.samples: -4, want 1..256`},
+		{"steering value without bundle", "policy:\n  bundle: " + bundle + "\n  steering:\n    value: {weight: 1}\n", `policy.steering.value.bundle: required with value.weight`},
+		{"steering residual rate", "policy:\n  bundle: " + bundle + "\n  steering:\n    residual:\n      bundle: " + bundle + "\n      rate: tick\n", `policy.steering.residual.rate: unknown "tick"`},
+		{"steering bundle missing", "policy:\n  bundle: " + bundle + "\n  steering:\n    contrast:\n      weight: 1\n      bundle: nowhere\n", `policy.steering.contrast.bundle:`},
 		{"sim_server controller", "sim_server:\n  controller: my controller\n", `bad.yaml:2: sim_server.controller: "my controller": not a ROS name`},
 		{"sim_server command", "sim_server:\n  command: torque\n", `bad.yaml:2: sim_server.command: "torque": want one of effort, pose, trajectory`},
 		{"sim_server gripper", "sim_server:\n  gripper:\n    command: width\n    max_width: 3\n", `bad.yaml:4: sim_server.gripper.max_width: 3: want (0, 1] m`},
@@ -297,7 +303,8 @@ func TestROSJoints(t *testing.T) {
 // added without being resolved.
 // sim_server.cameras are sim cameras only (Validate refuses another source): their
 // device is never read.
-var pathKeys = []string{"arm.model", "policy.bundle", "policy.library", "cameras.device", "sim_server.cameras.device"}
+var pathKeys = []string{"arm.model", "policy.bundle", "policy.library", "cameras.device", "sim_server.cameras.device",
+	"policy.steering.contrast.bundle", "policy.steering.value.bundle", "policy.steering.noise.bundle", "policy.steering.residual.bundle"}
 
 // Every path-like key of a launch file is in pathKeys (and so resolved against the file).
 func TestPathKeysResolved(t *testing.T) {
@@ -351,7 +358,7 @@ func regexpPathLike(key string) bool {
 // file is loaded from another working directory, by an absolute and a relative path.
 func TestPathsResolveFromAnotherWorkingDirectory(t *testing.T) {
 	root := t.TempDir()
-	for _, d := range []string{"launch", "bundle", "models", "lib", "videos"} {
+	for _, d := range []string{"launch", "bundle", "models", "lib", "videos", "weak", "value", "noise", "residual"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -370,6 +377,11 @@ cameras:
 policy:
   bundle: ../bundle
   library: ../lib/libonnxruntime.so
+  steering:
+    contrast: {weight: 1, bundle: ../weak}
+    value: {weight: 1, bundle: ../value}
+    noise: {bundle: ../noise}
+    residual: {bundle: ../residual}
 `
 	file := filepath.Join(root, "launch", "run.yaml")
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
@@ -390,14 +402,20 @@ policy:
 			t.Fatalf("Load(%s) from %s: %v", path, elsewhere, err)
 		}
 		for key, got := range map[string]string{
-			"arm.model":      f.Arm.Model,
-			"policy.bundle":  f.Policy.Bundle,
-			"policy.library": f.Policy.Library,
-			"cameras.device": f.Cameras[0].Device,
+			"arm.model":                       f.Arm.Model,
+			"policy.bundle":                   f.Policy.Bundle,
+			"policy.library":                  f.Policy.Library,
+			"cameras.device":                  f.Cameras[0].Device,
+			"policy.steering.contrast.bundle": f.Policy.Steering.Contrast.Bundle,
+			"policy.steering.value.bundle":    f.Policy.Steering.Value.Bundle,
+			"policy.steering.noise.bundle":    f.Policy.Steering.Noise.Bundle,
+			"policy.steering.residual.bundle": f.Policy.Steering.Residual.Bundle,
 		} {
 			want := map[string]string{
 				"arm.model": "models/arm.xml", "policy.bundle": "bundle",
 				"policy.library": "lib/libonnxruntime.so", "cameras.device": "videos/wrist.mp4",
+				"policy.steering.contrast.bundle": "weak", "policy.steering.value.bundle": "value",
+				"policy.steering.noise.bundle": "noise", "policy.steering.residual.bundle": "residual",
 			}[key]
 			if got != filepath.Join(root, want) {
 				t.Errorf("Load(%s): %s = %q, want %q", path, key, got, filepath.Join(root, want))
