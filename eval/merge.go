@@ -24,6 +24,7 @@ import (
 func combine(parts []*Report) *Report {
 	r := *parts[0]
 	r.PerEpisode, r.Successes, r.ROS, r.Interrupted = nil, 0, nil, false
+	r.Clamps, r.PeakSpeed, r.Faulted, r.PolicyFaults, r.Wall = 0, 0, 0, 0, 0 // fill resets the others
 	for _, p := range parts {
 		for _, e := range p.PerEpisode {
 			r.add(e)
