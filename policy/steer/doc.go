@@ -17,9 +17,16 @@
 //     model over the observation features and each candidate's actions, run for all N
 //     candidates in one batched call, its scores passed to Steer as Inputs.Values.
 //
-// The other learned models (noise policy, residual, guidance) and the daemon's use of
-// this package come later (issue 18); docs/steering.md describes the methods, their
-// formulas and cost, and the steering bundle format.
+//   - Noise is a noise policy (DSRL): a learned initial noise for a deterministic sampler,
+//     bounded. Residual is a bounded learned correction of each action (ResFiT, EXPO's
+//     edit). Guidance is the policy's own (policy.Policy.SetGuidance).
+//   - Stage composes them into the daemon's steering stage: N candidates in one batched
+//     call, the weak policy's samples, the value's scores, the selection and the
+//     residual, with a record of each step (StepInfo). Config is the launch file's
+//     policy.steering section.
+//
+// docs/steering.md describes the methods, their sources, formulas, keys and cost, and the
+// steering bundle format.
 //
 // Everything here is pure Go: models are opened through the policy.Open the caller
 // passes (policy/onnx's Opener). Buffers are sized at construction for at most MaxN
