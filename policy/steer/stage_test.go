@@ -392,3 +392,45 @@ func copyDir(t *testing.T, src, dst string) {
 		}
 	}
 }
+
+// TestStageGuidance: guidance.weight sets the policy's classifier-free guidance: the
+// stage's chunk is the guided policy's own, and differs from the unguided one.
+func TestStageGuidance(t *testing.T) {
+	guided := filepath.Join("..", "testdata", "guided")
+	load := func() *policy.Policy {
+		p, err := policy.Load(guided, onnx.Opener(onnx.Options{}), policy.Options{Seed: 6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	ref := load()
+	if err := ref.SetGuidance(3); err != nil {
+		t.Fatal(err)
+	}
+	obs := unetObservations(ref, 2, 4)
+	for _, o := range obs {
+		if err := ref.Observe(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	actions, err := ref.Step(policy.StepOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want chunk.Chunk
+	ref.ToChunk(&want, actions, 0, ref.ObservedAt())
+	got, _ := stepStage(t, newStage(t, steer.Config{Guidance: steer.GuidanceConfig{Weight: 3}}, load()), obs, steer.StepInput{})
+	plain, _ := stepStage(t, newStage(t, steer.Config{}, load()), obs, steer.StepInput{})
+	same := true
+	for i := range want.Actions {
+		if got.Actions[i] != want.Actions[i] {
+			t.Fatalf("action value %d: stage %v, guided policy %v", i, got.Actions[i], want.Actions[i])
+		}
+		same = same && plain.Actions[i] == want.Actions[i]
+	}
+	if same {
+		t.Error("guidance weight 3 gave the unguided chunk")
+	}
+}
