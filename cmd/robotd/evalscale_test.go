@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/robotd/robotd/eval"
 )
@@ -185,4 +186,91 @@ func TestEvalSweep(t *testing.T) {
 	if code, _, errOut := runCLI(t, "eval", "sweep", spec, "--plan", plan); code == 0 || !strings.Contains(errOut, "field shard not found") {
 		t.Errorf("unknown key: exit %d, %s", code, errOut)
 	}
+}
+
+// The sharded evaluation on a real Slurm: a single-node cluster from Debian's slurmctld,
+// slurmd and munge (scripts/slurm/cluster.sh: daemons started directly, state in a
+// temporary directory, stopped by PID), scripts/slurm/submit.sh submits a 4-shard array of
+// the reference policy and the dependent merge job; the merged eval.json equals a local
+// unsharded run (--shard 0/1) of the same seeds episode for episode. Run by make test-slurm
+// (ROBOTD_SLURM=1), which make test calls where the machine allows it.
+func TestSlurmEval(t *testing.T) {
+	if os.Getenv("ROBOTD_SLURM") != "1" {
+		t.Skip("a Slurm cluster on this machine: run make test-slurm (root, scripts/setup.sh slurm)")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root (slurmd, munged as the munge user)")
+	}
+	for _, b := range []string{"sbatch", "squeue", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed: run scripts/setup.sh slurm", b)
+		}
+	}
+	bin := robotdBinary(t)
+	root, _ := filepath.Abs("../..")
+	dir, err := os.MkdirTemp("", "robotd-slurm-") // not t.TempDir: munged must reach it
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := filepath.Join(root, "scripts", "slurm", "cluster.sh")
+	t.Cleanup(func() {
+		if out, err := exec.Command(cluster, "down", dir).CombinedOutput(); err != nil {
+			t.Errorf("cluster.sh down: %v\n%s", err, out)
+		}
+		for _, f := range []string{"slurmd.pid", "slurmctld.pid", "munged.pid"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				t.Errorf("%s left after cluster.sh down", f)
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	start := time.Now()
+	if out, err := exec.Command(cluster, "up", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cluster.sh up: %v\n%s", err, out)
+	}
+	t.Logf("cluster up in %v", time.Since(start).Round(time.Millisecond))
+	env := append(os.Environ(), "SLURM_CONF="+filepath.Join(dir, "slurm.conf"), "ROBOTD="+bin)
+	lf := filepath.Join(root, "launch", referenceLaunch)
+	evalFlags := []string{"--launch", lf, "--episodes", "4", "--seed", "10", "--videos", "0"}
+	sub := exec.Command(filepath.Join(root, "scripts", "slurm", "submit.sh"), append([]string{"--shards", "4", "--out", filepath.Join(dir, "eval"), "--"}, evalFlags...)...)
+	sub.Env = env
+	out, err := sub.CombinedOutput()
+	if err != nil {
+		t.Fatalf("submit.sh: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	mergeJob := strings.TrimPrefix(lines[len(lines)-1], "merge job ")
+
+	// The local unsharded run, while the cluster works.
+	local := filepath.Join(dir, "local")
+	if code, o, e := runCLI(t, append([]string{"eval", "--shard", "0/1", "--out", local}, evalFlags...)...); code != 0 && code != 1 {
+		t.Fatalf("local run: exit %d\n%s%s", code, o, e)
+	}
+	deadline := time.Now().Add(150 * time.Second)
+	for {
+		q := exec.Command("squeue", "-h", "-o", "%i %T")
+		q.Env = env
+		o, err := q.CombinedOutput()
+		if err != nil {
+			t.Fatalf("squeue: %v\n%s", err, o)
+		}
+		if strings.TrimSpace(string(o)) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs still queued after 150 s:\n%s", o)
+		}
+		time.Sleep(time.Second)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "eval", "logs", "shard_*.log"))
+	mergeLog, _ := os.ReadFile(filepath.Join(dir, "eval", "logs", "merge_"+mergeJob+".log"))
+	if len(logs) != 4 || !strings.Contains(string(mergeLog), "merged 4 shard(s): 4 episode(s) from seed 10") {
+		t.Fatalf("%d shard logs (want 4); merge job %s log:\n%s", len(logs), mergeJob, mergeLog)
+	}
+	m, l := evalJSON(t, filepath.Join(dir, "eval", "eval.json")), evalJSON(t, filepath.Join(local, "eval.json"))
+	if d := sameEpisodes(l, m); d != "" {
+		t.Errorf("merged Slurm shards differ from the local unsharded run: %s", d)
+	}
+	t.Logf("merged on Slurm: %d/%d; cluster up to merged in %v", m.Successes, m.Episodes, time.Since(start).Round(time.Second))
 }
