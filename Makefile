@@ -3,7 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 OUT ?= out
 
-.PHONY: setup demo test bench vet train eval
+.PHONY: setup demo test test-slurm slurm-test-run bench vet train eval
 
 # Reproducing the reference policies (tools/train/README.md): demonstrations from the
 # scripted expert, exported for PyTorch, then both policies trained and exported to models/.
@@ -29,6 +29,20 @@ demo: setup
 test: setup
 	$(GO) vet ./...
 	$(GO) test -p 1 -count=1 ./...
+	@if [ "$$(id -u)" != 0 ] || [ -d /run/systemd/system ]; then \
+		echo "test-slurm: skipped (a throwaway Slurm cluster needs root on a machine without systemd, such as CI's container: run make test-slurm there)"; \
+	elif ! scripts/setup.sh slurm; then \
+		echo "test-slurm: skipped (the Slurm and munge packages could not be installed)"; \
+	else $(MAKE) --no-print-directory slurm-test-run; fi
+
+# Sharded evaluation on a real single-node Slurm cluster (scripts/slurm/cluster.sh; about
+# 35 s): a 4-shard array and its merge job against a local unsharded run.
+test-slurm:
+	@scripts/setup.sh slurm
+	@$(MAKE) --no-print-directory slurm-test-run
+
+slurm-test-run:
+	ROBOTD_SLURM=1 $(GO) test -count=1 -run 'TestSlurmEval' -v ./cmd/robotd/
 
 bench:
 	@scripts/setup.sh bench

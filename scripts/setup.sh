@@ -4,6 +4,8 @@
 #   scripts/setup.sh          build + test dependencies (Debian packages, ONNX Runtime)
 #   scripts/setup.sh bench    also the benchmark peers and fixture generators
 #   scripts/setup.sh train    the same: what tools/train needs (torch, onnx, OpenBLAS)
+#   scripts/setup.sh slurm    also Slurm and munge, for the sharded-evaluation test
+#                             (make test-slurm; make test runs it as root without systemd)
 #
 # Idempotent: when everything is present it only checks and returns (well under a second).
 # Recipes and their pitfalls: ../shared/SETUP.md.
@@ -21,12 +23,20 @@ pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
 # libopenblas0-pthread: Debian's torch calls the system BLAS, which is otherwise the
 # reference BLAS (tools/train's transformer and U-Net steps are several times slower on it).
 pkgs_bench=(python3-torch python3-onnx python3-opencv libmujoco-samples bc libopenblas0-pthread)
+# Slurm 22.05 and munge: scripts/slurm/cluster.sh starts them by hand for TestSlurmEval. Not
+# in the default profile: on a machine with systemd their packages enable and start
+# daemons (slurmctld, slurmd, munge) at install and at every boot, which building and
+# testing robotd should not do to a developer's machine; CI containers (root, no systemd)
+# get them from make test.
+pkgs_slurm=(slurmctld slurmd slurm-client munge)
 
 want=("${pkgs_run[@]}" "${pkgs_ros[@]}")
 case "$profile" in
   test|demo) ;;
-  bench|train|all) want+=("${pkgs_bench[@]}") ;;
-  *) echo "setup.sh: unknown profile '$profile' (want: test, demo, bench, train, all)" >&2; exit 2 ;;
+  bench|train) want+=("${pkgs_bench[@]}") ;;
+  slurm) want+=("${pkgs_slurm[@]}") ;;
+  all) want+=("${pkgs_bench[@]}" "${pkgs_slurm[@]}") ;;
+  *) echo "setup.sh: unknown profile '$profile' (want: test, demo, bench, train, slurm, all)" >&2; exit 2 ;;
 esac
 
 # node and npm: the DuckDB check of episode/ (below); Debian's when the machine has none.
