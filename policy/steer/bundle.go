@@ -190,9 +190,6 @@ func (b *Bundle) validate() error {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Features)) {
-		if strings.HasPrefix(name, "observation.images.") {
-			return fmt.Errorf("features: %s: image features are not supported by steering bundles", name)
-		}
 		in, err := newInput(name, c.Features[name], stats, c.Stats != "" && !b.policyAction(name))
 		if err != nil {
 			return fmt.Errorf("features: %s: %w", name, err)

@@ -6,11 +6,14 @@
 //     actions a diffusion-policy-style horizon predicts included, in dataset units, with a
 //     validity mask: a candidate that fails chunk.Validate (non-finite, out of bounds) is
 //     never chosen.
+//
 //   - Scorers rate candidates; every score is higher-is-better (a distance d enters as
 //     -d). Coherence and Contrast are Bidirectional Decoding's backward and forward
 //     criteria (Liu et al. 2024), Past is past-token consistency (Torne et al. 2025).
+//
 //   - Steer combines the scorers by a weighted sum and a Selector picks the chosen index:
 //     argmax, or softmax sampling with a temperature from a seeded generator.
+//
 //   - A steering bundle (steer.yaml, an ONNX file, optionally its own stats.json) holds
 //     a learned model; LoadBundle reads one and Bundle.Fit refuses one that does not fit
 //     the policy bundle. Value is the value scorer (V-GPS, Nakamoto et al. 2024): a Q
@@ -20,6 +23,7 @@
 //   - Noise is a noise policy (DSRL): a learned initial noise for a deterministic sampler,
 //     bounded. Residual is a bounded learned correction of each action (ResFiT, EXPO's
 //     edit). Guidance is the policy's own (policy.Policy.SetGuidance).
+//
 //   - Stage composes them into the daemon's steering stage: N candidates in one batched
 //     call, the weak policy's samples, the value's scores, the selection and the
 //     residual, with a record of each step (StepInfo). Config is the launch file's

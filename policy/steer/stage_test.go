@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robotd/robotd/internal/npy"
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/chunk"
 	"github.com/robotd/robotd/policy/onnx"
@@ -432,5 +433,60 @@ func TestStageGuidance(t *testing.T) {
 	}
 	if same {
 		t.Error("guidance weight 3 gave the unguided chunk")
+	}
+}
+
+// TestValueWithImage: a value bundle may read image features (the policy's preprocessed
+// tensor, normalized per channel): the fixture's CNN critic over the wrist image, the
+// state and the executed window matches torch to 1e-5; the candidate with a NaN is not
+// scored.
+func TestValueWithImage(t *testing.T) {
+	dir := filepath.Join(unetSteer, "value_image")
+	b, err := steer.LoadBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := policy.LoadBundle(unetBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := steer.NewValue(b, pb, onnx.Opener(onnx.Options{}), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ref, err := npy.ReadNPZ(filepath.Join(dir, "reference.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) []float32 {
+		a := npy.Find(ref, name)
+		if a == nil {
+			t.Fatalf("reference.npz has no %s", name)
+		}
+		x, err := a.Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	cands := steer.NewCandidates(steer.Shape{MaxN: 8, Horizon: 16, Start: 1, Dim: 7}, chunk.Bounds{})
+	cands.View(get("candidates"), 5, 0, 100*time.Millisecond)
+	if cands.Valid(3) || cands.NumValid() != 4 {
+		t.Fatalf("validity: %d valid, candidate 3 valid %v", cands.NumValid(), cands.Valid(3))
+	}
+	// The bundle's observations are sorted by name: the image, then the state.
+	obs := [][]float32{get("image"), get("state")}
+	if b.Observations[0].Name != "observation.images.wrist" {
+		t.Fatalf("observations %v", b.Observations)
+	}
+	got := make([]float64, 5)
+	if err := v.Score(got, cands, obs); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range get("values") {
+		if math.Abs(got[i]-float64(w)) > 1e-5 {
+			t.Errorf("candidate %d: value %v, torch %v", i, got[i], w)
+		}
 	}
 }

@@ -182,8 +182,8 @@ func TestValueRefusesMismatch(t *testing.T) {
 		{"output", "value", []string{"output: value", "output: q"}, false, true, `no output "q"`},
 		{"kind", "value", []string{"kind: value", "kind: guidance"}, true, false, `kind: unknown "guidance" (value, noise or residual)`},
 		{"span", "value", []string{"action_span: chunk", "action_span: all"}, true, false, `action_span: unknown "all"`},
-		{"image", "value", []string{"observation.state:", "observation.images.top:"}, true, false,
-			"image features are not supported"},
+		{"image shape", "value_first", []string{"observation.state:", "observation.images.top:"}, true, false,
+			"features: observation.images.top: shape: an image is [channels, height, width], got [6]"},
 		{"own stats", "value", []string{"observation.state:", "observation.velocity:"}, true, false,
 			`features: observation.velocity: normalization mean_std: stats.json has no entry "observation.velocity"`},
 	}

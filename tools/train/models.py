@@ -272,6 +272,27 @@ class ValueMLP(nn.Module):
         return self.net(torch.cat([obs, action.reshape(-1, self.d)], dim=-1)).reshape(-1)
 
 
+class ValueCNN(nn.Module):
+    """Steering value model over images too: Q(camera images, observation.state, chunk) for
+    a value bundle whose features include observation.images.* (each the policy's
+    preprocessed float CHW image, normalized as the bundle declares). forward(*images
+    [B,3,hw,hw] in the bundle's camera order, state [B,state_dim], action
+    [B,steps,action_dim]) -> value [B]: a KeypointEncoder per camera, concatenated with the
+    state and the flattened chunk, then an MLP."""
+
+    def __init__(self, cams, hw, state_dim, steps, action_dim, feat=32, hidden=128):
+        super().__init__()
+        self.d = steps * action_dim
+        self.encs = nn.ModuleList([KeypointEncoder(hw=hw, keypoints=16, feat=feat) for _ in range(cams)])
+        self.net = nn.Sequential(nn.Linear(cams * feat + state_dim + self.d, hidden), nn.Mish(),
+                                 nn.Linear(hidden, hidden), nn.Mish(), nn.Linear(hidden, 1))
+
+    def forward(self, *args):
+        *images, state, action = args
+        fs = [enc(x) for enc, x in zip(self.encs, images)]
+        return self.net(torch.cat(fs + [state, action.reshape(-1, self.d)], dim=-1)).reshape(-1)
+
+
 class NoisePolicyMLP(nn.Module):
     """Steering noise policy (DSRL, Wagenmaker et al. 2025, arXiv:2506.15799): the initial
     noise of a frozen diffusion/flow policy's deterministic sampler, chosen from the

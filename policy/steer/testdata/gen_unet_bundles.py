@@ -9,6 +9,10 @@ seeds, one CPU thread.
 Writes policy/steer/testdata/unet/<name>/{steer.yaml, model.onnx}:
 
 - value: ValueMLP over the state and the executed window (15 actions).
+- value_image: ValueCNN over the wrist image (as the policy sees it, [3, 48, 48]), the
+  state and the executed window; reference.npz: the image, the state, 5 candidates [5, 16,
+  7] in dataset units (candidate 3 with a NaN: invalid, fed as zeros and scored 0) and
+  torch's values of the valid ones from inputs normalized here in numpy.
 - noise: NoisePolicyMLP with an eps input (stochastic).
 - residual: ResidualMLP with a non-zero last layer (corrections of order 0.1).
 - residual_zero: ResidualMLP as residual RL initializes it: outputs exactly 0.
@@ -20,8 +24,10 @@ import sys
 if __name__ == "__main__":
     sys.dont_write_bytecode = True
 
+import json  # noqa: E402
 import os  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
@@ -29,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "train"))
 
 from bundle import export  # noqa: E402
-from models import NoisePolicyMLP, ResidualMLP, ValueMLP  # noqa: E402
+from models import NoisePolicyMLP, ResidualMLP, ValueCNN, ValueMLP  # noqa: E402
 
 HORIZON, START, OBS, ACT = 16, 1, 7, 7
 
@@ -44,7 +50,7 @@ class HugeResidual(nn.Module):
         return action * 1e30 + obs.sum(-1, keepdim=True) * 0.0
 
 
-def write(name, kind, model, args, inputs, output, extra=""):
+def write(name, kind, model, args, inputs, output, extra="", image=False):
     d = os.path.join(HERE, "unet", name)
     os.makedirs(d, exist_ok=True)
     export(model.eval(), args, os.path.join(d, "model.onnx"), inputs, [output])
@@ -53,7 +59,8 @@ def write(name, kind, model, args, inputs, output, extra=""):
                 f"# Fits policy/testdata/unet; normalized with that policy's statistics.\n"
                 f"kind: {kind}\nmodel: model.onnx\nhorizon: {HORIZON}\nn_obs_steps: 2\n{extra}"
                 f"features:\n"
-                f"  observation.state: {{shape: [{OBS}], normalization: mean_std}}\n"
+                + (f"  observation.images.wrist: {{shape: [3, 48, 48], normalization: mean_std}}\n" if image else "")
+                + f"  observation.state: {{shape: [{OBS}], normalization: mean_std}}\n"
                 f"  action:            {{shape: [{ACT}], normalization: min_max}}\n"
                 f"output: {output}\n")
 
@@ -74,6 +81,35 @@ def main():
     write("residual_zero", "residual", ResidualMLP(OBS, ACT), rargs, ["observation.state", "action"], "residual")
     write("residual_nan", "residual", NaNResidual(), rargs, ["observation.state", "action"], "residual")
     write("residual_huge", "residual", HugeResidual(), rargs, ["observation.state", "action"], "residual")
+    write_value_image()
+
+
+def write_value_image():
+    torch.manual_seed(8)
+    rng = np.random.default_rng(8)
+    steps = HORIZON - START
+    model = ValueCNN(1, 48, OBS, steps, ACT).eval()
+    write("value_image", "value", model, (torch.zeros(3, 3, 48, 48), torch.zeros(3, OBS), torch.zeros(3, steps, ACT)),
+          ["observation.images.wrist", "observation.state", "action"], "value", "action_span: chunk\n", image=True)
+    with open(os.path.join(HERE, "..", "..", "testdata", "unet", "stats.json")) as f:
+        st = json.load(f)
+    eps = 1e-8
+    img = rng.uniform(0, 1, (3, 48, 48)).astype(np.float32)
+    state = rng.normal(0, 0.3, OBS).astype(np.float32)
+    lo, hi = np.array(st["action"]["min"]), np.array(st["action"]["max"])
+    cands = (lo + (hi - lo) * rng.uniform(0, 1, (5, HORIZON, ACT))).astype(np.float32)
+    cands[3, 7, 2] = np.nan
+    m, sd = np.array(st["observation.images.wrist"]["mean"]), np.array(st["observation.images.wrist"]["std"])
+    img_n = ((img - m) / (sd + eps)).astype(np.float32)
+    sm, ss = np.array(st["observation.state"]["mean"]), np.array(st["observation.state"]["std"])
+    state_n = ((state - sm) / (ss + eps)).astype(np.float32)
+    act_n = ((cands[:, START:] - lo) / (hi - lo + eps) * 2 - 1).astype(np.float32)
+    with torch.no_grad():
+        v = model(torch.from_numpy(np.repeat(img_n[None], 5, 0)), torch.from_numpy(np.repeat(state_n[None], 5, 0)),
+                  torch.from_numpy(act_n)).numpy()
+    v[3] = 0.0  # invalid: not scored
+    np.savez(os.path.join(HERE, "unet", "value_image", "reference.npz"), image=img, state=state,
+             candidates=cands, values=v.astype(np.float32))
 
 
 if __name__ == "__main__":
