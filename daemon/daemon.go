@@ -177,6 +177,9 @@ type Ports struct {
 	Recorder Recorder
 	// Status, when set, receives the setpoint and the state machine's mode (ROS topics).
 	Status StatusSink
+	// Observer, when set, watches every tick, transition, chunk and steering step (the
+	// live view and the MCAP log: package viz).
+	Observer Observer
 }
 
 // StatusSink publishes the daemon's state outside the process. Its methods are called from
@@ -242,6 +245,7 @@ type Daemon struct {
 	lastNew   time.Duration // control-clock time of the newest new state
 	phaseAt   time.Duration // when the current state began
 	summary   Summary
+	obsTick   TickRecord // handed to Ports.Observer (control loop)
 }
 
 // New checks the ports against each other and builds the servo and the policy loop.
@@ -451,6 +455,9 @@ func (d *Daemon) controlLoop() (err error) {
 				d.finishSummary()
 				return &Fault{Kind: "step_error", Err: err}
 			}
+		}
+		if d.ports.Observer != nil {
+			d.observe(now)
 		}
 		d.m.tick(late, monoNow()-t0, d.cfg.Lockstep)
 	}
@@ -827,6 +834,9 @@ func (d *Daemon) transition(to State, why string) {
 	d.m.state.Set(float64(to))
 	if d.ports.Status != nil {
 		d.ports.Status.SetMode(to.String())
+	}
+	if d.ports.Observer != nil {
+		d.ports.Observer.Transition(now, from, to, why)
 	}
 	select {
 	case d.events <- event{at: now, from: from, to: to, why: why}:

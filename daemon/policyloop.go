@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-gl/mathgl/mgl64"
+
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/perception"
 	"github.com/robotd/robotd/policy"
@@ -125,6 +127,8 @@ type policyLoop struct {
 	lastValid            time.Duration // when the last valid chunk arrived (or Running began)
 	lastFailure          error         // the newest failure, for the fault's message
 	offset               []float64     // per-action residual added to the setpoint
+	path                 []mgl64.Vec3  // a chunk's tool path for Ports.Observer
+	pathKin              *control.Kinematics
 
 	// Owned by the policy goroutine.
 	obs    policy.Observation
@@ -253,6 +257,9 @@ func newPolicyLoop(d *Daemon, pp PolicyPorts) (*policyLoop, error) {
 	l.offset = make([]float64, ec.Dim)
 	l.sp, l.plan = make([]float64, ec.Dim), make([]float64, max(l.nPrefix, l.planLen, 1)*ec.Dim)
 	l.jtgt = make([]float64, dof)
+	if d.ports.Observer != nil {
+		l.path, l.pathKin = make([]mgl64.Vec3, 0, ec.Horizon), d.ports.Robot.NewKinematics()
+	}
 	l.obs.Values = make([][]float32, len(b.Observations))
 	for i, f := range b.Observations {
 		l.obs.Values[i] = make([]float32, f.Size)
@@ -477,6 +484,9 @@ func (l *policyLoop) receive(r *result, now time.Duration) {
 	d.m.inference(r.latency)
 	if r.steered {
 		l.sm.step(&r.info)
+		if d.ports.Observer != nil {
+			d.ports.Observer.Steer(now, &r.info)
+		}
 	}
 	if exec := time.Duration(l.exec.Config().NActionSteps) * l.dt; exec > 0 && r.latency > exec {
 		d.m.overruns.Inc()
@@ -498,6 +508,9 @@ func (l *policyLoop) push(r *result, now time.Duration) {
 	} else {
 		l.failures, l.lastValid = 0, now
 		d.m.chunkAge(now - r.t)
+		if d.ports.Observer != nil {
+			l.observePlan(now, &r.chunk)
+		}
 		var dv [16]float64
 		if len(l.sp) <= len(dv) && l.exec.Jump(dv[:len(l.sp)]) {
 			d.m.jump(math.Sqrt(dv[0]*dv[0] + dv[1]*dv[1] + dv[2]*dv[2]))
