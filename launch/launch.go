@@ -302,6 +302,11 @@ type Telemetry struct {
 	// host's address) and robotd then warns. Default 127.0.0.1:9102; "off" disables
 	// the server.
 	Listen string `yaml:"listen"`
+	// Foxglove is the address of the live Foxglove WebSocket server (protocol
+	// foxglove.websocket.v1: docs/live.md), which streams the channels of the MCAP log.
+	// Loopback as Listen has it: an address without a host (":8765") means 127.0.0.1,
+	// another interface must be named. Default "" (no server).
+	Foxglove string `yaml:"foxglove"`
 	// LogFormat is text or json. Default text.
 	LogFormat string `yaml:"log_format"`
 	// LogLevel is debug, info, warn or error. Default info.

@@ -115,6 +115,10 @@ func (f *File) Validate() error {
 		_, port, err := splitHostPort(t.Listen)
 		v.check("telemetry.listen", err == nil && port >= 0 && port < 65536, "%q: want host:port, :port or off", t.Listen)
 	}
+	if t.Foxglove != "" {
+		_, port, err := splitHostPort(t.Foxglove)
+		v.check("telemetry.foxglove", err == nil && port >= 0 && port < 65536, "%q: want host:port or :port", t.Foxglove)
+	}
 	if *t.ROSStatus && f.Arm.Driver != DriverROS {
 		v.fail("telemetry.ros_status", "needs the ros driver (arm.driver: ros)")
 	}
