@@ -38,6 +38,7 @@ type Stage struct {
 	epsRand          *policy.SeededNoise
 	resBuf           []float32
 	info             StepInfo
+	agent            *agentState // nil without an Agent (SetAgent)
 }
 
 // StageOptions are what a Stage needs besides its configuration.
@@ -50,6 +51,8 @@ type StageOptions struct {
 	Now func() time.Duration
 	// Seed seeds the weak policy's noise and the standard normals a noise policy takes.
 	Seed uint64
+	// Agent, when set, is consulted by every Step and Correct (SetAgent); nil: none.
+	Agent Agent
 }
 
 // StepInput is what a step compares its candidates with.
@@ -159,6 +162,11 @@ func NewStage(cfg Config, pol *policy.Policy, o StageOptions) (_ *Stage, err err
 		}
 		s.resBuf = make([]float32, rows*sh.Dim)
 	}
+	if o.Agent != nil {
+		if err := s.SetAgent(o.Agent); err != nil {
+			return nil, err
+		}
+	}
 	if w := cfg.Guidance.Weight; w != 0 && w != 1 {
 		if err := pol.SetGuidance(w); err != nil {
 			return nil, fmt.Errorf("steer: guidance.weight %v: %w", w, err)
@@ -246,9 +254,9 @@ func (s *Stage) Executed(t time.Duration, action []float64) {
 }
 
 // RatePerAction reports whether the residual is applied per action with Correct (rate
-// action) rather than to each chunk by Step.
+// action) rather than to each chunk by Step; with an Agent, always.
 func (s *Stage) RatePerAction() bool {
-	return s.residual != nil && s.cfg.Residual.Rate == RateAction
+	return s.agent != nil || s.residual != nil && s.cfg.Residual.Rate == RateAction
 }
 
 func (s *Stage) clock() time.Duration {
@@ -267,7 +275,18 @@ func (s *Stage) Step(in StepInput, dst *chunk.Chunk) (StepInfo, error) {
 	info := StepInfo{N: s.cfg.Samples, Chosen: -1}
 	pol, n := s.Policy, s.cfg.Samples
 	opt := policy.StepOptions{Samples: n, Prefix: in.Prefix, Normalized: true}
-	if s.noise != nil {
+	if s.agent != nil {
+		size := n * pol.Bundle.Config.Horizon * pol.Bundle.ActionDim()
+		ok, err := s.agent.a.Noise(s.obs, s.agent.noise[:size])
+		if err != nil {
+			return info, fmt.Errorf("steer: agent: %w", err)
+		}
+		if ok {
+			info.NoiseStep = s.agent.boundNoise(s.agent.noise[:size])
+			opt.Noise = s.agent.noise[:size]
+		}
+	}
+	if s.noise != nil && opt.Noise == nil {
 		t := s.clock()
 		size := n * pol.Bundle.Config.Horizon * pol.Bundle.ActionDim()
 		s.epsRand.Normal(s.eps[:size])
@@ -315,7 +334,13 @@ func (s *Stage) Step(in StepInput, dst *chunk.Chunk) (StepInfo, error) {
 	info.Chosen = i
 	info.Spread = spread(s.steer.total[:n])
 	s.cands.ToChunk(dst, i)
-	if s.residual != nil && s.cfg.Residual.Rate == RateChunk {
+	decided := false
+	if s.agent != nil {
+		if decided, err = s.agentChunk(dst, len(in.Prefix)/dst.Dim, &info); err != nil {
+			return info, err
+		}
+	}
+	if s.residual != nil && s.cfg.Residual.Rate == RateChunk && !decided {
 		t := s.clock()
 		rs, err := s.correctChunk(dst, len(in.Prefix)/dst.Dim)
 		info.Residual, info.ResidualStep = s.clock()-t, rs
@@ -353,8 +378,14 @@ func (s *Stage) correctChunk(dst *chunk.Chunk, skip int) (ResidualStep, error) {
 // Correct computes the residual (rate action) for base, the action due at the latest
 // observation's time (dataset units), from that observation: it writes the correction
 // into offset (dataset units, base's size): the executed action is base + offset. A
-// zero residual writes exact zeros.
+// zero residual writes exact zeros. With an Agent it is consulted first (Agent.Action).
 func (s *Stage) Correct(base, offset []float64) (ResidualStep, error) {
+	if s.agent != nil {
+		rs, ok, err := s.agentAction(base, offset)
+		if ok || err != nil || s.residual == nil || s.cfg.Residual.Rate != RateAction {
+			return rs, err
+		}
+	}
 	buf := s.resBuf[:len(base)]
 	for k, v := range base {
 		buf[k] = float32(v)
