@@ -10,6 +10,8 @@
 //	    record episodes as a LeRobotDataset v3.0 (docs/episodes.md).
 //	robotd eval --launch FILE [--bundle DIR] [--episodes N] [--seed S]
 //	    success rate of a policy on the simulated pick-and-place task, with video and plot.
+//	robotd eval --shard I/N ... | eval merge | eval compare BASE NEW | eval sweep SPEC.yaml
+//	    evaluation at scale: shards, their merge, paired comparison, matrices (docs/eval.md).
 //	robotd replay DATASET --episode N [--launch FILE] [--plot FILE.png]
 //	    send a recorded episode's actions to the arm; report tracking against the recording.
 //	robotd eval-offline DATASET --bundle DIR [--episodes all|I,J] [--plot FILE.png]
@@ -54,6 +56,7 @@ commands:
   record    record episodes (policy or scripted expert) as a LeRobotDataset v3.0
   replay    send a recorded episode's actions to the arm and report tracking
   eval      closed-loop evaluation of a policy on the simulated pick-and-place task
+            (eval merge|compare|sweep: evaluation at scale, docs/eval.md)
   eval-offline  run a policy on a dataset's observations; action error per episode
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
