@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -68,7 +69,8 @@ type System struct {
 	actors  []actor               // background work, run in the group with the readers
 	onStop  []func(stop StopFunc) // handed the daemon's Stop once it exists (ROS stop topics)
 	onReg   []func(*telemetry.Registry)
-	closers []func() // released by Close, last first
+	closers []func()     // released by Close, last first
+	page    http.Handler // the operator page on the telemetry server (Viz)
 }
 
 // StopFunc is the daemon's Stop.
@@ -288,6 +290,7 @@ func (s *System) Run(ctx context.Context, opts RunOptions) (*daemon.Summary, err
 		srv, err := telemetry.Serve(runCtx, f.Telemetry.Listen, reg, telemetry.Handlers{
 			Ready: d.Ready,
 			Stop:  func(reason string) { d.Stop(reason, false) },
+			Extra: s.page,
 		})
 		if err != nil {
 			return nil, err

@@ -21,6 +21,9 @@ type Handlers struct {
 	// Stop asks the daemon to stop (ramp to hold, then exit); reason says who asked and
 	// why. POST /stop calls it and answers 202. When Stop is nil, POST /stop answers 501.
 	Stop func(reason string)
+	// Extra, when set, serves the GETs of paths none of the endpoints below has (the operator
+	// page and its data: package viz/page); otherwise they get 404.
+	Extra http.Handler
 }
 
 // ShutdownTimeout bounds how long a [Server] waits for requests in flight once its
@@ -174,6 +177,9 @@ func NewHandler(reg *Registry, h Handlers) http.Handler {
 		h.Stop(reason)
 		plain(w, http.StatusAccepted, "stopping")
 	})
+	if h.Extra != nil {
+		mux.Handle("GET /", h.Extra)
+	}
 	return mux
 }
 

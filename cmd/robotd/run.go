@@ -12,6 +12,8 @@ import (
 
 	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/system"
+	"github.com/robotd/robotd/telemetry"
+	"github.com/robotd/robotd/viz"
 )
 
 // defaultLaunch is the launch file `robotd run` uses without --launch.
@@ -24,6 +26,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off; no host means 127.0.0.1, 0.0.0.0:PORT every interface)")
 	summaryJSON := fs.String("summary-json", "", "also write the exit summary as JSON to this file")
 	traceFile := fs.String("trace", "", "write a Go execution trace of the run to this file (go tool trace; for latency hunts)")
+	mcapFile := fs.String("mcap", "", "log the run to this MCAP file (joint states, torques, poses, plans, events, logs, JPEG cameras; docs/live.md)")
 	var steerOff bool
 	fs.Var(steerFlag{&steerOff}, "steer", "on: the launch file's policy.steering; off: run without it")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -53,22 +56,39 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if steerOff && f.Policy != nil {
 		f.Policy.Steering = nil
 	}
-	return runLaunch(ctx, f, *summaryJSON, stdout, stderr)
+	return runLaunch(ctx, f, runOutputs{summaryJSON: *summaryJSON, mcap: *mcapFile}, stdout, stderr)
+}
+
+// runOutputs are the files robotd run writes besides its report.
+type runOutputs struct {
+	summaryJSON string
+	mcap        string // --mcap: the MCAP log
 }
 
 // runLaunch builds the launch file's system, runs it until the run ends and reports.
-func runLaunch(ctx context.Context, f *launch.File, summaryJSON string, stdout, stderr io.Writer) error {
+func runLaunch(ctx context.Context, f *launch.File, out runOutputs, stdout, stderr io.Writer) error {
+	summaryJSON := out.summaryJSON
 	sys, _, err := wireLogged(ctx, f, stderr, system.LogLevel(f))
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	s, runErr := sys.Run(ctx, system.RunOptions{Telemetry: true})
+	reg := telemetry.NewRegistry()
+	var hub *viz.Hub
+	if out.mcap != "" || f.Telemetry.Foxglove != "" || f.Telemetry.Listen != "off" {
+		if hub, err = sys.Viz(system.VizOptions{MCAP: out.mcap, Registry: reg}); err != nil {
+			return err
+		}
+	}
+	s, runErr := sys.Run(ctx, system.RunOptions{Telemetry: true, Registry: reg})
 	if s == nil {
 		return runErr
 	}
 	fmt.Fprintf(stdout, "\nrobotd run %s: %v wall\n", f.Name, s.Wall.Round(1e6))
 	s.Write(stdout)
+	if hub != nil && (out.mcap != "" || f.Telemetry.Foxglove != "") {
+		fmt.Fprintln(stdout, hub.Summary())
+	}
 	if summaryJSON != "" {
 		data, err := json.MarshalIndent(s.JSON(), "", "  ")
 		if err == nil {

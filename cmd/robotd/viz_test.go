@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// vizPeers is where scripts/setup.sh installs the npm peers of the viz tests
+// (tools/viz-peers: @mcap/core, @foxglove/wasm-zstd, @foxglove/ws-protocol, ws).
+const vizPeers = "../../tools/viz-peers"
+
+// needVizPeers skips a test when node or the peers are not installed.
+func needVizPeers(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not found: run scripts/setup.sh")
+	}
+	if _, err := os.Stat(filepath.Join(vizPeers, "node_modules", "@mcap", "core")); err != nil {
+		t.Skip("tools/viz-peers/node_modules missing: run scripts/setup.sh")
+	}
+}
+
+// mcapReport is what tools/viz-peers/mcap_check.js prints.
+type mcapReport struct {
+	Channels map[string]struct {
+		Schema, SchemaEncoding, MessageEncoding string
+	}
+	Counts     map[string]uint64
+	Keys       map[string][]string
+	Messages   uint64
+	First      string
+	Last       string
+	Statistics *struct{ MessageCount string }
+	Records    map[string]int
+	Truncated  bool
+	Error      string
+}
+
+func readMCAP(t *testing.T, path string, stream bool) mcapReport {
+	t.Helper()
+	args := []string{filepath.Join(vizPeers, "mcap_check.js")}
+	if stream {
+		args = append(args, "--stream")
+	}
+	out, err := exec.Command("node", append(args, path)...).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("@mcap/core on %s: %v\n%s", path, err, stderr)
+	}
+	var r mcapReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("mcap_check output: %v\n%s", err, out)
+	}
+	return r
+}
+
+var vizLine = regexp.MustCompile(`viz: (\d+) messages logged .* (\d+) records dropped`)
+
+// TestMCAPLog runs the daemon rig (fixture diffusion policy, wrist camera, lockstep) for
+// 2 s with --mcap and reads the file with @mcap/core: the channels carry the expected
+// schemas and encodings, joint states and torques number the run's control ticks, the
+// plans its inferences, the total equals what robotd says it logged, and the messages
+// parse with the well-known schemas' fields.
+func TestMCAPLog(t *testing.T) {
+	needVizPeers(t)
+	bin := robotdBinary(t)
+	dir := t.TempDir()
+	file, sum := filepath.Join(dir, "run.mcap"), filepath.Join(dir, "summary.json")
+	out, err := exec.Command(bin, "run", "--launch", "../../launch/test_daemon_rig.yaml", "--duration", "2s", "--listen", "off",
+		"--mcap", file, "--summary-json", sum).CombinedOutput()
+	if err != nil {
+		t.Fatalf("robotd run: %v\n%s", err, out)
+	}
+	m := vizLine.FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no viz summary line in:\n%s", out)
+	}
+	logged, _ := strconv.ParseUint(m[1], 10, 64)
+	if m[2] != "0" {
+		t.Errorf("records dropped in a lockstep run: %s", m[0])
+	}
+	var s struct {
+		Ticks       uint64
+		InferenceUS struct{ N uint64 } `json:"inference_us"`
+		Chunks      uint64             `json:"chunks_rejected"`
+	}
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	r := readMCAP(t, file, false)
+	want := map[string]string{
+		"/robotd/joint_states":   "robotd.JointState",
+		"/robotd/torque_command": "robotd.JointCommand",
+		"/robotd/tool_pose":      "foxglove.PoseInFrame",
+		"/robotd/target_pose":    "foxglove.PoseInFrame",
+		"/robotd/plan":           "foxglove.PosesInFrame",
+		"/robotd/state":          "robotd.StateTransition",
+		"/robotd/log":            "foxglove.Log",
+		"/camera/wrist":          "foxglove.CompressedImage",
+	}
+	for topic, schema := range want {
+		c, ok := r.Channels[topic]
+		if !ok {
+			t.Errorf("channel %s missing (have %v)", topic, r.Counts)
+			continue
+		}
+		if c.Schema != schema || c.SchemaEncoding != "jsonschema" || c.MessageEncoding != "json" {
+			t.Errorf("%s: schema %q (%s), messages %s; want %s (jsonschema), json", topic, c.Schema, c.SchemaEncoding, c.MessageEncoding, schema)
+		}
+	}
+	if s.Ticks == 0 || r.Counts["/robotd/joint_states"] != s.Ticks || r.Counts["/robotd/torque_command"] != s.Ticks {
+		t.Errorf("joint states %d, torques %d; the run's ticks %d", r.Counts["/robotd/joint_states"], r.Counts["/robotd/torque_command"], s.Ticks)
+	}
+	if n := s.InferenceUS.N - s.Chunks; n == 0 || r.Counts["/robotd/plan"] < n-1 || r.Counts["/robotd/plan"] > n {
+		t.Errorf("plans %d; the run's accepted chunks %d (the last may still wait for its delivery time at the stop)", r.Counts["/robotd/plan"], n)
+	}
+	// idle->homing->running->stopping->idle.
+	if r.Counts["/robotd/state"] != 4 {
+		t.Errorf("state transitions %d, want 4", r.Counts["/robotd/state"])
+	}
+	if r.Counts["/camera/wrist"] == 0 {
+		t.Error("no camera frames")
+	}
+	if r.Messages != logged || r.Statistics == nil || r.Statistics.MessageCount != m[1] {
+		t.Errorf("@mcap/core read %d messages (statistics %v); robotd logged %d", r.Messages, r.Statistics, logged)
+	}
+	for topic, keys := range map[string]string{
+		"/robotd/joint_states": "timestamp name position velocity effort",
+		"/robotd/tool_pose":    "timestamp frame_id pose",
+		"/robotd/plan":         "timestamp frame_id poses",
+		"/camera/wrist":        "timestamp frame_id format data",
+		"/robotd/log":          "timestamp level message name file line",
+	} {
+		if got := strings.Join(r.Keys[topic], " "); got != keys {
+			t.Errorf("%s: keys %q, want %q", topic, got, keys)
+		}
+	}
+}
+
+// TestMCAPKilled kills a realtime run with SIGKILL mid-run: the file, never closed, is
+// read by @mcap/core's stream reader up to its last finished chunk (every CRC checked),
+// and holds at least the chunks that were written before the kill.
+func TestMCAPKilled(t *testing.T) {
+	needVizPeers(t)
+	bin := robotdBinary(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "killed.mcap")
+	cmd := exec.Command(bin, "run", "--launch", "../../launch/test_daemon_rig.yaml", "--duration", "0", "--listen", "off", "--mcap", file)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait for running, then for a few chunks to reach the file.
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "to=running") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if fi, err := os.Stat(file); err == nil && fi.Size() > 600<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the MCAP file did not grow past 600 KiB in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readMCAP(t, file, true)
+	if r.Error != "" {
+		t.Fatalf("stream reader failed on the killed file (%d bytes): %s", fi.Size(), r.Error)
+	}
+	if r.Records["Header"] != 1 || r.Records["Footer"] != 0 {
+		t.Errorf("records %v: want a header and no footer (the file was never closed)", r.Records)
+	}
+	if r.Records["MessageIndex"] == 0 || r.Counts["/robotd/joint_states"] < 1000 {
+		t.Errorf("killed file (%d bytes): records %v, messages %v: want whole chunks with over 1000 joint states", fi.Size(), r.Records, r.Counts)
+	}
+	// Every joint state read is whole: the last finished chunk ends where the reader stopped.
+	if r.Counts["/robotd/joint_states"] != r.Counts["/robotd/torque_command"] && r.Counts["/robotd/joint_states"] != r.Counts["/robotd/torque_command"]+1 {
+		t.Errorf("joint states %d, torques %d: a chunk was read in part", r.Counts["/robotd/joint_states"], r.Counts["/robotd/torque_command"])
+	}
+}

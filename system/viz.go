@@ -1,0 +1,58 @@
+package system
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/robotd/robotd/telemetry"
+	"github.com/robotd/robotd/viz"
+	"github.com/robotd/robotd/viz/mcaplog"
+)
+
+// VizOptions says which parts of the live view and log a run has (docs/live.md).
+type VizOptions struct {
+	// MCAP, when set, is the MCAP file the run is logged to (robotd run --mcap).
+	MCAP string
+	// Registry receives robotd_viz_* (pass the run's registry so that /metrics has them).
+	// Default: a new registry.
+	Registry *telemetry.Registry
+	// Hub configures the hub; Joints, Cameras and Metrics are filled from the system.
+	Hub viz.Config
+}
+
+// Viz makes a viz.Hub the daemon's Observer, runs it as an actor, sends the system's log
+// records to it (/robotd/log) and, with o.MCAP, logs to that file (closed by Close, after
+// the actors have drained the hub). Call it after New and before Run or Serve.
+func (s *System) Viz(o VizOptions) (*viz.Hub, error) {
+	if s.Ports.Observer != nil {
+		return nil, fmt.Errorf("system: Viz called twice")
+	}
+	cfg := o.Hub
+	cfg.Joints = s.Ports.Robot.JointNames()
+	cfg.Cameras = s.Cameras
+	cfg.Metrics = o.Registry
+	hub, err := viz.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.MCAP != "" {
+		w, err := mcaplog.Create(o.MCAP, 0)
+		if err != nil {
+			return nil, err
+		}
+		hub.SetLog(w)
+		s.addCloser(func() {
+			if err := hub.LogErr(); err != nil {
+				s.Log.Error("mcap: the log stopped early", "err", err)
+			}
+			if err := w.Close(); err != nil {
+				s.Log.Error("mcap: close", "err", err)
+			}
+		})
+	}
+	s.Log = slog.New(hub.LogHandler(s.Log.Handler()))
+	s.Ports.Observer = hub
+	s.actors = append(s.actors, actor{name: "viz", run: func(ctx context.Context) error { return hub.Run(ctx) }})
+	return hub, nil
+}
