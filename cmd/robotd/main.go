@@ -12,6 +12,8 @@
 //	    success rate of a policy on the simulated pick-and-place task, with video and plot.
 //	robotd eval --shard I/N ... | eval merge | eval compare BASE NEW | eval sweep SPEC.yaml
 //	    evaluation at scale: shards, their merge, paired comparison, matrices (docs/eval.md).
+//	robotd env [--launch FILE] [--socket PATH | --tcp 127.0.0.1:PORT]
+//	    the lockstep pick-and-place task served to a learner over a local socket (docs/env.md).
 //	robotd replay DATASET --episode N [--launch FILE] [--plot FILE.png]
 //	    send a recorded episode's actions to the arm; report tracking against the recording.
 //	robotd eval-offline DATASET --bundle DIR [--episodes all|I,J] [--plot FILE.png]
@@ -58,6 +60,8 @@ commands:
   eval      closed-loop evaluation of a policy on the simulated pick-and-place task
             (eval merge|compare|sweep: evaluation at scale, docs/eval.md)
   eval-offline  run a policy on a dataset's observations; action error per episode
+  env       serve the lockstep pick-and-place task to a learner over a local socket
+            (reset, step by policy, chunk, noise or residual; docs/env.md)
   demo      run the simulated arm through a sequence of Cartesian targets
   policy    inspect and run policy bundles and ONNX models (info, run)
   calib     calibrate cameras from chessboard images (intrinsics, handeye)
@@ -87,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = evalCmd(ctx, args[1:], stdout, stderr)
 	case "eval-offline":
 		err = evalOfflineCmd(args[1:], stdout, stderr)
+	case "env":
+		err = envCmd(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
 	case "calib":
