@@ -7,6 +7,7 @@ import (
 
 	"github.com/robotd/robotd/telemetry"
 	"github.com/robotd/robotd/viz"
+	"github.com/robotd/robotd/viz/foxglove"
 	"github.com/robotd/robotd/viz/mcaplog"
 )
 
@@ -22,8 +23,8 @@ type VizOptions struct {
 }
 
 // Viz makes a viz.Hub the daemon's Observer, runs it as an actor, sends the system's log
-// records to it (/robotd/log) and, with o.MCAP, logs to that file (closed by Close, after
-// the actors have drained the hub). Call it after New and before Run or Serve.
+// records to it (/robotd/log), with o.MCAP logs to that file (closed by Close, after the
+// actors have drained the hub), and with telemetry.foxglove serves the channels live there. Call it after New and before Run or Serve.
 func (s *System) Viz(o VizOptions) (*viz.Hub, error) {
 	if s.Ports.Observer != nil {
 		return nil, fmt.Errorf("system: Viz called twice")
@@ -50,6 +51,18 @@ func (s *System) Viz(o VizOptions) (*viz.Hub, error) {
 				s.Log.Error("mcap: close", "err", err)
 			}
 		})
+	}
+	if addr := s.File.Telemetry.Foxglove; addr != "" {
+		srv, err := foxglove.Listen(addr, hub.Channels(), foxglove.Options{Metrics: o.Registry, Logger: s.Log})
+		if err != nil {
+			return nil, err
+		}
+		hub.AddLive(srv)
+		s.Log.Info("foxglove: live server", "url", "ws://"+srv.Addr())
+		if !srv.Loopback() {
+			s.Log.Warn("foxglove: listening beyond loopback: anyone who reaches this address sees the robot's state and cameras", "listen", srv.Addr())
+		}
+		s.actors = append(s.actors, actor{name: "foxglove", run: srv.Serve})
 	}
 	s.Log = slog.New(hub.LogHandler(s.Log.Handler()))
 	s.Ports.Observer = hub

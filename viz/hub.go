@@ -596,7 +596,8 @@ func (h *Hub) cameras(ctx context.Context) {
 				continue
 			}
 			c.seq = c.f.Seq
-			if c.started && c.f.Time-c.last < minGap && c.f.Time >= c.last {
+			// 10% slack: frames stamped on a 1 ms control clock come 33 or 34 ms apart at 30 Hz.
+			if c.started && c.f.Time-c.last < minGap*9/10 && c.f.Time >= c.last {
 				continue
 			}
 			c.started, c.last = true, c.f.Time

@@ -26,6 +26,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	listen := fs.String("listen", "", "override telemetry.listen (host:port, :0, or off; no host means 127.0.0.1, 0.0.0.0:PORT every interface)")
 	summaryJSON := fs.String("summary-json", "", "also write the exit summary as JSON to this file")
 	traceFile := fs.String("trace", "", "write a Go execution trace of the run to this file (go tool trace; for latency hunts)")
+	foxAddr := fs.String("foxglove", "", "override telemetry.foxglove: serve the live Foxglove WebSocket here (host:port; no host means 127.0.0.1)")
 	mcapFile := fs.String("mcap", "", "log the run to this MCAP file (joint states, torques, poses, plans, events, logs, JPEG cameras; docs/live.md)")
 	var steerOff bool
 	fs.Var(steerFlag{&steerOff}, "steer", "on: the launch file's policy.steering; off: run without it")
@@ -52,6 +53,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *listen != "" {
 		f.Telemetry.Listen = *listen
+	}
+	if *foxAddr != "" {
+		f.Telemetry.Foxglove = *foxAddr
 	}
 	if steerOff && f.Policy != nil {
 		f.Policy.Steering = nil

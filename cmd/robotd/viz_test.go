@@ -214,3 +214,103 @@ func TestMCAPKilled(t *testing.T) {
 		t.Errorf("joint states %d, torques %d: a chunk was read in part", r.Counts["/robotd/joint_states"], r.Counts["/robotd/torque_command"])
 	}
 }
+
+// wsReport is what tools/viz-peers/ws_client.js prints.
+type wsReport struct {
+	Server, Protocol string
+	Channels         map[string]struct {
+		ID                                   int
+		Encoding, SchemaName, SchemaEncoding string
+	}
+	Topics map[string]struct {
+		Count     int
+		Rate      float64
+		StampSpan float64
+		Keys      []string
+	}
+}
+
+// TestFoxgloveLive runs launch/sim.yaml in real time with the live server and two
+// @foxglove/ws-protocol clients at once (one asking for foxglove.websocket.v1, one for
+// foxglove.sdk.v1): each gets the advertised channel set, joint states at the live rate
+// (50 Hz) and the scene camera's JPEG frames at its 30 Hz, and the run logs no drop.
+func TestFoxgloveLive(t *testing.T) {
+	needVizPeers(t)
+	bin := robotdBinary(t)
+	cmd := exec.Command(bin, "run", "--launch", "../../launch/sim.yaml", "--duration", "9s", "--listen", "off", "--foxglove", ":0")
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	url := ""
+	sc := bufio.NewScanner(stderr)
+	re := regexp.MustCompile(`ws://[0-9.:]+`)
+	for sc.Scan() {
+		if u := re.FindString(sc.Text()); u != "" && url == "" {
+			url = u
+		}
+		if strings.Contains(sc.Text(), "to=running") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if url == "" {
+		t.Fatal("robotd did not log the live server's address")
+	}
+	type res struct {
+		r   wsReport
+		err error
+		out []byte
+	}
+	results := make(chan res, 2)
+	for _, proto := range []string{"foxglove.websocket.v1", "foxglove.sdk.v1"} {
+		go func() {
+			out, err := exec.Command("node", filepath.Join(vizPeers, "ws_client.js"), url, "4", proto).Output()
+			var r wsReport
+			if err == nil {
+				err = json.Unmarshal(out, &r)
+			}
+			results <- res{r, err, out}
+		}()
+	}
+	for range 2 {
+		x := <-results
+		if x.err != nil {
+			t.Fatalf("ws client: %v\n%s", x.err, x.out)
+		}
+		r := x.r
+		if r.Server != "robotd" || (r.Protocol != "foxglove.websocket.v1" && r.Protocol != "foxglove.sdk.v1") {
+			t.Errorf("server %q, protocol %q", r.Server, r.Protocol)
+		}
+		if c := r.Channels["/camera/scene"]; c.SchemaName != "foxglove.CompressedImage" || c.Encoding != "json" || c.SchemaEncoding != "jsonschema" {
+			t.Errorf("/camera/scene advertised as %+v", c)
+		}
+		js, cam := r.Topics["/robotd/joint_states"], r.Topics["/camera/scene"]
+		if js.Rate < 40 || js.Rate > 55 {
+			t.Errorf("%s: joint states at %.1f Hz (%d), want the live rate 50 Hz", r.Protocol, js.Rate, js.Count)
+		}
+		if cam.Rate < 22 || cam.Rate > 33 {
+			t.Errorf("%s: scene camera at %.1f Hz (%d frames), want its 30 Hz", r.Protocol, cam.Rate, cam.Count)
+		}
+		if got := strings.Join(cam.Keys, " "); got != "timestamp frame_id format data" {
+			t.Errorf("camera message keys %q", got)
+		}
+		t.Logf("%s: joint states %.1f Hz, scene camera %.1f Hz, tool pose %.1f Hz, plans %d", r.Protocol, js.Rate, cam.Rate,
+			r.Topics["/robotd/tool_pose"].Rate, r.Topics["/robotd/plan"].Count)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("robotd run: %v\n%s", err, stdout.String())
+	}
+	if m := vizLine.FindStringSubmatch(stdout.String()); m == nil || m[2] != "0" {
+		t.Errorf("viz summary: %q", m)
+	}
+}
