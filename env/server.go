@@ -118,6 +118,7 @@ type Server struct {
 	t0      time.Duration
 	images  bool
 	lastObs *point
+	ended   bool // the last episode ended (done) and no reset came since
 }
 
 // world is the system a set of episodes runs on (rebuilt when a reset changes the
@@ -388,7 +389,7 @@ func (s *Server) reset(m *Message) (*Message, error) {
 	ep := &episode{kind: kind, mode: mode, privileged: m.Privileged, points: make(chan *point),
 		answers: make(chan answer), abort: make(chan struct{}), ended: make(chan error, 1)}
 	s.agent.ep.Store(ep)
-	s.ep, s.cur, s.lastObs = ep, nil, nil
+	s.ep, s.cur, s.lastObs, s.ended = ep, nil, nil, false
 	s.epCount++
 	s.step, s.seed, s.images = 0, m.Seed, m.Images
 	s.t0 = w.sys.SimArm.Now()
@@ -430,6 +431,8 @@ func (s *Server) next() (*Message, error) {
 // stepEpisode applies the client's decision at the pending point and runs to the next.
 func (s *Server) stepEpisode(m *Message) (*Message, error) {
 	switch {
+	case s.ep == nil && s.ended:
+		return nil, errors.New("env: step after the episode ended (done): reset")
 	case s.ep == nil:
 		return nil, errors.New("env: step before reset (no episode under way)")
 	case s.cur == nil:
@@ -569,7 +572,7 @@ func (s *Server) addFeatures(m *Message, p *point) {
 func (s *Server) finish(runErr error) (*Message, error) {
 	ep, w := s.ep, s.w
 	s.agent.ep.Store(nil)
-	s.ep, s.cur = nil, nil
+	s.ep, s.cur, s.ended = nil, nil, true
 	s.cancel()
 	var f *daemon.Fault
 	m := &Message{Header: Header{Type: "observation", Episode: s.epCount, Step: s.step, Seed: s.seed, Mode: ep.mode,
