@@ -198,7 +198,8 @@ type Isolated struct {
 // An episode on a fresh system depends on its seed only, where Run's episodes also depend
 // on the episodes the system ran before them (the simulation clock, the camera frames'
 // phase and the policy's noise carry over): this is what makes a sharded evaluation equal
-// episode for episode to an unsharded one, at about a second of set-up per episode.
+// episode for episode to an unsharded one. Building the system in-process costs no
+// measurable CPU next to an episode's (BENCHMARKS.md, "Evaluation at scale").
 // first is the index of the episode of seed o.Seed in the whole evaluation: the episodes
 // whose index is below o.Videos get a video named after that index (episode_007.mp4).
 func RunIsolated(ctx context.Context, iso Isolated, o Options, first int) (*Report, []string, error) {

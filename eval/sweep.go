@@ -305,11 +305,28 @@ func plotSweep(path string, rows []SweepRow) error {
 	p.Add(plotter.NewGrid())
 	pts := make(plotter.XYs, len(rows))
 	errs := make(plotter.YErrors, len(rows))
+	// Each cell is labelled by its values on the axes that vary.
+	var varying []string
+	for _, a := range sweepAxes {
+		for _, r := range rows[1:] {
+			if r.Cell.Values[a] != rows[0].Cell.Values[a] {
+				varying = append(varying, a)
+				break
+			}
+		}
+	}
 	var names []string
 	for i, r := range rows {
 		pts[i] = plotter.XY{X: float64(i), Y: r.Report.SuccessRate}
 		errs[i].Low, errs[i].High = r.Report.SuccessRate-r.Report.Wilson95[0], r.Report.Wilson95[1]-r.Report.SuccessRate
-		names = append(names, strconv.Itoa(r.Cell.Index))
+		name := strconv.Itoa(r.Cell.Index)
+		for _, a := range varying {
+			name += "\n" + r.Cell.short(a)
+		}
+		names = append(names, name)
+	}
+	if len(varying) > 0 {
+		p.X.Label.Text = "cell: " + strings.Join(varying, ", ")
 	}
 	sc, err := plotter.NewScatter(pts)
 	if err != nil {
@@ -326,6 +343,7 @@ func plotSweep(path string, rows []SweepRow) error {
 	eb.Color = sc.Color
 	p.Add(sc, eb)
 	p.NominalX(names...)
-	p.Y.Min, p.Y.Max = 0, 1
+	p.X.Min, p.X.Max = -0.5, float64(len(rows))-0.5
+	p.Y.Min, p.Y.Max = 0, 1.02
 	return p.Save(vg.Length(max(4, 0.5*float64(len(rows))+2))*vg.Inch, 3.5*vg.Inch, path)
 }
