@@ -17,6 +17,8 @@ profile=${1:-test}
 # Debian packages, grouped as in SETUP.md.
 pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config python3-prometheus-client
           python3-av)   # python3-av: episode/ tests decode the videos with PyAV, as LeRobot does
+# chromium: the operator page's test drives it headless (tools/viz-peers/page_check.js).
+pkgs_viz=(chromium)
 pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
           python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-diagnostic-msgs
           python3-trajectory-msgs)
@@ -30,7 +32,7 @@ pkgs_bench=(python3-torch python3-onnx python3-opencv libmujoco-samples bc libop
 # get them from make test.
 pkgs_slurm=(slurmctld slurmd slurm-client munge)
 
-want=("${pkgs_run[@]}" "${pkgs_ros[@]}")
+want=("${pkgs_run[@]}" "${pkgs_ros[@]}" "${pkgs_viz[@]}")
 case "$profile" in
   test|demo) ;;
   bench|train) want+=("${pkgs_bench[@]}") ;;
@@ -92,4 +94,13 @@ if ! grep -qs "\"version\": \"$duck_ver\"" "$duck_dir/node_modules/@duckdb/node-
   mkdir -p "$duck_dir"
   [ -f "$duck_dir/package.json" ] || echo '{"name": "robotd-duckdb", "private": true}' > "$duck_dir/package.json"
   (cd "$duck_dir" && npm install --silent --no-audit --no-fund --registry "${ROBOTD_NPM_REGISTRY:-https://registry.npmjs.org}" "@duckdb/node-api@$duck_ver" >/dev/null)
+fi
+
+# The viz tests' independent peers (npm @mcap/core with @foxglove/wasm-zstd, @foxglove/ws-protocol,
+# ws), at the versions tools/viz-peers/package-lock.json pins.
+viz_dir="$here/tools/viz-peers"
+if ! [ -d "$viz_dir/node_modules/@mcap/core" ] || ! [ -d "$viz_dir/node_modules/@foxglove/wasm-zstd" ] ||
+   ! [ -d "$viz_dir/node_modules/@foxglove/ws-protocol" ] || ! [ -d "$viz_dir/node_modules/ws" ]; then
+  echo "setup: installing the viz test peers (npm ci in tools/viz-peers)"
+  (cd "$viz_dir" && npm ci --silent --no-audit --no-fund --registry "${ROBOTD_NPM_REGISTRY:-https://registry.npmjs.org}" >/dev/null)
 fi

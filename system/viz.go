@@ -9,6 +9,7 @@ import (
 	"github.com/robotd/robotd/viz"
 	"github.com/robotd/robotd/viz/foxglove"
 	"github.com/robotd/robotd/viz/mcaplog"
+	"github.com/robotd/robotd/viz/page"
 )
 
 // VizOptions says which parts of the live view and log a run has (docs/live.md).
@@ -23,7 +24,8 @@ type VizOptions struct {
 }
 
 // Viz makes a viz.Hub the daemon's Observer, runs it as an actor, sends the system's log
-// records to it (/robotd/log), with o.MCAP logs to that file (closed by Close, after the
+// records to it (/robotd/log), serves the operator page on the telemetry server (GET /,
+// viz/page), with o.MCAP logs to that file (closed by Close, after the
 // actors have drained the hub), and with telemetry.foxglove serves the channels live there. Call it after New and before Run or Serve.
 func (s *System) Viz(o VizOptions) (*viz.Hub, error) {
 	if s.Ports.Observer != nil {
@@ -52,6 +54,9 @@ func (s *System) Viz(o VizOptions) (*viz.Hub, error) {
 			}
 		})
 	}
+	pg := page.New(hub.Channels())
+	hub.AddLive(pg)
+	s.page = pg
 	if addr := s.File.Telemetry.Foxglove; addr != "" {
 		srv, err := foxglove.Listen(addr, hub.Channels(), foxglove.Options{Metrics: o.Registry, Logger: s.Log})
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,5 +313,117 @@ func TestFoxgloveLive(t *testing.T) {
 	}
 	if m := vizLine.FindStringSubmatch(stdout.String()); m == nil || m[2] != "0" {
 		t.Errorf("viz summary: %q", m)
+	}
+}
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "TestOperatorPage: write its screenshot to docs/operator_page.png")
+
+// TestOperatorPage runs launch/sim.yaml in real time and drives Debian's chromium
+// (headless, DevTools protocol: tools/viz-peers/page_check.js) on the operator page:
+// it loads, shows running, keeps updating, shows both cameras and the tool history;
+// pressing STOP gets 202 and the daemon stops (ramp, hold, idle) and exits 0 long before
+// its 60 s. With -update-screenshot the screenshot becomes docs/operator_page.png.
+func TestOperatorPage(t *testing.T) {
+	needVizPeers(t)
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not found: run scripts/setup.sh (Debian package chromium)")
+	}
+	bin := robotdBinary(t)
+	cmd := exec.Command(bin, "run", "--launch", "../../launch/sim.yaml", "--duration", "60s", "--listen", ":0")
+	var stdout strings.Builder
+	var stderr safeBuffer
+	cmd.Stdout = &stdout
+	pr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(pr)
+	url := ""
+	re := regexp.MustCompile(`metrics=(http://[0-9.:]+)/metrics`)
+	for sc.Scan() {
+		stderr.add(sc.Text())
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1] + "/"
+			break
+		}
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		for sc.Scan() {
+			stderr.add(sc.Text())
+		}
+	}()
+	if url == "" {
+		t.Fatal("robotd did not log its telemetry address")
+	}
+	shot := filepath.Join(t.TempDir(), "operator_page.png")
+	c := exec.Command("node", filepath.Join(vizPeers, "page_check.js"), url, shot)
+	c.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	out, err := c.Output()
+	if err != nil {
+		var es string
+		if ee, ok := err.(*exec.ExitError); ok {
+			es = string(ee.Stderr)
+		}
+		t.Fatalf("page_check: %v\n%s\n%s", err, out, es)
+	}
+	var r struct {
+		State                 string
+		Updates, UpdatesLater int
+		Cameras               []struct {
+			Name   string
+			Loaded bool
+			Width  int
+		}
+		History   int
+		ToolZ     *float64
+		Stop      string
+		StopLabel string
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("page_check output %q: %v", out, err)
+	}
+	t.Logf("page: %s", out)
+	if r.State != "running" || r.UpdatesLater < r.Updates+10 {
+		t.Errorf("page state %q, updates %d then %d 4 s later: want running and at least 10 more", r.State, r.Updates, r.UpdatesLater)
+	}
+	if len(r.Cameras) != 2 || !r.Cameras[0].Loaded || !r.Cameras[1].Loaded || r.Cameras[0].Width != 96 {
+		t.Errorf("cameras on the page: %+v, want scene and wrist, 96 px JPEGs shown", r.Cameras)
+	}
+	if r.History < 10 || r.ToolZ == nil || *r.ToolZ <= 0 {
+		t.Errorf("tool history %d points, tool z %v", r.History, r.ToolZ)
+	}
+	if r.Stop != "202" || r.StopLabel != "STOPPING" {
+		t.Errorf("STOP answered %q (%q), want 202", r.Stop, r.StopLabel)
+	}
+	done := make(chan error, 1)
+	go func() { <-copied; done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("robotd run after STOP: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("robotd still running 20 s after STOP\n%s", stderr.String())
+	}
+	log := stderr.String()
+	if !strings.Contains(log, `from=running to=stopping why="POST /stop from`) || !strings.Contains(log, "operator page") ||
+		!strings.Contains(log, "from=stopping to=idle") {
+		t.Errorf("the log does not show the page's stop ramping to idle:\n%s", log)
+	}
+	if *updateScreenshot {
+		data, err := os.ReadFile(shot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile("../../docs/operator_page.png", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
