@@ -61,12 +61,13 @@ func (c *evalScale) register(fs *flag.FlagSet) {
 }
 
 // flags are the flags set on the command line as name=value, except those the shard
-// record holds otherwise (--shard, --out, --episodes, --seed, --videos) and --min-success.
+// record holds otherwise (--shard, --out, --episodes, --seed, --videos) and those that
+// change no outcome (--min-success, --mcap: a shard's own log directory).
 func (c *evalScale) flags() []string {
 	var out []string
 	c.fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "shard", "out", "episodes", "seed", "videos", "min-success":
+		case "shard", "out", "episodes", "seed", "videos", "min-success", "mcap":
 		default:
 			out = append(out, f.Name+"="+f.Value.String())
 		}
