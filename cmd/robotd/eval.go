@@ -48,6 +48,7 @@ type evalFlags struct {
 	opts       eval.Options
 	minSuccess float64
 	scale      evalScale // --shard (evalscale.go)
+	mcap       string    // --mcap: a directory of one MCAP log per episode (evalmcap.go)
 }
 
 // parse reads and checks the flags.
@@ -60,6 +61,7 @@ func (c *evalFlags) parse(args []string, stderr io.Writer) error {
 	fs.Int64Var(&c.opts.Seed, "seed", 0, "episode i starts from the cube pose of seed+i")
 	fs.StringVar(&c.out, "out", "out/eval", "directory for eval.json, videos and the plot")
 	fs.IntVar(&c.opts.Videos, "videos", 2, "record the scene camera of the first N episodes")
+	fs.StringVar(&c.mcap, "mcap", "", "log each episode to DIR/episode_NNN.mcap (docs/live.md)")
 	fs.DurationVar(&c.over.Latency, "latency", 0, "modelled inference latency in lockstep (0: the launch file's policy.lockstep_latency)")
 	fs.StringVar(&c.over.Executor, "executor", "", "chunk executor: receding, ensemble, async or inpaint (default: the launch file's)")
 	fs.Float64Var(&c.over.CameraNoise, "camera-noise", 0, "Gaussian noise added to every camera, in 8-bit levels")
@@ -131,11 +133,41 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	c.opts.OnEpisode = func(p eval.Progress) { printProgress(stdout, p, c.opts.Episodes) }
+	var logs *episodeLogs
+	if c.mcap != "" || f.Telemetry.Foxglove != "" {
+		hub, err := s.Viz(system.VizOptions{})
+		if err != nil {
+			return err
+		}
+		if c.mcap != "" {
+			logs = &episodeLogs{hub: hub, dir: c.mcap}
+			c.opts.OnEpisode = func(p eval.Progress) {
+				printProgress(stdout, p, c.opts.Episodes)
+				if err := logs.close(); err != nil {
+					fmt.Fprintln(stderr, err)
+				} else if p.Index+1 < c.opts.Episodes {
+					if err := logs.open(p.Index + 1); err != nil {
+						fmt.Fprintln(stderr, err)
+					}
+				}
+			}
+		}
+	}
 	ev, err := eval.New(ctx, s, c.opts)
 	if err != nil {
 		return err
 	}
 	defer ev.Close()
+	if logs != nil {
+		if err := logs.open(0); err != nil {
+			return err
+		}
+		defer func() {
+			if err := logs.close(); err != nil {
+				fmt.Fprintln(stderr, err)
+			}
+		}()
+	}
 	h := ev.Header()
 	fmt.Fprintf(stdout, "evaluating %s on %d pick-and-place episode(s) from seed %d (executor %s, latency %s, camera noise %g)\n",
 		h.Bundle, c.opts.Episodes, h.Seed, h.Executor, h.Latency, h.CameraNoise)

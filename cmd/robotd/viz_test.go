@@ -427,3 +427,37 @@ func TestOperatorPage(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalMCAP: robotd eval --mcap DIR writes one closed, indexed MCAP file per episode,
+// each with its own run (idle -> homing -> running -> stopping -> idle, joint states,
+// plans, camera frames), in order and not overlapping in time.
+func TestEvalMCAP(t *testing.T) {
+	needVizPeers(t)
+	bin := robotdBinary(t)
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "eval", "--launch", "../../launch/pickplace_diffusion.yaml", "--episodes", "2", "--videos", "0",
+		"--out", dir, "--mcap", filepath.Join(dir, "mcap")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("robotd eval: %v\n%s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "mcap", "*.mcap"))
+	if len(files) != 2 || filepath.Base(files[0]) != "episode_000.mcap" || filepath.Base(files[1]) != "episode_001.mcap" {
+		t.Fatalf("files %v, want episode_000.mcap and episode_001.mcap", files)
+	}
+	var prevLast uint64
+	for _, f := range files {
+		r := readMCAP(t, f, false)
+		if r.Counts["/robotd/state"] != 4 || r.Counts["/robotd/joint_states"] < 1000 || r.Counts["/robotd/plan"] == 0 || r.Counts["/camera/scene"] == 0 {
+			t.Errorf("%s: %v: want 4 transitions, over 1000 joint states, plans and scene frames", f, r.Counts)
+		}
+		if r.Counts["/robotd/joint_states"] != r.Counts["/robotd/torque_command"] {
+			t.Errorf("%s: joint states %d, torques %d", f, r.Counts["/robotd/joint_states"], r.Counts["/robotd/torque_command"])
+		}
+		first, _ := strconv.ParseUint(r.First, 10, 64)
+		last, _ := strconv.ParseUint(r.Last, 10, 64)
+		if first <= prevLast || last < first {
+			t.Errorf("%s: log times %d..%d; the previous file ended at %d", f, first, last, prevLast)
+		}
+		prevLast = last
+	}
+}
