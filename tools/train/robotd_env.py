@@ -211,20 +211,31 @@ def bench(env, episodes, seed):
           f"chunk {info['chunk_rows']} x {info['action_dim']}, policy period {info['policy_dt']} s)")
     print(f"{'mode':<18} {'episodes':>8} {'steps':>6} {'wall s':>7} {'episodes/s':>10} {'steps/s':>8} {'sim/wall':>8} {'success':>7}")
     rng = np.random.default_rng(0)
-    for mode, rate in (("policy", "chunk"), ("chunk", "chunk"), ("noise", "chunk"),
-                       ("residual", "chunk"), ("residual", "action")):
+    for mode, rate, extra in (("policy", "chunk", False), ("policy", "chunk", True), ("chunk", "chunk", False),
+                              ("noise", "chunk", False), ("residual", "chunk", False), ("residual", "action", False)):
         steps = succ = 0
         sim = 0.0
         t = time.perf_counter()
         for i in range(episodes):
-            n, last = run_episode(env, seed + i, mode, rate, rng)
+            n, last = run_episode(env, seed + i, mode, rate, rng, images=extra, privileged=extra)
             steps += n
             succ += bool(last.get("success"))
             sim += last.get("time", 0.0)
         wall = time.perf_counter() - t
         label = mode if rate == "chunk" else f"{mode} per action"
+        if extra:
+            label += " +images"
         print(f"{label:<18} {episodes:>8} {steps:>6} {wall:>7.2f} {episodes / wall:>10.3f} {steps / wall:>8.1f} "
               f"{sim / wall:>8.2f} {succ:>4}/{episodes}")
+
+
+def round_trip(env, n=2000):
+    """Mean time of an info request and its reply (the protocol alone), seconds."""
+    env.info()
+    t = time.perf_counter()
+    for _ in range(n):
+        env._request({"type": "info"})
+    return (time.perf_counter() - t) / n
 
 
 def main():
@@ -246,6 +257,7 @@ def main():
     try:
         if args.bench:
             bench(env, args.episodes, args.seed)
+            print(f"protocol round trip (info request and reply): {round_trip(env) * 1e6:.0f} us")
         for mode in args.modes.split(",") if args.outcomes else ():
             rate = "chunk"
             if mode == "residual-action":
