@@ -19,8 +19,7 @@ import (
 // and counters add up, maxima are the largest, the inference p50 is the count-weighted mean
 // of the parts' and its p99 the largest part's (an upper bound), and the wall time is the
 // sum (the time one machine would have spent). The ros section is dropped (sharding runs
-// in lockstep); the steering section is the first part's (its counts and times are not
-// combined yet).
+// in lockstep); the steering section is combined by combineSteering.
 func combine(parts []*Report) *Report {
 	r := *parts[0]
 	r.PerEpisode, r.Successes, r.ROS, r.Interrupted = nil, 0, nil, false
@@ -53,7 +52,69 @@ func combine(parts []*Report) *Report {
 	if r.Inference.Count > 0 {
 		r.Inference.P50 = p50 / float64(r.Inference.Count)
 	}
+	r.Steering = combineSteering(parts)
 	return &r
+}
+
+// combineSteering combines the parts' steering sections as combine does the rest: the
+// configuration is the first's; counts (steps, rejected and chosen candidates, residual
+// and noise counters) add up, means are weighted by their counts (the score spread by
+// steps, the residual magnitude by corrected actions), maxima take the largest, and each
+// timed part's latency is combined like the inference latency. nil without steering.
+func combineSteering(parts []*Report) *Steering {
+	if parts[0].Steering == nil {
+		return nil
+	}
+	st := *parts[0].Steering
+	s := &st.SteerSummary
+	s.Steps, s.Rejected, s.Chosen, s.SpreadMean, s.SpreadMax = 0, 0, nil, 0, 0
+	s.ResidualActions, s.ResidualClipped, s.ResidualNonFinite, s.ResidualMagMean, s.ResidualMagMax = 0, 0, 0, 0, 0
+	s.NoiseClipped, s.NoiseNonFinite = 0, 0
+	st.Time = map[string]Latency{}
+	p50 := map[string]float64{}
+	for _, p := range parts {
+		q := p.Steering
+		if q == nil {
+			continue
+		}
+		s.SpreadMean += q.SpreadMean * float64(q.Steps)
+		s.ResidualMagMean += q.ResidualMagMean * float64(q.ResidualActions)
+		s.Steps += q.Steps
+		s.Rejected += q.Rejected
+		for len(s.Chosen) < len(q.Chosen) {
+			s.Chosen = append(s.Chosen, 0)
+		}
+		for i, n := range q.Chosen {
+			s.Chosen[i] += n
+		}
+		s.SpreadMax = max(s.SpreadMax, q.SpreadMax)
+		s.ResidualActions += q.ResidualActions
+		s.ResidualClipped += q.ResidualClipped
+		s.ResidualNonFinite += q.ResidualNonFinite
+		s.ResidualMagMax = max(s.ResidualMagMax, q.ResidualMagMax)
+		s.NoiseClipped += q.NoiseClipped
+		s.NoiseNonFinite += q.NoiseNonFinite
+		for name, l := range q.Time {
+			t := st.Time[name]
+			t.Count += l.Count
+			t.P99, t.Max = max(t.P99, l.P99), max(t.Max, l.Max)
+			st.Time[name] = t
+			p50[name] += l.P50 * float64(l.Count)
+		}
+	}
+	if s.Steps > 0 {
+		s.SpreadMean /= float64(s.Steps)
+	}
+	if s.ResidualActions > 0 {
+		s.ResidualMagMean /= float64(s.ResidualActions)
+	}
+	for name, t := range st.Time {
+		if t.Count > 0 {
+			t.P50 = p50[name] / float64(t.Count)
+			st.Time[name] = t
+		}
+	}
+	return &st
 }
 
 // perRunKeys are eval.json's keys that vary from one part of an evaluation to another

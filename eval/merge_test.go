@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +63,9 @@ func fakeShard(t *testing.T, root string, i, n, episodes int, seed int64, edit f
 	}
 	r.Inference = Latency{Count: uint64(10 * k), P50: float64(10 + i), P99: float64(20 + i), Max: float64(30 + i)}
 	r.Wall, r.Clamps, r.PeakSpeed, r.Faulted = 1, uint64(i), float64(i), i
+	st := &Steering{Config: map[string]any{"samples": 4}, Time: map[string]Latency{"total": {Count: uint64(10 * k), P50: 4, P99: float64(5 + i), Max: 9}}}
+	st.Samples, st.Steps, st.Rejected, st.Chosen, st.SpreadMean, st.SpreadMax = 4, uint64(10*k), uint64(i), []uint64{uint64(k), 0, uint64(i), 0}, float64(i), float64(i)
+	r.Steering = st
 	if edit != nil {
 		edit(rec, r)
 	}
@@ -88,6 +93,12 @@ func TestMerge(t *testing.T) {
 	if r.Episodes != 7 || r.Successes != 4 || r.Seed != 10 || r.Clamps != 3 || r.Faulted != 3 || r.PeakSpeed != 2 || r.Wall != 3 ||
 		r.Inference.Count != 70 || r.Inference.P99 != 22 || r.Inference.Max != 32 {
 		t.Errorf("merged %+v", r)
+	}
+	// Shards of 2, 2 and 3 episodes: steps 20, 20, 30.
+	if st := r.Steering; st == nil || st.Steps != 70 || st.Rejected != 3 || fmt.Sprint(st.Chosen) != "[7 0 3 0]" ||
+		math.Abs(st.SpreadMean-(0*20+1*20+2*30)/70.0) > 1e-12 || st.SpreadMax != 2 || st.Time["total"].Count != 70 || st.Time["total"].P99 != 7 ||
+		st.Config["samples"] != float64(4) {
+		t.Errorf("merged steering %+v", r.Steering)
 	}
 	if lo, hi := Wilson(4, 7); r.Wilson95 != [2]float64{lo, hi} || r.SuccessRate != 4.0/7 {
 		t.Errorf("rate %v, interval %v", r.SuccessRate, r.Wilson95)
@@ -117,6 +128,7 @@ func TestMerge(t *testing.T) {
 		{"other launch file", []string{s0, s1, fakeShard(t, root, 2, 3, 7, 10, func(s *ShardRecord, _ *Report) { s.LaunchSHA256 = "m" })}, "launch file (sha256)"},
 		{"other build", []string{s0, s1, fakeShard(t, root, 2, 3, 7, 10, func(s *ShardRecord, _ *Report) { s.Version = "v2" })}, "robotd version v2, not v1"},
 		{"other condition", []string{s0, s1, fakeShard(t, root, 2, 3, 7, 10, func(s *ShardRecord, _ *Report) { s.Flags = []string{"camera-noise=8"} })}, "flags [camera-noise=8]"},
+		{"other steering", []string{s0, s1, fakeShard(t, root, 2, 3, 7, 10, func(_ *ShardRecord, r *Report) { r.Steering.Config["samples"] = 8 })}, "eval.json steering map[samples:8], not map[samples:4]"},
 		{"other executor", []string{s0, s1, fakeShard(t, root, 2, 3, 7, 10, func(_ *ShardRecord, r *Report) { r.Executor = "receding" })}, "eval.json executor receding, not inpaint"},
 		{"other evaluation", []string{s0, s1, fakeShard(t, root, 2, 3, 8, 10, nil)}, "first seed, episodes"},
 		{"shard count", []string{s0, s1, fakeShard(t, root, 2, 4, 7, 10, nil)}, "shard count 4, not 3"},
