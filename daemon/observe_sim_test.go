@@ -1,0 +1,78 @@
+package daemon_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/robotd/robotd/system"
+	"github.com/robotd/robotd/viz"
+)
+
+// TestObservedTickNoAllocs: with the live view and log observing (a viz.Hub writing an
+// MCAP file, as robotd run --mcap), a tick of the rig's policy run still allocates
+// nothing, observer calls included (every tick's record, each plan and transition); and
+// so it does when the hub is not draining and every record is dropped (and counted).
+func TestObservedTickNoAllocs(t *testing.T) {
+	for _, drain := range []bool{true, false} {
+		name := map[bool]string{true: "draining", false: "full"}[drain]
+		t.Run(name, func(t *testing.T) {
+			sys := newSystem(t, true)
+			hub, err := sys.Viz(system.VizOptions{MCAP: filepath.Join(t.TempDir(), "run.mcap"), Hub: viz.Config{QueueLen: 64}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			if drain {
+				go func() { done <- hub.Run(ctx) }()
+			} else {
+				done <- nil
+			}
+			defer func() { cancel(); <-done }()
+			arm, step := sys.SimArm, sys.Ports.Step
+			d := newDaemon(t, sys, nil)
+			stop, err := d.BeginHoming(arm.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			tick := func() {
+				now := arm.Now()
+				if done, err := d.Tick(now, 0.001); done {
+					t.Fatalf("tick ended the run: %v", err)
+				}
+				if err := step(time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				d.ObserveTick(now)
+			}
+			for range 2000 {
+				tick()
+			}
+			if allocs := testing.AllocsPerRun(1000, tick); allocs != 0 {
+				t.Fatalf("%.2f allocations per observed tick, want 0", allocs)
+			}
+			if d.Inferences() < 2 {
+				t.Fatalf("%d inferences: the policy did not run", d.Inferences())
+			}
+			// Every observed tick (2000, then AllocsPerRun's 1001) was either logged or
+			// dropped: the queue held the rest (64) when nothing drained it.
+			const ticks = 3001
+			dropped := hub.Dropped()["tick"]
+			if drain {
+				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer scancel()
+				if err := hub.Sync(sctx); err != nil {
+					t.Fatal(err)
+				}
+				if logged := hub.Counts()[viz.TopicJointStates]; logged+dropped != ticks || logged == 0 {
+					t.Errorf("%d joint states logged, %d ticks dropped; want %d in all", logged, dropped, ticks)
+				}
+			} else if dropped != ticks-64 {
+				t.Errorf("%d ticks dropped with nothing draining the queue of 64, want %d", dropped, ticks-64)
+			}
+		})
+	}
+}
