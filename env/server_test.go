@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 const testLaunch = "../launch/pickplace_diffusion.yaml"
@@ -205,8 +207,10 @@ var zero float64
 
 // TestServerDisconnectMidEpisode: a client that vanishes in the middle of an episode
 // leaves the server ready: the next client's fresh episode of the same seed ends exactly
-// as the first client's fresh episode did (lockstep is deterministic).
+// as the first client's fresh episode did (lockstep is deterministic); once the server
+// is closed, none of its goroutines is left.
 func TestServerDisconnectMidEpisode(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after the server's cleanup
 	_, path := startServer(t)
 	c := dial(t, path)
 	first, steps := c.runToEnd(c.want(&Message{Header: Header{Type: "reset", Seed: 2, Fresh: true}}, "observation", ""))
