@@ -78,7 +78,8 @@ type Info struct {
 	// Privileged the task's privileged arrays (on request).
 	Observations []Array `json:"observations"`
 	Privileged   []Array `json:"privileged"`
-	// ActionNames names the action's values (the policy's action space).
+	// Action is the policy's action space (launch policy.action, e.g. ee_pose_6d); Modes
+	// are the modes a reset may name.
 	Action string   `json:"action"`
 	Modes  []string `json:"modes"`
 }
@@ -155,8 +156,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Info describes the episodes served now.
-func (s *Server) Info() Info { return s.w.info }
+// Info describes the episodes served now (the zero Info when the last rebuild failed).
+func (s *Server) Info() Info {
+	if s.w == nil {
+		return Info{}
+	}
+	return s.w.info
+}
 
 func (s *Server) newWorld(over eval.Overrides) (_ *world, err error) {
 	f, err := eval.Load(s.cfg.Launch, over)
@@ -316,6 +322,9 @@ func (s *Server) handle(m *Message) (reply *Message, closeConn bool) {
 	var err error
 	switch m.Type {
 	case "info":
+		if s.w == nil {
+			return errorMessage(errors.New("env: no system: its last rebuild failed (a reset builds it again)")), false
+		}
 		info := s.w.info
 		return &Message{Header: Header{Type: "info", Info: &info}}, false
 	case "reset":
@@ -366,19 +375,21 @@ func (s *Server) reset(m *Message) (*Message, error) {
 	if !(m.LatencyMS >= 0) || m.LatencyMS > 10000 {
 		return nil, fmt.Errorf("env: reset: latency_ms %v, want 0 (the launch file's) to 10000", m.LatencyMS)
 	}
-	if mode == ModeNoise {
+	if mode == ModeNoise && s.w != nil {
 		if err := steer.CheckDeterministic(&s.w.stage.Policy.Bundle.Config); err != nil {
 			return nil, fmt.Errorf("env: reset: mode noise: %w", err)
 		}
 	}
 	s.abandon()
 	over := eval.Overrides{CameraNoise: m.CameraNoise, Latency: time.Duration(m.LatencyMS * float64(time.Millisecond))}
-	if m.Fresh || over != s.w.over {
-		s.w.close()
-		s.w = nil
+	if s.w == nil || m.Fresh || over != s.w.over {
+		if s.w != nil {
+			s.w.close()
+			s.w = nil
+		}
 		w, err := s.newWorld(over)
 		if err != nil {
-			return nil, err
+			return nil, err // s.w stays nil: the next reset tries again
 		}
 		s.w = w
 	}
