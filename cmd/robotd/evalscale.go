@@ -102,6 +102,9 @@ func evalShardCmd(ctx context.Context, c *evalFlags, f *launch.File, stdout, std
 	if f.Arm.Driver == launch.DriverROS {
 		return fmt.Errorf("eval: --shard runs lockstep evaluations (each seed's outcome reproducible); %s drives a ROS arm", f.Path())
 	}
+	if c.mcap != "" || f.Telemetry.Foxglove != "" {
+		return fmt.Errorf("eval: --shard builds a system per episode and logs none of them: run without --mcap and telemetry.foxglove (%s)", f.Path())
+	}
 	first, n := sh.Range(c.opts.Episodes)
 	if n == 0 {
 		return fmt.Errorf("eval: --shard %s of %d episode(s) has no episode: want at most %d shards", sh, c.opts.Episodes, c.opts.Episodes)
