@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/robotd/robotd/env"
 	"github.com/robotd/robotd/launch"
@@ -55,6 +56,9 @@ func (c *envFlags) listen() (net.Listener, string, error) {
 			return nil, "", fmt.Errorf("env: %w", err)
 		}
 		return ln, "tcp:" + ln.Addr().String(), nil
+	}
+	if err := os.MkdirAll(filepath.Dir(c.socket), 0o755); err != nil {
+		return nil, "", fmt.Errorf("env: --socket %s: %w", c.socket, err)
 	}
 	if fi, err := os.Lstat(c.socket); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
