@@ -2,6 +2,7 @@ package steer_test
 
 import (
 	"math"
+	"path/filepath"
 	"testing"
 
 	"github.com/robotd/robotd/policy"
@@ -254,5 +255,95 @@ func TestStageAgentBounded(t *testing.T) {
 	}
 	if info.NoiseStep.Clipped != 1 {
 		t.Errorf("agent noise: %d values clipped, want 1", info.NoiseStep.Clipped)
+	}
+}
+
+// signAgent corrects each value by sign(its normalized base) x 1e30: what the residual_huge
+// fixture's model (action x 1e30) returns.
+type signAgent struct{ norm *policy.Normalizer }
+
+func (a signAgent) signs(base []float64, corr []float32) {
+	f := make([]float32, len(base))
+	for i, v := range base {
+		f[i] = float32(v)
+	}
+	a.norm.Normalize(f, f)
+	for i, v := range f {
+		switch {
+		case v > 0:
+			corr[i] = 1e30
+		case v < 0:
+			corr[i] = -1e30
+		default:
+			corr[i] = 0
+		}
+	}
+}
+
+func (signAgent) Noise(policy.Observation, []float32) (bool, error) { return false, nil }
+
+func (a signAgent) Chunk(_ policy.Observation, c *chunk.Chunk, prefix int, corr []float32) (steer.AgentDecision, error) {
+	for i := 0; i < len(corr)/c.Dim; i++ {
+		k := (prefix + i) * c.Dim
+		a.signs(c.Actions[k:k+c.Dim], corr[i*c.Dim:(i+1)*c.Dim])
+	}
+	return steer.AgentCorrect, nil
+}
+
+func (a signAgent) Action(_ policy.Observation, base []float64, corr []float32) (bool, error) {
+	a.signs(base, corr)
+	return true, nil
+}
+
+// TestStageAgentIsTheResidual: the agent's corrections are bounded exactly as a residual
+// model's: an agent returning what the residual_huge model returns gives the same chunk
+// (rate chunk) and the same per-action offset (rate action) as that model, bit for bit,
+// and the same counts.
+func TestStageAgentIsTheResidual(t *testing.T) {
+	const bound = 0.05
+	for _, rate := range []string{steer.RateChunk, steer.RateAction} {
+		p := loadUnet(t, 2)
+		obs := unetObservations(p, 2, 9)
+		model := newStage(t, steer.Config{Residual: steer.ResidualConfig{
+			Bundle: filepath.Join(unetSteer, "residual_huge"), Bound: bound, Rate: rate}}, p)
+		want, winfo := stepStage(t, model, obs, steer.StepInput{})
+
+		q := loadUnet(t, 2)
+		st := newStage(t, steer.Config{Residual: steer.ResidualConfig{Bound: bound}}, q)
+		if err := st.SetAgent(signAgent{&q.Bundle.Action.Norm}); err != nil {
+			t.Fatal(err)
+		}
+		got, ginfo := stepStage(t, st, obs, steer.StepInput{})
+		for i := range want.Actions {
+			if rate == steer.RateChunk && got.Actions[i] != want.Actions[i] {
+				t.Fatalf("rate chunk: value %d is %v, the residual model's %v", i, got.Actions[i], want.Actions[i])
+			}
+		}
+		if rate == steer.RateChunk && (ginfo.ResidualStep.Clipped != winfo.ResidualStep.Clipped || ginfo.ResidualStep.Clipped == 0 ||
+			ginfo.ResidualStep.Magnitude != winfo.ResidualStep.Magnitude) {
+			t.Errorf("rate chunk: agent's record %+v, the model's %+v", ginfo.ResidualStep, winfo.ResidualStep)
+		}
+		dim := want.Dim
+		base := want.Actions[3*dim : 4*dim]
+		wo, go_ := make([]float64, dim), make([]float64, dim)
+		wrs, err := model.Correct(base, wo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grs, err := st.Correct(base, go_)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rate != steer.RateAction {
+			continue
+		}
+		for j := range wo {
+			if go_[j] != wo[j] {
+				t.Fatalf("rate action: offset %d is %v, the residual model's %v", j, go_[j], wo[j])
+			}
+		}
+		if grs.Clipped != wrs.Clipped || grs.Clipped == 0 {
+			t.Errorf("rate action: agent's record %+v, the model's %+v", grs, wrs)
+		}
 	}
 }
