@@ -19,7 +19,8 @@ const python = "/usr/bin/python3"
 
 // TestPythonClientMatchesEval runs the real Python client (tools/train/robotd_env.py)
 // against the server: an episode in policy mode, one in residual mode with zero
-// corrections per chunk and one per action, each on a fresh system, end exactly as a
+// corrections per chunk and one per action, one replaying the base chunks in chunk mode,
+// each on a fresh system, end exactly as a
 // one-episode robotd eval of the same seed does (lockstep is deterministic): success,
 // duration, time to success, lift and place error, to the bit.
 func TestPythonClientMatchesEval(t *testing.T) {
@@ -29,7 +30,7 @@ func TestPythonClientMatchesEval(t *testing.T) {
 	const seed = 3
 	_, path := startServer(t)
 	cmd := exec.Command(python, "../tools/train/robotd_env.py", "--socket", path, "--outcomes", "1",
-		"--seed", "3", "--fresh", "--modes", "policy,residual,residual-action")
+		"--seed", "3", "--fresh", "--modes", "policy,residual,residual-action,chunk")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -82,7 +83,7 @@ func TestPythonClientMatchesEval(t *testing.T) {
 			t.Errorf("%s: %d steps", what, line.Steps)
 		}
 	}
-	if len(modes) != 3 {
-		t.Fatalf("robotd_env.py printed %d outcomes (%v), want 3\n%s", len(modes), modes, stderr.String())
+	if len(modes) != 4 {
+		t.Fatalf("robotd_env.py printed %d outcomes (%v), want 4\n%s", len(modes), modes, stderr.String())
 	}
 }

@@ -3,6 +3,7 @@ package env
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -180,6 +181,37 @@ func TestServerRefusesBadRequests(t *testing.T) {
 	r = c.want(step(ModeChunk, "actions", base, info.ChunkRows, 10), "observation", "")
 	if r.Done {
 		t.Fatal("one replayed base chunk ended the episode")
+	}
+
+	// Noise mode decides before sampling: no base; the noise is [samples, horizon, A].
+	r = c.want(reset(4, ModeNoise), "observation", "")
+	if r.Decision != "noise" {
+		t.Fatalf("noise mode: decision %q", r.Decision)
+	}
+	if v, _ := r.Get("base.chunk"); v != nil {
+		t.Error("noise mode: the observation carries a base chunk before it was sampled")
+	}
+	noise := make([]float32, info.Samples*info.Horizon*10)
+	c.want(step(ModeNoise, "noise", noise, info.Horizon, 10), "error", "want [1 16 10]")
+	c.want(step(ModeNoise, "noise", noise, info.Samples, info.Horizon, 10), "observation", "")
+
+	// Rate action decides each action, one policy period apart, on the base action.
+	r = c.want(&Message{Header: Header{Type: "reset", Seed: 4, Mode: ModeResidual, Rate: "action"}}, "observation", "")
+	t0 := r.Time
+	for i := 1; i <= 3; i++ {
+		if v, shape := r.Get("base.action"); r.Decision != "action" || v == nil || !equalInts(shape, []int{10}) {
+			t.Fatalf("rate action: decision %q, base.action %v", r.Decision, shape)
+		}
+		r = c.want(step(ModeResidual, "correction", make([]float32, 10), 10), "observation", "")
+		if dt := r.Time - t0; math.Abs(dt-float64(i)*info.PolicyDt) > 1e-6 {
+			t.Fatalf("rate action: decision %d at %v s after the first, want %v", i, dt, float64(i)*info.PolicyDt)
+		}
+	}
+
+	// Camera noise is the launch file's: a reset that changes it rebuilds the system.
+	c.want(&Message{Header: Header{Type: "reset", Seed: 4, CameraNoise: 8}}, "observation", "")
+	if r := c.want(msg("info"), "info", ""); r.Info.CameraNoise != 8 {
+		t.Errorf("after a reset with camera_noise 8, info says %v", r.Info.CameraNoise)
 	}
 
 	// An unreadable message: an error reply, then the connection is closed.
