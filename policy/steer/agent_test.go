@@ -4,6 +4,7 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/chunk"
@@ -345,5 +346,49 @@ func TestStageAgentIsTheResidual(t *testing.T) {
 		if grs.Clipped != wrs.Clipped || grs.Clipped == 0 {
 			t.Errorf("rate action: agent's record %+v, the model's %+v", grs, wrs)
 		}
+	}
+}
+
+// TestStageAgentNoAllocs: a step consulted by an agent (its noise, then its correction of
+// the chunk) and a per-action correction allocate nothing.
+func TestStageAgentNoAllocs(t *testing.T) {
+	p := loadUnet(t, 1)
+	obs := unetObservations(p, 2, 3)
+	st := newStage(t, steer.Config{Samples: 2}, p)
+	z := make([]float32, 2*p.Bundle.Config.Horizon*p.Bundle.ActionDim())
+	for i := range z {
+		z[i] = float32(i%7)/7 - 0.5
+	}
+	a := &fixedAgent{noise: z, decision: steer.AgentCorrect, value: 0.01, action: true}
+	if err := st.SetAgent(a); err != nil {
+		t.Fatal(err)
+	}
+	var c chunk.Chunk
+	_, info := stepStage(t, st, obs, steer.StepInput{})
+	if info.ResidualStep.Rows == 0 || info.NoiseStep.RMS == 0 {
+		t.Fatalf("the agent was not consulted: %+v", info)
+	}
+	offset := make([]float64, p.Bundle.ActionDim())
+	step := 0
+	run := func() {
+		step++
+		o := obs[step%2]
+		o.Time = time.Duration(step) * 100 * time.Millisecond
+		if err := st.Observe(o); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Step(steer.StepInput{}, &c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Correct(c.Actions[:c.Dim], offset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if n := testing.AllocsPerRun(20, run); n != 0 {
+		t.Errorf("a step and a correction with an agent allocate %v times", n)
+	}
+	if a.calls[2] < 20 {
+		t.Errorf("Correct consulted the agent %d times", a.calls[2])
 	}
 }
