@@ -60,6 +60,7 @@ commands:
   eval      closed-loop evaluation of a policy on the simulated pick-and-place task
             (eval merge|compare|sweep: evaluation at scale, docs/eval.md)
   eval-offline  run a policy on a dataset's observations; action error per episode
+  convert   ROS1 bags and robotd MCAP logs to a LeRobotDataset v3.0 (docs/live.md)
   env       serve the lockstep pick-and-place task to a learner over a local socket
             (reset, step by policy, chunk, noise or residual; docs/env.md)
   demo      run the simulated arm through a sequence of Cartesian targets
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = evalCmd(ctx, args[1:], stdout, stderr)
 	case "eval-offline":
 		err = evalOfflineCmd(args[1:], stdout, stderr)
+	case "convert":
+		err = convertCmd(ctx, args[1:], stdout, stderr)
 	case "env":
 		err = envCmd(ctx, args[1:], stdout, stderr)
 	case "policy":

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"flag"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/robotd/robotd/episode"
 )
 
 // vizPeers is where scripts/setup.sh installs the npm peers of the viz tests
@@ -459,5 +462,63 @@ func TestEvalMCAP(t *testing.T) {
 			t.Errorf("%s: log times %d..%d; the previous file ended at %d", f, first, last, prevLast)
 		}
 		prevLast = last
+	}
+}
+
+// TestConvertMCAP: robotd convert turns a robotd run's MCAP log (the rig, 2 s, lockstep)
+// into a LeRobotDataset v3.0 with the log's defaults: observation.state the 7 joint
+// positions, action the target pose (unit quaternion), the wrist camera's frames at
+// 96x96; the episode reader accepts it and its frames span the logged run at 30 fps.
+func TestConvertMCAP(t *testing.T) {
+	bin := robotdBinary(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "run.mcap")
+	if out, err := exec.Command(bin, "run", "--launch", "../../launch/test_daemon_rig.yaml", "--duration", "2s", "--listen", "off",
+		"--mcap", file).CombinedOutput(); err != nil {
+		t.Fatalf("robotd run: %v\n%s", err, out)
+	}
+	ds := filepath.Join(dir, "ds")
+	out, err := exec.Command(bin, "convert", "--out", ds, "--task", "hold", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("robotd convert: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	d, err := episode.Open(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := d.Episode(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ep.State); n < 60 || n > 82 {
+		t.Errorf("%d frames, want about 30 fps over the run's 2.7 s of control time", n)
+	}
+	if f, ok := d.Info.Feature("observation.images.wrist"); !ok || len(f.Shape) != 3 || f.Shape[0] != 96 || f.Shape[1] != 96 {
+		t.Errorf("wrist camera feature %+v", f)
+	}
+	if st, _ := d.Info.Feature("observation.state"); len(st.Names) != 7 {
+		t.Errorf("observation.state names %v, want the 7 joints", st.Names)
+	}
+	moved := false
+	for i, a := range ep.Action {
+		q := math.Sqrt(float64(a[3]*a[3] + a[4]*a[4] + a[5]*a[5] + a[6]*a[6]))
+		if len(a) != 7 || math.Abs(q-1) > 1e-5 {
+			t.Fatalf("frame %d: action %v: want x y z and a unit quaternion", i, a)
+		}
+		if ep.State[i][0] != ep.State[0][0] {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Error("joint 1 never moved in the converted episode")
+	}
+	if r, err := d.OpenVideo(0, "observation.images.wrist"); err != nil {
+		t.Error(err)
+	} else {
+		if _, err := r.Next(); err != nil {
+			t.Error(err)
+		}
+		r.Close()
 	}
 }
