@@ -179,7 +179,7 @@ func mcapImageTopics(path string) ([]string, error) {
 }
 
 // readMCAP calls fn for the messages of topics (nil: all) in log-time order (file order
-// for a file without an index: a killed run's).
+// for a file without an index: a killed run's, read up to its last whole record).
 func readMCAP(path string, topics []string, fn func(*message) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -196,6 +196,7 @@ func readMCAP(path string, topics []string, fn func(*message) error) error {
 		opts = append(opts, mcap.WithTopics(topics))
 	}
 	it, err := r.Messages(opts...)
+	indexed := err == nil
 	if err != nil {
 		if _, serr := f.Seek(0, io.SeekStart); serr != nil {
 			return fmt.Errorf("convert: %s: %w", path, err)
@@ -210,8 +211,8 @@ func readMCAP(path string, topics []string, fn func(*message) error) error {
 	var msg mcap.Message
 	for {
 		schema, ch, m, err := it.NextInto(&msg)
-		if err == io.EOF {
-			return nil
+		if err == io.EOF || !indexed && errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil // the end, or where a killed run's file was cut: its last whole record
 		}
 		if err != nil {
 			return fmt.Errorf("convert: %s: %w", path, err)

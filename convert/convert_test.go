@@ -42,15 +42,15 @@ cameras:
   - {name: wrist, topic: /wrist/image_raw/compressed}
 `
 
-// TestBag converts rosbag-written bags (uncompressed and bz2 chunks), two files as two
-// episodes, and reads the dataset back with the episode reader (and DuckDB when
+// TestBag converts rosbag-written bags (uncompressed, bz2 and lz4 chunks), three files as
+// three episodes, and reads the dataset back with the episode reader (and DuckDB when
 // installed): 60 frames at 30 fps over the bag's 2 s; each frame holds the newest joint
 // state and command at its time (values predicted from the generator's formulas, joints
 // picked by name out of a scrambled order with fingers), and the camera frames' colours
 // (an Image in bgr8 and a CompressedImage in PNG) survive to the videos within H.264's
 // error.
 func TestBag(t *testing.T) {
-	bags := []string{teleopBag(t, "none"), teleopBag(t, "bz2")}
+	bags := []string{teleopBag(t, "none"), teleopBag(t, "bz2"), teleopBag(t, "lz4")}
 	cfgPath := filepath.Join(t.TempDir(), "map.yaml")
 	if err := os.WriteFile(cfgPath, []byte(teleopYAML), 0o644); err != nil {
 		t.Fatal(err)
@@ -64,17 +64,17 @@ func TestBag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Episodes) != 2 || res.Spec.Cameras[0].Width != 32 || res.Spec.Cameras[0].Height != 24 || res.Spec.Cameras[1].Width != 16 {
+	if len(res.Episodes) != 3 || res.Spec.Cameras[0].Width != 32 || res.Spec.Cameras[0].Height != 24 || res.Spec.Cameras[1].Width != 16 {
 		t.Fatalf("result %+v", res)
 	}
 	ds, err := episode.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds.Episodes) != 2 || ds.Info.FPS != 30 || ds.Info.RobotType != "panda" || len(ds.Tasks) != 1 || ds.Tasks[0] != "move the arm" {
+	if len(ds.Episodes) != 3 || ds.Info.FPS != 30 || ds.Info.RobotType != "panda" || len(ds.Tasks) != 1 || ds.Tasks[0] != "move the arm" {
 		t.Fatalf("dataset: %d episodes, fps %d, robot %q, tasks %q", len(ds.Episodes), ds.Info.FPS, ds.Info.RobotType, ds.Tasks)
 	}
-	for e := range 2 {
+	for e := range 3 {
 		d, err := ds.Episode(e)
 		if err != nil {
 			t.Fatal(err)
@@ -123,7 +123,7 @@ func TestBag(t *testing.T) {
 			r.Close()
 		}
 	}
-	duckCheck(t, dir, 120)
+	duckCheck(t, dir, 180)
 }
 
 // duckCheck reads dir's parquet files with DuckDB (episode's testdata/duckdb_check.js) and

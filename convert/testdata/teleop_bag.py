@@ -2,7 +2,7 @@
 """Writes a teleoperation-like ROS1 bag with Debian's rosbag (python3-rosbag), for
 convert's tests: what a robot's own topics look like, with values the test predicts.
 
-    teleop_bag.py OUT.bag [none|bz2]
+    teleop_bag.py OUT.bag [none|bz2|lz4]
 
 From bag time 1000 s, for 2 s:
   /joint_states         sensor_msgs/JointState at 100 Hz: the fingers and the 7 arm joints
