@@ -213,6 +213,13 @@ func TestMCAPKilled(t *testing.T) {
 	if r.Records["MessageIndex"] == 0 || r.Counts["/robotd/joint_states"] < 1000 {
 		t.Errorf("killed file (%d bytes): records %v, messages %v: want whole chunks with over 1000 joint states", fi.Size(), r.Records, r.Counts)
 	}
+	// robotd convert reads the killed file up to its last whole record too.
+	ds := filepath.Join(dir, "ds")
+	if out, err := exec.Command(bin, "convert", "--out", ds, file).CombinedOutput(); err != nil {
+		t.Errorf("robotd convert on the killed file: %v\n%s", err, out)
+	} else if d, err := episode.Open(ds); err != nil || len(d.Episodes) != 1 || d.Episodes[0].Length < 10 {
+		t.Errorf("the killed file's dataset: %v (%s)", err, out)
+	}
 	// Every joint state read is whole: the last finished chunk ends where the reader stopped.
 	if r.Counts["/robotd/joint_states"] != r.Counts["/robotd/torque_command"] && r.Counts["/robotd/joint_states"] != r.Counts["/robotd/torque_command"]+1 {
 		t.Errorf("joint states %d, torques %d: a chunk was read in part", r.Counts["/robotd/joint_states"], r.Counts["/robotd/torque_command"])
