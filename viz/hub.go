@@ -73,7 +73,7 @@ var queueNames = [numQueues]string{"tick", "plan", "steer", "state", "log", "cam
 const maxPlan = 256
 
 type tickMsg struct {
-	t             daemon.State
+	state         daemon.State
 	at            time.Duration
 	q, dq, tau    []float64
 	target, tool  control.Pose
@@ -133,7 +133,7 @@ type Hub struct {
 	// Owned by the encoder goroutine.
 	e                    enc
 	lastLive, lastSafety time.Duration
-	liveNext             bool
+	liveStarted          bool // a tick went live (the first one does)
 	safety, safetySent   control.SafetyCounters
 	watchdogs            [3]uint64
 	encodeTime           atomic.Int64 // total JPEG encode time (ns)
@@ -273,7 +273,7 @@ func (h *Hub) Tick(t *daemon.TickRecord) {
 		h.dropped[qTick].Inc()
 		return
 	}
-	m.at, m.t = t.T, t.State
+	m.at, m.state = t.T, t.State
 	copy(m.q, t.Q)
 	copy(m.dq, t.DQ)
 	copy(m.tau, t.Tau)
@@ -412,9 +412,9 @@ func (h *Hub) emit(ci int, t time.Time, data []byte, live bool) {
 // tick encodes one control tick's channels.
 func (h *Hub) tick(m *tickMsg) {
 	defer func() { h.freeTicks <- m }()
-	live := m.at-h.lastLive >= time.Duration(float64(time.Second)/h.cfg.LiveRate) || m.at < h.lastLive
+	live := !h.liveStarted || m.at-h.lastLive >= time.Duration(float64(time.Second)/h.cfg.LiveRate) || m.at < h.lastLive
 	if live {
-		h.lastLive = m.at
+		h.lastLive, h.liveStarted = m.at, true
 	}
 	h.mu.Lock()
 	logging := h.lg != nil && h.logErr == nil
@@ -465,7 +465,7 @@ func (h *Hub) tick(m *tickMsg) {
 		h.emit(chGripper, t, e.b, live)
 	}
 
-	if m.safety != h.safetySent && (live || m.t == daemon.Faulted) {
+	if m.safety != h.safetySent && (live || m.state == daemon.Faulted) {
 		h.safetySent = m.safety
 		s := &m.safety
 		e.stamp(t)
