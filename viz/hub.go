@@ -31,6 +31,13 @@ type Sink interface {
 	Write(ch *Channel, t time.Time, data []byte) error
 }
 
+// A Wanter is a live sink that says whether it wants a channel's messages now (a
+// Foxglove client subscribed to it, the page polled lately). The Hub does not encode a
+// camera frame that neither the log nor any live sink wants.
+type Wanter interface {
+	Wants(ch *Channel) bool
+}
+
 // Config configures a Hub. Zero fields take the defaults documented on each.
 type Config struct {
 	// Joints names the arm's joints, in the daemon's order (required).
@@ -596,6 +603,9 @@ func (h *Hub) cameras(ctx context.Context) {
 				continue
 			}
 			c.seq = c.f.Seq
+			if !h.wants(h.camCh[i]) {
+				continue
+			}
 			// 10% slack: frames stamped on a 1 ms control clock come 33 or 34 ms apart at 30 Hz.
 			if c.started && c.f.Time-c.last < minGap*9/10 && c.f.Time >= c.last {
 				continue
@@ -620,6 +630,21 @@ func (h *Hub) cameras(ctx context.Context) {
 			h.emit(int(h.camCh[i].ID-1), t, c.e.b, true)
 		}
 	}
+}
+
+// wants reports whether the log or a live sink wants ch's messages now.
+func (h *Hub) wants(ch *Channel) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lg != nil && h.logErr == nil {
+		return true
+	}
+	for _, s := range h.live {
+		if w, ok := s.(Wanter); !ok || w.Wants(ch) {
+			return true
+		}
+	}
+	return false
 }
 
 // encodeJPEG compresses an rgb8, bgr8 or mono8 frame into buf, reusing *rgba.

@@ -172,6 +172,21 @@ func (s *Server) Write(ch *viz.Channel, t time.Time, data []byte) error {
 	return nil
 }
 
+// Wants implements viz.Wanter: whether a client is subscribed to ch.
+func (s *Server) Wants(ch *viz.Channel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.clients {
+		c.mu.Lock()
+		n := len(c.subs[ch.ID])
+		c.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // WebSocket opcodes.
 const (
 	opText   = 1

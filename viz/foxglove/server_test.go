@@ -114,6 +114,9 @@ func TestSubscribe(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if s.Wants(&viz.Channel{ID: 1}) || !s.Wants(&viz.Channel{ID: 2}) {
+		t.Errorf("wants channel 1 %v, 2 %v; want only the subscribed 2", s.Wants(&viz.Channel{ID: 1}), s.Wants(&viz.Channel{ID: 2}))
+	}
 	at := time.Unix(12, 345)
 	s.Write(&viz.Channel{ID: 1, Topic: "/a"}, at, []byte(`{"a":1}`))
 	s.Write(&viz.Channel{ID: 2, Topic: "/b"}, at, []byte(`{"b":2}`))

@@ -11,6 +11,7 @@ package page
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,8 +26,23 @@ type Page struct {
 	topics []string // by channel ID - 1
 
 	mu     sync.Mutex
-	latest [][]byte // by channel ID - 1 (nil: none yet)
-	seq    uint64   // messages taken so far
+	latest [][]byte  // by channel ID - 1 (nil: none yet)
+	seq    uint64    // messages taken so far
+	polled time.Time // the last GET /live
+}
+
+// pollWindow is how long after a GET /live the page still wants camera frames.
+const pollWindow = 3 * time.Second
+
+// Wants implements viz.Wanter: the page wants camera frames while it is polled (an open
+// page polls every 150 ms), and every other channel always (they cost little).
+func (p *Page) Wants(ch *viz.Channel) bool {
+	if !strings.HasPrefix(ch.Topic, "/camera/") {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Since(p.polled) < pollWindow
 }
 
 // New makes a Page for a Hub's channels.
@@ -71,6 +87,7 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Page) snapshot() []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.polled = time.Now()
 	b := []byte(`{"seq":`)
 	b = appendUint(b, p.seq)
 	b = append(b, `,"topics":{`...)

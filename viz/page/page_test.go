@@ -56,3 +56,16 @@ func TestSelfContained(t *testing.T) {
 		t.Errorf("the page refers to another origin: %q", m)
 	}
 }
+
+// TestWants: the page wants camera frames only while it is polled, other channels always.
+func TestWants(t *testing.T) {
+	cam, state := &viz.Channel{ID: 1, Topic: "/camera/wrist"}, &viz.Channel{ID: 2, Topic: "/robotd/state"}
+	p := New([]viz.Channel{*cam, *state})
+	if p.Wants(cam) || !p.Wants(state) {
+		t.Errorf("before any poll: wants camera %v, state %v; want false, true", p.Wants(cam), p.Wants(state))
+	}
+	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/live", nil))
+	if !p.Wants(cam) {
+		t.Error("polled, the page does not want camera frames")
+	}
+}
