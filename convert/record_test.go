@@ -18,8 +18,9 @@ import (
 // states, commands and a camera through a real rosmaster, Debian's `rosbag record` writes
 // the bag, and robotd convert makes it a dataset. Receive times are not the generator's
 // schedule, so the check is what must hold anyway: about 30 frames per recorded second,
-// each frame's state and action from (nearly) the same published instant (the joint
-// state's k and the command's k at most 3 messages apart, k never going back), and the
+// each frame's state and action values of published messages from nearly the same
+// instant (their k at most 20 messages apart: the topics' own delivery skew), k never
+// going back on either, and the
 // camera's frames, which carry k in their red channel, no newer than the frame's state.
 func TestRecordedBag(t *testing.T) {
 	for _, tool := range []string{"rosbag", "roscore"} {
@@ -76,17 +77,19 @@ func TestRecordedBag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	prev := -1.0
+	prev, prevA := -1.0, -1.0
 	for f := range d.State {
 		ks := (float64(d.State[f][0]) - 0.1) / 0.01   // the joint state's k
 		ka := (-float64(d.Action[f][0]) - 0.1) / 0.02 // the command's k
 		if math.Abs(ks-math.Round(ks)) > 1e-3 || math.Abs(ka-math.Round(ka)) > 1e-3 {
 			t.Fatalf("frame %d: state %v, action %v: not a published message's values", f, d.State[f][:2], d.Action[f][:2])
 		}
-		if math.Abs(ks-ka) > 3 || ks < prev {
-			t.Errorf("frame %d: joint state k %.0f, command k %.0f, previous frame's k %.0f", f, ks, ka, prev)
+		// The two topics reach rosbag over their own connections: under load one lags the
+		// other by tens of milliseconds (6 messages seen), which the receive times keep.
+		if math.Abs(ks-ka) > 20 || ks < prev || ka < prevA {
+			t.Errorf("frame %d: joint state k %.0f, command k %.0f; the previous frame's %.0f, %.0f", f, ks, ka, prev, prevA)
 		}
-		prev = ks
+		prev, prevA = ks, ka
 		rgb, err := v.Next()
 		if err != nil {
 			t.Fatal(err)
