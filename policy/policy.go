@@ -64,6 +64,7 @@ type Policy struct {
 	condMask     bool    // the denoiser takes a cond_mask input
 	guidance     float64 // classifier-free guidance weight w (SetGuidance), 1 unless set
 	rand         Noise
+	seed         uint64 // Options.Seed
 	prefix       Prefix
 	condSize     int
 	x, scratch   []float32 // [N, H, A] sample and sampler scratch
@@ -86,7 +87,7 @@ func Load(dir string, open Open, opts Options) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Policy{Bundle: b, history: newHistory(b), rand: NewSeededNoise(opts.Seed), denoisers: map[int]*netDenoiser{}, guidance: 1}
+	p := &Policy{Bundle: b, history: newHistory(b), rand: NewSeededNoise(opts.Seed), seed: opts.Seed, denoisers: map[int]*netDenoiser{}, guidance: 1}
 	if err := p.load(open); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("policy %s: %w", dir, err)
@@ -345,6 +346,13 @@ func (p *Policy) Close() error {
 	}
 	p.models = nil
 	return errors.Join(errs...)
+}
+
+// Reseed restarts the policy's noise generator from its seed (Options.Seed) and episode:
+// an episode's samples then depend on the two alone, not on how many steps earlier
+// episodes drew.
+func (p *Policy) Reseed(episode uint64) {
+	p.rand = NewSeededNoise(p.seed ^ (episode * 0xbf58476d1ce4e5b9))
 }
 
 // Reset forgets the observation history (a new episode).

@@ -1,11 +1,13 @@
 package system
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/robotd/robotd/control"
 	"github.com/robotd/robotd/drivers"
+	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/sim/task"
 )
 
@@ -65,15 +67,25 @@ func (s *System) NewTaskEpisodes(useExpert bool, seed int64, noise *task.TargetN
 }
 
 // Reset starts episode i: the scene at its keyframe with the cube drawn from seed+i, the
-// simulation clock carried on (camera frames and the control clock stay monotonic).
+// simulation clock carried on (camera frames and the control clock stay monotonic). What
+// an episode draws depends on its seed alone, not on the episodes before it: every camera
+// renders the new scene at once (in lockstep; in real time its next frame is due at once),
+// so that the first observation does not show the previous episode's scene, and the
+// cameras' noise, the policy's noise and the steering stage's generators restart from the
+// episode's seed (ReseedEpisode).
 func (e *TaskEpisodes) Reset(i int) error {
 	arm := e.s.SimArm
 	now := arm.Now()
-	st, err := e.task.Reset(e.seed + int64(i))
+	seed := e.seed + int64(i)
+	st, err := e.task.Reset(seed)
 	if err != nil {
 		return err
 	}
 	arm.Sim().SetTime(now.Seconds())
+	e.s.ReseedEpisode(seed)
+	if err := e.s.restartFeeds(now); err != nil {
+		return err
+	}
 	e.start, e.ep, e.sig = st, nil, task.Signal{}
 	if e.expert != nil {
 		e.expert.Reset()
@@ -125,3 +137,36 @@ type dartSource struct{ *TaskEpisodes }
 
 // Label is daemon.Labeler: the expert's target at the last Act, before the noise.
 func (s dartSource) Label() control.Pose { return s.clean }
+
+// ReseedEpisode restarts every generator an episode draws from (the simulated cameras'
+// noise, the policy's sampling noise, the steering stage's) from the episode's seed. The
+// daemon must not be running.
+func (s *System) ReseedEpisode(seed int64) {
+	for _, c := range s.simCams {
+		c.Reseed(uint64(seed))
+	}
+	if pp := s.Ports.Policy; pp != nil {
+		if pp.Steering != nil {
+			pp.Steering.Reseed(uint64(seed))
+		} else {
+			pp.Policy.Reseed(uint64(seed))
+		}
+	}
+}
+
+// restartFeeds makes every simulated camera's next frame due at now; in lockstep it
+// renders them at once (the stepping goroutine renders; the daemon is not running).
+func (s *System) restartFeeds(now time.Duration) error {
+	for _, f := range s.Feeds {
+		f.Restart(now)
+		if s.File.Mode != launch.ModeLockstep || f.Latest == nil {
+			continue
+		}
+		if f.Due(now) {
+			if err := f.Latest.Step(context.Background()); err != nil {
+				return fmt.Errorf("camera %s: %w", f.Latest.Name(), err)
+			}
+		}
+	}
+	return nil
+}

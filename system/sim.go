@@ -62,6 +62,7 @@ func (s *System) wireSim(scene sim.Scene) error {
 		if err != nil {
 			return fmt.Errorf("camera %s: %w", c.Name, err)
 		}
+		s.simCams = append(s.simCams, cam)
 		l, err := perception.NewLatest(cam, freshness(f), arm.Now)
 		if err != nil {
 			return err

@@ -62,6 +62,8 @@ type System struct {
 	// cameras (lockstep: rendered by Ports.Step).
 	SimArm *mujoco.Arm
 	Feeds  []*mujoco.Feed
+	// simCams are the Feeds' cameras (their noise is reseeded per episode).
+	simCams []*mujoco.Camera
 	// Cameras is every camera, in the launch file's order.
 	Cameras []*perception.Latest
 

@@ -56,6 +56,7 @@ func (c SelectConfig) Validate() error {
 // none, so a run of selections is reproducible from the seed.
 type Selector struct {
 	cfg   SelectConfig
+	pcg   *rand.PCG
 	rng   *rand.Rand
 	probs []float64
 }
@@ -67,8 +68,12 @@ func NewSelector(cfg SelectConfig, maxN int) (*Selector, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Selector{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0)), probs: make([]float64, maxN)}, nil
+	pcg := rand.NewPCG(cfg.Seed, 0)
+	return &Selector{cfg: cfg, pcg: pcg, rng: rand.New(pcg), probs: make([]float64, maxN)}, nil
 }
+
+// Reseed restarts the softmax draws from the configured seed and episode.
+func (s *Selector) Reseed(episode uint64) { s.pcg.Seed(s.cfg.Seed, episode) }
 
 // Select returns the index of the chosen candidate, or -1 when no candidate is valid. A
 // candidate is eligible when c.Valid says so and its score is finite; scores holds

@@ -36,6 +36,7 @@ type Stage struct {
 	vals             []float64
 	noiseBuf, eps    []float32
 	epsRand          *policy.SeededNoise
+	epsSeed          uint64
 	resBuf           []float32
 	info             StepInfo
 	agent            *agentState // nil without an Agent (SetAgent)
@@ -146,7 +147,8 @@ func NewStage(cfg Config, pol *policy.Policy, o StageOptions) (_ *Stage, err err
 		}
 		size := cfg.Samples * pc.Horizon * sh.Dim
 		s.noiseBuf, s.eps = make([]float32, size), make([]float32, size)
-		s.epsRand = policy.NewSeededNoise(o.Seed ^ 0xd5c1)
+		s.epsSeed = o.Seed ^ 0xd5c1
+		s.epsRand = policy.NewSeededNoise(s.epsSeed)
 	}
 	if cfg.Residual.Bundle != "" {
 		b, err := LoadBundle(cfg.Residual.Bundle)
@@ -213,6 +215,20 @@ func names(fs []policy.Feature) []string {
 
 // Config returns the configuration in use, defaults filled.
 func (s *Stage) Config() Config { return s.cfg }
+
+// Reseed restarts every generator a step draws from (the policy's and the weak policy's
+// noise, the noise policy's standard normals, the softmax selector) from their seeds and
+// episode: an episode's steps then depend on the two alone.
+func (s *Stage) Reseed(episode uint64) {
+	s.Policy.Reseed(episode)
+	if s.weak != nil {
+		s.weak.Reseed(episode)
+	}
+	if s.epsRand != nil {
+		s.epsRand = policy.NewSeededNoise(s.epsSeed ^ (episode * 0x94d049bb133111eb))
+	}
+	s.steer.sel.Reseed(episode)
+}
 
 // Weak returns the weak policy (nil without contrast.bundle).
 func (s *Stage) Weak() *policy.Policy { return s.weak }

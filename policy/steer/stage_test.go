@@ -490,3 +490,38 @@ func TestValueWithImage(t *testing.T) {
 		}
 	}
 }
+
+// TestStageReseed: after Reseed(k) a step draws what a fresh stage reseeded with k draws,
+// whatever was drawn before (the weak policy, noise policy and softmax included).
+func TestStageReseed(t *testing.T) {
+	cfg := steer.Config{Samples: 3,
+		Contrast: steer.ContrastConfig{Weight: 1, Bundle: unetBundle},
+		Noise:    steer.NoiseConfig{Bundle: filepath.Join(unetSteer, "noise")},
+		Select:   steer.SelectConfig{Mode: steer.Softmax, Temperature: 0.05},
+	}
+	obs := unetObservations(loadUnet(t, 0), 2, 12)
+	used := newStage(t, cfg, loadUnet(t, 5))
+	for range 3 {
+		stepStage(t, used, obs, steer.StepInput{})
+	}
+	used.Reset()
+	used.Reseed(9)
+	a, ai := stepStage(t, used, obs, steer.StepInput{})
+	fresh := newStage(t, cfg, loadUnet(t, 5))
+	fresh.Reseed(9)
+	b, bi := stepStage(t, fresh, obs, steer.StepInput{})
+	if ai.Chosen != bi.Chosen {
+		t.Fatalf("chosen %d after earlier steps, %d fresh", ai.Chosen, bi.Chosen)
+	}
+	for i := range a.Actions {
+		if a.Actions[i] != b.Actions[i] {
+			t.Fatalf("action value %d: %v after earlier steps, %v fresh", i, a.Actions[i], b.Actions[i])
+		}
+	}
+	other := newStage(t, cfg, loadUnet(t, 5))
+	other.Reseed(10)
+	c, _ := stepStage(t, other, obs, steer.StepInput{})
+	if c.Actions[0] == a.Actions[0] && c.Actions[len(c.Actions)-1] == a.Actions[len(a.Actions)-1] {
+		t.Error("episodes 9 and 10 drew the same chunk")
+	}
+}

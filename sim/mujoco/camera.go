@@ -51,6 +51,8 @@ type Camera struct {
 	seq    uint64
 	depth  []float32 // Depth32F: the Renderer's output before encoding into Frame.Data
 	noise  float64
+	seed   uint64    // NoiseSeed
+	pcg    *rand.PCG // rng's source, reseeded by Reseed
 	rng    *rand.Rand
 	closed bool
 }
@@ -82,7 +84,8 @@ func NewCamera(r *Renderer, cfg CameraConfig) (*Camera, error) {
 			return nil, fmt.Errorf("mujoco: camera %s: noise %v: want >= 0", cfg.Name, cfg.Noise)
 		}
 		if cfg.Noise > 0 {
-			c.noise, c.rng = cfg.Noise, rand.New(rand.NewPCG(cfg.NoiseSeed, uint64(id)))
+			c.noise, c.seed, c.pcg = cfg.Noise, cfg.NoiseSeed, rand.NewPCG(cfg.NoiseSeed, uint64(id))
+			c.rng = rand.New(c.pcg)
 		}
 	case perception.Depth32F:
 		c.depth = make([]float32, r.width*r.height)
@@ -91,6 +94,15 @@ func NewCamera(r *Renderer, cfg CameraConfig) (*Camera, error) {
 			perception.RGB8, perception.Depth32F)
 	}
 	return c, nil
+}
+
+// Reseed restarts the noise sequence from NoiseSeed and episode, so that an episode's
+// frames do not depend on how many frames earlier episodes drew (evaluations compare
+// seeds across runs). Without noise it does nothing. It allocates nothing.
+func (c *Camera) Reseed(episode uint64) {
+	if c.pcg != nil {
+		c.pcg.Seed(c.seed^(episode*0x9e3779b97f4a7c15), uint64(c.id))
+	}
 }
 
 // cameraList says which cameras the model has, for error messages.

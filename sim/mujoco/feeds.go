@@ -32,6 +32,10 @@ func (c *Feed) Due(now time.Duration) bool {
 	return true
 }
 
+// Restart makes a frame due at simulated time now (a new episode: its first frame shows
+// the new scene, whatever the schedule of the episode before).
+func (c *Feed) Restart(now time.Duration) { c.next = now }
+
 // Stepper advances the arm by one period and renders the feeds that are due, in the
 // calling goroutine (lockstep: reproducible). ctx is handed to the cameras' reads.
 func Stepper(ctx context.Context, arm *Arm, feeds []*Feed) func(time.Duration) error {
