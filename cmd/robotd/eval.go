@@ -178,6 +178,9 @@ func evalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return faultExit(err)
 	}
 	rep.Write(stdout)
+	if logs != nil {
+		fmt.Fprintln(stdout, logs.hub.Summary())
+	}
 	files, err := ev.WriteFiles(c.out, rep)
 	if err != nil {
 		return err

@@ -450,6 +450,9 @@ func TestEvalMCAP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("robotd eval: %v\n%s", err, out)
 	}
+	if m := vizLine.FindStringSubmatch(string(out)); m == nil || m[2] != "0" {
+		t.Errorf("viz summary line %q in:\n%s", m, out)
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "mcap", "*.mcap"))
 	if len(files) != 2 || filepath.Base(files[0]) != "episode_000.mcap" || filepath.Base(files[1]) != "episode_001.mcap" {
 		t.Fatalf("files %v, want episode_000.mcap and episode_001.mcap", files)
