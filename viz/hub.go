@@ -129,7 +129,9 @@ type Hub struct {
 	states           chan stateMsg
 	logs             chan logMsg
 	syncs            chan chan struct{}
-	lastT            atomic.Int64 // the newest tick's control-clock time (ns)
+	lastT            atomic.Int64  // the newest tick's control-clock time (ns)
+	ticked           atomic.Bool   // a tick has come
+	logFrom          time.Duration // control-clock time SetLog was called at (guarded by mu)
 
 	dropped  [numQueues]*telemetry.Counter
 	messages *telemetry.Counter
@@ -222,6 +224,7 @@ func (h *Hub) SetLog(s Sink) Sink {
 	defer h.mu.Unlock()
 	old := h.lg
 	h.lg, h.logErr = s, nil
+	h.logFrom = time.Duration(h.lastT.Load())
 	return old
 }
 
@@ -273,6 +276,9 @@ func (h *Hub) Summary() string {
 // Tick implements daemon.Observer (control loop: copies into a free buffer or drops).
 func (h *Hub) Tick(t *daemon.TickRecord) {
 	h.lastT.Store(int64(t.T))
+	if !h.ticked.Load() {
+		h.ticked.Store(true)
+	}
 	var m *tickMsg
 	select {
 	case m = <-h.freeTicks:
@@ -397,10 +403,17 @@ func (h *Hub) wall(at time.Duration) time.Time { return h.cfg.Start.Add(at) }
 // emit writes the message in h.e.b on channel index ci to the log and, when live, to the
 // live sinks.
 func (h *Hub) emit(ci int, t time.Time, data []byte, live bool) {
+	h.emitSince(ci, t, data, live, -1)
+}
+
+// emitSince is emit for a message of control-clock time at, which the log takes only
+// when at is not before the log's start (a camera frame captured before SetLog switched
+// the file belongs to the previous one); at < 0: always.
+func (h *Hub) emitSince(ci int, t time.Time, data []byte, live bool, at time.Duration) {
 	ch := &h.channels[ci]
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.lg != nil && h.logErr == nil {
+	if h.lg != nil && h.logErr == nil && (at < 0 || at > h.logFrom || h.logFrom == 0) {
 		if err := h.lg.Write(ch, t, data); err != nil {
 			h.logErr = fmt.Errorf("viz: log %s: %w", ch.Topic, err)
 		} else {
@@ -627,7 +640,7 @@ func (h *Hub) cameras(ctx context.Context) {
 			c.e.raw(`,"format":"jpeg","data":`)
 			c.e.base64(c.buf.Bytes())
 			c.e.raw(`}`)
-			h.emit(int(h.camCh[i].ID-1), t, c.e.b, true)
+			h.emitSince(int(h.camCh[i].ID-1), t, c.e.b, true, c.f.Time)
 		}
 	}
 }
@@ -695,8 +708,12 @@ func (l *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		msg += " " + a.String()
 		return true
 	})
+	// Stamped on the control clock as the other channels are (in lockstep it runs ahead of
+	// the wall clock): at the newest tick, or at the record's time before the first.
 	t := r.Time
-	if t.IsZero() {
+	if l.h.ticked.Load() {
+		t = l.h.wall(time.Duration(l.h.lastT.Load()))
+	} else if t.IsZero() {
 		t = time.Now()
 	}
 	select {
