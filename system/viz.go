@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/robotd/robotd/launch"
 	"github.com/robotd/robotd/telemetry"
 	"github.com/robotd/robotd/viz"
 	"github.com/robotd/robotd/viz/foxglove"
@@ -19,8 +20,12 @@ type VizOptions struct {
 	// Registry receives robotd_viz_* (pass the run's registry so that /metrics has them).
 	// Default: a new registry.
 	Registry *telemetry.Registry
-	// Hub configures the hub; Joints, Cameras and Metrics are filled from the system.
+	// Hub configures the hub; Joints, Cameras and Metrics are filled from the system, and
+	// in lockstep Wait is set (simulated time waits for the encoder: the log is complete)
+	// unless Drop.
 	Hub viz.Config
+	// Drop keeps the realtime rule in lockstep too: a full queue drops (tests of that path).
+	Drop bool
 }
 
 // Viz makes a viz.Hub the daemon's Observer, runs it as an actor, sends the system's log
@@ -35,6 +40,7 @@ func (s *System) Viz(o VizOptions) (*viz.Hub, error) {
 	cfg.Joints = s.Ports.Robot.JointNames()
 	cfg.Cameras = s.Cameras
 	cfg.Metrics = o.Registry
+	cfg.Wait = s.File.Mode == launch.ModeLockstep && !o.Drop
 	hub, err := viz.New(cfg)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,11 @@ type Config struct {
 	// Start is the wall time of control-clock time 0: messages are stamped Start + T.
 	// Default: the time New was called.
 	Start time.Time
+	// Wait makes the observer methods wait for room instead of dropping: for simulated
+	// time (lockstep), which can run ahead of the encoder and wait for it, so that the log
+	// is complete. The hub must then be running (Run) while the daemon is. A realtime
+	// daemon leaves it false and never blocks.
+	Wait bool
 }
 
 // The queue names of robotd_viz_dropped_total.
@@ -280,11 +285,15 @@ func (h *Hub) Tick(t *daemon.TickRecord) {
 		h.ticked.Store(true)
 	}
 	var m *tickMsg
-	select {
-	case m = <-h.freeTicks:
-	default:
-		h.dropped[qTick].Inc()
-		return
+	if h.cfg.Wait {
+		m = <-h.freeTicks
+	} else {
+		select {
+		case m = <-h.freeTicks:
+		default:
+			h.dropped[qTick].Inc()
+			return
+		}
 	}
 	m.at, m.state = t.T, t.State
 	copy(m.q, t.Q)
@@ -298,6 +307,10 @@ func (h *Hub) Tick(t *daemon.TickRecord) {
 
 // Transition implements daemon.Observer.
 func (h *Hub) Transition(at time.Duration, from, to daemon.State, why string) {
+	if h.cfg.Wait {
+		h.states <- stateMsg{at: at, from: from, to: to, why: why}
+		return
+	}
 	select {
 	case h.states <- stateMsg{at: at, from: from, to: to, why: why}:
 	default:
@@ -308,11 +321,15 @@ func (h *Hub) Transition(at time.Duration, from, to daemon.State, why string) {
 // Plan implements daemon.Observer.
 func (h *Hub) Plan(at time.Duration, c *chunk.Chunk, path []mgl64.Vec3) {
 	var m *planMsg
-	select {
-	case m = <-h.freePlans:
-	default:
-		h.dropped[qPlan].Inc()
-		return
+	if h.cfg.Wait {
+		m = <-h.freePlans
+	} else {
+		select {
+		case m = <-h.freePlans:
+		default:
+			h.dropped[qPlan].Inc()
+			return
+		}
 	}
 	m.at, m.t0 = at, c.T0
 	m.path = append(m.path[:0], path[:min(len(path), maxPlan)]...)
@@ -321,6 +338,10 @@ func (h *Hub) Plan(at time.Duration, c *chunk.Chunk, path []mgl64.Vec3) {
 
 // Steer implements daemon.Observer.
 func (h *Hub) Steer(at time.Duration, info *steer.StepInfo) {
+	if h.cfg.Wait {
+		h.steers <- steerMsg{at: at, info: *info}
+		return
+	}
 	select {
 	case h.steers <- steerMsg{at: at, info: *info}:
 	default:
