@@ -134,6 +134,7 @@ type Hub struct {
 	states           chan stateMsg
 	logs             chan logMsg
 	syncs            chan chan struct{}
+	stopped          chan struct{} // closed when Run returns: waiting observers drop from then on
 	lastT            atomic.Int64  // the newest tick's control-clock time (ns)
 	ticked           atomic.Bool   // a tick has come
 	logFrom          time.Duration // control-clock time SetLog was called at (guarded by mu)
@@ -205,6 +206,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.steers, h.states, h.logs = make(chan steerMsg, 32), make(chan stateMsg, 64), make(chan logMsg, 256)
 	h.syncs = make(chan chan struct{})
+	h.stopped = make(chan struct{})
 	r := cfg.Metrics
 	for k, name := range queueNames {
 		h.dropped[k] = r.Counter("robotd_viz_dropped_total", "Live view and log records dropped because their queue was full (the control loop never waits).",
@@ -286,7 +288,12 @@ func (h *Hub) Tick(t *daemon.TickRecord) {
 	}
 	var m *tickMsg
 	if h.cfg.Wait {
-		m = <-h.freeTicks
+		select {
+		case m = <-h.freeTicks:
+		case <-h.stopped: // the hub is gone (the system is stopping): never wait for it
+			h.dropped[qTick].Inc()
+			return
+		}
 	} else {
 		select {
 		case m = <-h.freeTicks:
@@ -308,7 +315,11 @@ func (h *Hub) Tick(t *daemon.TickRecord) {
 // Transition implements daemon.Observer.
 func (h *Hub) Transition(at time.Duration, from, to daemon.State, why string) {
 	if h.cfg.Wait {
-		h.states <- stateMsg{at: at, from: from, to: to, why: why}
+		select {
+		case h.states <- stateMsg{at: at, from: from, to: to, why: why}:
+		case <-h.stopped:
+			h.dropped[qState].Inc()
+		}
 		return
 	}
 	select {
@@ -322,7 +333,12 @@ func (h *Hub) Transition(at time.Duration, from, to daemon.State, why string) {
 func (h *Hub) Plan(at time.Duration, c *chunk.Chunk, path []mgl64.Vec3) {
 	var m *planMsg
 	if h.cfg.Wait {
-		m = <-h.freePlans
+		select {
+		case m = <-h.freePlans:
+		case <-h.stopped:
+			h.dropped[qPlan].Inc()
+			return
+		}
 	} else {
 		select {
 		case m = <-h.freePlans:
@@ -339,7 +355,11 @@ func (h *Hub) Plan(at time.Duration, c *chunk.Chunk, path []mgl64.Vec3) {
 // Steer implements daemon.Observer.
 func (h *Hub) Steer(at time.Duration, info *steer.StepInfo) {
 	if h.cfg.Wait {
-		h.steers <- steerMsg{at: at, info: *info}
+		select {
+		case h.steers <- steerMsg{at: at, info: *info}:
+		case <-h.stopped:
+			h.dropped[qSteer].Inc()
+		}
 		return
 	}
 	select {
@@ -352,8 +372,10 @@ func (h *Hub) Steer(at time.Duration, info *steer.StepInfo) {
 var _ daemon.Observer = (*Hub)(nil)
 
 // Run encodes and fans out until ctx ends, then encodes what is still queued; it also
-// runs the camera poller. It returns nil.
+// runs the camera poller. It returns nil. A Hub runs once: after Run has returned, the
+// observer methods drop even with Config.Wait.
 func (h *Hub) Run(ctx context.Context) error {
+	defer close(h.stopped) // Run runs once
 	var wg sync.WaitGroup
 	if len(h.cfg.Cameras) > 0 {
 		wg.Add(1)
@@ -388,6 +410,8 @@ func (h *Hub) Sync(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
 	case h.syncs <- done:
+	case <-h.stopped: // Run drained everything before it returned
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -147,3 +147,50 @@ func TestHubDrops(t *testing.T) {
 		t.Errorf("summary %q", h.Summary())
 	}
 }
+
+// TestHubWait: with Wait, a full queue makes Tick wait for the encoder and nothing is
+// dropped; once Run has returned (the system stopping while the daemon still ramps
+// down), Tick no longer waits: it drops and counts.
+func TestHubWait(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	h, err := New(Config{Joints: []string{"a"}, QueueLen: 4, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := &memSink{}
+	h.SetLog(lg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- h.Run(ctx) }()
+	rec := &daemon.TickRecord{Q: []float64{0}, DQ: []float64{0}, Tau: []float64{0}, Gripper: math.NaN(), GripperCommand: math.NaN()}
+	for i := range 500 {
+		rec.T = time.Duration(i) * time.Millisecond
+		h.Tick(rec)
+	}
+	if err := h.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, d := len(lg.get(TopicJointStates)), h.Dropped()["tick"]; n != 500 || d != 0 {
+		t.Errorf("%d logged, %d dropped of 500 with Wait", n, d)
+	}
+	cancel()
+	<-done
+	finished := make(chan struct{})
+	go func() {
+		for range 100 {
+			h.Tick(rec)
+		}
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Tick waits for a hub that has stopped")
+	}
+	if d := h.Dropped()["tick"]; d < 96 {
+		t.Errorf("%d of 100 ticks dropped after Run returned, want all but the queue's 4", d)
+	}
+	if err := h.Sync(context.Background()); err != nil {
+		t.Errorf("Sync after Run: %v", err)
+	}
+}
