@@ -532,3 +532,28 @@ func TestConvertMCAP(t *testing.T) {
 		r.Close()
 	}
 }
+
+// TestEvalMCAPSteered: a steered episode (launch/pickplace_diffusion_bid.yaml) logs one
+// steering record per chunk computed, with its fields.
+func TestEvalMCAPSteered(t *testing.T) {
+	needVizPeers(t)
+	bin := robotdBinary(t)
+	dir := t.TempDir()
+	out, err := exec.Command(bin, "eval", "--launch", "../../launch/pickplace_diffusion_bid.yaml", "--episodes", "1", "--videos", "0",
+		"--out", dir, "--mcap", filepath.Join(dir, "mcap")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("robotd eval: %v\n%s", err, out)
+	}
+	r := readMCAP(t, filepath.Join(dir, "mcap", "episode_000.mcap"), false)
+	// A steered chunk is recorded when it arrives and planned when the executor takes it:
+	// the episode's last one may end before its delivery time.
+	if n, p := r.Counts["/robotd/steering"], r.Counts["/robotd/plan"]; p == 0 || n < p || n > p+1 {
+		t.Errorf("%d steering records, %d plans: want one per chunk", n, p)
+	}
+	if c := r.Channels["/robotd/steering"]; c.Schema != "robotd.Steering" {
+		t.Errorf("steering schema %q", c.Schema)
+	}
+	if got := strings.Join(r.Keys["/robotd/steering"], " "); got != "timestamp n valid chosen spread infer_s total_s" {
+		t.Errorf("steering keys %q", got)
+	}
+}
