@@ -612,7 +612,6 @@ def main(argv=None):
             dispatch(i)
         t0, done0 = time.time(), done
         owed = 0.0
-        closs = collections.deque(maxlen=200)
         while in_flight > 0:
             try:
                 i, ep = results.get(timeout=0.05 if (owed >= 1 and replay.n >= args.batch) else 5)
@@ -641,7 +640,7 @@ def main(argv=None):
                           f"|Q| {qm:.3f}  |c| {line['c_abs']:.4f}  transitions {replay.n}  updates {learner.updates}  "
                           f"{rate:.3f} episodes/s", flush=True)
                     with open(os.path.join(args.run, "progress.jsonl"), "a") as f:
-                        f.write(json.dumps(line) + "\n")
+                        f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in line.items()}) + "\n")
                 if done % args.checkpoint_every == 0 or in_flight == 0:
                     save_checkpoint(ckpt_path, learner, replay, {"done": done, "history": history, "rng": rng,
                                                                  "torch_rng": torch.get_rng_state(), "cfg": cfg,
@@ -653,8 +652,7 @@ def main(argv=None):
             if replay.n >= args.batch:
                 k = min(int(owed), 50)
                 for _ in range(k):
-                    lc, _ = learner.update(replay, rng, train_actor=done >= args.warmup)
-                    closs.append(float(lc))
+                    learner.update(replay, rng, train_actor=done >= args.warmup)
                 owed -= k
         return 0
     finally:
