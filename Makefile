@@ -91,7 +91,7 @@ train-value:
 	for d in $(ROLLOUTS) $(ROLLOUTS)_noise8 $(ROLLOUTS)_noise8b; do \
 		$(GO) run ./tools/train/export -dataset $$d -out $$d.npy --force || exit 1; done
 	nice -n -5 $(PY) tools/train/train_value.py --data $(VALUE_DATA) --policy models/pickplace_diffusion \
-		--out models/pickplace_value --force --steps 6000 --batch 64 --lr 3e-4 --gamma 0.99 --seed 1 \
+		--out models/pickplace_value --force --steps 4000 --batch 64 --lr 3e-4 --gamma 0.99 --seed 1 \
 		--threads 2 --save-every 1000 --checkpoint $(OUT)/value.pt
 
 # 100 seeded episodes of each reference policy (the README's numbers).
