@@ -3,7 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 OUT ?= out
 
-.PHONY: setup demo test test-slurm slurm-test-run bench vet train train-value eval
+.PHONY: setup demo test test-slurm slurm-test-run bench vet train train-value train-residual train-steering eval
 
 # Reproducing the reference policies (tools/train/README.md): demonstrations from the
 # scripted expert, exported for PyTorch, then both policies trained and exported to models/.
@@ -93,6 +93,18 @@ train-value:
 	nice -n -5 $(PY) tools/train/train_value.py --data $(VALUE_DATA) --policy models/pickplace_diffusion \
 		--out models/pickplace_value --force --steps 4000 --batch 64 --lr 3e-4 --gamma 0.99 --seed 1 \
 		--threads 2 --save-every 1000 --checkpoint $(OUT)/value.pt
+
+# Residual RL through robotd env (tools/train/README.md, "Residual by RL"; checkpoints in
+# $(OUT)/residual_rl: run it again with RESUME=--resume after an interruption). About
+# 1.5-2 h on this 2-core machine.
+train-residual:
+	@scripts/setup.sh train
+	$(GO) build -o $(OUT)/robotd ./cmd/robotd
+	nice -n 5 $(PY) tools/train/train_residual.py --robotd $(OUT)/robotd --servers 2 \
+		--camera-noise 0,8 --episodes 1500 --run $(OUT)/residual_rl --export models/pickplace_residual $(RESUME)
+
+# The steering models (issue 19): the value model, then the residual.
+train-steering: train-value train-residual
 
 # 100 seeded episodes of each reference policy (the README's numbers).
 eval:
