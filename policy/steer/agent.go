@@ -2,7 +2,6 @@ package steer
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/robotd/robotd/policy"
 	"github.com/robotd/robotd/policy/chunk"
@@ -59,6 +58,7 @@ type agentState struct {
 	corr     []float32      // rows x A
 	norm     []float32      // one action, normalized
 	moved    []float32      // one action, corrected, then unnormalized
+	applied  []float64      // one action's bounded correction
 	f32      []float32      // one action in float32
 }
 
@@ -86,71 +86,34 @@ func (s *Stage) SetAgent(a Agent) error {
 	dim := s.Policy.Bundle.ActionDim()
 	s.agent = &agentState{a: a, res: rc, noiseMax: nc.Bound,
 		noise: make([]float32, s.cfg.Samples*c.Horizon*dim), corr: make([]float32, c.Horizon*dim),
-		norm: make([]float32, dim), moved: make([]float32, dim), f32: make([]float32, dim)}
+		norm: make([]float32, dim), moved: make([]float32, dim), applied: make([]float64, dim), f32: make([]float32, dim)}
 	return nil
 }
 
-// boundNoise applies the noise bound to the agent's noise in place.
+// boundNoise applies the noise bound to the agent's noise in place, as Noise.Sample does a
+// model's.
 func (g *agentState) boundNoise(noise []float32) NoiseStep {
-	var ns NoiseStep
-	b, sq := float32(g.noiseMax), 0.0
-	for i, v := range noise {
-		switch {
-		case v != v:
-			v = 0
-			ns.NonFinite++
-		case math.IsInf(float64(v), 0):
-			v = float32(math.Copysign(g.noiseMax, float64(v)))
-			ns.NonFinite++
-		case v > b || v < -b:
-			v = float32(math.Copysign(g.noiseMax, float64(v)))
-			ns.Clipped++
-		}
-		noise[i] = v
-		sq += float64(v) * float64(v)
-	}
-	if len(noise) > 0 {
-		ns.RMS = math.Sqrt(sq / float64(len(noise)))
-	}
-	return ns
+	return boundNoise(noise, noise, g.noiseMax)
 }
 
 // correct applies corr (the agent's raw correction, normalized units) to one action in
-// place (dataset units), as Residual.Apply does a model's output: each value's correction
-// scale*corr is clipped to the bound (NaN or Inf -> 0) and added in the normalized space;
-// a value whose correction is 0 is left as it was, bit for bit. It returns the counts and
-// the correction's L2 norm.
+// place (dataset units), as Residual.Apply does a model's output (boundCorrection); corr
+// is overwritten with the applied correction, for the caller's record. It returns the
+// counts and the correction's L2 norm.
 func (g *agentState) correct(norm *policy.Normalizer, action []float64, corr []float32) (clipped, nonFinite int, l2 float64) {
 	for j, v := range action {
 		g.f32[j] = float32(v)
 	}
 	norm.Normalize(g.norm, g.f32)
-	scale, bound := g.res.Scale, g.res.Bound
-	changed, sq := false, 0.0
-	for j, v := range corr {
-		c := scale * float64(v)
-		switch {
-		case math.IsNaN(c) || math.IsInf(float64(v), 0):
-			c = 0
-			nonFinite++
-		case c > bound || c < -bound:
-			c = math.Copysign(bound, c)
-			clipped++
-		}
-		corr[j] = float32(c) // the applied correction, for the caller's record
-		g.moved[j] = float32(float64(g.norm[j]) + c)
-		changed = changed || c != 0
-		sq += c * c
-	}
-	if changed {
-		norm.Unnormalize(g.moved, g.moved)
-		for j, c := range corr {
-			if c != 0 {
-				action[j] = float64(g.moved[j])
-			}
+	clipped, nonFinite, l2 = boundCorrection(g.res, corr, g.norm, g.applied, g.moved)
+	norm.Unnormalize(g.moved, g.moved)
+	for j, c := range g.applied {
+		corr[j] = float32(c)
+		if c != 0 {
+			action[j] = float64(g.moved[j])
 		}
 	}
-	return clipped, nonFinite, math.Sqrt(sq)
+	return clipped, nonFinite, l2
 }
 
 // correctChunk applies the agent's correction to dst's actions from index skip on.

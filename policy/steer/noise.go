@@ -248,25 +248,23 @@ func (n *Noise) Sample(obs [][]float32, count int, eps []float32, dst []float32)
 	if err != nil {
 		return st, err
 	}
-	for k, in := range b.Observations {
-		if len(obs[k]) != in.Size {
-			panic(fmt.Sprintf("steer: noise: %s has %d values, want %d", in.Name, len(obs[k]), in.Size))
-		}
-		buf := nb.obs[k]
-		n.obsNorm[k].Normalize(buf[:in.Size], obs[k])
-		for i := 1; i < count; i++ {
-			copy(buf[i*in.Size:(i+1)*in.Size], buf[:in.Size])
-		}
-	}
+	fillObservations("noise", b.Observations, n.obsNorm, obs, nb.obs, count)
 	if n.eps {
 		copy(nb.eps, eps[:total])
 	}
 	if err := nb.bd.Run(); err != nil {
 		return st, fmt.Errorf("steer: noise: %w", err)
 	}
-	bound := n.cfg.Bound
+	return boundNoise(dst[:total], nb.out[:total], n.cfg.Bound), nil
+}
+
+// boundNoise writes src (a noise model's or an agent's output, normalized action space)
+// into dst bounded: NaN -> 0 and ±Inf -> ±bound (counted as NonFinite), any other value
+// beyond ±bound clipped to it (counted as Clipped). dst may be src.
+func boundNoise(dst, src []float32, bound float64) NoiseStep {
+	var st NoiseStep
 	sum := 0.0
-	for i, v := range nb.out[:total] {
+	for i, v := range src {
 		x := float64(v)
 		switch {
 		case math.IsNaN(x):
@@ -282,8 +280,10 @@ func (n *Noise) Sample(obs [][]float32, count int, eps []float32, dst []float32)
 		dst[i] = float32(x)
 		sum += x * x
 	}
-	st.RMS = math.Sqrt(sum / float64(total))
-	return st, nil
+	if len(src) > 0 {
+		st.RMS = math.Sqrt(sum / float64(len(src)))
+	}
+	return st
 }
 
 // Close releases the model and its bindings.

@@ -229,48 +229,19 @@ func (r *Residual) Apply(obs [][]float32, actions []float32, rows int) (Residual
 	if err != nil {
 		return st, err
 	}
-	for k, in := range b.Observations {
-		if len(obs[k]) != in.Size {
-			panic(fmt.Sprintf("steer: residual: %s has %d values, want %d", in.Name, len(obs[k]), in.Size))
-		}
-		buf := rb.obs[k]
-		r.obsNorm[k].Normalize(buf[:in.Size], obs[k])
-		for i := 1; i < rows; i++ {
-			copy(buf[i*in.Size:(i+1)*in.Size], buf[:in.Size])
-		}
-	}
+	fillObservations("residual", b.Observations, r.obsNorm, obs, rb.obs, rows)
 	for i := range rows {
 		r.actNorm.Normalize(rb.act[i*dim:(i+1)*dim], actions[i*dim:(i+1)*dim])
 	}
 	if err := rb.bd.Run(); err != nil {
 		return st, fmt.Errorf("steer: residual: %w", err)
 	}
-	scale, bound := r.cfg.Scale, r.cfg.Bound
 	total := 0.0
 	for i := range rows {
-		out, norm := rb.out[i*dim:(i+1)*dim], rb.act[i*dim:(i+1)*dim]
-		changed, sq := false, 0.0
-		for j, v := range out {
-			c := scale * float64(v)
-			switch {
-			case math.IsNaN(c) || math.IsInf(float64(v), 0):
-				c = 0
-				st.NonFinite++
-			case c > bound || c < -bound:
-				c = math.Copysign(bound, c)
-				st.Clipped++
-			}
-			r.corr[j] = c
-			r.moved[j] = float32(float64(norm[j]) + c)
-			changed = changed || c != 0
-			sq += c * c
-		}
-		total += math.Sqrt(sq)
-		if !changed {
-			continue
-		}
-		r.actNorm.Unnormalize(r.moved, r.moved)
+		c, nf, l2 := boundCorrection(r.cfg, rb.out[i*dim:(i+1)*dim], rb.act[i*dim:(i+1)*dim], r.corr, r.moved)
+		st.Clipped, st.NonFinite, total = st.Clipped+c, st.NonFinite+nf, total+l2
 		row := actions[i*dim : (i+1)*dim]
+		r.actNorm.Unnormalize(r.moved, r.moved)
 		for j, c := range r.corr {
 			if c != 0 {
 				row[j] = r.moved[j]
@@ -279,6 +250,31 @@ func (r *Residual) Apply(obs [][]float32, actions []float32, rows int) (Residual
 	}
 	st.Magnitude = total / float64(rows)
 	return st, nil
+}
+
+// boundCorrection bounds one action's raw correction raw (normalized units, a model's or
+// an agent's output) as the residual section says: each value's scale*raw is clipped to
+// ±bound (NaN or Inf -> 0), written into applied, and added to the normalized base action
+// base into moved (still normalized). A value whose applied correction is 0 must be left
+// as it was, bit for bit: callers write back only where applied is not 0. It returns the
+// values clipped, the non-finite ones and the L2 norm of the applied correction.
+func boundCorrection(cfg ResidualConfig, raw, base []float32, applied []float64, moved []float32) (clipped, nonFinite int, l2 float64) {
+	sq := 0.0
+	for j, v := range raw {
+		c := cfg.Scale * float64(v)
+		switch {
+		case math.IsNaN(c) || math.IsInf(float64(v), 0):
+			c = 0
+			nonFinite++
+		case c > cfg.Bound || c < -cfg.Bound:
+			c = math.Copysign(cfg.Bound, c)
+			clipped++
+		}
+		applied[j] = c
+		moved[j] = float32(float64(base[j]) + c)
+		sq += c * c
+	}
+	return clipped, nonFinite, math.Sqrt(sq)
 }
 
 // Close releases the model and its bindings.

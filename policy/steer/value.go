@@ -63,15 +63,7 @@ func NewValue(b *Bundle, p *policy.Bundle, open policy.Open, maxN int) (*Value, 
 		return nil, err
 	}
 	v := &Value{Bundle: b, maxN: maxN, bound: make([]*valueBatch, maxN+1)}
-	for _, in := range b.Observations {
-		i := slices.IndexFunc(p.Observations, func(f policy.Feature) bool { return f.Name == in.Name })
-		v.obsIdx = append(v.obsIdx, i)
-		if in.norm != nil {
-			v.obsNorm = append(v.obsNorm, in.norm)
-			continue
-		}
-		v.obsNorm = append(v.obsNorm, &p.Observations[i].Norm)
-	}
+	v.obsNorm, v.obsIdx = observationMap(b, p)
 	v.obs = make([][]float32, len(b.Observations))
 	v.actNorm = b.Action.norm
 	if v.actNorm == nil {
@@ -220,16 +212,7 @@ func (v *Value) Score(dst []float64, c *Candidates, obs [][]float32) error {
 	if err != nil {
 		return err
 	}
-	for k, in := range b.Observations {
-		if len(obs[k]) != in.Size {
-			panic(fmt.Sprintf("steer: value: %s has %d values, want %d", in.Name, len(obs[k]), in.Size))
-		}
-		buf := vb.obs[k]
-		v.obsNorm[k].Normalize(buf[:in.Size], obs[k])
-		for i := 1; i < n; i++ {
-			copy(buf[i*in.Size:(i+1)*in.Size], buf[:in.Size])
-		}
-	}
+	fillObservations("value", b.Observations, v.obsNorm, obs, vb.obs, n)
 	dim, per := sh.Dim, b.Steps*sh.Dim
 	for i := range n {
 		row := vb.act[i*per : (i+1)*per]
@@ -256,6 +239,23 @@ func (v *Value) Score(dst []float64, c *Candidates, obs [][]float32) error {
 		dst[i] = q
 	}
 	return nil
+}
+
+// fillObservations normalizes each observation feature obs[k] of ins with norms[k] into
+// the first row of bufs[k] and repeats it for all rows of the batch: every candidate (or
+// action) is judged from the same latest observation. It panics, naming the model kind
+// and the feature, when a feature has another size than declared: the caller's mistake.
+func fillObservations(kind string, ins []Input, norms []*policy.Normalizer, obs, bufs [][]float32, rows int) {
+	for k, in := range ins {
+		if len(obs[k]) != in.Size {
+			panic(fmt.Sprintf("steer: %s: %s has %d values, want %d", kind, in.Name, len(obs[k]), in.Size))
+		}
+		buf := bufs[k]
+		norms[k].Normalize(buf[:in.Size], obs[k])
+		for i := 1; i < rows; i++ {
+			copy(buf[i*in.Size:(i+1)*in.Size], buf[:in.Size])
+		}
+	}
 }
 
 // Observation returns the features the model takes from o, an observation of the policy
