@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robotd/robotd/daemon"
 	"github.com/robotd/robotd/system"
 	"github.com/robotd/robotd/viz"
 )
@@ -37,26 +38,7 @@ func TestObservedTickNoAllocs(t *testing.T) {
 				done <- nil
 			}
 			defer func() { cancel(); <-done }()
-			arm, step := sys.SimArm, sys.Ports.Step
-			d := newDaemon(t, sys, nil)
-			stop, err := d.BeginHoming(arm.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stop()
-			tick := func() {
-				now := arm.Now()
-				if done, err := d.Tick(now, 0.001); done {
-					t.Fatalf("tick ended the run: %v", err)
-				}
-				if err := step(time.Millisecond); err != nil {
-					t.Fatal(err)
-				}
-				d.ObserveTick(now)
-			}
-			for range 2000 {
-				tick()
-			}
+			d, tick := warmTicker(t, sys, (*daemon.Daemon).ObserveTick)
 			if allocs := testing.AllocsPerRun(1000, tick); allocs != 0 {
 				t.Fatalf("%.2f allocations per observed tick, want 0", allocs)
 			}

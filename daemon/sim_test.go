@@ -213,26 +213,38 @@ func TestStateStaleSafeStop(t *testing.T) {
 }
 
 // In steady state a control tick, with the policy running beside it, allocates nothing.
-func TestTickNoAllocs(t *testing.T) {
-	sys := newSystem(t, true)
+// warmTicker builds sys's daemon, begins homing, and returns it with a tick: one control
+// tick at the simulator's time, then one simulator step, then after(d, now) when set. It has
+// ticked 2000 times (warm-up: the first inferences and frames size every buffer).
+func warmTicker(t *testing.T, sys *system.System, after func(d *daemon.Daemon, now time.Duration)) (*daemon.Daemon, func()) {
+	t.Helper()
 	arm, step := sys.SimArm, sys.Ports.Step
 	d := newDaemon(t, sys, nil)
 	stop, err := d.BeginHoming(arm.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	t.Cleanup(stop)
 	tick := func() {
-		if done, err := d.Tick(arm.Now(), 0.001); done {
+		now := arm.Now()
+		if done, err := d.Tick(now, 0.001); done {
 			t.Fatalf("tick ended the run: %v", err)
 		}
 		if err := step(time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
+		if after != nil {
+			after(d, now)
+		}
 	}
-	for range 2000 { // warm-up: the first inferences and frames size every buffer
+	for range 2000 {
 		tick()
 	}
+	return d, tick
+}
+
+func TestTickNoAllocs(t *testing.T) {
+	d, tick := warmTicker(t, newSystem(t, true), nil)
 	if allocs := testing.AllocsPerRun(1000, tick); allocs != 0 {
 		t.Fatalf("%.2f allocations per tick (policy, camera and metrics included), want 0", allocs)
 	}

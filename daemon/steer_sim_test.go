@@ -171,24 +171,7 @@ func TestSteeredTickNoAllocs(t *testing.T) {
 		Value:     steer.ValueConfig{Weight: 1, Bundle: steerFixture(t, "value")},
 		Residual:  steer.ResidualConfig{Bundle: steerFixture(t, "residual"), Rate: steer.RateAction},
 	})
-	arm, step := sys.SimArm, sys.Ports.Step
-	d := newDaemon(t, sys, nil)
-	stop, err := d.BeginHoming(arm.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	tick := func() {
-		if done, err := d.Tick(arm.Now(), 0.001); done {
-			t.Fatalf("tick ended the run: %v", err)
-		}
-		if err := step(time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 2000 {
-		tick()
-	}
+	d, tick := warmTicker(t, sys, nil)
 	before := d.Inferences()
 	if allocs := testing.AllocsPerRun(2000, tick); allocs != 0 {
 		t.Fatalf("%.2f allocations per steered tick, want 0", allocs)
