@@ -59,28 +59,8 @@ func (a *fixedAgent) Action(_ policy.Observation, _ []float64, corr []float32) (
 func TestStageAgentZeroIsThePolicy(t *testing.T) {
 	nan := float32(math.NaN())
 	for _, prefix := range []int{0, 2} {
-		p := loadUnet(t, 11)
-		obs := unetObservations(p, 3, 5)
-		for _, o := range obs {
-			if err := p.Observe(o); err != nil {
-				t.Fatal(err)
-			}
-		}
-		dim := p.Bundle.ActionDim()
-		var pre []float32
-		if prefix > 0 {
-			base, err := p.Step(policy.StepOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pre = append([]float32(nil), base[:prefix*dim]...)
-		}
-		actions, err := p.Step(policy.StepOptions{Prefix: pre})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want chunk.Chunk
-		p.ToChunk(&want, actions, 0, p.ObservedAt())
+		obs, pre, want := policyReference(t, prefix)
+		dim := want.Dim
 
 		for _, tc := range []struct {
 			name string
@@ -98,14 +78,7 @@ func TestStageAgentZeroIsThePolicy(t *testing.T) {
 			if !st.RatePerAction() {
 				t.Errorf("%s: RatePerAction false with an agent", tc.name)
 			}
-			var got chunk.Chunk
-			var info steer.StepInfo
-			if prefix > 0 {
-				stepStage(t, st, obs, steer.StepInput{})
-				got, info = stepStage(t, st, nil, steer.StepInput{Prefix: pre})
-			} else {
-				got, info = stepStage(t, st, obs, steer.StepInput{})
-			}
+			got, info := stepAsReference(t, st, obs, pre)
 			if got.T0 != want.T0 || got.Dim != want.Dim || len(got.Actions) != len(want.Actions) {
 				t.Fatalf("prefix %d, %s: chunk %v/%d/%d, want %v/%d/%d", prefix, tc.name, got.T0, got.Dim, len(got.Actions), want.T0, want.Dim, len(want.Actions))
 			}

@@ -83,34 +83,55 @@ func stepStage(t testing.TB, st *steer.Stage, obs []policy.Observation, in steer
 	return c, info
 }
 
+// policyReference runs the unet fixture alone (seed 11) on unetObservations(p, 3, 5): with
+// a prefix of k actions, one step first, whose first k actions the reference step is
+// inpainted onto. It returns the observations, the prefix and the reference chunk.
+func policyReference(t *testing.T, prefix int) ([]policy.Observation, []float32, chunk.Chunk) {
+	t.Helper()
+	p := loadUnet(t, 11)
+	obs := unetObservations(p, 3, 5)
+	for _, o := range obs {
+		if err := p.Observe(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pre []float32
+	if prefix > 0 {
+		base, err := p.Step(policy.StepOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre = append([]float32(nil), base[:prefix*p.Bundle.ActionDim()]...)
+	}
+	actions, err := p.Step(policy.StepOptions{Prefix: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want chunk.Chunk
+	p.ToChunk(&want, actions, 0, p.ObservedAt())
+	return obs, pre, want
+}
+
+// stepAsReference steps st (a stage of the unet fixture with seed 11) as policyReference
+// stepped the policy: with a prefix, one step first (the same noise draws), then the step
+// inpainted onto pre.
+func stepAsReference(t *testing.T, st *steer.Stage, obs []policy.Observation, pre []float32) (chunk.Chunk, steer.StepInfo) {
+	t.Helper()
+	if len(pre) == 0 {
+		return stepStage(t, st, obs, steer.StepInput{})
+	}
+	stepStage(t, st, obs, steer.StepInput{})
+	return stepStage(t, st, nil, steer.StepInput{Prefix: pre})
+}
+
 // TestStageOneSampleIsThePolicy: without scorers or models, the stage's chunk is the
 // policy's own step, bit for bit (same seed, same observations), with and without a
 // prefix; a zero residual (rate chunk) changes nothing either, and neither does a
 // residual returning NaN, which is applied as 0.
 func TestStageOneSampleIsThePolicy(t *testing.T) {
 	for _, prefix := range []int{0, 2} {
-		p := loadUnet(t, 11)
-		obs := unetObservations(p, 3, 5)
-		for _, o := range obs {
-			if err := p.Observe(o); err != nil {
-				t.Fatal(err)
-			}
-		}
-		dim := p.Bundle.ActionDim()
-		var pre []float32
-		if prefix > 0 {
-			base, err := p.Step(policy.StepOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pre = append([]float32(nil), base[:prefix*dim]...)
-		}
-		actions, err := p.Step(policy.StepOptions{Prefix: pre})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want chunk.Chunk
-		p.ToChunk(&want, actions, 0, p.ObservedAt())
+		obs, pre, want := policyReference(t, prefix)
+		dim := want.Dim
 
 		for _, res := range []string{"", "residual_zero", "residual_nan"} {
 			q := loadUnet(t, 11)
@@ -119,14 +140,7 @@ func TestStageOneSampleIsThePolicy(t *testing.T) {
 				cfg.Residual = steer.ResidualConfig{Bundle: filepath.Join(unetSteer, res)}
 			}
 			st := newStage(t, cfg, q)
-			var got chunk.Chunk
-			var info steer.StepInfo
-			if prefix > 0 { // the same noise draws as the policy above: one step first
-				stepStage(t, st, obs, steer.StepInput{})
-				got, info = stepStage(t, st, nil, steer.StepInput{Prefix: pre})
-			} else {
-				got, info = stepStage(t, st, obs, steer.StepInput{})
-			}
+			got, info := stepAsReference(t, st, obs, pre)
 			if got.T0 != want.T0 || got.Dt != want.Dt || got.Dim != want.Dim || len(got.Actions) != len(want.Actions) {
 				t.Fatalf("prefix %d, %q: chunk %v/%v/%d/%d, want %v/%v/%d/%d", prefix, res, got.T0, got.Dt, got.Dim, len(got.Actions), want.T0, want.Dt, want.Dim, len(want.Actions))
 			}
