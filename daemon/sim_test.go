@@ -30,11 +30,17 @@ const rigLaunch = "../launch/test_daemon_rig.yaml"
 // adjust its Ports (a wrapped arm or step, a source, a recorder) before newDaemon.
 func newSystem(t testing.TB, withPolicy bool) *system.System {
 	t.Helper()
-	f, err := launch.LoadWith(rigLaunch, func(f *launch.File) {
+	return newSystemWith(t, func(f *launch.File) {
 		if !withPolicy {
 			f.Policy = nil
 		}
 	})
+}
+
+// newSystemWith builds the system rigLaunch describes after edit changed the launch file.
+func newSystemWith(t testing.TB, edit func(*launch.File)) *system.System {
+	t.Helper()
+	f, err := launch.LoadWith(rigLaunch, edit)
 	if err != nil {
 		t.Fatal(err)
 	}

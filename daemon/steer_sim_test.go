@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,16 +31,7 @@ func steerFixture(t testing.TB, name string) string {
 // none).
 func newSteeredSystem(t testing.TB, cfg *steer.Config) *system.System {
 	t.Helper()
-	f, err := launch.LoadWith(rigLaunch, func(f *launch.File) { f.Policy.Steering = cfg })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := system.New(context.Background(), f, slog.New(slog.NewTextHandler(t.Output(), nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return newSystemWith(t, func(f *launch.File) { f.Policy.Steering = cfg })
 }
 
 // runSteered runs the rig for d of simulated time and returns the final joint positions

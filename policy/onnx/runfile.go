@@ -36,15 +36,11 @@ func RunFile(path string, opts Options, in []*npy.Array) ([]*npy.Array, error) {
 // arrays (policy.StepArrays). Errors about the inputs and the noise name robotd policy
 // run's --inputs and --noise flags.
 func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples int, noisePath string) ([]*npy.Array, error) {
-	p, err := policy.Load(dir, Opener(opts), policy.Options{Seed: seed})
+	p, obs, err := loadWithInputs(dir, opts, in, seed)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	obs, err := p.Bundle.ObservationArrays(in)
-	if err != nil {
-		return nil, fmt.Errorf("--inputs %w", err)
-	}
 	opt := policy.StepOptions{Samples: samples}
 	if noisePath != "" {
 		na, err := npy.ReadFile(noisePath)
@@ -61,6 +57,21 @@ func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples i
 	return p.StepArrays(obs, opt)
 }
 
+// loadWithInputs loads the policy bundle in dir and reads its observations from the named
+// arrays in (robotd policy run's --inputs); the caller closes the policy.
+func loadWithInputs(dir string, opts Options, in []*npy.Array, seed uint64) (*policy.Policy, []policy.Observation, error) {
+	p, err := policy.Load(dir, Opener(opts), policy.Options{Seed: seed})
+	if err != nil {
+		return nil, nil, err
+	}
+	obs, err := p.Bundle.ObservationArrays(in)
+	if err != nil {
+		p.Close()
+		return nil, nil, fmt.Errorf("--inputs %w", err)
+	}
+	return p, obs, nil
+}
+
 // RunSteered is RunBundle with the steering stage cfg (a launch file's policy.steering):
 // it feeds the observations, runs one steered step and returns "action" (the chosen
 // chunk, [1, horizon - Start, action], residual applied), "steer.candidates" (every
@@ -68,15 +79,11 @@ func RunBundle(dir string, opts Options, in []*npy.Array, seed uint64, samples i
 // "steer.score" [N] (combined; -Inf for an invalid candidate), "steer.score.<scorer>"
 // [N] for each scorer with a weight, "steer.probs" [N] and "steer.chosen" [1].
 func RunSteered(dir string, opts Options, in []*npy.Array, seed uint64, cfg steer.Config) ([]*npy.Array, error) {
-	p, err := policy.Load(dir, Opener(opts), policy.Options{Seed: seed})
+	p, obs, err := loadWithInputs(dir, opts, in, seed)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	obs, err := p.Bundle.ObservationArrays(in)
-	if err != nil {
-		return nil, fmt.Errorf("--inputs %w", err)
-	}
 	st, err := steer.NewStage(cfg, p, steer.StageOptions{Open: Opener(opts), Seed: seed})
 	if err != nil {
 		return nil, err
