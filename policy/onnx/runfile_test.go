@@ -9,6 +9,7 @@ import (
 
 	"github.com/robotd/robotd/internal/npy"
 	"github.com/robotd/robotd/policy/onnx"
+	"github.com/robotd/robotd/policy/steer"
 )
 
 // RunBundle on the fixture's observations and initial noise reproduces PyTorch's DDIM
@@ -79,5 +80,48 @@ func TestWriteInfo(t *testing.T) {
 	}
 	if err := onnx.WriteInfo(io.Discard, filepath.Join(dir, "missing.onnx"), onnx.Options{}); err == nil {
 		t.Error("missing model: no error")
+	}
+}
+
+// RunSteered runs one steered step on the fixture's observations: the candidates, their
+// validity and scores, and the chosen chunk, which is the chosen candidate's executed
+// window; the value scorer's scores are written, the missing input is named.
+func TestRunSteered(t *testing.T) {
+	dir := filepath.Join(testdata, "unet")
+	run := readNPZ(t, filepath.Join(dir, "ddim_run.npz"))
+	obs := []*npy.Array{npy.Find(run, "observation.state"), npy.Find(run, "observation.images.wrist")}
+	value, _ := filepath.Abs(filepath.Join("..", "steer", "testdata", "unet", "value"))
+	cfg := steer.Config{Samples: 5, Value: steer.ValueConfig{Weight: 1, Bundle: value}}
+	out, err := onnx.RunSteered(dir, onnx.Options{}, obs, 3, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string, shape ...int) *npy.Array {
+		a := npy.Find(out, name)
+		if a == nil || !slices.Equal(a.Shape, shape) {
+			t.Fatalf("%s: %v, want shape %v", name, a, shape)
+		}
+		return a
+	}
+	cands, _ := get("steer.candidates", 5, 16, 7).Float32()
+	act, _ := get("action", 1, 15, 7).Float32()
+	score, _ := get("steer.score", 5).Float32()
+	value5, _ := get("steer.score.value", 5).Float32()
+	get("steer.valid", 5)
+	get("steer.probs", 5)
+	chosen := int(get("steer.chosen", 1).Data.([]int64)[0])
+	for i, s := range score {
+		if s > score[chosen] {
+			t.Errorf("chose %d (score %v), candidate %d scores %v", chosen, score[chosen], i, s)
+		}
+		if s != value5[i] {
+			t.Errorf("candidate %d: score %v, value %v (value weight 1, the only scorer)", i, s, value5[i])
+		}
+	}
+	if !slices.Equal(act, cands[(chosen*16+1)*7:(chosen+1)*16*7]) {
+		t.Errorf("the chosen chunk is not candidate %d's executed window", chosen)
+	}
+	if _, err := onnx.RunSteered(dir, onnx.Options{}, obs[:1], 3, cfg); err == nil || !strings.Contains(err.Error(), `--inputs has no array "observation.images.wrist"`) {
+		t.Errorf("missing input: %v", err)
 	}
 }
