@@ -16,7 +16,8 @@ profile=${1:-test}
 
 # Debian packages, grouped as in SETUP.md.
 pkgs_run=(libopencv-dev libmujoco-dev libosmesa6-dev ffmpeg pkg-config python3-prometheus-client
-          python3-av)   # python3-av: episode/ tests decode the videos with PyAV, as LeRobot does
+          python3-av    # python3-av: episode/ tests decode the videos with PyAV, as LeRobot does
+          python3-numpy)  # env/ tests drive robotd env with tools/train/robotd_env.py
 # chromium: the operator page's test drives it headless (tools/viz-peers/page_check.js).
 pkgs_viz=(chromium)
 pkgs_ros=(ros-core python3-rospy python3-rosbag python3-rostopic
