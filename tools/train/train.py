@@ -386,7 +386,8 @@ def train(args):
     t0 = time.time()
     model.train()
     log = []
-    for step in range(args.steps):
+    end = args.steps if not args.stop_after else min(args.stop_after, args.steps)
+    for step in range(end):
         if args.save_every and step > 0 and step % args.save_every == 0:
             save(step)
         for g in opt.param_groups:
@@ -400,16 +401,16 @@ def train(args):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
         ema.update(model)
-        if step % args.log_every == 0 or step == args.steps - 1:
+        if step % args.log_every == 0 or step == end - 1:
             el = time.time() - t0
-            eta = el / (step + 1) * (args.steps - step - 1)
-            vl = validate() if (step % (args.log_every * 5) == 0 or step == args.steps - 1) else None
+            eta = el / (step + 1) * (end - step - 1)
+            vl = validate() if (step % (args.log_every * 5) == 0 or step == end - 1) else None
             log.append({"step": step, "loss": float(main), "aux": float(aux), "val": vl and vl[0],
                         "val_aux": vl and vl[1], "seconds": round(el, 1)})
             print(f"step {step:6d}/{args.steps}  loss {float(main):.4f} aux {float(aux):.4f}"
                   + (f"  val {vl[0]:.4f} aux {vl[1]:.4f}" if vl is not None else "")
                   + f"  {el / 60:.1f} min, ETA {eta / 60:.1f} min", flush=True)
-    save(args.steps)
+    save(end)
 
 
 # ----------------------------------------------------------------------------------------
@@ -478,6 +479,9 @@ def main():
     p.add_argument("--force", action="store_true")
     p.add_argument("--name", default="")
     p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this many steps of the --steps schedule (learning rate included): "
+                        "an early checkpoint of the same run, e.g. BID's weak policy; 0 = train every step")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-4 diffusion, 1e-4 act)")
     p.add_argument("--seed", type=int, default=0)
