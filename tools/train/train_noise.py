@@ -1,0 +1,687 @@
+#!/usr/bin/python3
+"""Trains a DSRL noise policy for the frozen reference diffusion policy by off-policy
+reinforcement learning through `robotd env` (docs/env.md), and exports it as a steering
+bundle of kind noise (docs/steering.md, "Noise policy (DSRL)") that
+`policy.steering.noise.bundle` loads:
+
+    go build -o out/robotd ./cmd/robotd
+    /usr/bin/python3 tools/train/train_noise.py --robotd out/robotd --servers 2 \\
+        --camera-noise 0,8 --episodes 500 --run out/noise_rl --export models/pickplace_noise
+
+    policy:
+      steering:
+        samples: 1
+        noise: {bundle: ../models/pickplace_noise}
+
+The method is DSRL's (Wagenmaker et al. 2025, "Steering Your Diffusion Policy with Latent
+Space Reinforcement Learning", arXiv:2506.15799): the diffusion policy with its
+deterministic sampler (DDIM, eta 0) is a frozen map from the initial noise w [horizon, A]
+to an action chunk, and RL learns which w to start from, given the observation. The
+policy's weights are never touched; robotd env runs it on the exact deploy path (lockstep
+daemon, ONNX Runtime, inpainting executor) and, in mode noise, asks for w before each chunk
+is sampled (one decision per chunk, every n_action_steps policy periods: 0.8 s).
+
+- Updates: TD3 (Fujimoto et al. 2018) on a deterministic actor in the noise space, the
+  DSRL-NA side of the paper rather than DSRL-SAC: clipped double Q, target policy
+  smoothing and delayed actor updates, Polyak targets, n-step returns. Why TD3 rather than
+  SAC: the deployed bundle is deterministic (no eps input), so the policy that is trained
+  is the one that is deployed, and its exploration is an explicit, scheduled Gaussian (below)
+  rather than an entropy temperature to tune on a 160-dimensional action with a few
+  thousand transitions. Why not DSRL-NA's noise-aliased critic (an action-space critic
+  Q(s, chunk) distilled into Q(s, w) through the sampler): it needs the chunk the sampler
+  made from each w, which robotd env's noise mode does not return (its observations carry
+  no base chunk in that mode), or the policy run again in Python; here the critic is
+  Q(s, w) directly, as DSRL-SAC's.
+- Transitions are chunk-level: state at a decision, the noise w executed, the sparse reward
+  (1 on the terminal step of a successful episode, else 0), gamma per decision (default
+  0.97 per 0.8 s chunk, about 0.996 per policy period), n-step returns (default 3), the
+  task's timeout treated as terminal with the time in the critic's input (so the target
+  stays Markov), as train_residual.py does.
+- Actor (deployed): NoiseActor, a KeypointEncoder CNN per camera (as models.py's ValueCNN;
+  the state holds only the arm's joints, so without the images the actor could not tell
+  where the cube is and could not choose a mode per scene) over the policy's preprocessed
+  camera images (scene and wrist by default, --cameras) and observation.state, normalized
+  as the policy bundle normalizes them (its stats.json; the bundle has none of its own),
+  then an MLP; output w = bound * tanh(.) [horizon, A], so the noise robotd clips to
+  +-bound (steering.noise.bound, default 3) is inside it by construction.
+- Initialization and exploration (why the untrained actor is not "the base policy"): the
+  base policy draws w ~ N(0, I) per chunk; noise 0 is the Gaussian's mean, a single,
+  atypical point (its norm is 0 where a draw's is about sqrt(160) = 12.6), not the base
+  policy's behaviour. The actor's last layer is zero, so its mean mu(s) starts at 0, and
+  the behaviour policy during training is w = clip(mu(s) + sigma * eps, +-bound) with eps
+  standard normal and sigma starting at --noise 1: the first episodes ARE the base policy
+  (a draw from N(0, I), clipped at 3 sigma: 0.27 % of the values), so the critic first
+  learns the base policy's value over its own noise distribution and the actor moves its
+  mean from there. sigma then decays linearly to --noise-final (default 0.3) over the run,
+  so the late data are near the deterministic policy that is deployed. The deployed
+  untrained bundle (mu = 0) runs the sampler from the zero noise in every scene.
+  --export-std S > 0 exports the stochastic policy mu(s) + S * eps instead (an eps input,
+  as DSRL-SAC's bundles), e.g. S = --noise-final: exactly the late behaviour policy.
+- Critic (not deployed, asymmetric): train_residual.py's two LayerNorm Q networks over the
+  normalized state, the simulator's privileged state (privileged.cube, .tool, .gripper:
+  where the cube is, which the critic must know; a real arm has no such signal and the
+  deployed actor never sees it), time / 30 s and w / bound flattened (160 values). The
+  critic takes no images (the privileged state says more, and it keeps the critic update
+  cheap); only the actor's updates and the target actions run the CNN.
+
+Parallelism, seeds and files as train_residual.py (whose servers, normalization, critic
+and checkpoint helpers this imports): one robotd env server per core (--servers, or
+--sockets for servers already running), one worker process per server running whole
+episodes with the latest actor weights, the learner (this process, --threads torch
+threads) doing --utd gradient updates per new transition. Episode seeds start at
+--seed-base (default 200000), disjoint from the evaluation seeds 0..99 and from the
+residual's. --camera-noise gives the servers' camera noise, round-robin (e.g. 0,8).
+
+The replay buffer keeps every decision's images as uint8 (robotd's preprocessed images
+are 8-bit levels / 255: exact) in one ring of --buffer decisions (first in, first out);
+a transition refers to its n-step successor in the same ring, so images are stored once.
+
+Every --checkpoint-every episodes the run directory (--run) gets checkpoint.pt (networks,
+optimizers, the replay buffer, counters, random states) and the bundle is exported
+(model.onnx with a dynamic batch axis, steer.yaml, training.json); --resume continues from
+the checkpoint. A progress line per --log-every episodes: episodes, success rate of the
+last 20, mean critic loss, mean |Q|, RMS of the actor's mean noise mu, exploration sigma,
+episodes/s (also RUN/progress.jsonl).
+
+    /usr/bin/python3 tools/train/train_noise.py --run out/noise_rl --export-only --export DIR
+        writes the bundle from the run's checkpoint.
+
+Debian's python3 with torch 1.13 (CPU), numpy, onnx and yaml.
+"""
+import argparse
+import collections
+import datetime
+import json
+import math
+import multiprocessing as mp
+import os
+import queue
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bundle import export  # noqa: E402
+from models import KeypointEncoder  # noqa: E402
+from robotd_env import RobotdEnv  # noqa: E402
+from train_residual import (INPUT_CLAMP, STATE, Critic, Normalizer, critic_extra,  # noqa: E402
+                            policy_features, save_checkpoint, soft, start_servers, stop_servers)
+
+IMAGE = "observation.images."
+
+
+# ----------------------------------------------------------------------------------------
+# Features and networks
+# ----------------------------------------------------------------------------------------
+
+def image_features(bundle_dir, cameras):
+    """The policy bundle's image features for cameras (names after observation.images.):
+    [(name, shape [3, H, W], normalization mode, torch shift, torch scale)], normalized
+    as policy/norm.go does (train_residual.Normalizer's constants, per channel)."""
+    path = os.path.join(bundle_dir, "policy.yaml")
+    with open(path) as f:
+        py = yaml.safe_load(f)
+    with open(os.path.join(bundle_dir, py.get("stats", "stats.json"))) as f:
+        stats = json.load(f)
+    out = []
+    for cam in cameras:
+        name = IMAGE + cam
+        if name not in py["features"]:
+            have = [k[len(IMAGE):] for k in py["features"] if k.startswith(IMAGE)]
+            raise ValueError(f"{path}: features: no {name} (--cameras {','.join(cameras)}; the policy has {have})")
+        shape, mode = list(py["features"][name]["shape"]), py["features"][name]["normalization"]
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise ValueError(f"{path}: features: {name}: shape {shape}, want [3, H, H] (square, as the CNN takes)")
+        n = Normalizer(mode, stats, name)
+        shift = torch.zeros(1) if n.shift is None else torch.tensor(n.shift, dtype=torch.float32)
+        scale = torch.ones(1) if n.scale is None else torch.tensor(n.scale, dtype=torch.float32)
+        out.append((name, shape, mode, shift.reshape(-1, 1, 1), scale.reshape(-1, 1, 1)))
+    return out
+
+
+class ImageNorm(nn.Module):
+    """uint8 camera images [B,3,H,W] (8-bit levels, as robotd's preprocessing makes them
+    before /255) -> float [0, 1] -> the policy bundle's normalization, per channel."""
+
+    def __init__(self, shift, scale):
+        super().__init__()
+        self.register_buffer("shift", shift.clone())
+        self.register_buffer("scale", scale.clone())
+
+    def forward(self, u8):
+        return (u8.float() / 255.0 - self.shift) / self.scale
+
+
+class NoiseActor(nn.Module):
+    """The deployed noise policy: forward(*images [B,3,H,W] in --cameras order, state [B,S],
+    each normalized as the policy bundle normalizes it) -> noise [B,horizon,A] = bound *
+    tanh(mlp([KeypointEncoder(image) per camera, clamped state])). The last layer is zero:
+    the untrained actor returns the zero noise (the sampler's Gaussian mean)."""
+
+    def __init__(self, cams, hw, state_dim, horizon, action_dim, bound, image_size=48, feat=32, keypoints=16,
+                 hidden=256):
+        super().__init__()
+        if hw % image_size:
+            raise ValueError(f"--image-size {image_size} does not divide the cameras' {hw} pixels")
+        self.h, self.a, self.pool = horizon, action_dim, hw // image_size
+        self.encs = nn.ModuleList([KeypointEncoder(hw=image_size, keypoints=keypoints, feat=feat) for _ in range(cams)])
+        self.mlp = nn.Sequential(nn.Linear(cams * feat + state_dim, hidden), nn.LayerNorm(hidden), nn.Mish(),
+                                 nn.Linear(hidden, hidden), nn.Mish(), nn.Linear(hidden, horizon * action_dim))
+        with torch.no_grad():
+            self.mlp[-1].weight.zero_()
+            self.mlp[-1].bias.zero_()
+        self.register_buffer("bound", torch.tensor(float(bound)))
+
+    def forward(self, *args):
+        *images, state = args
+        if self.pool > 1:
+            images = [F.avg_pool2d(x, self.pool) for x in images]
+        fs = [enc(x) for enc, x in zip(self.encs, images)]
+        x = torch.cat(fs + [torch.clamp(state, -INPUT_CLAMP, INPUT_CLAMP)], dim=-1)
+        return (self.bound * torch.tanh(self.mlp(x))).reshape(-1, self.h, self.a)
+
+
+class StochasticExport(nn.Module):
+    """The exported stochastic variant (--export-std): noise = actor(...) + std * eps,
+    eps [B,horizon,A] standard normals that robotd supplies (its seeded generator)."""
+
+    def __init__(self, actor, std):
+        super().__init__()
+        self.actor = actor
+        self.std = float(std)
+
+    def forward(self, *args):
+        *inputs, eps = args
+        return self.actor(*inputs) + self.std * eps
+
+
+def make_actor(cfg, args):
+    return NoiseActor(len(cfg["cameras"]), cfg["hw"], cfg["state_dim"], cfg["horizon"], cfg["action_dim"],
+                      cfg["bound"], image_size=args.image_size, feat=args.feat, keypoints=args.keypoints, hidden=args.actor_hidden)
+
+
+def make_norms(cfg):
+    return nn.ModuleList([ImageNorm(shift, scale) for _, _, _, shift, scale in cfg["images"]])
+
+
+# ----------------------------------------------------------------------------------------
+# Rollouts (worker processes)
+# ----------------------------------------------------------------------------------------
+
+def run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise):
+    """One noise-mode episode: at each decision w = clip(mu(obs) + noise_std * eps,
+    +-bound). Returns per-decision uint8 images, normalized state, critic extra and
+    w / bound, the sparse reward, success and the outcome."""
+    bound, H, A = cfg["bound"], cfg["horizon"], cfg["action_dim"]
+    obs, info = env.reset(seed=seed, mode="noise", images=True, privileged=True, camera_noise=camera_noise)
+    samples = int(cfg["samples"])
+    imgs, states, extras, ws, mus = [[] for _ in cfg["cameras"]], [], [], [], []
+    steps, last, reward = 0, info, 0.0
+    while info.get("decision") == "noise":
+        u8 = [np.rint(np.asarray(obs[name], np.float32) * 255.0).clip(0, 255).astype(np.uint8)
+              for name, *_ in cfg["images"]]
+        s = cfg["norm_state"](obs[STATE])
+        with torch.no_grad():
+            xs = [n(torch.from_numpy(u[None])) for n, u in zip(norms, u8)]
+            mu = actor(*xs, torch.from_numpy(s[None]))[0].numpy()
+        w = mu + noise_std * rng.standard_normal(mu.shape) if noise_std > 0 else mu
+        w = np.clip(w, -bound, bound).astype(np.float32)
+        for k, u in enumerate(u8):
+            imgs[k].append(u)
+        states.append(s)
+        extras.append(critic_extra(obs, info, cfg["priv_names"]))
+        ws.append(w.reshape(-1) / bound)
+        mus.append(float(np.sqrt(np.mean(mu ** 2))))
+        obs, rew, terminated, truncated, info = env.step(np.repeat(w[None], samples, 0))
+        reward += rew
+        steps += 1
+        last = info
+        if terminated or truncated:
+            break
+    hw = cfg["hw"]
+    return {"img": [np.asarray(x, np.uint8).reshape(steps, 3, hw, hw) for x in imgs],
+            "x": np.asarray(states, np.float32).reshape(steps, -1),
+            "extra": np.asarray(extras, np.float32).reshape(steps, -1),
+            "c": np.asarray(ws, np.float32).reshape(steps, H * A),
+            "success": bool(last.get("success", False)), "reward": reward, "fault": last.get("fault", ""),
+            "outcome": last.get("outcome"), "seed": seed, "steps": steps, "mu_rms": float(np.mean(mus)) if mus else 0.0,
+            "sim_time": float(last.get("time", 0.0))}
+
+
+def worker_main(idx, sock, cfg, args, jobs, results):
+    """A worker: one connection to one server; runs an episode per job (seed, actor state
+    dict, exploration std, camera noise) and puts it on results. None ends it."""
+    torch.set_num_threads(1)
+    cfg = dict(cfg, norm_state=policy_features(cfg["bundle"])["norm_state"])
+    actor = make_actor(cfg, args).eval()
+    norms = make_norms(cfg)
+    rng = np.random.default_rng(cfg["seed"] * 1000 + idx)
+    env = RobotdEnv(socket=sock)
+    try:
+        while True:
+            job = jobs.get()
+            if job is None:
+                break
+            seed, state, noise_std, camera_noise = job
+            actor.load_state_dict(state)
+            try:
+                ep = run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise)
+            except Exception as e:  # noqa: BLE001: reported to the learner, which stops
+                results.put((idx, {"error": f"worker {idx} ({sock}), seed {seed}: {e!r}"}))
+                break
+            results.put((idx, ep))
+    finally:
+        env.close()
+
+
+# ----------------------------------------------------------------------------------------
+# Replay: one ring of decisions, transitions pointing at their n-step successor
+# ----------------------------------------------------------------------------------------
+
+class DecisionReplay:
+    """Decisions (uint8 images per camera, normalized state, critic extra, w / bound) with
+    their n-step return, discount (gamma^m, 0 where the window reached the episode's end)
+    and the offset m of the successor decision, in preallocated arrays, first in first
+    out beyond capacity. An episode is written contiguously (mod capacity), so a live
+    decision's successor (newer, same episode) is live too."""
+
+    KEYS = ("x", "e", "c", "ret", "disc", "nxt")
+
+    def __init__(self, capacity, cams, hw, x_dim, e_dim, a_dim):
+        self.cap, self.n, self.i = capacity, 0, 0
+        self.img = [np.zeros((capacity, 3, hw, hw), np.uint8) for _ in range(cams)]
+        self.x = np.zeros((capacity, x_dim), np.float32)
+        self.e = np.zeros((capacity, e_dim), np.float32)
+        self.c = np.zeros((capacity, a_dim), np.float32)
+        self.ret = np.zeros(capacity, np.float32)
+        self.disc = np.zeros(capacity, np.float32)
+        self.nxt = np.zeros(capacity, np.int64)
+
+    def add_episode(self, ep, nstep, gamma):
+        T = ep["steps"]
+        if T == 0:
+            return 0
+        if T >= self.cap:
+            raise ValueError(f"an episode of {T} decisions does not fit a replay of {self.cap} (--buffer)")
+        r = np.zeros(T, np.float32)
+        r[-1] = ep["reward"]
+        for t in range(T):
+            end = min(t + nstep, T)
+            j = self.i
+            for k, im in enumerate(self.img):
+                im[j] = ep["img"][k][t]
+            self.x[j], self.e[j], self.c[j] = ep["x"][t], ep["extra"][t], ep["c"][t]
+            self.ret[j] = sum(gamma ** (k - t) * r[k] for k in range(t, end))
+            self.disc[j] = gamma ** (end - t) if end < T else 0.0
+            self.nxt[j] = end - t if end < T else 0  # 0: itself, unused (disc 0)
+            self.i = (self.i + 1) % self.cap
+            self.n = min(self.n + 1, self.cap)
+        return T
+
+    def sample(self, rng, batch):
+        idx = rng.integers(0, self.n, batch)
+        idx2 = (idx + self.nxt[idx]) % self.cap
+        t = torch.from_numpy
+        return ([t(im[idx]) for im in self.img], t(self.x[idx]), t(self.e[idx]), t(self.c[idx]), t(self.ret[idx]),
+                t(self.disc[idx]), [t(im[idx2]) for im in self.img], t(self.x[idx2]), t(self.e[idx2]))
+
+    def state(self):
+        n = self.n
+        return {"n": n, "i": self.i, "img": [im[:n].copy() for im in self.img],
+                **{k: getattr(self, k)[:n].copy() for k in self.KEYS}}
+
+    def load(self, st):
+        n = min(st["n"], self.cap)
+        for im, s in zip(self.img, st["img"]):
+            im[:n] = s[:n]
+        for k in self.KEYS:
+            getattr(self, k)[:n] = st[k][:n]
+        self.n, self.i = n, st["i"] % self.cap
+
+
+# ----------------------------------------------------------------------------------------
+# Learner
+# ----------------------------------------------------------------------------------------
+
+class Learner:
+    """TD3 updates of the privileged critic Q(state, extra, w / bound) and the image actor."""
+
+    def __init__(self, cfg, args):
+        self.args = args
+        self.bound = cfg["bound"]
+        self.d = cfg["horizon"] * cfg["action_dim"]
+        self.norms = make_norms(cfg)
+        self.actor = make_actor(cfg, args)
+        self.actor_t = make_actor(cfg, args)
+        self.actor_t.load_state_dict(self.actor.state_dict())
+        in_dim = cfg["state_dim"] + cfg["extra_dim"]
+        self.critic = Critic(in_dim, self.d, args.critic_hidden)
+        self.critic_t = Critic(in_dim, self.d, args.critic_hidden)
+        self.critic_t.load_state_dict(self.critic.state_dict())
+        self.opt_a = torch.optim.Adam(self.actor.parameters(), lr=args.actor_lr)
+        self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=args.critic_lr)
+        self.updates = 0
+        self.stats = collections.deque(maxlen=200)
+
+    def w(self, actor, u8s, x):
+        """The actor's noise / bound, flattened [B, horizon*A] (in [-1, 1])."""
+        return actor(*[n(u) for n, u in zip(self.norms, u8s)], x).reshape(-1, self.d) / self.bound
+
+    def update(self, replay, rng, train_actor):
+        a = self.args
+        im, x, e, c, ret, disc, im2, x2, e2 = replay.sample(rng, a.batch)
+        with torch.no_grad():
+            live = disc > 0  # the target actor (a CNN) runs only where the target bootstraps
+            q2 = torch.zeros_like(ret)
+            if bool(live.any()):
+                w2 = self.w(self.actor_t, [u[live] for u in im2], x2[live])
+                noise = torch.clamp(torch.randn_like(w2) * a.target_noise, -a.target_noise_clip, a.target_noise_clip)
+                w2 = torch.clamp(w2 + noise, -1.0, 1.0)
+                q2[live] = self.critic_t(torch.cat([x2[live], e2[live]], -1), w2).min(0).values
+            y = ret + disc * q2
+        q = self.critic(torch.cat([x, e], -1), c)
+        loss_c = F.mse_loss(q, y.expand_as(q))
+        self.opt_c.zero_grad()
+        loss_c.backward()
+        self.opt_c.step()
+        self.updates += 1
+        if train_actor and self.updates % a.actor_delay == 0:
+            k = min(a.actor_batch, a.batch)
+            wa = self.w(self.actor, [u[:k] for u in im], x[:k])
+            qa = self.critic(torch.cat([x[:k], e[:k]], -1), wa).mean(0)
+            loss = -qa.mean() + a.noise_penalty * (wa ** 2).mean()
+            self.opt_a.zero_grad()
+            loss.backward()
+            self.opt_a.step()
+            soft(self.actor_t, self.actor, a.tau)
+        soft(self.critic_t, self.critic, a.tau)
+        self.stats.append((float(loss_c), float(q.abs().mean())))
+
+    def state(self):
+        return {k: getattr(self, k).state_dict() for k in ("actor", "actor_t", "critic", "critic_t", "opt_a", "opt_c")} | \
+            {"updates": self.updates}
+
+    def load(self, st):
+        for k in ("actor", "actor_t", "critic", "critic_t", "opt_a", "opt_c"):
+            getattr(self, k).load_state_dict(st[k])
+        self.updates = st["updates"]
+
+
+# ----------------------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------------------
+
+def export_bundle(actor, cfg, out, training, std=0.0):
+    """Writes the steering bundle out/{model.onnx, steer.yaml, training.json}: kind noise,
+    inputs the declared images and observation.state normalized with the policy bundle's
+    statistics (no stats of its own), plus eps when std > 0; output noise [B, horizon, A];
+    a dynamic batch axis."""
+    os.makedirs(out, exist_ok=True)
+    actor = actor.eval()
+    B, hw = 3, cfg["hw"]
+    ins = [torch.zeros(B, 3, hw, hw) for _ in cfg["images"]] + [torch.zeros(B, cfg["state_dim"])]
+    names = [name for name, *_ in cfg["images"]] + [STATE]
+    model = actor
+    if std > 0:
+        model = StochasticExport(actor, std).eval()
+        ins.append(torch.zeros(B, cfg["horizon"], cfg["action_dim"]))
+        names.append("eps")
+    export(model, tuple(ins), os.path.join(out, "model.onnx"), names, ["noise"])
+    (sshape, snorm), (ashape, anorm) = cfg["state"], cfg["action"]
+    w = max(len(n) for n in names) + 1
+    feats = [f"  {(name + ':').ljust(w)} {{shape: {list(shape)}, normalization: {mode}}}"
+             for name, shape, mode, _, _ in cfg["images"]]
+    feats.append(f"  {(STATE + ':').ljust(w)} {{shape: {list(sshape)}, normalization: {snorm}}}")
+    feats.append(f"  {'action:'.ljust(w)} {{shape: {list(ashape)}, normalization: {anorm}}}")
+    kindline = (f"stochastic: mu(images, state) + {std:g} * eps" if std > 0 else
+                "deterministic (no eps): use samples: 1")
+    with open(os.path.join(out, "steer.yaml"), "w") as f:
+        f.write(f"# DSRL noise policy trained by RL through robotd env (tools/train/train_noise.py) for\n"
+                f"# {cfg['bundle_name']}; {kindline}; trained with noise bound {cfg['bound']:g}:\n"
+                f"# deploy with policy.steering {{samples: 1, noise: {{bundle: DIR, bound: {cfg['bound']:g}}}}}.\n"
+                f"kind: noise\nmodel: model.onnx\nhorizon: {cfg['horizon']}\nn_obs_steps: {cfg['n_obs_steps']}\n"
+                f"features:\n" + "\n".join(feats) + "\noutput: noise\n")
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump(training, f, indent=1)
+        f.write("\n")
+
+
+# ----------------------------------------------------------------------------------------
+# Main loop
+# ----------------------------------------------------------------------------------------
+
+def env_config(sock, args):
+    """Reads the server's info and the policy bundle: dimensions, noise bound, cameras,
+    privileged arrays (required: the critic must know where the cube is)."""
+    with RobotdEnv(socket=sock) as env:
+        info = env.info()
+    feats = policy_features(info["bundle"])
+    A, H = int(info["action_dim"]), int(info["horizon"])
+    if int(np.prod(feats["action"][0])) != A:
+        raise ValueError(f"{info['bundle']}: action shape {feats['action'][0]} but robotd env's action_dim is {A}")
+    if feats["horizon"] != H:
+        raise ValueError(f"{info['bundle']}: horizon {feats['horizon']} but robotd env's is {H}")
+    if "noise" not in info.get("modes", []):
+        raise ValueError(f"robotd env at {sock} does not serve mode noise (modes {info.get('modes')})")
+    priv = [(p["name"], int(np.prod(p["shape"]))) for p in info.get("privileged", [])]
+    if not priv:
+        raise ValueError(f"robotd env at {sock} offers no privileged arrays: the critic needs the cube's pose")
+    images = image_features(info["bundle"], args.cameras.split(","))
+    hws = {shape[1] for _, shape, _, _, _ in images}
+    if len(hws) != 1:
+        raise ValueError(f"{info['bundle']}: cameras {args.cameras} have different sizes {sorted(hws)}")
+    return {"bundle": info["bundle"], "bundle_name": os.path.basename(info["bundle"].rstrip("/")),
+            "launch": info["launch"], "state_dim": int(np.prod(feats["state"][0])), "action_dim": A, "horizon": H,
+            "n_obs_steps": feats["n_obs_steps"], "state": feats["state"], "action": feats["action"],
+            "bound": float(info["noise_bound"]), "samples": int(info["samples"]), "priv_names": priv,
+            "extra_dim": sum(n for _, n in priv) + 1, "cameras": args.cameras.split(","), "images": images,
+            "hw": hws.pop(), "seed": args.seed, "info": info}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="run directory: checkpoint.pt, progress.jsonl, servers' sockets and logs")
+    ap.add_argument("--export", help="steering bundle directory written at every checkpoint and at the end (default RUN/bundle)")
+    ap.add_argument("--export-only", action="store_true", help="write the bundle from RUN/checkpoint.pt and exit")
+    ap.add_argument("--export-std", type=float, default=0.0,
+                    help="export mu + STD * eps (an eps input) instead of the deterministic mu; default 0")
+    ap.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    ap.add_argument("--robotd", default="out/robotd", help="robotd binary (go build -o out/robotd ./cmd/robotd)")
+    ap.add_argument("--launch", default="launch/pickplace_diffusion.yaml", help="launch file the servers serve")
+    ap.add_argument("--servers", type=int, default=os.cpu_count() or 1, help="robotd env servers to start (default: one per core)")
+    ap.add_argument("--sockets", help="comma-separated sockets of servers already running (instead of starting --servers)")
+    ap.add_argument("--server-nice", type=int, default=5, help="nice level of the started servers")
+    ap.add_argument("--camera-noise", default="0", help="comma-separated camera noise (8-bit levels) per server, round-robin")
+    ap.add_argument("--cameras", default="scene,wrist", help="the actor's cameras (names after observation.images.)")
+    ap.add_argument("--episodes", type=int, default=500, help="total training episodes")
+    ap.add_argument("--seed", type=int, default=0, help="torch and numpy seed")
+    ap.add_argument("--seed-base", type=int, default=200000, help="first episode's env seed (keep clear of the evaluation seeds)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the learner")
+    ap.add_argument("--warmup", type=int, default=30, help="episodes before the actor is trained (critic warm-up on the base)")
+    ap.add_argument("--noise", type=float, default=1.0, help="exploration std at the start (1: the base policy's N(0, I))")
+    ap.add_argument("--noise-final", type=float, default=0.3, help="exploration std at the last episode (linear decay)")
+    ap.add_argument("--nstep", type=int, default=3)
+    ap.add_argument("--gamma", type=float, default=0.97, help="discount per decision (per chunk)")
+    ap.add_argument("--batch", type=int, default=128, help="critic batch")
+    ap.add_argument("--actor-batch", type=int, default=64, help="actor batch (the first rows of the critic's: the CNN's cost)")
+    ap.add_argument("--utd", type=float, default=1.0, help="critic updates per new transition (decision)")
+    ap.add_argument("--buffer", type=int, default=50000, help="replay capacity, decisions (55 KB each with two 96x96 cameras)")
+    ap.add_argument("--actor-lr", type=float, default=1e-4)
+    ap.add_argument("--critic-lr", type=float, default=3e-4)
+    ap.add_argument("--actor-hidden", type=int, default=256)
+    ap.add_argument("--critic-hidden", type=int, default=256)
+    ap.add_argument("--image-size", type=int, default=48,
+                    help="the actor's CNN sees each camera average-pooled to this size (a divisor of 96; the CNN's cost)")
+    ap.add_argument("--feat", type=int, default=32, help="image features per camera")
+    ap.add_argument("--keypoints", type=int, default=16, help="spatial-softmax keypoints per camera")
+    ap.add_argument("--actor-delay", type=int, default=2, help="critic updates per actor update")
+    ap.add_argument("--tau", type=float, default=0.005, help="Polyak rate of the target networks")
+    ap.add_argument("--target-noise", type=float, default=0.2, help="target policy smoothing std, units of the bound")
+    ap.add_argument("--target-noise-clip", type=float, default=0.5, help="target policy smoothing clip, units of the bound")
+    ap.add_argument("--noise-penalty", type=float, default=0.0, help="actor loss weight of the mean squared w/bound")
+    ap.add_argument("--checkpoint-every", type=int, default=50, help="episodes between checkpoints (and exports)")
+    ap.add_argument("--log-every", type=int, default=5, help="episodes between progress lines")
+    return ap.parse_args(argv)
+
+
+def exploration_std(args, episode):
+    """The exploration std of the episode with index episode: --noise decaying linearly to
+    --noise-final at the last episode."""
+    f = min(episode / max(args.episodes - 1, 1), 1.0)
+    return args.noise + (args.noise_final - args.noise) * f
+
+
+def training_record(cfg, args, done, history, learner):
+    last = history[-100:]
+    return {"method": "DSRL noise policy (TD3 in the noise space, chunk-level n-step, sparse reward, "
+                      "privileged critic) through robotd env, mode noise",
+            "launch": cfg["launch"], "policy_bundle": cfg["bundle"], "bound": cfg["bound"],
+            "cameras": cfg["cameras"], "critic_privileged": [n for n, _ in cfg["priv_names"]],
+            "export_std": args.export_std, "episodes": done, "updates": learner.updates,
+            "success_last_100": (sum(h["success"] for h in last) / len(last)) if last else None,
+            "args": {k: v for k, v in vars(args).items()},
+            "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run, exist_ok=True)
+    ckpt_path = os.path.join(args.run, "checkpoint.pt")
+    export_dir = args.export or os.path.join(args.run, "bundle")
+
+    if args.export_only:
+        ck = torch.load(ckpt_path)
+        cfg, a = ck["cfg"], argparse.Namespace(**ck["args"])
+        learner = Learner(cfg, a)
+        learner.load(ck["learner"])
+        export_bundle(learner.actor, cfg, export_dir, training_record(cfg, a, ck["done"], ck["history"], learner),
+                      std=args.export_std)
+        print(f"wrote {export_dir} from {ckpt_path} ({ck['done']} episodes)")
+        return 0
+
+    procs, socks = [], []
+    if args.sockets:
+        socks = args.sockets.split(",")
+    else:
+        procs, socks = start_servers(args, args.run)
+    workers = []
+    try:
+        cfg = env_config(socks[0], args)
+        ctx = mp.get_context("spawn")
+        torch.manual_seed(args.seed)
+        rng = np.random.default_rng(args.seed)
+        learner = Learner(cfg, args)
+        replay = DecisionReplay(args.buffer, len(cfg["cameras"]), cfg["hw"], cfg["state_dim"], cfg["extra_dim"],
+                                cfg["horizon"] * cfg["action_dim"])
+        done, history = 0, []
+        if args.resume:
+            ck = torch.load(ckpt_path)
+            learner.load(ck["learner"])
+            replay.load(ck["replay"])
+            done, history = ck["done"], ck["history"]
+            rng = ck["rng"]
+            torch.set_rng_state(ck["torch_rng"])
+            print(f"resumed {ckpt_path}: {done} episodes, {replay.n} decisions, {learner.updates} updates", flush=True)
+        noises = [float(x) for x in args.camera_noise.split(",")]
+        wcfg = {k: cfg[k] for k in ("bundle", "state_dim", "action_dim", "horizon", "bound", "samples", "priv_names",
+                                    "cameras", "images", "hw", "seed")}
+        results = ctx.Queue()
+        jobs = []
+        for i, sock in enumerate(socks):
+            q = ctx.Queue()
+            w = ctx.Process(target=worker_main, args=(i, sock, wcfg, args, q, results), daemon=True)
+            w.start()
+            workers.append((w, q))
+            jobs.append(q)
+        print(f"noise RL (DSRL): {cfg['launch']} ({cfg['bundle_name']}), {len(socks)} server(s), noise "
+              f"[{cfg['horizon']}, {cfg['action_dim']}] bound {cfg['bound']:g}, cameras {cfg['cameras']}, critic "
+              f"privileged {[n for n, _ in cfg['priv_names']]}, {args.episodes} episodes from seed {args.seed_base}",
+              flush=True)
+
+        next_ep = done
+        in_flight = 0
+
+        def dispatch(i):
+            nonlocal next_ep, in_flight
+            if next_ep >= args.episodes:
+                return
+            state = {k: v.clone() for k, v in learner.actor.state_dict().items()}
+            jobs[i].put((args.seed_base + next_ep, state, exploration_std(args, next_ep), noises[i % len(noises)]))
+            next_ep += 1
+            in_flight += 1
+
+        for i in range(len(socks)):
+            dispatch(i)
+        t0, done0 = time.time(), done
+        owed = 0.0
+        upd_time, upd_n = 0.0, 0
+        while in_flight > 0:
+            try:
+                i, ep = results.get(timeout=0.05 if (owed >= 1 and replay.n >= args.batch) else 5)
+            except queue.Empty:
+                i, ep = None, None
+            if ep is not None:
+                in_flight -= 1
+                if "error" in ep:
+                    raise RuntimeError(ep["error"])
+                n = replay.add_episode(ep, args.nstep, args.gamma)
+                owed += args.utd * n
+                done += 1
+                history.append({"seed": ep["seed"], "success": ep["success"], "steps": ep["steps"],
+                                "mu_rms": ep["mu_rms"], "fault": ep["fault"]})
+                dispatch(i)
+                if done % args.log_every == 0 or in_flight == 0:
+                    last = history[-20:]
+                    rate = (done - done0) / max(time.time() - t0, 1e-9)
+                    cl = np.mean([s[0] for s in learner.stats]) if learner.stats else float("nan")
+                    qm = np.mean([s[1] for s in learner.stats]) if learner.stats else float("nan")
+                    line = {"episodes": done, "success_last20": sum(h["success"] for h in last) / len(last),
+                            "critic_loss": cl, "q_abs": qm, "mu_rms": float(np.mean([h["mu_rms"] for h in last])),
+                            "explore_std": exploration_std(args, done - 1), "decisions": replay.n,
+                            "updates": learner.updates, "episodes_per_s": rate,
+                            "s_per_update": upd_time / upd_n if upd_n else None}
+                    print(f"episodes {done:5d}  success(last 20) {line['success_last20']:.2f}  critic loss {cl:.4g}  "
+                          f"|Q| {qm:.3f}  rms mu {line['mu_rms']:.3f}  explore {line['explore_std']:.2f}  "
+                          f"decisions {replay.n}  updates {learner.updates}  {rate:.3f} episodes/s", flush=True)
+                    with open(os.path.join(args.run, "progress.jsonl"), "a") as f:
+                        f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                            for k, v in line.items()}) + "\n")
+                if done % args.checkpoint_every == 0 or in_flight == 0:
+                    save_checkpoint(ckpt_path, learner, replay, {"done": done, "history": history, "rng": rng,
+                                                                 "torch_rng": torch.get_rng_state(), "cfg": cfg,
+                                                                 "args": vars(args)})
+                    export_bundle(learner.actor, cfg, export_dir, training_record(cfg, args, done, history, learner),
+                                  std=args.export_std)
+                    print(f"checkpoint {ckpt_path}, bundle {export_dir} ({done} episodes)", flush=True)
+            # Updates owed for the decisions collected, a bounded batch between polls so that
+            # finished episodes are picked up (and workers re-dispatched) promptly.
+            if replay.n >= args.batch:
+                k = min(int(owed), 10)
+                t = time.perf_counter()
+                for _ in range(k):
+                    learner.update(replay, rng, train_actor=done >= args.warmup)
+                if k:
+                    upd_time += time.perf_counter() - t
+                    upd_n += k
+                owed -= k
+        return 0
+    finally:
+        for w, q in workers:
+            q.put(None)
+        for w, q in workers:
+            w.join(timeout=30)
+            if w.is_alive():
+                w.terminate()
+        stop_servers(procs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
