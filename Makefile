@@ -3,7 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 OUT ?= out
 
-.PHONY: setup demo test test-slurm slurm-test-run bench vet train train-value train-residual train-steering eval
+.PHONY: setup demo test test-slurm slurm-test-run bench vet train train-value train-residual train-noise train-steering eval
 
 # Reproducing the reference policies (tools/train/README.md): demonstrations from the
 # scripted expert, exported for PyTorch, then both policies trained and exported to models/.
@@ -106,8 +106,17 @@ train-residual:
 	nice -n 5 $(PY) tools/train/train_residual.py --robotd $(OUT)/robotd --servers 2 \
 		--camera-noise 0,8 --episodes 1500 --run $(OUT)/residual_rl --export models/pickplace_residual $(RESUME)
 
-# The steering models (issue 19): the value model, then the residual.
-train-steering: train-value train-residual
+# The DSRL noise policy by RL through robotd env (tools/train/README.md, "Noise policy by RL
+# (DSRL)"; checkpoints in $(OUT)/noise_rl: run it again with RESUME=--resume after an
+# interruption). About 35-45 min on this 2-core machine.
+train-noise:
+	@scripts/setup.sh train
+	$(GO) build -o $(OUT)/robotd ./cmd/robotd
+	nice -n 5 $(PY) tools/train/train_noise.py --robotd $(OUT)/robotd --servers 2 \
+		--camera-noise 0,8 --episodes 500 --run $(OUT)/noise_rl --export models/pickplace_noise $(RESUME)
+
+# The steering models (issue 19): the value model, the residual, then the noise policy.
+train-steering: train-value train-residual train-noise
 
 # 100 seeded episodes of each reference policy (the README's numbers).
 eval:
