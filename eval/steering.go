@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -41,7 +42,7 @@ func (s *Steering) write(w io.Writer) {
 		return
 	}
 	var scorers []string
-	c := s.cfg
+	c := s.config()
 	for _, x := range []struct {
 		name string
 		w    float64
@@ -56,7 +57,14 @@ func (s *Steering) write(w io.Writer) {
 	fmt.Fprintf(w, "steering     N %d, %s, select %s; %d steps, %d candidates rejected, score spread mean %.4g\n",
 		s.Samples, strings.Join(scorers, ", "), c.Select.Mode, s.Steps, s.Rejected, s.SpreadMean)
 	var parts []string
-	for _, name := range s.TimeNames() {
+	names := s.TimeNames()
+	if len(names) == 0 { // read back from eval.json, which keeps Time only
+		for name := range s.Time {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+	}
+	for _, name := range names {
 		t := s.Time[name]
 		parts = append(parts, fmt.Sprintf("%s %.2f/%.2f", name, t.P50, t.P99))
 	}
@@ -68,6 +76,24 @@ func (s *Steering) write(w io.Writer) {
 	if s.NoiseClipped > 0 || s.NoiseNonFinite > 0 {
 		fmt.Fprintf(w, "noise policy %d values clipped to the bound, %d NaN/Inf\n", s.NoiseClipped, s.NoiseNonFinite)
 	}
+}
+
+// config is the steering configuration the evaluation ran: the one it was built with, or,
+// for a report read back from eval.json (robotd eval merge, compare), the one its Config map
+// holds under the launch file's keys.
+func (s *Steering) config() steer.Config {
+	if s.cfg.Samples > 0 || s.Config == nil {
+		return s.cfg
+	}
+	var c steer.Config
+	data, err := yaml.Marshal(s.Config)
+	if err == nil {
+		err = yaml.Unmarshal(data, &c)
+	}
+	if err != nil {
+		return s.cfg
+	}
+	return c
 }
 
 // steeringPanels are the eval plot's steering panels: how often each candidate index was

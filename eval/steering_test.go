@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/robotd/robotd/policy/onnx"
@@ -95,6 +96,17 @@ func TestEvaluatorSteered(t *testing.T) {
 	}
 	if c := raw.Steering.Config; c.Samples != 8 || c.Coherence.Weight != 1 || c.Coherence.Beta != 0.5 || raw.Steering.Steps != st.Steps || len(raw.Steering.Chosen) != 8 {
 		t.Errorf("eval.json steering %+v", raw.Steering)
+	}
+	// Read back (as robotd eval merge does), the report still names its scorers.
+	back, err := ReadJSON(filepath.Join(dir, "eval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var screen strings.Builder
+	back.Write(&screen)
+	if !strings.Contains(screen.String(), "steering     N 8, coherence 1, contrast 1, select argmax") ||
+		!strings.Contains(screen.String(), "p50/p99 ms: coherence") {
+		t.Errorf("eval.json read back: its one-screen report lost the scorers or the times:\n%s", screen.String())
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "eval.png")); err != nil || fi.Size() == 0 {
 		t.Errorf("eval.png: %v", err)
