@@ -37,7 +37,8 @@ is sampled (one decision per chunk, every n_action_steps policy periods: 0.8 s).
   0.97 per 0.8 s chunk, about 0.996 per policy period), n-step returns (default 3), the
   task's timeout treated as terminal with the time in the critic's input (so the target
   stays Markov), as train_residual.py does.
-- Actor (deployed): NoiseActor, a KeypointEncoder CNN per camera (as models.py's ValueCNN;
+- Actor (deployed): NoiseActor, a keypoint CNN per camera (ImageEncoder: models.py's
+  KeypointEncoder without GroupNorm, on the image average-pooled to --image-size 48;
   the state holds only the arm's joints, so without the images the actor could not tell
   where the cube is and could not choose a mode per scene) over the policy's preprocessed
   camera images (scene and wrist by default, --cameras) and observation.state, normalized
@@ -72,9 +73,11 @@ threads) doing --utd gradient updates per new transition. Episode seeds start at
 --seed-base (default 200000), disjoint from the evaluation seeds 0..99 and from the
 residual's. --camera-noise gives the servers' camera noise, round-robin (e.g. 0,8).
 
-The replay buffer keeps every decision's images as uint8 (robotd's preprocessed images
-are 8-bit levels / 255: exact) in one ring of --buffer decisions (first in, first out);
-a transition refers to its n-step successor in the same ring, so images are stored once.
+The replay buffer keeps every decision's images as the exact sums of each 2x2 block of
+8-bit levels (robotd's preprocessed images are levels / 255; int16) in one ring of
+--buffer decisions (first in, first out); a transition refers to its n-step successor in
+the same ring, so images are stored once. The actor's CNN sees the block means (the
+exported model average-pools the full images robotd gives it: the same numbers).
 
 Every --checkpoint-every episodes the run directory (--run) gets checkpoint.pt (networks,
 optimizers, the replay buffer, counters, random states) and the bundle is exported
@@ -109,7 +112,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bundle import export  # noqa: E402
-from models import KeypointEncoder  # noqa: E402
+from models import SpatialSoftmax  # noqa: E402
 from robotd_env import RobotdEnv  # noqa: E402
 from train_residual import (INPUT_CLAMP, STATE, Critic, Normalizer, critic_extra,  # noqa: E402
                             policy_features, save_checkpoint, soft, start_servers, stop_servers)
@@ -146,32 +149,70 @@ def image_features(bundle_dir, cameras):
     return out
 
 
-class ImageNorm(nn.Module):
-    """uint8 camera images [B,3,H,W] (8-bit levels, as robotd's preprocessing makes them
-    before /255) -> float [0, 1] -> the policy bundle's normalization, per channel."""
+def pool_levels(u8, pool):
+    """Camera images as 8-bit levels [..., C, H, W] (uint8) -> the sums of each pool x pool
+    block [..., C, H/pool, W/pool] as int16 (exact: at most 255 * pool^2 <= 32767 for pool
+    <= 11; torch 1.13 has no uint16). The replay and the workers keep these: a quarter of
+    the pixels at pool 2, and the learner never allocates a full-size float batch (its page
+    faults cost more than the CNN: 0.2 s against 0.05 s per update of batch 128)."""
+    *lead, c, h, w = u8.shape
+    x = u8.reshape(*lead, c, h // pool, pool, w // pool, pool).astype(np.int16)
+    return x.sum(axis=(-3, -1), dtype=np.int16)
 
-    def __init__(self, shift, scale):
+
+class ImageNorm:
+    """Pooled level sums [B,C,h,w] (pool_levels) -> the block means in [0, 1] -> the policy
+    bundle's normalization, per channel: x * (1 / (255 pool^2 scale_c)) - shift_c /
+    scale_c, one in-place affine per channel (torch 1.13 on this CPU broadcasts a [C,1,1]
+    over a batch about 60 times slower). Normalizing the block means equals average-pooling
+    the normalized image (the exported actor's path): the normalization is affine per
+    channel."""
+
+    def __init__(self, shift, scale, pool):
+        shift, scale = shift.reshape(-1).double(), scale.reshape(-1).double()
+        self.mul = [float(1.0 / (255.0 * pool * pool * s)) for s in scale]
+        self.add = [float(-m / s) for m, s in zip(shift, scale)]
+
+    def __call__(self, sums):
+        x = sums.float()
+        for c in range(x.shape[1]):
+            k = c if len(self.mul) > 1 else 0
+            x[:, c].mul_(self.mul[k]).add_(self.add[k])
+        return x
+
+
+class ImageEncoder(nn.Module):
+    """One camera's frames [B,3,hw,hw] -> [B,feat]: models.py's KeypointEncoder layout (a
+    4x4 patchify conv, a 3x3 conv, a strided 3x3 conv to hw/8 x hw/8, spatial-softmax
+    keypoints, a linear layer) without its GroupNorms, which cost several times the
+    convolutions on this CPU (torch 1.13: 12-75 ms against 4 ms for a forward pass of 128
+    frames at 48x48), and the actor's CNN runs on every update's target actions."""
+
+    def __init__(self, hw, keypoints, feat):
         super().__init__()
-        self.register_buffer("shift", shift.clone())
-        self.register_buffer("scale", scale.clone())
+        self.net = nn.Sequential(nn.Conv2d(3, 32, 4, 4), nn.ReLU(), nn.Conv2d(32, 32, 3, 1, 1), nn.ReLU(),
+                                 nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU())
+        s = hw // 8
+        self.pool = SpatialSoftmax(64, s, s, keypoints)
+        self.out = nn.Sequential(nn.Linear(2 * keypoints, feat), nn.ReLU())
 
-    def forward(self, u8):
-        return (u8.float() / 255.0 - self.shift) / self.scale
+    def forward(self, x):
+        return self.out(self.pool(self.net(x)))
 
 
 class NoiseActor(nn.Module):
     """The deployed noise policy: forward(*images [B,3,H,W] in --cameras order, state [B,S],
     each normalized as the policy bundle normalizes it) -> noise [B,horizon,A] = bound *
-    tanh(mlp([KeypointEncoder(image) per camera, clamped state])). The last layer is zero:
+    tanh(mlp([ImageEncoder(average-pooled image) per camera, clamped state])). The last layer is zero:
     the untrained actor returns the zero noise (the sampler's Gaussian mean)."""
 
     def __init__(self, cams, hw, state_dim, horizon, action_dim, bound, image_size=48, feat=32, keypoints=16,
                  hidden=256):
         super().__init__()
-        if hw % image_size:
-            raise ValueError(f"--image-size {image_size} does not divide the cameras' {hw} pixels")
+        if hw % image_size or hw // image_size > 11:
+            raise ValueError(f"--image-size {image_size}: want a divisor of the cameras' {hw} pixels, at least {hw} / 11")
         self.h, self.a, self.pool = horizon, action_dim, hw // image_size
-        self.encs = nn.ModuleList([KeypointEncoder(hw=image_size, keypoints=keypoints, feat=feat) for _ in range(cams)])
+        self.encs = nn.ModuleList([ImageEncoder(image_size, keypoints, feat) for _ in range(cams)])
         self.mlp = nn.Sequential(nn.Linear(cams * feat + state_dim, hidden), nn.LayerNorm(hidden), nn.Mish(),
                                  nn.Linear(hidden, hidden), nn.Mish(), nn.Linear(hidden, horizon * action_dim))
         with torch.no_grad():
@@ -180,9 +221,15 @@ class NoiseActor(nn.Module):
         self.register_buffer("bound", torch.tensor(float(bound)))
 
     def forward(self, *args):
+        """The deployed path: normalized full-size images, pooled here."""
         *images, state = args
         if self.pool > 1:
             images = [F.avg_pool2d(x, self.pool) for x in images]
+        return self.forward_pooled(*images, state)
+
+    def forward_pooled(self, *args):
+        """The training path: images already pooled and normalized (ImageNorm)."""
+        *images, state = args
         fs = [enc(x) for enc, x in zip(self.encs, images)]
         x = torch.cat(fs + [torch.clamp(state, -INPUT_CLAMP, INPUT_CLAMP)], dim=-1)
         return (self.bound * torch.tanh(self.mlp(x))).reshape(-1, self.h, self.a)
@@ -207,17 +254,17 @@ def make_actor(cfg, args):
                       cfg["bound"], image_size=args.image_size, feat=args.feat, keypoints=args.keypoints, hidden=args.actor_hidden)
 
 
-def make_norms(cfg):
-    return nn.ModuleList([ImageNorm(shift, scale) for _, _, _, shift, scale in cfg["images"]])
+def make_norms(cfg, args):
+    return [ImageNorm(shift, scale, cfg["hw"] // args.image_size) for _, _, _, shift, scale in cfg["images"]]
 
 
 # ----------------------------------------------------------------------------------------
 # Rollouts (worker processes)
 # ----------------------------------------------------------------------------------------
 
-def run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise):
+def run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise, pool):
     """One noise-mode episode: at each decision w = clip(mu(obs) + noise_std * eps,
-    +-bound). Returns per-decision uint8 images, normalized state, critic extra and
+    +-bound). Returns per-decision pooled images (pool_levels), normalized state, critic extra and
     w / bound, the sparse reward, success and the outcome."""
     bound, H, A = cfg["bound"], cfg["horizon"], cfg["action_dim"]
     obs, info = env.reset(seed=seed, mode="noise", images=True, privileged=True, camera_noise=camera_noise)
@@ -225,12 +272,12 @@ def run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise):
     imgs, states, extras, ws, mus = [[] for _ in cfg["cameras"]], [], [], [], []
     steps, last, reward = 0, info, 0.0
     while info.get("decision") == "noise":
-        u8 = [np.rint(np.asarray(obs[name], np.float32) * 255.0).clip(0, 255).astype(np.uint8)
+        u8 = [pool_levels(np.rint(np.asarray(obs[name], np.float32) * 255.0).clip(0, 255).astype(np.uint8), pool)
               for name, *_ in cfg["images"]]
         s = cfg["norm_state"](obs[STATE])
         with torch.no_grad():
             xs = [n(torch.from_numpy(u[None])) for n, u in zip(norms, u8)]
-            mu = actor(*xs, torch.from_numpy(s[None]))[0].numpy()
+            mu = actor.forward_pooled(*xs, torch.from_numpy(s[None]))[0].numpy()
         w = mu + noise_std * rng.standard_normal(mu.shape) if noise_std > 0 else mu
         w = np.clip(w, -bound, bound).astype(np.float32)
         for k, u in enumerate(u8):
@@ -245,8 +292,8 @@ def run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise):
         last = info
         if terminated or truncated:
             break
-    hw = cfg["hw"]
-    return {"img": [np.asarray(x, np.uint8).reshape(steps, 3, hw, hw) for x in imgs],
+    hw = cfg["hw"] // pool
+    return {"img": [np.asarray(x, np.int16).reshape(steps, 3, hw, hw) for x in imgs],
             "x": np.asarray(states, np.float32).reshape(steps, -1),
             "extra": np.asarray(extras, np.float32).reshape(steps, -1),
             "c": np.asarray(ws, np.float32).reshape(steps, H * A),
@@ -261,7 +308,7 @@ def worker_main(idx, sock, cfg, args, jobs, results):
     torch.set_num_threads(1)
     cfg = dict(cfg, norm_state=policy_features(cfg["bundle"])["norm_state"])
     actor = make_actor(cfg, args).eval()
-    norms = make_norms(cfg)
+    norms = make_norms(cfg, args)
     rng = np.random.default_rng(cfg["seed"] * 1000 + idx)
     env = RobotdEnv(socket=sock)
     try:
@@ -272,7 +319,7 @@ def worker_main(idx, sock, cfg, args, jobs, results):
             seed, state, noise_std, camera_noise = job
             actor.load_state_dict(state)
             try:
-                ep = run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise)
+                ep = run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise, actor.pool)
             except Exception as e:  # noqa: BLE001: reported to the learner, which stops
                 results.put((idx, {"error": f"worker {idx} ({sock}), seed {seed}: {e!r}"}))
                 break
@@ -286,7 +333,7 @@ def worker_main(idx, sock, cfg, args, jobs, results):
 # ----------------------------------------------------------------------------------------
 
 class DecisionReplay:
-    """Decisions (uint8 images per camera, normalized state, critic extra, w / bound) with
+    """Decisions (pooled level sums per camera (pool_levels), normalized state, critic extra, w / bound) with
     their n-step return, discount (gamma^m, 0 where the window reached the episode's end)
     and the offset m of the successor decision, in preallocated arrays, first in first
     out beyond capacity. An episode is written contiguously (mod capacity), so a live
@@ -296,7 +343,7 @@ class DecisionReplay:
 
     def __init__(self, capacity, cams, hw, x_dim, e_dim, a_dim):
         self.cap, self.n, self.i = capacity, 0, 0
-        self.img = [np.zeros((capacity, 3, hw, hw), np.uint8) for _ in range(cams)]
+        self.img = [np.zeros((capacity, 3, hw, hw), np.int16) for _ in range(cams)]
         self.x = np.zeros((capacity, x_dim), np.float32)
         self.e = np.zeros((capacity, e_dim), np.float32)
         self.c = np.zeros((capacity, a_dim), np.float32)
@@ -357,7 +404,7 @@ class Learner:
         self.args = args
         self.bound = cfg["bound"]
         self.d = cfg["horizon"] * cfg["action_dim"]
-        self.norms = make_norms(cfg)
+        self.norms = make_norms(cfg, args)
         self.actor = make_actor(cfg, args)
         self.actor_t = make_actor(cfg, args)
         self.actor_t.load_state_dict(self.actor.state_dict())
@@ -370,9 +417,9 @@ class Learner:
         self.updates = 0
         self.stats = collections.deque(maxlen=200)
 
-    def w(self, actor, u8s, x):
+    def w(self, actor, sums, x):
         """The actor's noise / bound, flattened [B, horizon*A] (in [-1, 1])."""
-        return actor(*[n(u) for n, u in zip(self.norms, u8s)], x).reshape(-1, self.d) / self.bound
+        return actor.forward_pooled(*[n(u) for n, u in zip(self.norms, sums)], x).reshape(-1, self.d) / self.bound
 
     def update(self, replay, rng, train_actor):
         a = self.args
@@ -512,7 +559,7 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, default=128, help="critic batch")
     ap.add_argument("--actor-batch", type=int, default=64, help="actor batch (the first rows of the critic's: the CNN's cost)")
     ap.add_argument("--utd", type=float, default=1.0, help="critic updates per new transition (decision)")
-    ap.add_argument("--buffer", type=int, default=50000, help="replay capacity, decisions (55 KB each with two 96x96 cameras)")
+    ap.add_argument("--buffer", type=int, default=50000, help="replay capacity, decisions (28 KB each with two cameras at 48x48)")
     ap.add_argument("--actor-lr", type=float, default=1e-4)
     ap.add_argument("--critic-lr", type=float, default=3e-4)
     ap.add_argument("--actor-hidden", type=int, default=256)
@@ -579,7 +626,7 @@ def main(argv=None):
         torch.manual_seed(args.seed)
         rng = np.random.default_rng(args.seed)
         learner = Learner(cfg, args)
-        replay = DecisionReplay(args.buffer, len(cfg["cameras"]), cfg["hw"], cfg["state_dim"], cfg["extra_dim"],
+        replay = DecisionReplay(args.buffer, len(cfg["cameras"]), args.image_size, cfg["state_dim"], cfg["extra_dim"],
                                 cfg["horizon"] * cfg["action_dim"])
         done, history = 0, []
         if args.resume:
