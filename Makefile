@@ -113,7 +113,7 @@ train-noise:
 	@scripts/setup.sh train
 	$(GO) build -o $(OUT)/robotd ./cmd/robotd
 	nice -n 5 $(PY) tools/train/train_noise.py --robotd $(OUT)/robotd --servers 2 \
-		--camera-noise 0,8 --episodes 500 --run $(OUT)/noise_rl --export models/pickplace_noise $(RESUME)
+		--camera-noise 0,8 --episodes 600 --run $(OUT)/noise_rl --export models/pickplace_noise $(RESUME)
 
 # The steering models (issue 19): the value model, the residual, then the noise policy.
 train-steering: train-value train-residual train-noise

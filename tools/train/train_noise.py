@@ -6,7 +6,7 @@ bundle of kind noise (docs/steering.md, "Noise policy (DSRL)") that
 
     go build -o out/robotd ./cmd/robotd
     /usr/bin/python3 tools/train/train_noise.py --robotd out/robotd --servers 2 \\
-        --camera-noise 0,8 --episodes 500 --run out/noise_rl --export models/pickplace_noise
+        --camera-noise 0,8 --episodes 600 --run out/noise_rl --export models/pickplace_noise
 
     policy:
       steering:
@@ -43,8 +43,12 @@ is sampled (one decision per chunk, every n_action_steps policy periods: 0.8 s).
   where the cube is and could not choose a mode per scene) over the policy's preprocessed
   camera images (scene and wrist by default, --cameras) and observation.state, normalized
   as the policy bundle normalizes them (its stats.json; the bundle has none of its own),
-  then an MLP; output w = bound * tanh(.) [horizon, A], so the noise robotd clips to
-  +-bound (steering.noise.bound, default 3) is inside it by construction.
+  then an MLP; output w = b * tanh(.) [horizon, A] with b = --actor-bound (default 1.5,
+  DSRL's "action magnitude": the latent action space is kept where the sampler's Gaussian
+  has its mass, so the critic cannot lead the actor to saturated noise of +-3 in all 160
+  values, far outside anything the diffusion policy was trained from), inside robotd's
+  clip to +-bound (steering.noise.bound, default 3) by construction. Exploration draws
+  around it are clipped to +-bound, not to b.
 - Initialization and exploration (why the untrained actor is not "the base policy"): the
   base policy draws w ~ N(0, I) per chunk; noise 0 is the Gaussian's mean, a single,
   atypical point (its norm is 0 where a draw's is about sqrt(160) = 12.6), not the base
@@ -110,6 +114,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ beside the imported scripts
 
 from bundle import export  # noqa: E402
 from models import SpatialSoftmax  # noqa: E402
@@ -251,7 +256,7 @@ class StochasticExport(nn.Module):
 
 def make_actor(cfg, args):
     return NoiseActor(len(cfg["cameras"]), cfg["hw"], cfg["state_dim"], cfg["horizon"], cfg["action_dim"],
-                      cfg["bound"], image_size=args.image_size, feat=args.feat, keypoints=args.keypoints, hidden=args.actor_hidden)
+                      min(args.actor_bound, cfg["bound"]), image_size=args.image_size, feat=args.feat, keypoints=args.keypoints, hidden=args.actor_hidden)
 
 
 def make_norms(cfg, args):
@@ -491,7 +496,7 @@ def export_bundle(actor, cfg, out, training, std=0.0):
                 "deterministic (no eps): use samples: 1")
     with open(os.path.join(out, "steer.yaml"), "w") as f:
         f.write(f"# DSRL noise policy trained by RL through robotd env (tools/train/train_noise.py) for\n"
-                f"# {cfg['bundle_name']}; {kindline}; trained with noise bound {cfg['bound']:g}:\n"
+                f"# {cfg['bundle_name']}; {kindline}; |mu| <= {float(actor.bound):g}; trained with noise bound {cfg['bound']:g}:\n"
                 f"# deploy with policy.steering {{samples: 1, noise: {{bundle: DIR, bound: {cfg['bound']:g}}}}}.\n"
                 f"kind: noise\nmodel: model.onnx\nhorizon: {cfg['horizon']}\nn_obs_steps: {cfg['n_obs_steps']}\n"
                 f"features:\n" + "\n".join(feats) + "\noutput: noise\n")
@@ -547,13 +552,15 @@ def parse_args(argv=None):
     ap.add_argument("--server-nice", type=int, default=5, help="nice level of the started servers")
     ap.add_argument("--camera-noise", default="0", help="comma-separated camera noise (8-bit levels) per server, round-robin")
     ap.add_argument("--cameras", default="scene,wrist", help="the actor's cameras (names after observation.images.)")
-    ap.add_argument("--episodes", type=int, default=500, help="total training episodes")
+    ap.add_argument("--episodes", type=int, default=600, help="total training episodes")
     ap.add_argument("--seed", type=int, default=0, help="torch and numpy seed")
     ap.add_argument("--seed-base", type=int, default=200000, help="first episode's env seed (keep clear of the evaluation seeds)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the learner")
     ap.add_argument("--warmup", type=int, default=30, help="episodes before the actor is trained (critic warm-up on the base)")
     ap.add_argument("--noise", type=float, default=1.0, help="exploration std at the start (1: the base policy's N(0, I))")
     ap.add_argument("--noise-final", type=float, default=0.3, help="exploration std at the last episode (linear decay)")
+    ap.add_argument("--actor-bound", type=float, default=1.5,
+                    help="the actor's noise is actor_bound * tanh(.) (at most the env's noise bound)")
     ap.add_argument("--nstep", type=int, default=3)
     ap.add_argument("--gamma", type=float, default=0.97, help="discount per decision (per chunk)")
     ap.add_argument("--batch", type=int, default=128, help="critic batch")
