@@ -108,7 +108,7 @@ train-residual:
 
 # The DSRL noise policy by RL through robotd env (tools/train/README.md, "Noise policy by RL
 # (DSRL)"; checkpoints in $(OUT)/noise_rl: run it again with RESUME=--resume after an
-# interruption). About 35-45 min on this 2-core machine.
+# interruption). About 26-40 min on this 2-core machine (estimated from a 30-episode run).
 train-noise:
 	@scripts/setup.sh train
 	$(GO) build -o $(OUT)/robotd ./cmd/robotd

@@ -21,10 +21,9 @@ policy's weights are never touched; robotd env runs it on the exact deploy path 
 daemon, ONNX Runtime, inpainting executor) and, in mode noise, asks for w before each chunk
 is sampled (one decision per chunk, every n_action_steps policy periods: 0.8 s).
 
-- Updates: TD3 (Fujimoto et al. 2018) on a deterministic actor in the noise space, the
-  DSRL-NA side of the paper rather than DSRL-SAC: clipped double Q, target policy
-  smoothing and delayed actor updates, Polyak targets, n-step returns. Why TD3 rather than
-  SAC: the deployed bundle is deterministic (no eps input), so the policy that is trained
+- Updates: TD3 (Fujimoto et al. 2018) on a deterministic actor in the noise space:
+  clipped double Q, target policy smoothing and delayed actor updates, Polyak targets,
+  n-step returns. Why TD3 rather than SAC (the paper's DSRL-SAC): the deployed bundle is deterministic (no eps input), so the policy that is trained
   is the one that is deployed, and its exploration is an explicit, scheduled Gaussian (below)
   rather than an entropy temperature to tune on a 160-dimensional action with a few
   thousand transitions. Why not DSRL-NA's noise-aliased critic (an action-space critic
@@ -59,7 +58,8 @@ is sampled (one decision per chunk, every n_action_steps policy periods: 0.8 s).
   learns the base policy's value over its own noise distribution and the actor moves its
   mean from there. sigma then decays linearly to --noise-final (default 0.3) over the run,
   so the late data are near the deterministic policy that is deployed. The deployed
-  untrained bundle (mu = 0) runs the sampler from the zero noise in every scene.
+  untrained bundle (mu = 0) runs the sampler from the zero noise in every scene (measured:
+  as good as the base on seeds 0..19, tools/train/README.md).
   --export-std S > 0 exports the stochastic policy mu(s) + S * eps instead (an eps input,
   as DSRL-SAC's bundles), e.g. S = --noise-final: exactly the late behaviour policy.
 - Critic (not deployed, asymmetric): train_residual.py's two LayerNorm Q networks over the
@@ -269,8 +269,8 @@ def make_norms(cfg, args):
 
 def run_episode(env, actor, norms, cfg, seed, noise_std, rng, camera_noise, pool):
     """One noise-mode episode: at each decision w = clip(mu(obs) + noise_std * eps,
-    +-bound). Returns per-decision pooled images (pool_levels), normalized state, critic extra and
-    w / bound, the sparse reward, success and the outcome."""
+    +-bound). Returns per-decision pooled images (pool_levels), normalized state, critic
+    extra and w / bound, the sparse reward, success and the outcome."""
     bound, H, A = cfg["bound"], cfg["horizon"], cfg["action_dim"]
     obs, info = env.reset(seed=seed, mode="noise", images=True, privileged=True, camera_noise=camera_noise)
     samples = int(cfg["samples"])
