@@ -139,6 +139,16 @@ type Hub struct {
 	ticked           atomic.Bool   // a tick has come
 	logFrom          time.Duration // control-clock time SetLog was called at (guarded by mu)
 
+	// What the control loop's Tick reads to decide, without locks, whether a tick is
+	// worth queueing: a log is being written, and a live sink wants the per-tick channels
+	// (refreshed by Run every live period from the sinks' Wants).
+	logging, liveWanted atomic.Bool
+	// Owned by the control loop (Tick): the last queued tick's time and counters.
+	qLast      time.Duration
+	qStarted   bool
+	qSafety    control.SafetyCounters
+	qWatchdogs [3]uint64
+
 	dropped  [numQueues]*telemetry.Counter
 	messages *telemetry.Counter
 	bytes    *telemetry.Counter
@@ -222,7 +232,33 @@ func New(cfg Config) (*Hub, error) {
 func (h *Hub) Channels() []Channel { return h.channels }
 
 // AddLive adds a live sink (call before Run). Its Write must not block.
-func (h *Hub) AddLive(s Sink) { h.live = append(h.live, s) }
+func (h *Hub) AddLive(s Sink) {
+	h.live = append(h.live, s)
+	h.refreshWants()
+}
+
+// refreshWants records whether a live sink wants the per-tick channels now (a sink that
+// is no Wanter wants everything).
+func (h *Hub) refreshWants() {
+	wanted := false
+	for i := range h.channels {
+		if ch := &h.channels[i]; ch.Live && h.liveWants(ch) {
+			wanted = true
+			break
+		}
+	}
+	h.liveWanted.Store(wanted)
+}
+
+// liveWants reports whether a live sink wants ch's messages now.
+func (h *Hub) liveWants(ch *Channel) bool {
+	for _, s := range h.live {
+		if w, ok := s.(Wanter); !ok || w.Wants(ch) {
+			return true
+		}
+	}
+	return false
+}
 
 // SetLog makes s the log sink (nil: none) and returns the previous one. Call Sync first
 // so that what is queued goes to the previous one (robotd eval: one file per episode).
@@ -232,6 +268,7 @@ func (h *Hub) SetLog(s Sink) Sink {
 	old := h.lg
 	h.lg, h.logErr = s, nil
 	h.logFrom = time.Duration(h.lastT.Load())
+	h.logging.Store(s != nil)
 	return old
 }
 
@@ -281,10 +318,23 @@ func (h *Hub) Summary() string {
 }
 
 // Tick implements daemon.Observer (control loop: copies into a free buffer or drops).
+//
+// A tick is queued only when something will use it: every tick while a log is written;
+// otherwise one per live period while a live sink wants the per-tick channels (a
+// subscribed Foxglove client, a polled page), and the ticks that change the watchdog
+// counters, or the safety counters (one per live period, every one while faulted). A
+// hub nobody watches or records thus costs the loop a few loads per tick and its
+// encoder no wake-up at all.
 func (h *Hub) Tick(t *daemon.TickRecord) {
 	h.lastT.Store(int64(t.T))
 	if !h.ticked.Load() {
 		h.ticked.Store(true)
+	}
+	due := !h.qStarted || t.T-h.qLast >= h.livePeriod() || t.T < h.qLast
+	safety := t.Safety != h.qSafety
+	if !h.logging.Load() && !(due && (h.liveWanted.Load() || safety)) && t.Watchdogs == h.qWatchdogs &&
+		!(safety && t.State == daemon.Faulted) {
+		return
 	}
 	var m *tickMsg
 	if h.cfg.Wait {
@@ -309,8 +359,15 @@ func (h *Hub) Tick(t *daemon.TickRecord) {
 	m.target, m.tool = t.Target, t.Tool
 	m.grip, m.gripCmd = t.Gripper, t.GripperCommand
 	m.safety, m.watchdogs = t.Safety, t.Watchdogs
+	if due {
+		h.qLast, h.qStarted = t.T, true
+	}
+	h.qSafety, h.qWatchdogs = t.Safety, t.Watchdogs
 	h.ticks <- m // never blocks: the channel holds every buffer
 }
+
+// livePeriod is the period of the per-tick channels' live messages.
+func (h *Hub) livePeriod() time.Duration { return time.Duration(float64(time.Second) / h.cfg.LiveRate) }
 
 // Transition implements daemon.Observer.
 func (h *Hub) Transition(at time.Duration, from, to daemon.State, why string) {
@@ -382,8 +439,12 @@ func (h *Hub) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); h.cameras(ctx) }()
 	}
 	defer wg.Wait()
+	wants := time.NewTicker(h.livePeriod())
+	defer wants.Stop()
 	for {
 		select {
+		case <-wants.C:
+			h.refreshWants()
 		case m := <-h.ticks:
 			h.tick(m)
 		case m := <-h.plans:
@@ -461,6 +522,7 @@ func (h *Hub) emitSince(ci int, t time.Time, data []byte, live bool, at time.Dur
 	if h.lg != nil && h.logErr == nil && (at < 0 || at > h.logFrom || h.logFrom == 0) {
 		if err := h.lg.Write(ch, t, data); err != nil {
 			h.logErr = fmt.Errorf("viz: log %s: %w", ch.Topic, err)
+			h.logging.Store(false)
 		} else {
 			h.counts[ci].Add(1)
 			h.messages.Inc()
@@ -477,7 +539,7 @@ func (h *Hub) emitSince(ci int, t time.Time, data []byte, live bool, at time.Dur
 // tick encodes one control tick's channels.
 func (h *Hub) tick(m *tickMsg) {
 	defer func() { h.freeTicks <- m }()
-	live := !h.liveStarted || m.at-h.lastLive >= time.Duration(float64(time.Second)/h.cfg.LiveRate) || m.at < h.lastLive
+	live := !h.liveStarted || m.at-h.lastLive >= h.livePeriod() || m.at < h.lastLive
 	if live {
 		h.lastLive, h.liveStarted = m.at, true
 	}
@@ -697,12 +759,7 @@ func (h *Hub) wants(ch *Channel) bool {
 	if h.lg != nil && h.logErr == nil {
 		return true
 	}
-	for _, s := range h.live {
-		if w, ok := s.(Wanter); !ok || w.Wants(ch) {
-			return true
-		}
-	}
-	return false
+	return h.liveWants(ch)
 }
 
 // encodeJPEG compresses an rgb8, bgr8 or mono8 frame into buf, reusing *rgba.

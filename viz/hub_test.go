@@ -125,13 +125,14 @@ func TestHub(t *testing.T) {
 	}
 }
 
-// TestHubDrops: with nothing draining it, a hub takes QueueLen ticks and drops (and
-// counts) the rest, and the same for plans beyond their 8 buffers.
+// TestHubDrops: with nothing draining it, a hub that logs takes QueueLen ticks and
+// drops (and counts) the rest, and the same for plans beyond their 8 buffers.
 func TestHubDrops(t *testing.T) {
 	h, err := New(Config{Joints: []string{"a"}, QueueLen: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.SetLog(&memSink{})
 	rec := &daemon.TickRecord{Q: []float64{0}, DQ: []float64{0}, Tau: []float64{0}}
 	for range 100 {
 		h.Tick(rec)
@@ -145,6 +146,57 @@ func TestHubDrops(t *testing.T) {
 	}
 	if !strings.Contains(h.Summary(), "86 records dropped") {
 		t.Errorf("summary %q", h.Summary())
+	}
+}
+
+// wanter is a live sink that wants the per-tick channels only when want is set (the
+// event channels always), as the operator page while polled or not.
+type wanter struct {
+	memSink
+	want bool
+}
+
+func (w *wanter) Wants(ch *Channel) bool { return w.want || !ch.Live }
+
+// TestHubIdle: a hub that nobody watches or records queues no tick (its encoder never
+// wakes) except those that change the watchdog counters; once a live sink wants the
+// per-tick channels it queues one tick per live period, and with a log every tick.
+func TestHubIdle(t *testing.T) {
+	h, err := New(Config{Joints: []string{"a"}, QueueLen: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &wanter{}
+	h.AddLive(live)
+	rec := &daemon.TickRecord{Q: []float64{0}, DQ: []float64{0}, Tau: []float64{0}}
+	at := time.Duration(0)
+	ticks := func(n int) int {
+		before := len(h.ticks)
+		for range n {
+			at += time.Millisecond
+			rec.T = at
+			h.Tick(rec)
+		}
+		return len(h.ticks) - before
+	}
+	if n := ticks(1000); n != 0 {
+		t.Errorf("unwatched: %d of 1000 ticks queued, want 0", n)
+	}
+	rec.Watchdogs[0]++
+	if n := ticks(1000); n != 1 {
+		t.Errorf("unwatched, one watchdog trip: %d of 1000 ticks queued, want 1", n)
+	}
+	live.want = true
+	h.refreshWants() // what Run does every live period
+	if n := ticks(1000); n != 50 {
+		t.Errorf("watched live: %d of 1000 ticks queued, want 50 (50 Hz)", n)
+	}
+	h.SetLog(&memSink{})
+	if n := ticks(1000); n != 1000 {
+		t.Errorf("logged: %d of 1000 ticks queued, want all", n)
+	}
+	if d := h.Dropped()["tick"]; d != 0 {
+		t.Errorf("%d ticks dropped, want 0", d)
 	}
 }
 

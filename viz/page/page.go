@@ -31,13 +31,18 @@ type Page struct {
 	polled time.Time // the last GET /live
 }
 
-// pollWindow is how long after a GET /live the page still wants camera frames.
+// pollWindow is how long after a GET /live the page still wants camera frames and the
+// per-tick channels.
 const pollWindow = 3 * time.Second
 
-// Wants implements viz.Wanter: the page wants camera frames while it is polled (an open
-// page polls every 150 ms), and every other channel always (they cost little).
+// Wants implements viz.Wanter: the page wants camera frames and the per-tick channels
+// (viz.Channel.Live: joint states, torques, poses, gripper, safety) while it is polled
+// (an open page polls every 150 ms), and the event channels (state, watchdog, plan,
+// steering, log) always, so that a page opened later shows the last of each. Unpolled,
+// the hub then encodes nothing per tick for it; a page's first poll may show no joint
+// state yet, its next one does.
 func (p *Page) Wants(ch *viz.Channel) bool {
-	if !strings.HasPrefix(ch.Topic, "/camera/") {
+	if !ch.Live && !strings.HasPrefix(ch.Topic, "/camera/") {
 		return true
 	}
 	p.mu.Lock()

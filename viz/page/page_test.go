@@ -60,12 +60,13 @@ func TestSelfContained(t *testing.T) {
 // TestWants: the page wants camera frames only while it is polled, other channels always.
 func TestWants(t *testing.T) {
 	cam, state := &viz.Channel{ID: 1, Topic: "/camera/wrist"}, &viz.Channel{ID: 2, Topic: "/robotd/state"}
-	p := New([]viz.Channel{*cam, *state})
-	if p.Wants(cam) || !p.Wants(state) {
-		t.Errorf("before any poll: wants camera %v, state %v; want false, true", p.Wants(cam), p.Wants(state))
+	joints := &viz.Channel{ID: 3, Topic: viz.TopicJointStates, Live: true}
+	p := New([]viz.Channel{*cam, *state, *joints})
+	if p.Wants(cam) || !p.Wants(state) || p.Wants(joints) {
+		t.Errorf("before any poll: wants camera %v, state %v, joint states %v; want false, true, false", p.Wants(cam), p.Wants(state), p.Wants(joints))
 	}
 	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/live", nil))
-	if !p.Wants(cam) {
-		t.Error("polled, the page does not want camera frames")
+	if !p.Wants(cam) || !p.Wants(joints) {
+		t.Errorf("polled, the page wants camera frames %v, joint states %v; want both", p.Wants(cam), p.Wants(joints))
 	}
 }
