@@ -3,7 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 OUT ?= out
 
-.PHONY: setup demo test test-slurm slurm-test-run bench vet train train-value train-residual train-noise train-steering eval
+.PHONY: setup demo test test-slurm slurm-test-run bench vet train train-weak train-value train-residual train-noise train-steering eval
 
 # Reproducing the reference policies (tools/train/README.md): demonstrations from the
 # scripted expert, exported for PyTorch, then both policies trained and exported to models/.
@@ -48,13 +48,15 @@ bench:
 	@scripts/setup.sh bench
 	scripts/bench.sh
 
-train:
+# The demonstrations (make train, make train-weak): 143 clean, then 303 with DART noise on
+# the executed target (three datasets recorded side by side: a dataset's episode close grows
+# with its video files), each exported for PyTorch. Recorded once: the last export is the
+# target, so a complete set is reused and an interrupted one is refused, named.
+$(DEMOS)_dart3.npy:
 	@scripts/setup.sh train
 	@for d in $(DEMOS) $(DEMOS)_dart $(DEMOS)_dart2 $(DEMOS)_dart3; do \
-		test ! -e $$d || { echo "$$d exists: remove it or set DEMOS=..." >&2; exit 1; }; done
+		test ! -e $$d || { echo "$$d exists without $(DEMOS)_dart3.npy (an interrupted recording?): remove it or set DEMOS=..." >&2; exit 1; }; done
 	$(GO) build -o $(OUT)/robotd ./cmd/robotd
-	# 143 clean demonstrations, then 303 with DART noise on the executed target (three
-	# datasets recorded side by side: a dataset's episode close grows with its video files).
 	$(OUT)/robotd record --launch launch/pickplace.yaml --source expert --out $(DEMOS) \
 		--task "$(TASK)" --episodes 143 --fps 10 --seed 1000
 	$(OUT)/robotd record $(DART) --out $(DEMOS)_dart --episodes 123 --seed 2000 & \
@@ -62,11 +64,26 @@ train:
 	$(OUT)/robotd record $(DART) --out $(DEMOS)_dart3 --episodes 90 --seed 2300; wait
 	for d in $(DEMOS) $(DEMOS)_dart $(DEMOS)_dart2 $(DEMOS)_dart3; do \
 		$(GO) run ./tools/train/export -dataset $$d -out $$d.npy --force || exit 1; done
-	nice -n -5 $(PY) tools/train/train.py diffusion --data $(TRAIN_DATA) --out models/pickplace_diffusion --force \
-		--prediction sample --steps 7000 --batch 64 --noise-samples 4 --lr 3e-4 --seed 1 --save-every 1000 \
-		--checkpoint $(OUT)/diffusion.pt & \
+
+# The diffusion recipe (7000 steps; the weak policy below stops early in the same schedule).
+DIFFUSION_RECIPE = diffusion --data $(TRAIN_DATA) --prediction sample --steps 7000 --batch 64 \
+	--noise-samples 4 --lr 3e-4 --seed 1
+
+train: $(DEMOS)_dart3.npy
+	@scripts/setup.sh train
+	nice -n -5 $(PY) tools/train/train.py $(DIFFUSION_RECIPE) --out models/pickplace_diffusion --force \
+		--save-every 1000 --checkpoint $(OUT)/diffusion.pt & \
 	nice -n -5 $(PY) tools/train/train.py act --data $(TRAIN_DATA) --out models/pickplace_act --force \
 		--steps 10000 --batch 32 --lr 3e-4 --seed 1 --save-every 1000 --checkpoint $(OUT)/act.pt; wait
+
+# BID's weak policy for contrast (docs/steering.md "contrast"; tools/train/README.md, "Weak
+# policy"): the reference diffusion recipe stopped after WEAK_STEPS of its 7000 steps, same
+# demonstrations, seed and learning-rate schedule.
+WEAK_STEPS ?= 1000
+train-weak: $(DEMOS)_dart3.npy
+	@scripts/setup.sh train
+	nice -n 5 $(PY) tools/train/train.py $(DIFFUSION_RECIPE) --stop-after $(WEAK_STEPS) \
+		--out models/pickplace_diffusion_early --force --threads 1
 
 # The V-GPS value model for steering the reference diffusion policy (tools/train/README.md,
 # "Steering models"): 300 rollouts of the policy itself (seeds 3000.., the evaluation's are
@@ -115,8 +132,9 @@ train-noise:
 	nice -n 5 $(PY) tools/train/train_noise.py --robotd $(OUT)/robotd --servers 2 \
 		--camera-noise 0,8 --episodes 600 --run $(OUT)/noise_rl --export models/pickplace_noise $(RESUME)
 
-# The steering models (issue 19): the value model, the residual, then the noise policy.
-train-steering: train-value train-residual train-noise
+# The steering models (issue 19): the weak policy, the value model, the residual, then the
+# noise policy.
+train-steering: train-weak train-value train-residual train-noise
 
 # 100 seeded episodes of each reference policy (the README's numbers).
 eval:
