@@ -23,6 +23,9 @@ import (
 // hard stops, a 640x480 rgb8 wrist camera). The arm reports what happened to it (peak
 // speeds, limit violations, hard-stop hits, torque clips, the last command, a trace of its
 // speed) in a JSON file; the tests judge robotd by that report, not by robotd's own word.
+// With $ROBOTD_INTEROP_REPORTS naming a directory, each arm's last report is copied there
+// (the policy and frozen-arm runs keep --history: the arm's every step around its first
+// velocity violation).
 
 // stillSpeed is "the arm stays still": every joint below this speed (rad/s) ...
 const stillSpeed = 0.01
@@ -44,21 +47,35 @@ type franka struct {
 // frankaReport is the part of franka_sim's JSON report the tests read (per joint in
 // panda_joint1..7 order).
 type frankaReport struct {
-	WrittenAt     float64        `json:"written_at"`
-	Reason        string         `json:"reason"`
-	Q             []float64      `json:"q"`
-	QMinSeen      []float64      `json:"q_min_seen"`
-	QMaxSeen      []float64      `json:"q_max_seen"`
-	MaxVelocity   []float64      `json:"max_abs_velocity"`
-	MaxVelocityAt []float64      `json:"max_abs_velocity_at"`
-	VelViolations []int          `json:"velocity_limit_violations"`
-	HardStopHits  []int          `json:"hard_stop_hits"`
-	CameraFrames  int            `json:"camera_frames"`
-	Published     int            `json:"published"`
-	MaxGapMs      float64        `json:"max_gap_ms"`
-	GapsOverMs    map[string]int `json:"gaps_over_ms"`
-	Stalls        int            `json:"stalls"`
-	Commands      struct {
+	WrittenAt     float64   `json:"written_at"`
+	Reason        string    `json:"reason"`
+	Q             []float64 `json:"q"`
+	QMinSeen      []float64 `json:"q_min_seen"`
+	QMaxSeen      []float64 `json:"q_max_seen"`
+	MaxVelocity   []float64 `json:"max_abs_velocity"`
+	MaxVelocityAt []float64 `json:"max_abs_velocity_at"`
+	VelViolations []int     `json:"velocity_limit_violations"`
+	// StaleViolations are the violations under a command older than 20 ms (robotd's
+	// commands were not reaching the arm); FirstViolation the first violating step.
+	StaleViolations []int `json:"velocity_limit_violations_stale_command"`
+	FirstViolation  *struct {
+		At           float64 `json:"at"`
+		Joint        int     `json:"joint"`
+		Speed        float64 `json:"speed"`
+		Command      float64 `json:"command"`
+		CommandAgeMs float64 `json:"command_age_ms"`
+	} `json:"first_velocity_violation"`
+	// CommReflexes counts the arm's own stalls over 20 ms (its loop is the FCI client:
+	// a Franka stops with communication_constraints_violation), each leaving it at rest.
+	CommReflexes int            `json:"communication_reflexes"`
+	CommReflexAt []float64      `json:"communication_reflex_at"`
+	HardStopHits []int          `json:"hard_stop_hits"`
+	CameraFrames int            `json:"camera_frames"`
+	Published    int            `json:"published"`
+	MaxGapMs     float64        `json:"max_gap_ms"`
+	GapsOverMs   map[string]int `json:"gaps_over_ms"`
+	Stalls       int            `json:"stalls"`
+	Commands     struct {
 		Received        int            `json:"received"`
 		Rejected        int            `json:"rejected"`
 		LastAt          float64        `json:"last_at"`
@@ -68,6 +85,7 @@ type frankaReport struct {
 		MaxTorqueChange []float64      `json:"max_torque_change"`
 		MaxGapMs        float64        `json:"max_gap_ms"`
 		GapsOverMs      map[string]int `json:"gaps_over_ms"`
+		MaxAgeMs        float64        `json:"max_age_ms"`
 	} `json:"commands"`
 	SpeedTrace struct {
 		Window   float64   `json:"window_s"`
@@ -101,6 +119,12 @@ func startFranka(t *testing.T, m *rostest.Master, args ...string) *franka {
 		f.cmd.Process.Signal(syscall.SIGCONT)
 		f.cmd.Process.Kill()
 		<-f.done
+		if dir := os.Getenv("ROBOTD_INTEROP_REPORTS"); dir != "" {
+			if data, err := os.ReadFile(f.report); err == nil {
+				name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+				os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.json", name, time.Now().UnixNano())), data, 0o644)
+			}
+		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -195,12 +219,12 @@ func assertHold(t *testing.T, r frankaReport) {
 
 // assertWithinLimits checks the arm's counters over the whole run: no velocity over the
 // datasheet limits, no hard stop reached, no command clipped to the torque limits.
-func assertWithinLimits(t *testing.T, r frankaReport) {
+func assertWithinLimits(t *testing.T, r frankaReport, events ...event) {
 	t.Helper()
-	t.Logf("arm: peak speed per joint %.3f rad/s; largest change between two commands %.3f Nm; peak torque %.2f Nm; %d commands (%d rejected), largest gap between two %.1f ms (over 5/10/20/50 ms: %v); joint states: largest gap %.1f ms (over 5/10/20/50 ms: %v)",
-		r.MaxVelocity, r.Commands.MaxTorqueChange, r.Commands.MaxAbsTorque, r.Commands.Received, r.Commands.Rejected, r.Commands.MaxGapMs, r.Commands.GapsOverMs, r.MaxGapMs, r.GapsOverMs)
+	t.Logf("arm: peak speed per joint %.3f rad/s; largest change between two commands %.3f Nm; peak torque %.2f Nm; %d commands (%d rejected), largest gap between two %.1f ms (over 5/10/20/50 ms: %v), oldest command in force %.1f ms; joint states: largest gap %.1f ms (over 5/10/20/50 ms: %v); the arm's stalls over 20 ms (communication reflexes) %d at %s",
+		r.MaxVelocity, r.Commands.MaxTorqueChange, r.Commands.MaxAbsTorque, r.Commands.Received, r.Commands.Rejected, r.Commands.MaxGapMs, r.Commands.GapsOverMs, r.Commands.MaxAgeMs, r.MaxGapMs, r.GapsOverMs, r.CommReflexes, clock(r.CommReflexAt))
 	if total(r.VelViolations) != 0 {
-		t.Errorf("velocity over the Panda's limits: ticks per joint %v (peak %.3f rad/s at %s)", r.VelViolations, r.MaxVelocity, clock(r.MaxVelocityAt))
+		t.Errorf("velocity over the Panda's limits: ticks per joint %v (peak %.3f rad/s at %s); %s", r.VelViolations, r.MaxVelocity, clock(r.MaxVelocityAt), r.violationCause(events...))
 	}
 	if total(r.HardStopHits) != 0 {
 		t.Errorf("hard stops hit per joint %v (position now %.3f)", r.HardStopHits, r.Q)
@@ -231,6 +255,62 @@ func clock(ts []float64) string {
 		s[i] = time.Unix(0, int64(v*1e9)).UTC().Format("15:04:05.000")
 	}
 	return strings.Join(s, " ")
+}
+
+// event is a named moment of a test (robotd exited, the arm froze), to place the arm's
+// first velocity violation beside.
+type event struct {
+	what string
+	at   time.Time
+}
+
+// staleCommand is the age (ms) from which the command an arm applies is no longer
+// robotd's answer to the state it moves in (franka_sim's STALE_COMMAND).
+const staleCommand = 20
+
+// violationCause says where the arm's first velocity violation came from, from the arm's
+// own report: when (beside the test's events), under which command and how old it was.
+// After an event named "... exited", a command that came before it is the one robotd
+// left. Otherwise a command older than staleCommand means robotd's commands were not reaching the arm
+// (its command path stalled while the arm kept moving under an old torque); a fresh one,
+// that robotd's control itself drove the joint over its limit; none, that robotd never
+// commanded the arm.
+func (r frankaReport) violationCause(events ...event) string {
+	v := r.FirstViolation
+	if v == nil {
+		return "the arm reported no first violation"
+	}
+	at := time.Unix(0, int64(v.At*1e9))
+	var when []string
+	var exited time.Time // the last exit of robotd before the violation
+	for _, e := range events {
+		if strings.Contains(e.what, "exited") && e.at.Before(at) && e.at.After(exited) {
+			exited = e.at
+		}
+		if !e.at.IsZero() {
+			d := at.Sub(e.at).Round(time.Millisecond)
+			if d < 0 {
+				when = append(when, fmt.Sprintf("%v before %s", -d, e.what))
+			} else {
+				when = append(when, fmt.Sprintf("%v after %s", d, e.what))
+			}
+		}
+	}
+	arrived := at.Add(-time.Duration(v.CommandAgeMs * float64(time.Millisecond)))
+	var cause string
+	switch {
+	case v.CommandAgeMs < 0:
+		cause = "before robotd's first command"
+	case !exited.IsZero() && arrived.Before(exited.Add(50*time.Millisecond)):
+		cause = fmt.Sprintf("after robotd exited, under the last command it left (%.0f ms old)", v.CommandAgeMs)
+	case v.CommandAgeMs > staleCommand:
+		cause = fmt.Sprintf("under a command %.0f ms old: robotd's commands were not reaching the arm (its command path stalled; the arm's largest command age %.0f ms, gaps over 20/50 ms %d/%d)",
+			v.CommandAgeMs, r.Commands.MaxAgeMs, r.Commands.GapsOverMs["20"], r.Commands.GapsOverMs["50"])
+	default:
+		cause = fmt.Sprintf("under a fresh command (%.1f ms old): robotd's control drove the joint over its limit", v.CommandAgeMs)
+	}
+	return fmt.Sprintf("first: joint %d at %.3f rad/s at %s (%s), command %.2f Nm, %s; of the ticks over the limit %v, %v under commands older than %d ms; the arm's own stalls over 20 ms (communication reflexes): %d",
+		v.Joint, v.Speed, at.UTC().Format("15:04:05.000"), strings.Join(when, ", "), v.Command, cause, r.VelViolations, r.StaleViolations, staleCommand, r.CommReflexes)
 }
 
 func total(v []int) (n int) {
@@ -326,14 +406,14 @@ func TestInteropFranka(t *testing.T) {
 	// inference), the duration ends the run with exit 0; within the limits all along,
 	// still afterwards.
 	t.Run("policy", func(t *testing.T) {
-		f := startFranka(t, m)
+		f := startFranka(t, m, "--history", "10")
 		sum := summary()
 		p := runROSYAML(t, sum, "--duration", "6s")
 		exit := waitExit(t, p, f, 0, 90*time.Second, "--duration 6s")
 		s := readInteropSummary(t, sum)
 		logSummary(t, s)
 		r := f.assertStill(t, exit, "after the run")
-		assertWithinLimits(t, r)
+		assertWithinLimits(t, r, event{"robotd exited", exit})
 		assertHold(t, r)
 		if s.Final != "idle" || s.Fault != nil || s.SafeStops != 0 {
 			t.Errorf("summary: final %s, fault %+v, %d safe stops: want idle, no fault", s.Final, s.Fault, s.SafeStops)
@@ -382,7 +462,7 @@ func TestInteropFranka(t *testing.T) {
 				t.Errorf("fault %+v, want stop_now", s.Fault)
 			}
 			r := f.assertStill(t, exit, "after "+c.topic)
-			assertWithinLimits(t, r)
+			assertWithinLimits(t, r, event{"robotd exited", exit})
 			assertHold(t, r)
 		})
 	}
@@ -415,19 +495,22 @@ func TestInteropFranka(t *testing.T) {
 			s := readInteropSummary(t, sum)
 			logSummary(t, s)
 			r := f.assertStill(t, exit, "after "+c.name)
-			assertWithinLimits(t, r)
+			assertWithinLimits(t, r, event{"robotd exited", exit})
 			assertHold(t, r)
 		})
 	}
 
 	// 4a. The robot freezes (its process stopped, as a hung driver): no new joint state, so
-	// robotd faults state_stale and exits 3 while the arm is frozen. When the arm resumes it
-	// takes robotd's last commands from its socket and ends with the hold. Its own physics
-	// were frozen too, so it resumes at the speed it had: with the arm's friction (0.5 s
-	// time constant) that has decayed by 3.5 s after the resume (from the Panda's fastest
-	// 2.61 rad/s to 0.002 rad/s); then it must stay still.
+	// robotd faults state_stale and exits 3 while the arm is frozen. A Franka whose control
+	// process hangs stops itself after 20 missed 1 ms cycles (communication_constraints_
+	// violation): franka_sim integrates 20 ms of the stall and is then at rest. When it
+	// resumes it takes robotd's last commands from its socket and ends with the hold; from
+	// 3.5 s after the resume it must stay still (the margin let a joint coasting at the
+	// Panda's fastest 2.61 rad/s slow to 0.002 rad/s with the arm's friction).
+	// A velocity violation is placed beside the freeze, robotd's exit and the resume, with
+	// the age of the command the arm applied then (violationCause).
 	t.Run("arm frozen", func(t *testing.T) {
-		f := startFranka(t, m)
+		f := startFranka(t, m, "--history", "10")
 		sum := summary()
 		p := runROSYAML(t, sum, "--duration", "60s")
 		waitReady(t, p)
@@ -445,14 +528,16 @@ func TestInteropFranka(t *testing.T) {
 		resumed := time.Now()
 		s := readInteropSummary(t, sum)
 		logSummary(t, s)
-		t.Logf("robotd exited %v after the arm froze", exited.Round(time.Millisecond))
+		t.Logf("robotd exited %v after the arm froze (froze %s, resumed %s)", exited.Round(time.Millisecond),
+			frozen.UTC().Format("15:04:05.000"), resumed.UTC().Format("15:04:05.000"))
 		if code != system.ExitFault || s.Fault == nil || s.Fault.Kind != "state_stale" {
 			t.Errorf("exit %d, fault %+v: want %d and state_stale\nstderr:\n%s", code, s.Fault, system.ExitFault, p.stderr.String())
 		}
 		r := f.assertStill(t, resumed.Add(3500*time.Millisecond), "after the frozen arm resumed (+3.5 s)")
 		assertHold(t, r)
 		if total(r.Commands.TorqueClips) != 0 || total(r.VelViolations) != 0 {
-			t.Errorf("the arm's limits: torque clips %v, velocity violations %v", r.Commands.TorqueClips, r.VelViolations)
+			t.Errorf("the arm's limits: torque clips %v, velocity violations %v; %s", r.Commands.TorqueClips, r.VelViolations,
+				r.violationCause(event{"the arm froze", frozen}, event{"robotd exited", frozen.Add(exited)}, event{"the arm resumed", resumed}))
 		}
 	})
 
@@ -490,7 +575,7 @@ func TestInteropFranka(t *testing.T) {
 		s2 := readInteropSummary(t, sum2)
 		logSummary(t, s2)
 		r = g.assertStill(t, exit2, "after the new run")
-		assertWithinLimits(t, r)
+		assertWithinLimits(t, r, event{"the first robotd exited", exit}, event{"the new run exited", exit2})
 		assertHold(t, r)
 		if r.Commands.Received < 500 {
 			t.Errorf("the restarted arm received %d commands from the new run, want > 500", r.Commands.Received)
@@ -509,7 +594,7 @@ func TestInteropFranka(t *testing.T) {
 			s := readInteropSummary(t, sum)
 			logSummary(t, s)
 			r := f.assertStill(t, exit, "after the run")
-			assertWithinLimits(t, r)
+			assertWithinLimits(t, r, event{"robotd exited", exit})
 			assertHold(t, r)
 			if r.Commands.Received < 500 {
 				t.Errorf("the arm received %d commands, want > 500", r.Commands.Received)

@@ -71,12 +71,26 @@ SHUFFLED = ["panda_finger_joint2", "panda_joint4", "panda_joint1", "panda_joint7
             "panda_joint3", "panda_finger_joint1", "panda_joint6", "panda_joint2", "panda_joint5"]
 
 DT = 0.001          # the integration step (s)
-CATCH_UP = 0.1      # at most this much missed wall time is integrated after a stall (s)
+# A Franka's controller expects a command every 1 ms from the FCI client (franka_ros'
+# franka_control_node); after 20 missed in a row it stops the arm with the
+# communication_constraints_violation reflex (brakes). This node's own loop stands for
+# that client: a stall longer than COMM_LIMIT is integrated for COMM_LIMIT with the
+# command in force (the robot holds the last command over lost packets), then the joints
+# are at rest (counted, reported). Commands received afterwards apply again.
+COMM_LIMIT = 0.02
+STALE_COMMAND = 0.02  # a velocity violation under a command older than this (s) is "stale"
 TRACE_WINDOW = 0.05  # speed trace: one entry per window (s)
 TRACE_KEEP = 1200    # entries kept: the last 60 s
 GAPS = (0.005, 0.01, 0.02, 0.05)  # publisher gaps counted over these (s)
 STARTED = 200        # the first report is written after this many JointState messages
 W, H = 640, 480
+# The columns of the history rows (--history; the report holds those around the first
+# velocity violation): the iteration's wall time (s), the wall time since the previous
+# iteration (ms), how much of it was integrated (ms, at most COMM_LIMIT), the age of the
+# command in force (ms since the last one arrived, -1 before any), then per joint the
+# positions (rad), velocities (rad/s) and applied commands (N m) after the iteration.
+HISTORY_FIELDS = (["wall", "gap_ms", "integrated_ms", "command_age_ms"] + ["q%d" % i for i in range(1, 8)]
+                  + ["dq%d" % i for i in range(1, 8)] + ["tau%d" % i for i in range(1, 8)])
 
 
 def parse_args(argv):
@@ -98,6 +112,9 @@ def parse_args(argv):
     p.add_argument("--no-effort", action="store_true", help="publish an empty effort array")
     p.add_argument("--report", default="", help="write the JSON report here on SIGTERM/SIGINT/SIGUSR1")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--history", type=float, default=0.0,
+                   help="keep every loop iteration of the last this many seconds; the report's history "
+                        "holds those from 1 s before to 0.3 s after the first velocity violation (0: none)")
     p.add_argument("--rt-priority", type=int, default=70,
                    help="SCHED_FIFO priority for every thread of the node (0: normal scheduling)")
     a = p.parse_args(argv)
@@ -152,6 +169,10 @@ class Arm:
         self.max_dq = [0.0] * 7
         self.max_dq_at = [0.0] * 7  # wall time (s) of each peak
         self.now = 0.0              # wall time of the current step, set by the loop
+        self.cmd_age = -1.0         # age (s) of the command in force in this step (-1: none yet)
+        self.max_cmd_age = 0.0      # the largest age of a command in force, once commands came
+        self.stale_violations = [0] * 7
+        self.first_violation = None
         self.vel_violations = [0] * 7
         self.stop_hits = [0] * 7
         self.clips = [0] * 7
@@ -232,6 +253,11 @@ class Arm:
                 self.max_dq_at[i] = self.now
             if a > DQ_MAX[i]:
                 self.vel_violations[i] += 1
+                if self.cmd_age > STALE_COMMAND:
+                    self.stale_violations[i] += 1
+                if self.first_violation is None:
+                    self.first_violation = {"at": self.now, "joint": i + 1, "speed": a, "command": tau[i],
+                                            "command_age_ms": self.cmd_age * 1e3}
             if a > top:
                 top = a
             if p > self.max_q[i]:
@@ -356,6 +382,9 @@ def main(argv):
         signal.signal(s, lambda sig, frame: requests.append(sig))
 
     trace = Trace()
+    # One row per loop iteration (HISTORY_FIELDS), the last --history seconds.
+    history = collections.deque(maxlen=int(a.history * a.rate)) if a.history > 0 else None
+    reflexes = []  # wall times of communication_constraints_violation stops
     period = 1.0 / a.rate
     start_wall = time.time()
     t0 = time.monotonic()
@@ -374,7 +403,7 @@ def main(argv):
             time.sleep(d)
         now = time.monotonic()
         late = now - nxt
-        if late > CATCH_UP:  # stalled (SIGSTOP, a loaded machine): start afresh
+        if late > COMM_LIMIT:  # stalled (SIGSTOP, a loaded machine): start afresh
             nxt = now
         gap = now - last
         last = now
@@ -384,19 +413,33 @@ def main(argv):
             for k, lim in enumerate(GAPS):
                 if gap > lim:
                     gaps[k] += 1
-        # Integrate the elapsed wall time in 1 ms steps, at most CATCH_UP of it: a longer
-        # stall (the process stopped) freezes the robot's time.
-        if gap > CATCH_UP:
+        # Integrate the elapsed wall time in 1 ms steps, at most COMM_LIMIT of it: after a
+        # longer stall (the process stopped, or starved) the robot has stopped itself.
+        waited = gap
+        if gap > COMM_LIMIT:
+            gap = COMM_LIMIT
+        if waited > 0.1:
             stalls += 1
-            stall_time += gap
-            gap = CATCH_UP
+            stall_time += waited
         arm.now = time.time()
+        arm.cmd_age = -1.0 if arm.last_cmd_mono is None else now - arm.last_cmd_mono
+        if arm.last_cmd_mono is not None and arm.cmd_age > arm.max_cmd_age:
+            arm.max_cmd_age = arm.cmd_age
         steps = max(1, int(round(gap / DT)))
         top = 0.0
         for _ in range(steps):
             top = max(top, arm.step(gap / steps))
+        if waited > COMM_LIMIT:
+            arm.dq = [0.0] * 7
+            reflexes.append(round(arm.now, 4))
+            sys.stderr.write("franka_sim: %.3f: no control for %.1f ms: communication_constraints_violation, the arm stopped\n"
+                             % (arm.now, waited * 1e3))
         ticks += 1
         trace.add(time.time(), top)
+        if history is not None:
+            history.append([round(arm.now, 4), round(waited * 1e3, 2), round(gap * 1e3, 2), round(arm.cmd_age * 1e3, 2)]
+                           + [round(v, 4) for v in arm.q] + [round(v, 4) for v in arm.dq]
+                           + [round(v, 3) for v in arm.cmd])
 
         q, dq, tau = arm.q, arm.dq, arm.cmd
         for k, j in enumerate(slots):
@@ -431,6 +474,8 @@ def main(argv):
                     "seconds": now - t0, "ticks": ticks, "published": published,
                     "stalls": stalls, "stall_seconds": stall_time, "max_gap_ms": max_gap * 1e3, "max_publish_ms": max_publish * 1e3,
                     "gaps_over_ms": {"%g" % (g * 1e3): n for g, n in zip(GAPS, gaps)},
+                    "communication_reflexes": len(reflexes), "communication_reflex_at": reflexes[-20:],
+                    "history": violation_history(arm, history),
                 })
             if sig != signal.SIGUSR1:
                 done = True
@@ -441,6 +486,16 @@ def main(argv):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def violation_history(arm, history):
+    """The history rows from 1 s before to 0.3 s after the first velocity violation (None
+    without --history or a violation): the whole history would take the loop too long to
+    write."""
+    if history is None or arm.first_violation is None:
+        return None
+    t = arm.first_violation["at"]
+    return {"fields": HISTORY_FIELDS, "rows": [r for r in history if t - 1.0 <= r[0] <= t + 0.3]}
 
 
 def write_report(a, arm, trace, cam, extra):
@@ -454,6 +509,8 @@ def write_report(a, arm, trace, cam, extra):
         "max_abs_velocity": arm.max_dq,
         "max_abs_velocity_at": arm.max_dq_at,
         "velocity_limit_violations": arm.vel_violations,
+        "velocity_limit_violations_stale_command": arm.stale_violations,
+        "first_velocity_violation": arm.first_violation,
         "hard_stop_hits": arm.stop_hits,
         "commands": {
             "received": arm.received, "rejected": arm.rejected,
@@ -465,6 +522,7 @@ def write_report(a, arm, trace, cam, extra):
             "max_torque_change": arm.max_dtau,
             "max_gap_ms": arm.max_cmd_gap * 1e3,
             "gaps_over_ms": {"%g" % (g * 1e3): n for g, n in zip(GAPS, arm.cmd_gaps)},
+            "max_age_ms": arm.max_cmd_age * 1e3,
         },
         "camera_frames": cam.published if cam else 0,
         "speed_trace": {"window_s": TRACE_WINDOW, "end": list(trace.t), "max_speed": list(trace.v)},
