@@ -54,7 +54,8 @@ func (s *System) wireROS(ctx context.Context) error {
 			rejected += n
 		}
 		log.Info("arm.ros: messages", "states", st.Accepted, "rejected", rejected, "seq_gaps", st.SeqGaps,
-			"seq_restarts", st.SeqRestarts, "commands", st.Published, "reregistrations", st.Reregistrations)
+			"seq_restarts", st.SeqRestarts, "commands", st.Published, "late_commands", st.LateCommands,
+			"max_command_delay", st.MaxCommandDelay.Round(time.Millisecond), "reregistrations", st.Reregistrations)
 	})
 	if err := arm.WaitState(cctx, 0); err != nil {
 		if errors.Is(err, ros.ErrRefused) { // e.g. no velocity array: the message names the topic and the field
@@ -207,6 +208,7 @@ func (m *rosMetrics) register(reg *telemetry.Registry) {
 	add(func() uint64 { return m.armSt.SeqGaps }, "robotd_ros_joint_state_seq_gaps_total", "JointState messages lost on the way (header seq numbers skipped).")
 	add(func() uint64 { return m.armSt.SeqRestarts }, "robotd_ros_joint_state_seq_restarts_total", "JointState messages whose header seq did not increase (a restarted or second publisher).")
 	add(func() uint64 { return m.armSt.Published }, "robotd_ros_commands_published_total", "Arm commands handed to the ROS publisher (newer ones replace unsent older ones).")
+	add(func() uint64 { return m.armSt.LateCommands }, "robotd_ros_commands_late_total", "Arm commands handed to the ROS publisher more than 20 ms after the oldest one waiting was written (ros.LateCommand: the robot applied an older command meanwhile).")
 	add(func() uint64 { return m.armSt.Reregistrations }, "robotd_ros_reregistrations_total", "Registrations of the arm's node with a restarted ROS master (reconnects).")
 	if _, m.gripper = m.arm.Gripper(); m.gripper {
 		add(func() uint64 { return m.gripSt.States }, "robotd_ros_gripper_states_total", "Gripper state messages taken.")

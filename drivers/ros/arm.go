@@ -340,7 +340,21 @@ type ArmStats struct {
 	// (ArmConfig.Queue) was full; CommandDrops counts commands refused for the same
 	// reason on the way out. Both stay 0 without a queue.
 	QueueDrops, CommandDrops uint64
+	// LateCommands counts the hand-offs to the publisher that came more than
+	// LateCommand after the oldest command waiting for them was written, and
+	// MaxCommandDelay is the longest such wait: the time the robot went on applying an
+	// older command while the control loop had newer ones.
+	LateCommands    uint64
+	MaxCommandDelay time.Duration
 }
+
+// LateCommand is the wait, from a command written to its hand-off to the publisher, over
+// which the hand-off counts as late (ArmStats.LateCommands) and is logged (once per Arm):
+// 20 ms is a Franka's limit for missed control cycles. Late hand-offs mean the process's
+// threads outside the control loop were starved of CPU (measured on 2 loaded cores: the
+// publisher goroutine runnable for 380 ms while only the SCHED_FIFO threads ran); the
+// robot's effort controller meanwhile applies the last command it has, open-loop.
+const LateCommand = 20 * time.Millisecond
 
 type sample struct {
 	q, dq, tau []float64
@@ -409,6 +423,10 @@ type Arm struct {
 	wake      chan struct{}
 	written   atomic.Uint64
 	published atomic.Uint64
+	pending   atomic.Int64 // ArmConfig.Clock time (ns) + 1 of the oldest command not handed over yet; 0: none
+	late      atomic.Uint64
+	maxDelay  atomic.Int64
+	lateSaid  atomic.Bool
 
 	grip  *gripperClient
 	watch *masterWatch
@@ -846,6 +864,7 @@ func (a *Arm) slot() *command {
 
 // post hands the filled slot to the publisher goroutine.
 func (a *Arm) post(c *command) {
+	a.pending.CompareAndSwap(0, int64(a.cfg.Clock.Now())+1)
 	c.seq = a.written.Add(1)
 	if a.cmdq != nil {
 		a.cmdq.Push()
@@ -884,6 +903,9 @@ func (a *Arm) next() *command {
 // gives goroslib's goroutines real time to run.
 func (a *Arm) sent(c *command) {
 	a.published.Store(c.seq)
+	if p := a.pending.Swap(0); p != 0 {
+		a.delayed(a.cfg.Clock.Now() - time.Duration(p-1))
+	}
 	if a.cmdq == nil {
 		return
 	}
@@ -896,6 +918,25 @@ func (a *Arm) sent(c *command) {
 		clock.Real.Sleep(time.Millisecond)
 	} else {
 		runtime.Gosched()
+	}
+}
+
+// delayed records that the oldest command waiting was handed to the publisher d after
+// it was written (publisher goroutine).
+func (a *Arm) delayed(d time.Duration) {
+	for {
+		m := a.maxDelay.Load()
+		if int64(d) <= m || a.maxDelay.CompareAndSwap(m, int64(d)) {
+			break
+		}
+	}
+	if d <= LateCommand {
+		return
+	}
+	a.late.Add(1)
+	if !a.lateSaid.Swap(true) {
+		a.log.Warn("ros: a command reached the publisher late: the robot applied an older command meanwhile (the process's threads outside the control loop were starved of CPU; logged once, see Stats.LateCommands)",
+			"topic", a.cfg.CommandTopic(), "delay", d.Round(time.Millisecond), "limit", LateCommand)
 	}
 }
 
@@ -968,7 +1009,8 @@ func (a *Arm) WaitState(ctx context.Context, t time.Duration) error {
 // Stats returns the message counters.
 func (a *Arm) Stats() ArmStats {
 	st := ArmStats{Accepted: a.accepts.Load(), Written: a.written.Load(), Published: a.published.Load(), Reregistrations: a.watch.reregistrations(),
-		SeqGaps: a.gaps.Load(), SeqRestarts: a.resets.Load(), QueueDrops: a.qdrops.Load(), CommandDrops: a.cdrops.Load()}
+		SeqGaps: a.gaps.Load(), SeqRestarts: a.resets.Load(), QueueDrops: a.qdrops.Load(), CommandDrops: a.cdrops.Load(),
+		LateCommands: a.late.Load(), MaxCommandDelay: time.Duration(a.maxDelay.Load())}
 	for i := range st.Rejected {
 		st.Rejected[i] = a.rejects[i].Load()
 	}

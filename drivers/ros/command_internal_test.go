@@ -1,12 +1,15 @@
 package ros
 
 import (
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-gl/mathgl/mgl64"
 
+	"github.com/robotd/robotd/clock"
 	"github.com/robotd/robotd/drivers"
 )
 
@@ -68,3 +71,41 @@ func TestPoseMessageRoundTrip(t *testing.T) {
 }
 
 var timeZero = time.Time{}
+
+// TestLateCommands: the wait from the oldest unsent command to the publisher's hand-off
+// is measured; one over LateCommand is counted and logged once, while a publisher that
+// keeps up (1 ms) counts nothing.
+func TestLateCommands(t *testing.T) {
+	a := quietArm(CommandEffort)
+	clk := clock.NewManual(time.Second)
+	a.cfg.Clock = clk
+	var logged strings.Builder
+	a.log = slog.New(slog.NewTextHandler(&logged, nil))
+	q := []float64{0.1, 0.2, 0.3}
+	send := func() {
+		if c := a.next(); c != nil {
+			a.sent(c)
+		}
+	}
+	for range 100 { // the publisher keeps up
+		a.WriteTorque(q)
+		clk.Advance(time.Millisecond)
+		send()
+	}
+	if s := a.Stats(); s.LateCommands != 0 || s.MaxCommandDelay != time.Millisecond {
+		t.Errorf("a publisher keeping up: %d late, longest wait %v; want 0 and 1ms", s.LateCommands, s.MaxCommandDelay)
+	}
+	for range 2 { // twice, the publisher starved for 300 ms while the loop wrote at 1 kHz
+		for range 300 {
+			a.WriteTorque(q)
+			clk.Advance(time.Millisecond)
+		}
+		send()
+	}
+	if s := a.Stats(); s.LateCommands != 2 || s.MaxCommandDelay != 300*time.Millisecond || s.Written != 700 {
+		t.Errorf("a starved publisher: %d late, longest wait %v, %d written; want 2, 300ms, 700", s.LateCommands, s.MaxCommandDelay, s.Written)
+	}
+	if n := strings.Count(logged.String(), "late"); n != 1 || !strings.Contains(logged.String(), "delay=300ms") {
+		t.Errorf("want the first late hand-off logged once, with its delay; log:\n%s", logged.String())
+	}
+}
