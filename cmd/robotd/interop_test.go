@@ -64,6 +64,8 @@ type frankaReport struct {
 		Speed        float64 `json:"speed"`
 		Command      float64 `json:"command"`
 		CommandAgeMs float64 `json:"command_age_ms"`
+		// SinceStaleMs is how long since a stale command was last in force (-1: never).
+		SinceStaleMs float64 `json:"since_stale_command_ms"`
 	} `json:"first_velocity_violation"`
 	// CommReflexes counts the arm's own stalls over 20 ms (its loop is the FCI client:
 	// a Franka stops with communication_constraints_violation), each leaving it at rest.
@@ -306,6 +308,9 @@ func (r frankaReport) violationCause(events ...event) string {
 	case v.CommandAgeMs > staleCommand:
 		cause = fmt.Sprintf("under a command %.0f ms old: robotd's commands were not reaching the arm (its command path stalled; the arm's largest command age %.0f ms, gaps over 20/50 ms %d/%d)",
 			v.CommandAgeMs, r.Commands.MaxAgeMs, r.Commands.GapsOverMs["20"], r.Commands.GapsOverMs["50"])
+	case v.SinceStaleMs >= 0 && v.SinceStaleMs < 500:
+		cause = fmt.Sprintf("under a fresh command (%.1f ms old) %.0f ms after robotd's commands had stopped reaching the arm: the arm had moved open-loop (into a hard stop, say) and robotd's next commands drove the joint over its limit",
+			v.CommandAgeMs, v.SinceStaleMs)
 	default:
 		cause = fmt.Sprintf("under a fresh command (%.1f ms old): robotd's control drove the joint over its limit", v.CommandAgeMs)
 	}

@@ -173,6 +173,7 @@ class Arm:
         self.max_cmd_age = 0.0      # the largest age of a command in force, once commands came
         self.stale_violations = [0] * 7
         self.first_violation = None
+        self.last_stale = None      # wall time of the last step under a stale command
         self.vel_violations = [0] * 7
         self.stop_hits = [0] * 7
         self.clips = [0] * 7
@@ -257,7 +258,9 @@ class Arm:
                     self.stale_violations[i] += 1
                 if self.first_violation is None:
                     self.first_violation = {"at": self.now, "joint": i + 1, "speed": a, "command": tau[i],
-                                            "command_age_ms": self.cmd_age * 1e3}
+                                            "command_age_ms": self.cmd_age * 1e3,
+                                            "since_stale_command_ms": -1.0 if self.last_stale is None
+                                            else (self.now - self.last_stale) * 1e3}
             if a > top:
                 top = a
             if p > self.max_q[i]:
@@ -425,6 +428,8 @@ def main(argv):
         arm.cmd_age = -1.0 if arm.last_cmd_mono is None else now - arm.last_cmd_mono
         if arm.last_cmd_mono is not None and arm.cmd_age > arm.max_cmd_age:
             arm.max_cmd_age = arm.cmd_age
+        if arm.cmd_age > STALE_COMMAND:
+            arm.last_stale = arm.now
         steps = max(1, int(round(gap / DT)))
         top = 0.0
         for _ in range(steps):
