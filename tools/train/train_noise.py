@@ -103,6 +103,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import time
 
@@ -606,6 +607,9 @@ def training_record(cfg, args, done, history, learner):
 
 def main(argv=None):
     args = parse_args(argv)
+    # A SIGTERM (kill, a scheduler's time limit) unwinds like Ctrl-C, through the finally
+    # below that stops the workers and the env servers this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     torch.set_num_threads(args.threads)
     os.makedirs(args.run, exist_ok=True)
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
