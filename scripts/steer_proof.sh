@@ -13,6 +13,7 @@
 #   scripts/steer_proof.sh                          # every method, every condition (~1 h here)
 #   METHODS="base value" CONDS=clean scripts/steer_proof.sh
 #   TABLE_ONLY=1 scripts/steer_proof.sh             # the table from what has run
+#   CONDS="latency50 noise16" scripts/steer_proof.sh &   # a second run beside the first
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -21,7 +22,9 @@ METHODS=${METHODS:-base bid past value noise residual steered}
 CONDS=${CONDS:-clean noise8 noise16 latency50}
 ROBOTD=${ROBOTD:-$OUT/robotd}
 mkdir -p "$OUT"
-[ -x "$ROBOTD" ] && [ -n "${TABLE_ONLY:-}" ] || go build -o "$ROBOTD" ./cmd/robotd
+# One binary for every row: built once (REBUILD=1 builds it again, e.g. after a change the
+# whole table should be measured again with).
+if [ ! -x "$ROBOTD" ] || [ -n "${REBUILD:-}" ]; then go build -o "$ROBOTD" ./cmd/robotd; fi
 
 launch_of() { if [ "$1" = base ]; then echo launch/pickplace_diffusion.yaml; else echo "launch/pickplace_diffusion_$1.yaml"; fi; }
 flags_of() {
@@ -41,12 +44,16 @@ if [ -z "${TABLE_ONLY:-}" ]; then
       [ -f "$d/eval.json" ] && continue
       lf=$(launch_of "$m")
       [ -f "$lf" ] || { echo "steer_proof: $lf missing, $m skipped" >&2; continue; }
+      mkdir -p "$(dirname "$d")"
+      # Runs of this script side by side (other CONDS or METHODS orders) take an evaluation
+      # each: the lock is the evaluation's. A run killed midway leaves it: remove $d.lock.
+      mkdir "$d.lock" 2>/dev/null || { echo "steer_proof: $m, $c runs elsewhere ($d.lock)" >&2; continue; }
       echo "steer_proof: $m, $c ($(date +%H:%M:%S))" >&2
-      rm -rf "$d.tmp"; mkdir -p "$(dirname "$d")"
+      rm -rf "$d.tmp"
       # Exit 3 means some episode ended by the policy fault: the evaluation still counts.
       code=0; "$ROBOTD" eval --launch "$lf" --seed 0 $(flags_of "$c") --videos 0 --out "$d.tmp" > "$d.log" 2>&1 || code=$?
-      if [ "$code" != 0 ] && [ "$code" != 3 ]; then echo "steer_proof: $m $c failed (exit $code, $d.log)" >&2; continue; fi
-      mv "$d.tmp" "$d"
+      if [ "$code" != 0 ] && [ "$code" != 3 ]; then echo "steer_proof: $m $c failed (exit $code, $d.log)" >&2; rmdir "$d.lock"; continue; fi
+      mv "$d.tmp" "$d"; rmdir "$d.lock"
     done
   done
 fi
