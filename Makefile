@@ -20,7 +20,14 @@ setup:
 demo: setup
 	$(GO) run ./cmd/robotd demo --out $(OUT)/demo
 	$(GO) run ./cmd/robotd run --launch launch/sim.yaml --summary-json $(OUT)/run.json
-	$(GO) run ./cmd/robotd eval --launch launch/pickplace_diffusion.yaml --episodes 3 --seed 35 --videos 3 --out $(OUT)/demo/policy
+	$(GO) run ./cmd/robotd eval --launch launch/pickplace_diffusion.yaml --episodes 3 --seed 44 --videos 3 --out $(OUT)/demo/policy
+	# The same seeds with the policy steered at deploy time (issue 19), compared seed by seed
+	# (exit 4 or 5 would say the three seeds are enough to call a regression or gain; 1 is an
+	# error), and each episode side by side: the base policy left, steered right.
+	$(GO) run ./cmd/robotd eval --launch launch/pickplace_diffusion_steered.yaml --episodes 3 --seed 44 --videos 3 --out $(OUT)/demo/steered
+	$(GO) run ./cmd/robotd eval compare $(OUT)/demo/policy $(OUT)/demo/steered; test $$? != 1
+	for i in 000 001 002; do ffmpeg -loglevel error -y -i $(OUT)/demo/policy/episode_$$i.mp4 \
+		-i $(OUT)/demo/steered/episode_$$i.mp4 -filter_complex hstack=inputs=2 $(OUT)/demo/side_by_side_$$i.mp4 || exit 1; done
 
 # One package at a time: the ROS and realtime tests (a rospy arm at 1 kHz, SCHED_FIFO
 # threads, robotd in real time) must not share the 2 cores with another package's: beside
