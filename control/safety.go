@@ -39,18 +39,15 @@ type SafetyConfig struct {
 	// Default DefaultWorkspace.
 	Workspace Box `yaml:"workspace"`
 	// PositionMargin (rad) is the zone inside each joint limit where a virtual wall
-	// pushes the joint back and damps its motion (see Safety.Torque): zero at the margin,
-	// the joint's full torque limit at the limit. Default 0.1; (0, 0.5) (a joint's range
-	// must also exceed twice the margin).
+	// pushes the joint back: zero at the margin, the joint's full torque limit at the
+	// limit. Default 0.1; (0, 0.5) (a joint's range must also exceed twice the margin).
 	PositionMargin float64 `yaml:"position_margin"`
 	// VelocitySoft is the fraction of each velocity limit from which the joint is braked;
 	// at the limit the brake is the joint's full torque limit. Default 0.85; (0, 1).
 	VelocitySoft float64 `yaml:"velocity_soft"`
 	// MaxTorqueRate (Nm/s) bounds how fast every joint's command (gravity excluded) may
 	// change between consecutive calls of Torque or Release: the controllers' output,
-	// the joint-limit walls, the velocity brakes and the safe stop's damping alike, with
-	// one exception: a change against the motion of a joint inside a wall's margin or
-	// over its soft velocity limit is applied at once (see Safety.Torque).
+	// the joint-limit walls, the velocity brakes and the safe stop's damping alike.
 	// Default DefaultMaxTorqueRate.
 	MaxTorqueRate float64 `yaml:"-"`
 }
@@ -83,12 +80,6 @@ type Safety struct {
 	// first, and after Reset: the next command starts from zero).
 	prev []float64
 	peak []float64 // largest |change| per joint between consecutive commands (Nm)
-	// brakeDir and brakeTo say, per joint, which change of command is not rate-limited
-	// this tick: one of the sign of brakeDir (against the joint's velocity; 0: every
-	// change is rate-limited), as far as the command brakeTo (gravity excluded: +-Inf,
-	// or 0 for a joint leaving a wall; beyond it the rate limit holds). Torque sets them
-	// from the state before limitRate reads them.
-	brakeDir, brakeTo []float64
 }
 
 // WithDefaults returns the config with its zero fields filled.
@@ -147,8 +138,7 @@ func NewSafety(r *Robot, cfg SafetyConfig) (*Safety, error) {
 		}
 	}
 	n := len(r.Joints)
-	return &Safety{robot: r, cfg: cfg, prev: make([]float64, n), peak: make([]float64, n),
-		brakeDir: make([]float64, n), brakeTo: make([]float64, n)}, nil
+	return &Safety{robot: r, cfg: cfg, prev: make([]float64, n), peak: make([]float64, n)}, nil
 }
 
 // Reset forgets the last command: the next one is rate-limited from zero, the command an
@@ -167,11 +157,9 @@ func (s *Safety) rateStep(dt float64) float64 {
 }
 
 // PeakTorqueStep is the largest change of each joint's command (gravity excluded, Nm)
-// between consecutive commands since the Safety was built. It exceeds MaxTorqueRate times
-// the largest dt passed only where Torque braked a joint near a limit at once (a change
-// against its motion inside a wall's margin or over its soft velocity limit), or where
-// the torque limit clamp moved a command toward zero. The slice is the Safety's: read it
-// between ticks.
+// between consecutive commands since the Safety was built; it never exceeds
+// MaxTorqueRate times the largest dt passed (the torque limit clamp aside, which can only
+// move a command toward zero). The slice is the Safety's: read it between ticks.
 func (s *Safety) PeakTorqueStep() []float64 { return s.peak }
 
 // Config returns the configuration in use, defaults filled.
@@ -218,28 +206,9 @@ func (s *Safety) JointTarget(dst, q []float64) bool {
 // Torque bounds tau in place for the measured state in, dt seconds after the previous
 // command. Non-finite state or torque replaces the command by gravity compensation alone
 // (zero where gravity is unknown or itself non-finite). Then, per joint: a spring-damper
-// wall inside each position limit (wallTorque), a brake above the soft velocity limit,
-// the torque limit, and last the torque-rate limit, which bounds the change from the
-// previous command (gravity excluded) to MaxTorqueRate*dt whatever asked for it, except
-// a change that brakes a joint near a limit.
-//
-// The exception, a brake near a limit: a change of a joint's command against its
-// measured velocity is applied at once (the torque limit still holds) while the joint is
-// over its soft velocity limit or moving into a wall's margin; while it moves out of a
-// wall (under its soft velocity), only as far as zero: a push along its motion goes at
-// once, a torque back toward the limit comes at the rate. Every other change, and every
-// change along the velocity, stays rate-limited. Such a change only takes energy out of
-// a joint that is about to hit its limit, run over its speed or be thrown out of a wall,
-// where slowing it down by the rate limit is what launched joints: an arm whose
-// commands had stalled pushed joint 4 of an independent arm (tools/franka_sim) into its
-// hard stop while the wall's torque built up to +60-70 Nm against it; released, the joint
-// left the stop under that torque, which the rate limit took off at only 1 Nm per tick,
-// and reached 2.6 rad/s within 40 ms (limit 2.175). franka_ros and libfranka limit the
-// torque's rate (1000 Nm/s) to keep the arm from a discontinuity; a Franka itself stops
-// with a reflex on a joint position or velocity violation, which this exception exists
-// to prevent. On a Franka whose franka_hw rate-limits its commands, the client smooths
-// these changes to its own limit; on an effort controller that applies commands as
-// they are (ros_control, the simulator) the brake acts within the tick.
+// wall inside each position limit, a brake above the soft velocity limit, the torque
+// limit, and last the torque-rate limit, which bounds the change from the previous
+// command (gravity excluded) to MaxTorqueRate*dt whatever asked for it.
 func (s *Safety) Torque(tau []float64, in *Input, dt float64) {
 	n := len(s.robot.Joints)
 	if len(tau) != n || len(in.Q) != n || len(in.DQ) != n {
@@ -258,11 +227,22 @@ func (s *Safety) Torque(tau []float64, in *Input, dt float64) {
 	wall, brake, clamp := false, false, false
 	for i, j := range s.robot.Joints {
 		lim := j.TorqueLimit
-		s.brakeDir[i], s.brakeTo[i] = 0, 0
 		if stateOK {
 			q, dq := in.Q[i], in.DQ[i]
-			if w, inside := s.wallTorque(j, q, dq); inside {
-				tau[i] += w
+			k := lim / s.cfg.PositionMargin // full torque at the limit
+			d := lim / j.VelocityLimit      // full torque at full speed into the wall
+			if gap := q - j.Lower; gap < s.cfg.PositionMargin {
+				tau[i] += k * (s.cfg.PositionMargin - gap)
+				if dq < 0 {
+					tau[i] -= d * dq
+				}
+				wall = true
+			}
+			if gap := j.Upper - q; gap < s.cfg.PositionMargin {
+				tau[i] -= k * (s.cfg.PositionMargin - gap)
+				if dq > 0 {
+					tau[i] -= d * dq
+				}
 				wall = true
 			}
 			soft := s.cfg.VelocitySoft * j.VelocityLimit
@@ -270,17 +250,6 @@ func (s *Safety) Torque(tau []float64, in *Input, dt float64) {
 				b := lim * math.Min(1, over/(j.VelocityLimit-soft))
 				tau[i] -= math.Copysign(b, dq)
 				brake = true
-			}
-			nearLower, nearUpper := q-j.Lower < s.cfg.PositionMargin, j.Upper-q < s.cfg.PositionMargin
-			against := -math.Copysign(1, dq)
-			switch {
-			case dq == 0:
-			case math.Abs(dq) > soft || nearLower && dq < 0 || nearUpper && dq > 0:
-				// Too fast, or into a wall: the brake, whatever it takes.
-				s.brakeDir[i], s.brakeTo[i] = against, math.Inf(int(against))
-			case nearLower || nearUpper:
-				// Out of a wall: what pushes the joint out goes at once, no more.
-				s.brakeDir[i] = against
 			}
 		}
 		if tau[i] > lim {
@@ -301,37 +270,6 @@ func (s *Safety) Torque(tau []float64, in *Input, dt float64) {
 	}
 }
 
-// wallTorque is the torque (Nm) of joint j's virtual wall at position q (rad) and
-// velocity dq (rad/s), and whether q is inside a wall's margin m (else 0, false). The
-// wall is a spring and a damper, both growing with the depth x = m - gap into the margin
-// from zero at its edge, so that its torque has no step there:
-//
-//	spring: lim * x/m, away from the limit: the joint's torque limit lim at the limit;
-//	damper: -(lim/vlim) * min(1, 2x/m) * dq, against the motion in either direction:
-//	        full (lim at the velocity limit vlim) from half the margin on;
-//
-// and their sum saturates at +-lim. The damper acts on a joint leaving the wall as on one
-// entering it: a spring alone returns the energy it stored (0.5 lim m, 4.35 J on a Panda
-// joint 4 held at its limit) to the joint as it leaves, enough for 2.9 rad/s on 1 kg m^2
-// (TestWallReleasedFromHardStop); damped, the joint leaves at 1.0-1.4 rad/s. Its full value
-// from half the margin stops a joint entering at its soft velocity limit before the limit
-// (TestWallStopsARunningJoint). The saturation keeps the wall's own torque within the
-// joint's capability however far the state is past the limit.
-func (s *Safety) wallTorque(j Joint, q, dq float64) (float64, bool) {
-	m := s.cfg.PositionMargin
-	x, away := 0.0, 0.0 // depth into the margin (rad); the sign of a torque away from the limit
-	if gap := q - j.Lower; gap < m {
-		x, away = m-gap, 1
-	} else if gap := j.Upper - q; gap < m {
-		x, away = m-gap, -1
-	} else {
-		return 0, false
-	}
-	lim := j.TorqueLimit
-	w := away*lim*x/m - lim/j.VelocityLimit*math.Min(1, 2*x/m)*dq
-	return math.Max(-lim, math.Min(lim, w)), true
-}
-
 // gravityAt is joint i's gravity torque in in (zero when the arm compensates gravity, or
 // the value is not finite).
 func gravityAt(g []float64, i int) float64 {
@@ -342,26 +280,14 @@ func gravityAt(g []float64, i int) float64 {
 }
 
 // limitRate bounds each joint's change of command (gravity excluded) to MaxTorqueRate*dt
-// from the previous one (a brake near a limit, of the sign of brakeDir, up to brakeTo at
-// once), keeps the torque limit, and records the command and its step.
+// from the previous one, keeps the torque limit, and records the command and its step.
 func (s *Safety) limitRate(tau, gravity []float64, dt float64) {
 	step := s.rateStep(dt)
 	limited := false
 	for i, j := range s.robot.Joints {
 		g := gravityAt(gravity, i)
 		cmd := tau[i] - g
-		if d := cmd - s.prev[i]; d*s.brakeDir[i] > 0 {
-			// A brake near a limit: at once as far as brakeTo, beyond it at the rate
-			// (Torque's doc comment says why).
-			if dir, to := s.brakeDir[i], s.brakeTo[i]; (cmd-to)*dir > 0 {
-				if from := s.prev[i]; (from-to)*dir > 0 {
-					to = from
-				}
-				if (cmd-to)*dir > step {
-					cmd, limited = to+dir*step, true
-				}
-			}
-		} else if d > step {
+		if d := cmd - s.prev[i]; d > step {
 			cmd, limited = s.prev[i]+step, true
 		} else if d < -step {
 			cmd, limited = s.prev[i]-step, true
