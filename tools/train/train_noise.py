@@ -99,13 +99,8 @@ import argparse
 import collections
 import datetime
 import json
-import math
-import multiprocessing as mp
 import os
-import queue
-import signal
 import sys
-import time
 
 import numpy as np
 import torch
@@ -120,8 +115,8 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the imported scripts
 from bundle import export  # noqa: E402
 from models import SpatialSoftmax  # noqa: E402
 from robotd_env import RobotdEnv  # noqa: E402
-from train_residual import (INPUT_CLAMP, STATE, Critic, Normalizer, critic_extra,  # noqa: E402
-                            policy_features, save_checkpoint, soft, start_servers, stop_servers)
+from train_residual import (INPUT_CLAMP, STATE, Critic, Normalizer, Run, critic_extra,  # noqa: E402
+                            policy_features, soft, train)
 
 IMAGE = "observation.images."
 
@@ -605,140 +600,50 @@ def training_record(cfg, args, done, history, learner):
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    # A SIGTERM (kill, a scheduler's time limit) unwinds like Ctrl-C, through the finally
-    # below that stops the workers and the env servers this run started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    torch.set_num_threads(args.threads)
-    os.makedirs(args.run, exist_ok=True)
-    ckpt_path = os.path.join(args.run, "checkpoint.pt")
-    export_dir = args.export or os.path.join(args.run, "bundle")
+class NoiseRun(Run):
+    name = "noise RL (DSRL)"
+    unit = "decisions"
+    update_batch = 10
 
-    if args.export_only:
-        ck = torch.load(ckpt_path)
-        cfg, a = ck["cfg"], argparse.Namespace(**ck["args"])
-        learner = Learner(cfg, a)
-        learner.load(ck["learner"])
-        export_bundle(learner.actor, cfg, export_dir, training_record(cfg, a, ck["done"], ck["history"], learner),
-                      std=args.export_std)
-        print(f"wrote {export_dir} from {ckpt_path} ({ck['done']} episodes)")
-        return 0
+    def env_config(self, sock, args):
+        return env_config(sock, args)
 
-    procs, socks = [], []
-    if args.sockets:
-        socks = args.sockets.split(",")
-    else:
-        procs, socks = start_servers(args, args.run)
-    workers = []
-    try:
-        cfg = env_config(socks[0], args)
-        ctx = mp.get_context("spawn")
-        torch.manual_seed(args.seed)
-        rng = np.random.default_rng(args.seed)
-        learner = Learner(cfg, args)
-        replay = DecisionReplay(args.buffer, len(cfg["cameras"]), args.image_size, cfg["state_dim"], cfg["extra_dim"],
-                                cfg["horizon"] * cfg["action_dim"])
-        done, history = 0, []
-        if args.resume:
-            ck = torch.load(ckpt_path)
-            learner.load(ck["learner"])
-            replay.load(ck["replay"])
-            done, history = ck["done"], ck["history"]
-            rng = ck["rng"]
-            torch.set_rng_state(ck["torch_rng"])
-            print(f"resumed {ckpt_path}: {done} episodes, {replay.n} decisions, {learner.updates} updates", flush=True)
-        noises = [float(x) for x in args.camera_noise.split(",")]
+    def learner(self, cfg, args):
+        return Learner(cfg, args)
+
+    def replay(self, cfg, args):
+        return DecisionReplay(args.buffer, len(cfg["cameras"]), args.image_size, cfg["state_dim"], cfg["extra_dim"],
+                              cfg["horizon"] * cfg["action_dim"])
+
+    def worker(self, i, sock, cfg, args, jobs, results):
         wcfg = {k: cfg[k] for k in ("bundle", "state_dim", "action_dim", "horizon", "bound", "samples", "priv_names",
                                     "cameras", "images", "hw", "seed")}
-        results = ctx.Queue()
-        jobs = []
-        for i, sock in enumerate(socks):
-            q = ctx.Queue()
-            w = ctx.Process(target=worker_main, args=(i, sock, wcfg, args, q, results), daemon=True)
-            w.start()
-            workers.append((w, q))
-            jobs.append(q)
-        print(f"noise RL (DSRL): {cfg['launch']} ({cfg['bundle_name']}), {len(socks)} server(s), noise "
-              f"[{cfg['horizon']}, {cfg['action_dim']}] bound {cfg['bound']:g}, cameras {cfg['cameras']}, critic "
-              f"privileged {[n for n, _ in cfg['priv_names']]}, {args.episodes} episodes from seed {args.seed_base}",
-              flush=True)
+        return worker_main, (i, sock, wcfg, args, jobs, results)
 
-        next_ep = done
-        in_flight = 0
+    def banner(self, cfg, args):
+        return (f"noise [{cfg['horizon']}, {cfg['action_dim']}] bound {cfg['bound']:g}, cameras {cfg['cameras']}, "
+                f"critic privileged {[n for n, _ in cfg['priv_names']]}")
 
-        def dispatch(i):
-            nonlocal next_ep, in_flight
-            if next_ep >= args.episodes:
-                return
-            state = {k: v.clone() for k, v in learner.actor.state_dict().items()}
-            jobs[i].put((args.seed_base + next_ep, state, exploration_std(args, next_ep), noises[i % len(noises)]))
-            next_ep += 1
-            in_flight += 1
+    def explore(self, args, episode):
+        return exploration_std(args, episode)
 
-        for i in range(len(socks)):
-            dispatch(i)
-        t0, done0 = time.time(), done
-        owed = 0.0
-        upd_time, upd_n = 0.0, 0
-        while in_flight > 0:
-            try:
-                i, ep = results.get(timeout=0.05 if (owed >= 1 and replay.n >= args.batch) else 5)
-            except queue.Empty:
-                i, ep = None, None
-            if ep is not None:
-                in_flight -= 1
-                if "error" in ep:
-                    raise RuntimeError(ep["error"])
-                n = replay.add_episode(ep, args.nstep, args.gamma)
-                owed += args.utd * n
-                done += 1
-                history.append({"seed": ep["seed"], "success": ep["success"], "steps": ep["steps"],
-                                "mu_rms": ep["mu_rms"], "fault": ep["fault"]})
-                dispatch(i)
-                if done % args.log_every == 0 or in_flight == 0:
-                    last = history[-20:]
-                    rate = (done - done0) / max(time.time() - t0, 1e-9)
-                    cl = np.mean([s[0] for s in learner.stats]) if learner.stats else float("nan")
-                    qm = np.mean([s[1] for s in learner.stats]) if learner.stats else float("nan")
-                    line = {"episodes": done, "success_last20": sum(h["success"] for h in last) / len(last),
-                            "critic_loss": cl, "q_abs": qm, "mu_rms": float(np.mean([h["mu_rms"] for h in last])),
-                            "explore_std": exploration_std(args, done - 1), "decisions": replay.n,
-                            "updates": learner.updates, "episodes_per_s": rate,
-                            "s_per_update": upd_time / upd_n if upd_n else None}
-                    print(f"episodes {done:5d}  success(last 20) {line['success_last20']:.2f}  critic loss {cl:.4g}  "
-                          f"|Q| {qm:.3f}  rms mu {line['mu_rms']:.3f}  explore {line['explore_std']:.2f}  "
-                          f"decisions {replay.n}  updates {learner.updates}  {rate:.3f} episodes/s", flush=True)
-                    with open(os.path.join(args.run, "progress.jsonl"), "a") as f:
-                        f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                            for k, v in line.items()}) + "\n")
-                if done % args.checkpoint_every == 0 or in_flight == 0:
-                    save_checkpoint(ckpt_path, learner, replay, {"done": done, "history": history, "rng": rng,
-                                                                 "torch_rng": torch.get_rng_state(), "cfg": cfg,
-                                                                 "args": vars(args)})
-                    export_bundle(learner.actor, cfg, export_dir, training_record(cfg, args, done, history, learner),
-                                  std=args.export_std)
-                    print(f"checkpoint {ckpt_path}, bundle {export_dir} ({done} episodes)", flush=True)
-            # Updates owed for the decisions collected, a bounded batch between polls so that
-            # finished episodes are picked up (and workers re-dispatched) promptly.
-            if replay.n >= args.batch:
-                k = min(int(owed), 10)
-                t = time.perf_counter()
-                for _ in range(k):
-                    learner.update(replay, rng, train_actor=done >= args.warmup)
-                if k:
-                    upd_time += time.perf_counter() - t
-                    upd_n += k
-                owed -= k
-        return 0
-    finally:
-        for w, q in workers:
-            q.put(None)
-        for w, q in workers:
-            w.join(timeout=30)
-            if w.is_alive():
-                w.terminate()
-        stop_servers(procs)
+    def episode(self, ep, cfg):
+        return {"mu_rms": ep["mu_rms"]}
+
+    def progress(self, args, done, last, s_per_update):
+        mu, explore = float(np.mean([h["mu_rms"] for h in last])), exploration_std(args, done - 1)
+        return ({"mu_rms": mu, "explore_std": explore}, f"rms mu {mu:.3f}  explore {explore:.2f}",
+                {"s_per_update": s_per_update})
+
+    def record(self, cfg, args, done, history, learner):
+        return training_record(cfg, args, done, history, learner)
+
+    def export(self, learner, cfg, out, record, args):
+        export_bundle(learner.actor, cfg, out, record, std=args.export_std)
+
+
+def main(argv=None):
+    return train(parse_args(argv), NoiseRun())
 
 
 if __name__ == "__main__":

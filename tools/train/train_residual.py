@@ -544,8 +544,60 @@ def training_record(cfg, args, done, history, learner):
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def main(argv=None):
-    args = parse_args(argv)
+# ----------------------------------------------------------------------------------------
+# The training run (shared with train_noise.py)
+# ----------------------------------------------------------------------------------------
+
+class Run:
+    """What an off-policy trainer through robotd env supplies to train(): its networks,
+    replay, workers and reporting. train() does the rest, the same for every trainer:
+    SIGTERM handling, --export-only, the env servers, one worker per server running whole
+    episodes with the latest actor, n-step replay with --utd updates owed per new item,
+    progress lines and progress.jsonl, checkpoints with the bundle, --resume."""
+
+    name = ""            # the banner's and training.json's name of the method
+    unit = "transitions"  # what the replay holds, as progress lines and progress.jsonl say
+    update_batch = 50    # updates between two polls of the workers, at most
+
+    def env_config(self, sock, args):
+        raise NotImplementedError
+
+    def learner(self, cfg, args):
+        raise NotImplementedError
+
+    def replay(self, cfg, args):
+        raise NotImplementedError
+
+    def worker(self, i, sock, cfg, args, jobs, results):
+        """The worker process's target and arguments."""
+        raise NotImplementedError
+
+    def banner(self, cfg, args):
+        """What the run trains, after its name and before the episode count."""
+        raise NotImplementedError
+
+    def explore(self, args, episode):
+        """The exploration std of the episode with this index."""
+        raise NotImplementedError
+
+    def episode(self, ep, cfg):
+        """A finished episode's own fields of its history entry."""
+        raise NotImplementedError
+
+    def progress(self, args, done, last, s_per_update):
+        """The progress fields after |Q| (dict, line text) and after episodes/s (dict)."""
+        raise NotImplementedError
+
+    def record(self, cfg, args, done, history, learner):
+        """training.json."""
+        raise NotImplementedError
+
+    def export(self, learner, cfg, out, record, args):
+        """Writes the bundle; args are the command line's."""
+        raise NotImplementedError
+
+
+def train(args, run):
     # A SIGTERM (kill, a scheduler's time limit) unwinds like Ctrl-C, through the finally
     # below that stops the workers and the env servers this run started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -556,10 +608,10 @@ def main(argv=None):
 
     if args.export_only:
         ck = torch.load(ckpt_path)
-        cfg, a = ck["cfg"], ck["args"]
-        learner = Learner(cfg, argparse.Namespace(**a))
+        cfg, a = ck["cfg"], argparse.Namespace(**ck["args"])
+        learner = run.learner(cfg, a)
         learner.load(ck["learner"])
-        export_bundle(learner.actor, cfg, export_dir, training_record(cfg, argparse.Namespace(**a), ck["done"], ck["history"], learner))
+        run.export(learner, cfg, export_dir, run.record(cfg, a, ck["done"], ck["history"], learner), args)
         print(f"wrote {export_dir} from {ckpt_path} ({ck['done']} episodes)")
         return 0
 
@@ -570,12 +622,12 @@ def main(argv=None):
         procs, socks = start_servers(args, args.run)
     workers = []
     try:
-        cfg = env_config(socks[0], args)
+        cfg = run.env_config(socks[0], args)
         ctx = mp.get_context("spawn")
         torch.manual_seed(args.seed)
         rng = np.random.default_rng(args.seed)
-        learner = Learner(cfg, args)
-        replay = Replay(args.buffer, cfg["state_dim"] + cfg["action_dim"], cfg["extra_dim"], cfg["action_dim"])
+        learner = run.learner(cfg, args)
+        replay = run.replay(cfg, args)
         done, history = 0, []
         if args.resume:
             ck = torch.load(ckpt_path)
@@ -584,20 +636,18 @@ def main(argv=None):
             done, history = ck["done"], ck["history"]
             rng = ck["rng"]
             torch.set_rng_state(ck["torch_rng"])
-            print(f"resumed {ckpt_path}: {done} episodes, {replay.n} transitions, {learner.updates} updates", flush=True)
+            print(f"resumed {ckpt_path}: {done} episodes, {replay.n} {run.unit}, {learner.updates} updates", flush=True)
         noises = [float(x) for x in args.camera_noise.split(",")]
-        wcfg = {k: cfg[k] for k in ("bundle", "state_dim", "action_dim", "hidden", "bound", "scale", "priv_names",
-                                    "privileged", "seed")}
         results = ctx.Queue()
         jobs = []
         for i, sock in enumerate(socks):
             q = ctx.Queue()
-            w = ctx.Process(target=worker_main, args=(i, sock, wcfg, q, results), daemon=True)
+            target, wargs = run.worker(i, sock, cfg, args, q, results)
+            w = ctx.Process(target=target, args=wargs, daemon=True)
             w.start()
             workers.append((w, q))
             jobs.append(q)
-        print(f"residual RL: {cfg['launch']} ({cfg['bundle_name']}), {len(socks)} server(s), bound {cfg['bound']:g}, "
-              f"scale {cfg['scale']:g}, critic privileged {[n for n, _ in cfg['priv_names']]}, "
+        print(f"{run.name}: {cfg['launch']} ({cfg['bundle_name']}), {len(socks)} server(s), {run.banner(cfg, args)}, "
               f"{args.episodes} episodes from seed {args.seed_base}", flush=True)
 
         next_ep = done
@@ -608,7 +658,7 @@ def main(argv=None):
             if next_ep >= args.episodes:
                 return
             state = {k: v.clone() for k, v in learner.actor.state_dict().items()}
-            jobs[i].put((args.seed_base + next_ep, state, args.noise, noises[i % len(noises)]))
+            jobs[i].put((args.seed_base + next_ep, state, run.explore(args, next_ep), noises[i % len(noises)]))
             next_ep += 1
             in_flight += 1
 
@@ -616,6 +666,7 @@ def main(argv=None):
             dispatch(i)
         t0, done0 = time.time(), done
         owed = 0.0
+        upd_time, upd_n = 0.0, 0
         while in_flight > 0:
             try:
                 i, ep = results.get(timeout=0.05 if (owed >= 1 and replay.n >= args.batch) else 5)
@@ -629,34 +680,39 @@ def main(argv=None):
                 owed += args.utd * n
                 done += 1
                 history.append({"seed": ep["seed"], "success": ep["success"], "steps": ep["steps"],
-                                "c_mean": float(np.abs(ep["c"]).mean() * cfg["bound"]) if ep["steps"] else 0.0,
-                                "fault": ep["fault"]})
+                                **run.episode(ep, cfg), "fault": ep["fault"]})
                 dispatch(i)
                 if done % args.log_every == 0 or in_flight == 0:
                     last = history[-20:]
                     rate = (done - done0) / max(time.time() - t0, 1e-9)
                     cl = np.mean([s[0] for s in learner.stats]) if learner.stats else float("nan")
                     qm = np.mean([s[1] for s in learner.stats]) if learner.stats else float("nan")
+                    own, text, tail = run.progress(args, done, last, upd_time / upd_n if upd_n else None)
                     line = {"episodes": done, "success_last20": sum(h["success"] for h in last) / len(last),
-                            "critic_loss": cl, "q_abs": qm, "c_abs": float(np.mean([h["c_mean"] for h in last])),
-                            "transitions": replay.n, "updates": learner.updates, "episodes_per_s": rate}
+                            "critic_loss": cl, "q_abs": qm, **own, run.unit: replay.n, "updates": learner.updates,
+                            "episodes_per_s": rate, **tail}
                     print(f"episodes {done:5d}  success(last 20) {line['success_last20']:.2f}  critic loss {cl:.4g}  "
-                          f"|Q| {qm:.3f}  |c| {line['c_abs']:.4f}  transitions {replay.n}  updates {learner.updates}  "
+                          f"|Q| {qm:.3f}  {text}  {run.unit} {replay.n}  updates {learner.updates}  "
                           f"{rate:.3f} episodes/s", flush=True)
                     with open(os.path.join(args.run, "progress.jsonl"), "a") as f:
-                        f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in line.items()}) + "\n")
+                        f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                            for k, v in line.items()}) + "\n")
                 if done % args.checkpoint_every == 0 or in_flight == 0:
                     save_checkpoint(ckpt_path, learner, replay, {"done": done, "history": history, "rng": rng,
                                                                  "torch_rng": torch.get_rng_state(), "cfg": cfg,
                                                                  "args": vars(args)})
-                    export_bundle(learner.actor, cfg, export_dir, training_record(cfg, args, done, history, learner))
+                    run.export(learner, cfg, export_dir, run.record(cfg, args, done, history, learner), args)
                     print(f"checkpoint {ckpt_path}, bundle {export_dir} ({done} episodes)", flush=True)
-            # Updates owed for the transitions collected, a bounded batch between polls so
-            # that finished episodes are picked up (and workers re-dispatched) promptly.
+            # Updates owed for the items collected, a bounded batch between polls so that
+            # finished episodes are picked up (and workers re-dispatched) promptly.
             if replay.n >= args.batch:
-                k = min(int(owed), 50)
+                k = min(int(owed), run.update_batch)
+                t = time.perf_counter()
                 for _ in range(k):
                     learner.update(replay, rng, train_actor=done >= args.warmup)
+                if k:
+                    upd_time += time.perf_counter() - t
+                    upd_n += k
                 owed -= k
         return 0
     finally:
@@ -667,6 +723,50 @@ def main(argv=None):
             if w.is_alive():
                 w.terminate()
         stop_servers(procs)
+
+
+class ResidualRun(Run):
+    name = "residual RL"
+    unit = "transitions"
+    update_batch = 50
+
+    def env_config(self, sock, args):
+        return env_config(sock, args)
+
+    def learner(self, cfg, args):
+        return Learner(cfg, args)
+
+    def replay(self, cfg, args):
+        return Replay(args.buffer, cfg["state_dim"] + cfg["action_dim"], cfg["extra_dim"], cfg["action_dim"])
+
+    def worker(self, i, sock, cfg, args, jobs, results):
+        wcfg = {k: cfg[k] for k in ("bundle", "state_dim", "action_dim", "hidden", "bound", "scale", "priv_names",
+                                    "privileged", "seed")}
+        return worker_main, (i, sock, wcfg, jobs, results)
+
+    def banner(self, cfg, args):
+        return (f"bound {cfg['bound']:g}, scale {cfg['scale']:g}, "
+                f"critic privileged {[n for n, _ in cfg['priv_names']]}")
+
+    def explore(self, args, episode):
+        return args.noise
+
+    def episode(self, ep, cfg):
+        return {"c_mean": float(np.abs(ep["c"]).mean() * cfg["bound"]) if ep["steps"] else 0.0}
+
+    def progress(self, args, done, last, s_per_update):
+        c = float(np.mean([h["c_mean"] for h in last]))
+        return {"c_abs": c}, f"|c| {c:.4f}", {}
+
+    def record(self, cfg, args, done, history, learner):
+        return training_record(cfg, args, done, history, learner)
+
+    def export(self, learner, cfg, out, record, args):
+        export_bundle(learner.actor, cfg, out, record)
+
+
+def main(argv=None):
+    return train(parse_args(argv), ResidualRun())
 
 
 if __name__ == "__main__":
