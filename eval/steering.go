@@ -86,11 +86,7 @@ func (s *Steering) config() steer.Config {
 		return s.cfg
 	}
 	var c steer.Config
-	data, err := yaml.Marshal(s.Config)
-	if err == nil {
-		err = yaml.Unmarshal(data, &c)
-	}
-	if err != nil {
+	if err := yamlCopy(s.Config, &c); err != nil {
 		return s.cfg
 	}
 	return c
@@ -123,12 +119,17 @@ func steeringPanels(s *daemon.SteerSummary) []plot.Panel {
 // yamlMap is v as the generic map its YAML keys make (the launch file's names).
 func yamlMap(v any) map[string]any {
 	var m map[string]any
-	data, err := yaml.Marshal(v)
-	if err == nil {
-		err = yaml.Unmarshal(data, &m)
-	}
-	if err != nil {
+	if err := yamlCopy(v, &m); err != nil {
 		return map[string]any{"error": err.Error()}
 	}
 	return m
+}
+
+// yamlCopy decodes src's YAML into dst: the same keys in another Go type.
+func yamlCopy(src, dst any) error {
+	data, err := yaml.Marshal(src)
+	if err != nil {
+		return err
+	}
+	return yaml.Unmarshal(data, dst)
 }
